@@ -1,0 +1,148 @@
+//! The contract a runtime implements, and its object-safe twin for iterating over runtimes.
+//!
+//! [`Runtime`] is the minimum a backend writes: compile a checked module with its host
+//! functions, make a sandbox (one store) from it, run guest code in the sandbox. Applications
+//! that pick one runtime use it directly: no dynamic dispatch on the hot path. The conformance
+//! suite and benchmarks hold runtimes as `Box<dyn DynRuntime>`, which every `Runtime` is by a
+//! blanket impl. The ergonomic layer ([`crate::run`]) is written once on top of both.
+
+use crate::host::HostFunctions;
+use crate::module::CheckedModule;
+use crate::outcome::Error;
+use crate::policy::{Features, Policy};
+use crate::value::Value;
+
+/// What a runtime can do, declared so that tests and reports read it instead of a list of
+/// exceptions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Proposals this runtime can compile and run. A module that needs an allowed proposal
+    /// outside this set is `rejected: unsupported`, naming it.
+    pub features: Features,
+    /// Whether WASI preview 1 imports can be provided.
+    pub wasi: bool,
+}
+
+/// Counters a sandbox keeps while guest code runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Fuel consumed so far (start function and every call), `None` without metering.
+    pub fuel_consumed: Option<u64>,
+    /// Largest total size of the sandbox's linear memories seen, in bytes.
+    pub peak_memory_bytes: u64,
+}
+
+/// Captured WASI output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Bytes written to stdout.
+    pub stdout: Vec<u8>,
+    /// Bytes written to stderr.
+    pub stderr: Vec<u8>,
+    /// Whether writes were refused because `limits.max_output` was reached.
+    pub truncated: bool,
+}
+
+/// A WebAssembly runtime configured by one [`Policy`].
+pub trait Runtime: Send + Sync {
+    /// A compiled module, cheap to clone, instantiable many times.
+    type Module: Clone + Send + Sync;
+    /// One sandbox: a store holding one instance.
+    type Sandbox: Sandbox;
+
+    /// The runtime's name: `wasmtime`, `wasmer-cranelift`, `wasmer-singlepass`.
+    fn name(&self) -> &'static str;
+
+    /// What this runtime can do.
+    fn capabilities(&self) -> &Capabilities;
+
+    /// The policy the runtime was built with.
+    fn policy(&self) -> &Policy;
+
+    /// Compiles a module that core has checked, binding its imports to `host` (and WASI).
+    ///
+    /// # Errors
+    /// Rejections only: `unsupported`, `unresolved_import`, `limit_exceeded`.
+    fn compile(&self, module: &CheckedModule, host: &HostFunctions) -> Result<Self::Module, Error>;
+
+    /// Makes a new sandbox for `module`. No guest code runs yet.
+    ///
+    /// # Errors
+    /// `rejected: limit_exceeded` when `limits.max_instances` sandboxes are alive.
+    fn sandbox(&self, module: &Self::Module) -> Result<Self::Sandbox, Error>;
+}
+
+/// One store with one instance. Dropping it frees everything and the live-sandbox slot.
+pub trait Sandbox: Send {
+    /// Instantiates the module: data and element segments, then the start function, under the
+    /// fuel budget and deadline.
+    ///
+    /// # Errors
+    /// Traps (including in the start function), or an exit from a WASI start function.
+    fn instantiate(&mut self) -> Result<(), Error>;
+
+    /// Calls an exported function under the fuel budget and deadline.
+    ///
+    /// # Errors
+    /// Traps, WASI exits, and `rejected: invalid_invocation` for a missing export, a
+    /// non-function, wrong arguments, or a sandbox that is not instantiated.
+    fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error>;
+
+    /// Fuel and memory counters.
+    fn stats(&self) -> Stats;
+
+    /// Takes the captured output so far.
+    fn take_output(&mut self) -> Output {
+        Output::default()
+    }
+}
+
+/// The object-safe face of a [`Runtime`], for code that iterates over runtimes by name.
+pub trait DynRuntime: Send + Sync {
+    /// See [`Runtime::name`].
+    fn name(&self) -> &'static str;
+    /// See [`Runtime::capabilities`].
+    fn capabilities(&self) -> &Capabilities;
+    /// See [`Runtime::policy`].
+    fn policy(&self) -> &Policy;
+    /// See [`Runtime::compile`].
+    ///
+    /// # Errors
+    /// As [`Runtime::compile`].
+    fn compile_dyn(&self, module: &CheckedModule, host: &HostFunctions) -> Result<Box<dyn DynModule + '_>, Error>;
+}
+
+/// A compiled module behind a [`DynRuntime`].
+pub trait DynModule: Send + Sync {
+    /// See [`Runtime::sandbox`].
+    ///
+    /// # Errors
+    /// As [`Runtime::sandbox`].
+    fn sandbox(&self) -> Result<Box<dyn Sandbox + '_>, Error>;
+}
+
+struct Compiled<'r, R: Runtime> {
+    runtime: &'r R,
+    module: R::Module,
+}
+
+impl<R: Runtime> DynModule for Compiled<'_, R> {
+    fn sandbox(&self) -> Result<Box<dyn Sandbox + '_>, Error> {
+        Ok(Box::new(self.runtime.sandbox(&self.module)?))
+    }
+}
+
+impl<R: Runtime> DynRuntime for R {
+    fn name(&self) -> &'static str {
+        Runtime::name(self)
+    }
+    fn capabilities(&self) -> &Capabilities {
+        Runtime::capabilities(self)
+    }
+    fn policy(&self) -> &Policy {
+        Runtime::policy(self)
+    }
+    fn compile_dyn(&self, module: &CheckedModule, host: &HostFunctions) -> Result<Box<dyn DynModule + '_>, Error> {
+        Ok(Box::new(Compiled { runtime: self, module: self.compile(module, host)? }))
+    }
+}

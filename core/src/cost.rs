@@ -1,0 +1,153 @@
+//! The fuel cost model every backend is configured from.
+//!
+//! The defaults are Wasmtime 48's own: 0 for `nop`, `drop`, `block`, `loop`, `unreachable`,
+//! `return`, `else` and `end`; 1 for every other operator; 1 for every function entered (the
+//! export called from the host and the start function included); and, for bulk operations whose
+//! work depends on an operand, 1 more per byte (`memory.fill`, `memory.copy`, `memory.init`) or
+//! per element (`table.fill`, `table.copy`, `table.init`, `table.grow`, the GC array operations).
+//! So one `memory.fill` of 1 MiB costs about a million fuel: a guest cannot buy unbounded work
+//! with one unit.
+
+use std::collections::BTreeMap;
+
+use wasmparser::Operator;
+
+/// Fuel charged on entry to every function. Fixed: Wasmtime hard-codes it.
+pub const FUNCTION_ENTRY_COST: u64 = 1;
+
+/// Per-unit costs of operators whose work is proportional to a runtime operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub struct VariableCosts {
+    pub memory_copy_per_byte: u8,
+    pub memory_fill_per_byte: u8,
+    pub memory_init_per_byte: u8,
+    pub memory_grow_per_page: u8,
+    pub table_copy_per_element: u8,
+    pub table_fill_per_element: u8,
+    pub table_init_per_element: u8,
+    pub table_grow_per_element: u8,
+    pub array_copy_per_element: u8,
+    pub array_fill_per_element: u8,
+    pub array_new_data_per_element: u8,
+    pub array_init_data_per_element: u8,
+    pub array_new_elem_per_element: u8,
+    pub array_init_elem_per_element: u8,
+    pub array_new_default_per_element: u8,
+    pub array_new_per_element: u8,
+}
+
+impl Default for VariableCosts {
+    /// Wasmtime 48's defaults: 1 per byte or element, 0 per page of `memory.grow`.
+    fn default() -> Self {
+        VariableCosts {
+            memory_copy_per_byte: 1,
+            memory_fill_per_byte: 1,
+            memory_init_per_byte: 1,
+            memory_grow_per_page: 0,
+            table_copy_per_element: 1,
+            table_fill_per_element: 1,
+            table_init_per_element: 1,
+            table_grow_per_element: 1,
+            array_copy_per_element: 1,
+            array_fill_per_element: 1,
+            array_new_data_per_element: 1,
+            array_init_data_per_element: 1,
+            array_new_elem_per_element: 1,
+            array_init_elem_per_element: 1,
+            array_new_default_per_element: 1,
+            array_new_per_element: 1,
+        }
+    }
+}
+
+/// The fuel cost of every operator.
+///
+/// Operators are named by wasmparser's `Operator` variant names (`I32Add`, `MemoryFill`, ...);
+/// [`CostModel::set`] overrides one, everything else keeps the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CostModel {
+    overrides: BTreeMap<String, u8>,
+    /// Per-byte and per-element costs of bulk operations.
+    pub variable: VariableCosts,
+}
+
+macro_rules! operator_names {
+    ($(@$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
+        /// Every operator name wasmparser knows.
+        pub const OPERATOR_NAMES: &[&str] = &[$(stringify!($op),)*];
+
+        fn operator_name(op: &Operator<'_>) -> &'static str {
+            match op {
+                $(Operator::$op { .. } => stringify!($op),)*
+                #[allow(unreachable_patterns)]
+                _ => "",
+            }
+        }
+    };
+}
+wasmparser::for_each_operator!(operator_names);
+
+/// Wasmtime's default flat cost of an operator, by name.
+pub fn default_cost(name: &str) -> u8 {
+    match name {
+        "Nop" | "Drop" | "Block" | "Loop" | "Unreachable" | "Return" | "Else" | "End" => 0,
+        _ => 1,
+    }
+}
+
+impl CostModel {
+    /// Overrides the flat cost of the operator named `name`.
+    ///
+    /// # Errors
+    /// A name wasmparser does not know.
+    pub fn set(&mut self, name: &str, cost: u8) -> Result<(), String> {
+        if !OPERATOR_NAMES.contains(&name) {
+            return Err(format!("unknown operator `{name}` in the fuel cost model"));
+        }
+        self.overrides.insert(name.to_owned(), cost);
+        Ok(())
+    }
+
+    /// The flat cost of the operator named `name`.
+    pub fn cost_by_name(&self, name: &str) -> u8 {
+        self.overrides.get(name).copied().unwrap_or_else(|| default_cost(name))
+    }
+
+    /// The flat cost of `op`.
+    pub fn cost(&self, op: &Operator<'_>) -> u8 {
+        self.cost_by_name(operator_name(op))
+    }
+
+    /// Whether the table is Wasmtime's default one (backends may skip configuring it).
+    pub fn is_default(&self) -> bool {
+        self.overrides.iter().all(|(n, c)| default_cost(n) == *c)
+            && self.variable == VariableCosts::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_wasmtime() {
+        let m = CostModel::default();
+        assert_eq!(m.cost(&Operator::Nop), 0);
+        assert_eq!(m.cost(&Operator::End), 0);
+        assert_eq!(m.cost(&Operator::I32Add), 1);
+        assert_eq!(m.cost(&Operator::Call { function_index: 0 }), 1);
+        assert_eq!(m.cost_by_name("MemoryFill"), 1);
+        assert!(m.is_default());
+        assert!(OPERATOR_NAMES.len() > 500);
+    }
+
+    #[test]
+    fn overrides() {
+        let mut m = CostModel::default();
+        m.set("I32Mul", 3).unwrap();
+        assert_eq!(m.cost(&Operator::I32Mul), 3);
+        assert!(!m.is_default());
+        assert!(m.set("Teleport", 1).is_err());
+    }
+}

@@ -1,0 +1,247 @@
+//! The portable host-function API: declare an import once, run it on every runtime.
+//!
+//! A host function gets a [`HostContext`]: bounds-checked copies in and out of the guest's
+//! exported `memory` (never a raw pointer), fuel accounting, and nothing else. Returning an
+//! error traps the guest: [`HostError::Message`] as `host_error` with the message,
+//! [`HostError::OutOfFuel`] as `out_of_fuel`, [`HostError::MemoryOutOfBounds`] as
+//! `memory_out_of_bounds`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::module::{ExternType, FuncType, ModuleInfo};
+use crate::outcome::{Error, Rejection, Trap};
+use crate::value::Value;
+
+/// Why a host function stopped the guest.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// A failure of the host function: the guest traps `host_error` with this message.
+    #[error("{0}")]
+    Message(String),
+    /// The fuel budget is exhausted: the guest traps `out_of_fuel`.
+    #[error("all fuel consumed by a host function")]
+    OutOfFuel,
+    /// A copy in or out of guest memory fell outside it: the guest traps `memory_out_of_bounds`.
+    #[error("host access to guest memory out of bounds: {len} bytes at {offset}")]
+    MemoryOutOfBounds {
+        /// Start of the access.
+        offset: u64,
+        /// Length of the access.
+        len: u64,
+    },
+}
+
+impl HostError {
+    /// A `host_error` with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        HostError::Message(message.into())
+    }
+
+    /// The trap and message the guest sees.
+    pub fn into_error(self) -> Error {
+        let trap = match &self {
+            HostError::Message(_) => Trap::HostError,
+            HostError::OutOfFuel => Trap::OutOfFuel,
+            HostError::MemoryOutOfBounds { .. } => Trap::MemoryOutOfBounds,
+        };
+        Error::trap(trap, self.to_string())
+    }
+}
+
+impl From<String> for HostError {
+    fn from(s: String) -> Self {
+        HostError::Message(s)
+    }
+}
+
+impl From<&str> for HostError {
+    fn from(s: &str) -> Self {
+        HostError::Message(s.to_owned())
+    }
+}
+
+/// What a host function may do to the calling guest.
+pub trait HostContext {
+    /// Copies `buf.len()` bytes of guest memory at `offset` into `buf`.
+    ///
+    /// # Errors
+    /// [`HostError::MemoryOutOfBounds`] when the range is outside memory or the guest exports
+    /// no `memory`.
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), HostError>;
+
+    /// Copies `data` into guest memory at `offset`.
+    ///
+    /// # Errors
+    /// As [`HostContext::read`].
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), HostError>;
+
+    /// Size in bytes of the guest's exported `memory` (0 without one).
+    fn memory_size(&mut self) -> u64;
+
+    /// Charges `amount` fuel. Without metering this does nothing.
+    ///
+    /// # Errors
+    /// [`HostError::OutOfFuel`] when less than `amount` is left; what was left is consumed.
+    fn consume_fuel(&mut self, amount: u64) -> Result<(), HostError>;
+
+    /// Fuel left, or `None` without metering.
+    fn fuel_remaining(&mut self) -> Option<u64>;
+
+    /// Reads `len` bytes at `offset` into a new vector (bounds-checked before allocating).
+    ///
+    /// # Errors
+    /// As [`HostContext::read`].
+    fn read_vec(&mut self, offset: u64, len: u64) -> Result<Vec<u8>, HostError> {
+        let end = offset.checked_add(len);
+        if end.is_none_or(|e| e > self.memory_size()) {
+            return Err(HostError::MemoryOutOfBounds { offset, len });
+        }
+        let mut v = vec![0; usize::try_from(len).map_err(|_| HostError::MemoryOutOfBounds { offset, len })?];
+        self.read(offset, &mut v)?;
+        Ok(v)
+    }
+}
+
+/// Checks a copy of `len` bytes at `offset` against a memory of `size` bytes and returns the
+/// range as `usize`s. Backends use it so every runtime bounds-checks the same way.
+///
+/// # Errors
+/// [`HostError::MemoryOutOfBounds`].
+pub fn checked_range(offset: u64, len: usize, size: u64) -> Result<std::ops::Range<usize>, HostError> {
+    let oob = || HostError::MemoryOutOfBounds { offset, len: len as u64 };
+    let end = offset.checked_add(len as u64).ok_or_else(oob)?;
+    if end > size {
+        return Err(oob());
+    }
+    let start = usize::try_from(offset).map_err(|_| oob())?;
+    Ok(start..start + len)
+}
+
+/// The closure behind a host function.
+pub type HostFn = dyn Fn(&mut dyn HostContext, &[Value]) -> Result<Vec<Value>, HostError> + Send + Sync;
+
+/// An import the host provides.
+#[derive(Clone)]
+pub struct HostFunc {
+    /// Import module name.
+    pub module: String,
+    /// Import field name.
+    pub name: String,
+    /// Signature; a guest importing it with another signature is `rejected: unresolved_import`.
+    pub ty: FuncType,
+    /// Fuel charged on every call, before the closure runs. Default 0.
+    pub fuel_cost: u64,
+    func: Arc<HostFn>,
+}
+
+impl fmt::Debug for HostFunc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostFunc")
+            .field("module", &self.module)
+            .field("name", &self.name)
+            .field("ty", &self.ty)
+            .field("fuel_cost", &self.fuel_cost)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostFunc {
+    /// A host function `module.name` of type `ty`.
+    pub fn new(
+        module: impl Into<String>,
+        name: impl Into<String>,
+        ty: FuncType,
+        func: impl Fn(&mut dyn HostContext, &[Value]) -> Result<Vec<Value>, HostError> + Send + Sync + 'static,
+    ) -> Self {
+        HostFunc { module: module.into(), name: name.into(), ty, fuel_cost: 0, func: Arc::new(func) }
+    }
+
+    /// Sets the fuel charged per call.
+    #[must_use]
+    pub fn with_fuel_cost(mut self, fuel: u64) -> Self {
+        self.fuel_cost = fuel;
+        self
+    }
+
+    /// Runs the function as every backend must: charge `fuel_cost`, call, check the results
+    /// against the signature.
+    ///
+    /// # Errors
+    /// The closure's error, out of fuel, or results of the wrong types (a `host_error`).
+    pub fn invoke(&self, ctx: &mut dyn HostContext, args: &[Value]) -> Result<Vec<Value>, HostError> {
+        if self.fuel_cost > 0 {
+            ctx.consume_fuel(self.fuel_cost)?;
+        }
+        let results = (self.func)(ctx, args)?;
+        let types: Vec<_> = results.iter().map(Value::ty).collect();
+        if types != self.ty.results {
+            return Err(HostError::new(format!(
+                "host function {}.{} returned {types:?}, its signature says {}",
+                self.module, self.name, self.ty
+            )));
+        }
+        Ok(results)
+    }
+}
+
+/// The host functions offered to a module, by `(module, name)`.
+#[derive(Clone, Debug, Default)]
+pub struct HostFunctions {
+    funcs: BTreeMap<(String, String), HostFunc>,
+}
+
+impl HostFunctions {
+    /// No host functions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a function.
+    #[must_use]
+    pub fn with(mut self, f: HostFunc) -> Self {
+        self.insert(f);
+        self
+    }
+
+    /// Adds (or replaces) a function.
+    pub fn insert(&mut self, f: HostFunc) {
+        self.funcs.insert((f.module.clone(), f.name.clone()), f);
+    }
+
+    /// The function `module.name`.
+    pub fn get(&self, module: &str, name: &str) -> Option<&HostFunc> {
+        self.funcs.get(&(module.to_owned(), name.to_owned()))
+    }
+
+    /// Every function.
+    pub fn iter(&self) -> impl Iterator<Item = &HostFunc> {
+        self.funcs.values()
+    }
+
+    /// Resolves every import of `module` before any runtime sees it: each must be a host
+    /// function of the same type, or (when `wasi` is true) a WASI preview 1 import.
+    ///
+    /// # Errors
+    /// `rejected: unresolved_import` naming the first import that is missing or mistyped.
+    pub fn resolve(&self, module: &ModuleInfo, wasi: bool) -> Result<(), Error> {
+        for imp in &module.imports {
+            if wasi && imp.module == crate::WASI_MODULE {
+                continue;
+            }
+            let unresolved = |why: String| {
+                Err(Error::reject(Rejection::UnresolvedImport, format!("import {}.{} {why}", imp.module, imp.name)))
+            };
+            match (&imp.ty, self.get(&imp.module, &imp.name)) {
+                (ExternType::Func { ty }, Some(f)) if *ty == f.ty => {}
+                (ExternType::Func { ty }, Some(f)) => {
+                    return unresolved(format!("has type {ty} but the host function has type {}", f.ty));
+                }
+                (ty, _) => return unresolved(format!("({}) is not provided by the host", ty.kind())),
+            }
+        }
+        Ok(())
+    }
+}

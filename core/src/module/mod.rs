@@ -1,0 +1,90 @@
+//! Modules as Cage sees them before any runtime does: loading, validation, static limits, and
+//! the facts `cage inspect` shows.
+//!
+//! [`check`] is the only way to make a [`CheckedModule`], and every backend compiles only
+//! `CheckedModule`s, so every backend gives the same verdict on a bad module by construction.
+
+mod check;
+mod info;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+pub use check::{MAX_BR_TABLE_TARGETS, check, features_used, require_supported};
+pub use info::{Export, ExternType, FuncType, Import, MemoryInfo, ModuleInfo, TableInfo};
+
+use crate::outcome::{Error, Rejection};
+
+/// A module that passed validation and every static limit of the policy it was checked under.
+#[derive(Clone)]
+pub struct CheckedModule {
+    bytes: Arc<[u8]>,
+    info: Arc<ModuleInfo>,
+}
+
+impl std::fmt::Debug for CheckedModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedModule").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+impl CheckedModule {
+    /// The module binary.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Imports, exports, memories, tables and the module's hash.
+    pub fn info(&self) -> &ModuleInfo {
+        &self.info
+    }
+}
+
+/// The lowercase hex SHA-256 of a module binary: how reports and log events name a module.
+pub fn module_hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Turns module source into a binary: `\0asm` binaries pass through, anything else is parsed as
+/// WebAssembly text.
+///
+/// # Errors
+/// Text that does not parse is `rejected: invalid_module`.
+pub fn to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
+    if source.starts_with(b"\0asm") {
+        return Ok(source.to_vec());
+    }
+    wat::parse_bytes(source)
+        .map(|b| b.into_owned())
+        .map_err(|e| Error::reject(Rejection::InvalidModule, format!("invalid WebAssembly text: {e}")))
+}
+
+/// Reads a `.wasm` or `.wat` file, refusing to read more than `max_size` binary bytes (eight
+/// times that for text) so that a huge file cannot exhaust host memory.
+///
+/// # Errors
+/// I/O errors are `invalid_invocation`; oversized input is `limit_exceeded`; bad text is
+/// `invalid_module`.
+pub fn load(path: &Path, max_size: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let io = |e: std::io::Error| {
+        Error::reject(Rejection::InvalidInvocation, format!("cannot read {}: {e}", path.display()))
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let cap = max_size.saturating_mul(8).saturating_add(1);
+    let mut source = Vec::new();
+    file.take(cap).read_to_end(&mut source).map_err(io)?;
+    if source.len() as u64 >= cap || (source.starts_with(b"\0asm") && source.len() as u64 > max_size) {
+        return Err(Error::reject(
+            Rejection::LimitExceeded,
+            format!("{} is larger than limits.max_module_size ({max_size} bytes)", path.display()),
+        ));
+    }
+    to_binary(&source)
+}
+
+#[cfg(test)]
+mod tests;

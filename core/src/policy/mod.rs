@@ -1,0 +1,503 @@
+//! The sandbox policy: limits, allowed proposals, WASI capabilities.
+//!
+//! A [`Policy`] is built from a [`Preset`] and then adjusted, in Rust with the `with_*` methods or
+//! from a TOML policy file ([`Policy::from_toml`], [`Policy::from_file`]) whose absent keys keep
+//! the preset's value. [`Policy::validate`] rejects impossible combinations, naming the settings;
+//! every backend calls it before it builds an engine.
+
+mod features;
+mod units;
+mod wasi;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use features::Features;
+pub use units::{Limit, Size, format_duration, parse_duration};
+pub use wasi::{Clock, Dir, DirMode, Random, Wasi};
+
+use crate::cost::CostModel;
+
+/// Errors from building, loading or validating a policy.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The policy file is not valid TOML or has an unknown key or a bad value.
+    #[error("invalid policy: {0}")]
+    Parse(String),
+    /// The settings are individually valid but cannot be combined, or one is out of range.
+    #[error("invalid policy: {0}")]
+    Invalid(String),
+    /// The policy file could not be read.
+    #[error("cannot read policy file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Resource limits. Each field documents what it limits, its scope, what happens at the limit,
+/// and its default in the `default` preset (`strict` / `permissive` in brackets).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    /// Fuel for one sandbox (its start function and every call into it), in units of the core
+    /// cost model ([`CostModel`]): about one unit per instruction, one per function entered, one
+    /// per byte or element of bulk memory and table operations. At zero the guest traps
+    /// `out_of_fuel`. `None` disables metering, which makes code faster (no counting).
+    /// Default: none [strict: 10 000 000; permissive: none].
+    #[serde(serialize_with = "units::ser_fuel")]
+    pub fuel: Option<u64>,
+    /// Wall-clock deadline for each call into the guest (instantiation with its start function
+    /// counts as one call). Past it the guest traps `timeout`; blocking host calls are
+    /// interrupted too. Checked at loop back-edges and function entries, so a guest stops within
+    /// a few milliseconds of the deadline. Default: none [strict: 1 s; permissive: none].
+    #[serde(serialize_with = "units::ser_timeout")]
+    pub timeout: Option<Duration>,
+    /// Maximum size of each linear memory, in bytes. A module that declares a larger initial
+    /// size is `rejected: limit_exceeded`; `memory.grow` past it returns -1 (or traps
+    /// `resource_limit` with `trap_on_grow_failure`). Default: 64 MiB [16 MiB; 4 GiB].
+    pub max_memory: Size,
+    /// Maximum elements of each table, same rules as `max_memory`, for tables with and without
+    /// a declared maximum. Default: 10 000 [1 000; 1 000 000].
+    pub max_table_elements: u64,
+    /// Linear memories per module, imported plus defined; more is `rejected: limit_exceeded`.
+    /// Default: 1 [1; 16].
+    pub max_memories: u32,
+    /// Tables per module, imported plus defined; more is `rejected: limit_exceeded`.
+    /// Default: 1 [1; 16].
+    pub max_tables: u32,
+    /// Live sandboxes (instances) per runtime at once; one more is `rejected: limit_exceeded`.
+    /// Default: 1 000 [100; 10 000].
+    pub max_instances: u32,
+    /// Native stack the guest may use. Deeper recursion traps `stack_overflow`. The thread that
+    /// calls into the guest must have this much stack plus room for the host (the `cage` CLI and
+    /// the conformance runner run guests on a thread sized for it). Default: 512 KiB
+    /// [256 KiB; 4 MiB]. Range: 16 KiB to 64 MiB.
+    pub max_stack: Size,
+    /// Maximum size of the module binary; larger is `rejected: limit_exceeded` before parsing.
+    /// Default: 16 MiB [4 MiB; 256 MiB].
+    pub max_module_size: Size,
+    /// Maximum captured stdout plus stderr of a WASI guest; past it writes fail and the report
+    /// says `output_truncated`. Default: 1 MiB [64 KiB; 64 MiB].
+    pub max_output: Size,
+    /// When `true`, a `memory.grow` or `table.grow` that fails traps `resource_limit` instead of
+    /// returning -1. Default: false [false; false].
+    pub trap_on_grow_failure: bool,
+    /// Compile-bomb guard: functions per module (imported plus defined); more is
+    /// `rejected: limit_exceeded`. Default: 100 000 [10 000; 1 000 000].
+    pub max_functions: u32,
+    /// Compile-bomb guard: size of one function body in bytes. Default: 2 MiB [256 KiB; 7 MiB].
+    pub max_function_size: Size,
+    /// Compile-bomb guard: locals of one function, parameters included. Default: 10 000
+    /// [2 000; 50 000].
+    pub max_locals: u32,
+    /// Compile-bomb guard: nesting depth of blocks, loops, ifs and trys in one function.
+    /// Default: 5 000 [500; 50 000].
+    pub max_nesting: u32,
+    /// Compile-bomb guard: data segments per module. Wasmtime before 48.0.8 panicked compiling
+    /// modules with more than about 32 000. Default: 10 000 [1 000; 30 000].
+    pub max_data_segments: u32,
+}
+
+/// A sandbox policy: limits, allowed proposals, WASI capabilities and the fuel cost model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// Resource limits.
+    pub limits: Limits,
+    /// Allowed WebAssembly proposals.
+    pub features: Features,
+    /// WASI capabilities.
+    pub wasi: Wasi,
+    /// Fuel cost of each operator (not a policy-file section: set it in Rust).
+    #[serde(skip)]
+    pub costs: CostModel,
+}
+
+/// A named starting point for a policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Preset {
+    /// Tight limits, fuel and a 1 s deadline, WebAssembly 2.0 without SIMD.
+    Strict,
+    /// Moderate limits, no fuel, no deadline, WebAssembly 2.0 (SIMD on, threads off).
+    #[default]
+    Default,
+    /// Generous limits, no fuel, no deadline, WebAssembly 3.0 without threads.
+    Permissive,
+}
+
+impl Preset {
+    /// Every preset, in order of strictness.
+    pub const ALL: [Preset; 3] = [Preset::Strict, Preset::Default, Preset::Permissive];
+
+    /// The preset's name as used in policy files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Strict => "strict",
+            Preset::Default => "default",
+            Preset::Permissive => "permissive",
+        }
+    }
+
+    /// The policy this preset stands for.
+    pub fn policy(self) -> Policy {
+        let (limits, features) = match self {
+            Preset::Strict => (
+                Limits {
+                    fuel: Some(10_000_000),
+                    timeout: Some(Duration::from_secs(1)),
+                    max_memory: Size::mib(16),
+                    max_table_elements: 1_000,
+                    max_memories: 1,
+                    max_tables: 1,
+                    max_instances: 100,
+                    max_stack: Size::kib(256),
+                    max_module_size: Size::mib(4),
+                    max_output: Size::kib(64),
+                    trap_on_grow_failure: false,
+                    max_functions: 10_000,
+                    max_function_size: Size::kib(256),
+                    max_locals: 2_000,
+                    max_nesting: 500,
+                    max_data_segments: 1_000,
+                },
+                Features::WASM2.with("simd", false),
+            ),
+            Preset::Default => (
+                Limits {
+                    fuel: None,
+                    timeout: None,
+                    max_memory: Size::mib(64),
+                    max_table_elements: 10_000,
+                    max_memories: 1,
+                    max_tables: 1,
+                    max_instances: 1_000,
+                    max_stack: Size::kib(512),
+                    max_module_size: Size::mib(16),
+                    max_output: Size::mib(1),
+                    trap_on_grow_failure: false,
+                    max_functions: 100_000,
+                    max_function_size: Size::mib(2),
+                    max_locals: 10_000,
+                    max_nesting: 5_000,
+                    max_data_segments: 10_000,
+                },
+                Features::WASM2,
+            ),
+            Preset::Permissive => (
+                Limits {
+                    fuel: None,
+                    timeout: None,
+                    max_memory: Size::gib(4),
+                    max_table_elements: 1_000_000,
+                    max_memories: 16,
+                    max_tables: 16,
+                    max_instances: 10_000,
+                    max_stack: Size::mib(4),
+                    max_module_size: Size::mib(256),
+                    max_output: Size::mib(64),
+                    trap_on_grow_failure: false,
+                    max_functions: 1_000_000,
+                    max_function_size: Size::mib(7),
+                    max_locals: 50_000,
+                    max_nesting: 50_000,
+                    max_data_segments: 30_000,
+                },
+                Features::WASM3_NO_THREADS,
+            ),
+        };
+        Policy { limits, features, wasi: Wasi::default(), costs: CostModel::default() }
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = PolicyError;
+    fn from_str(s: &str) -> Result<Self, PolicyError> {
+        Preset::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            PolicyError::Invalid(format!("unknown preset `{s}`: expected strict, default or permissive"))
+        })
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Preset::Default.policy()
+    }
+}
+
+/// Bounds on `max_stack`: below the lower one no real program runs, above the upper one no
+/// host thread can honour it.
+pub const MAX_STACK_RANGE: (Size, Size) = (Size::kib(16), Size::mib(64));
+
+impl Policy {
+    /// The policy of a preset.
+    pub fn preset(p: Preset) -> Self {
+        p.policy()
+    }
+
+    /// Parses a TOML policy document over the `default` preset (or the preset named by its
+    /// top-level `preset` key). Relative `[[wasi.dirs]]` paths stay relative to the current
+    /// directory; use [`Policy::from_file`] to resolve them against the file.
+    ///
+    /// # Errors
+    /// Syntax errors, unknown keys (named), bad values, and invalid combinations.
+    pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
+        PolicyOverlay::from_toml(text)?.apply(Preset::Default.policy(), None)
+    }
+
+    /// Reads a TOML policy file; see [`Policy::from_toml`].
+    ///
+    /// # Errors
+    /// As [`Policy::from_toml`], plus I/O errors naming the file.
+    pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| PolicyError::Io { path: path.to_owned(), source })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        PolicyOverlay::from_toml(&text)?.apply(Preset::Default.policy(), Some(dir))
+    }
+
+    /// Renders the policy as a TOML policy file (every key explicit).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render policy: {e}\n"))
+    }
+
+    /// Sets the fuel budget (`None` = no metering).
+    #[must_use]
+    pub fn with_fuel(mut self, fuel: Option<u64>) -> Self {
+        self.limits.fuel = fuel;
+        self
+    }
+
+    /// Sets the per-call deadline (`None` = no deadline).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.limits.timeout = timeout;
+        self
+    }
+
+    /// Sets the per-memory size cap.
+    #[must_use]
+    pub fn with_max_memory(mut self, bytes: u64) -> Self {
+        self.limits.max_memory = Size(bytes);
+        self
+    }
+
+    /// Sets the per-table element cap.
+    #[must_use]
+    pub fn with_max_table_elements(mut self, n: u64) -> Self {
+        self.limits.max_table_elements = n;
+        self
+    }
+
+    /// Sets the guest stack size.
+    #[must_use]
+    pub fn with_max_stack(mut self, bytes: u64) -> Self {
+        self.limits.max_stack = Size(bytes);
+        self
+    }
+
+    /// Sets whether failed grows trap.
+    #[must_use]
+    pub fn with_trap_on_grow_failure(mut self, on: bool) -> Self {
+        self.limits.trap_on_grow_failure = on;
+        self
+    }
+
+    /// Allows or forbids a proposal by name.
+    ///
+    /// # Errors
+    /// An unknown proposal name.
+    pub fn with_feature(mut self, name: &str, enabled: bool) -> Result<Self, PolicyError> {
+        self.features.set(name, enabled).map_err(PolicyError::Invalid)?;
+        Ok(self)
+    }
+
+    /// Checks ranges and combinations. Backends call this before building an engine.
+    ///
+    /// # Errors
+    /// The first problem found, naming the settings involved.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let l = &self.limits;
+        let bad = |m: String| Err(PolicyError::Invalid(m));
+        if l.timeout == Some(Duration::ZERO) {
+            return bad("limits.timeout must be longer than 0 (omit it for no deadline)".into());
+        }
+        let (lo, hi) = MAX_STACK_RANGE;
+        if l.max_stack < lo || l.max_stack > hi {
+            return bad(format!("limits.max_stack = {} is outside {lo} ..= {hi}", l.max_stack));
+        }
+        let f = &self.features;
+        let needs = [
+            ("relaxed_simd", "simd"),
+            ("function_references", "reference_types"),
+            ("gc", "function_references"),
+            ("gc", "reference_types"),
+            ("exceptions", "reference_types"),
+            ("stack_switching", "function_references"),
+            ("shared_everything_threads", "threads"),
+        ];
+        for (feature, requires) in needs {
+            if f.is_enabled(feature) && !f.is_enabled(requires) {
+                return bad(format!(
+                    "features.{feature} = true requires features.{requires} = true"
+                ));
+            }
+        }
+        let mut guests = std::collections::BTreeSet::new();
+        for d in &self.wasi.dirs {
+            if !d.guest.starts_with('/') && d.guest != "." {
+                return bad(format!("wasi.dirs guest path `{}` must be absolute (e.g. \"/data\")", d.guest));
+            }
+            if !guests.insert(d.guest.as_str()) {
+                return bad(format!("wasi.dirs guest path `{}` is given twice", d.guest));
+            }
+        }
+        for k in self.wasi.env.keys() {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                return bad(format!("wasi.env key `{k}` is not a valid variable name"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A partial policy as written in a policy file or a conformance case: every key optional,
+/// unknown keys rejected. [`PolicyOverlay::apply`] lays it over a base policy.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyOverlay {
+    /// Name of the preset to start from (`strict`, `default`, `permissive`); when present it
+    /// replaces the base policy given to [`PolicyOverlay::apply`].
+    #[serde(default)]
+    pub preset: Option<String>,
+    #[serde(default)]
+    limits: LimitsOverlay,
+    #[serde(default)]
+    features: BTreeMap<String, bool>,
+    #[serde(default)]
+    wasi: Option<WasiOverlay>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsOverlay {
+    #[serde(default, deserialize_with = "units::de_fuel")]
+    fuel: Option<Limit<u64>>,
+    #[serde(default, deserialize_with = "units::de_timeout")]
+    timeout: Option<Limit<Duration>>,
+    max_memory: Option<Size>,
+    max_table_elements: Option<u64>,
+    max_memories: Option<u32>,
+    max_tables: Option<u32>,
+    max_instances: Option<u32>,
+    max_stack: Option<Size>,
+    max_module_size: Option<Size>,
+    max_output: Option<Size>,
+    trap_on_grow_failure: Option<bool>,
+    max_functions: Option<u32>,
+    max_function_size: Option<Size>,
+    max_locals: Option<u32>,
+    max_nesting: Option<u32>,
+    max_data_segments: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WasiOverlay {
+    args: Option<Vec<String>>,
+    env: Option<BTreeMap<String, String>>,
+    stdin: Option<String>,
+    inherit_stdio: Option<bool>,
+    clock: Option<Clock>,
+    random: Option<Random>,
+    dirs: Option<Vec<Dir>>,
+}
+
+impl PolicyOverlay {
+    /// Parses a TOML document.
+    ///
+    /// # Errors
+    /// Syntax errors and unknown keys, with the key's name and position.
+    pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
+        toml::from_str(text).map_err(|e| PolicyError::Parse(e.to_string().trim_end().to_owned()))
+    }
+
+    /// Deserialises an already-parsed TOML table (e.g. a conformance case without its `[case]`).
+    ///
+    /// # Errors
+    /// Unknown keys and bad values.
+    pub fn from_table(table: toml::Table) -> Result<Self, PolicyError> {
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| PolicyError::Parse(e.to_string().trim_end().to_owned()))
+    }
+
+    /// Lays the overlay over `base` (or over its `preset`), resolves relative directory paths
+    /// against `dir`, and validates the result.
+    ///
+    /// # Errors
+    /// Unknown preset or feature names, and everything [`Policy::validate`] rejects.
+    pub fn apply(&self, base: Policy, dir: Option<&Path>) -> Result<Policy, PolicyError> {
+        let mut p = match &self.preset {
+            Some(name) => Policy { costs: base.costs, ..name.parse::<Preset>()?.policy() },
+            None => base,
+        };
+        let o = &self.limits;
+        let l = &mut p.limits;
+        if let Some(v) = o.fuel {
+            l.fuel = v.into_option();
+        }
+        if let Some(v) = o.timeout {
+            l.timeout = v.into_option();
+        }
+        macro_rules! set {
+            ($($k:ident),*) => { $( if let Some(v) = o.$k { l.$k = v; } )* };
+        }
+        set!(max_memory, max_table_elements, max_memories, max_tables, max_instances, max_stack,
+            max_module_size, max_output, trap_on_grow_failure, max_functions, max_function_size,
+            max_locals, max_nesting, max_data_segments);
+        p.features.apply(&self.features).map_err(PolicyError::Invalid)?;
+        if let Some(w) = &self.wasi {
+            let t = &mut p.wasi;
+            if let Some(v) = &w.args {
+                t.args = v.clone();
+            }
+            if let Some(v) = &w.env {
+                t.env = v.clone();
+            }
+            if let Some(v) = &w.stdin {
+                t.stdin = Some(v.clone());
+            }
+            if let Some(v) = w.inherit_stdio {
+                t.inherit_stdio = v;
+            }
+            if let Some(v) = w.clock {
+                t.clock = v;
+            }
+            if let Some(v) = w.random {
+                t.random = v;
+            }
+            if let Some(dirs) = &w.dirs {
+                t.dirs = dirs
+                    .iter()
+                    .map(|d| Dir {
+                        host: match dir {
+                            Some(base) if d.host.is_relative() => base.join(&d.host),
+                            _ => d.host.clone(),
+                        },
+                        ..d.clone()
+                    })
+                    .collect();
+            }
+        }
+        p.validate()?;
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests;

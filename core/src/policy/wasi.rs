@@ -1,0 +1,111 @@
+//! The `[wasi]` section: what a WASI preview 1 guest may see and touch.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// WASI capabilities. Everything is denied unless granted here: no host environment, no host
+/// directories, no network (never grantable), stdio captured in memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wasi {
+    /// `argv` as the guest sees it, `argv[0]` included. By default empty.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The guest's environment: only these variables. The host environment is never inherited.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Bytes the guest reads on stdin. By default stdin is empty (reads return end of file).
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Pass the host's stdio through instead of capturing it (CLI only, for interactive use).
+    /// By default `false`: output is captured, bounded by `limits.max_output`.
+    #[serde(default)]
+    pub inherit_stdio: bool,
+    /// What `clock_time_get` reports. By default the real clocks.
+    #[serde(default)]
+    pub clock: Clock,
+    /// Where `random_get` bytes come from. By default the OS generator.
+    #[serde(default)]
+    pub random: Random,
+    /// Host directories the guest may open, each at a guest path, read-only or read-write.
+    #[serde(default)]
+    pub dirs: Vec<Dir>,
+}
+
+/// Clock source for WASI guests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clock {
+    /// The host's real clocks.
+    #[default]
+    Real,
+    /// A fixed instant: every clock reads the same value on every runtime (determinism).
+    Frozen,
+}
+
+/// Random source for WASI guests: `"os"` or `{ seed = 42 }` in TOML.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RandomRepr", into = "RandomRepr")]
+pub enum Random {
+    /// The operating system's generator.
+    #[default]
+    Os,
+    /// A deterministic generator: the same bytes on every runtime.
+    Seeded {
+        /// The seed.
+        seed: u64,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+enum RandomRepr {
+    Word(String),
+    Seeded { seed: u64 },
+}
+
+impl TryFrom<RandomRepr> for Random {
+    type Error = String;
+    fn try_from(r: RandomRepr) -> Result<Self, String> {
+        match r {
+            RandomRepr::Word(w) if w == "os" => Ok(Random::Os),
+            RandomRepr::Word(w) => Err(format!("unknown random source `{w}`: expected \"os\" or {{ seed = N }}")),
+            RandomRepr::Seeded { seed } => Ok(Random::Seeded { seed }),
+        }
+    }
+}
+
+impl From<Random> for RandomRepr {
+    fn from(r: Random) -> Self {
+        match r {
+            Random::Os => RandomRepr::Word("os".into()),
+            Random::Seeded { seed } => RandomRepr::Seeded { seed },
+        }
+    }
+}
+
+/// A preopened host directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dir {
+    /// Host path; relative paths are resolved against the policy file's directory.
+    pub host: PathBuf,
+    /// The path the guest opens it at, e.g. `/data`.
+    pub guest: String,
+    /// Read-only or read-write. By default read-only.
+    #[serde(default)]
+    pub mode: DirMode,
+}
+
+/// Access mode of a preopened directory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirMode {
+    /// Read-only: no write, create, truncate, rename or unlink, by any path.
+    #[default]
+    Ro,
+    /// Read-write.
+    Rw,
+}

@@ -1,0 +1,98 @@
+//! The run report: one JSON object per run, the same shape for every runtime.
+
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::{Outcome, Rejection, Trap};
+use crate::value::Value;
+
+/// What happened in one run. Serialises to the JSON contract documented in the README:
+///
+/// ```json
+/// {"runtime":"wasmtime","outcome":"trapped","values":[],"exit_code":null,"trap":"out_of_fuel",
+///  "error":null,"message":"…","fuel_consumed":100000,"wall_ms":1.7,"peak_memory_bytes":65536,
+///  "stdout":"","stderr":""}
+/// ```
+///
+/// Fields after `stderr` (`output_truncated`, `compile_ms`, `module_sha256`) are extensions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Runtime name.
+    pub runtime: String,
+    /// `returned`, `exited`, `trapped` or `rejected`.
+    pub outcome: String,
+    /// Returned values as `"i32:42"` strings; empty unless `returned`.
+    pub values: Vec<Value>,
+    /// Exit code when `exited`.
+    pub exit_code: Option<i32>,
+    /// Trap name when `trapped`.
+    pub trap: Option<Trap>,
+    /// Rejection name when `rejected`.
+    pub error: Option<Rejection>,
+    /// The runtime's or Cage's explanation; null when the run returned or exited.
+    pub message: Option<String>,
+    /// Fuel consumed by the start function and the call; null without metering.
+    pub fuel_consumed: Option<u64>,
+    /// Wall time of instantiation plus the call, in milliseconds (compile time excluded).
+    pub wall_ms: f64,
+    /// Largest total linear-memory size seen, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Captured stdout (lossy UTF-8).
+    pub stdout: String,
+    /// Captured stderr (lossy UTF-8).
+    pub stderr: String,
+    /// Whether output past `limits.max_output` was refused.
+    #[serde(default)]
+    pub output_truncated: bool,
+    /// Wall time of validation and compilation, in milliseconds.
+    #[serde(default)]
+    pub compile_ms: f64,
+    /// SHA-256 of the module binary; null when it could not be read.
+    #[serde(default)]
+    pub module_sha256: Option<String>,
+}
+
+impl Report {
+    /// A report with this outcome and everything else empty.
+    pub fn new(runtime: &str, outcome: &Outcome, message: Option<String>) -> Self {
+        let mut r = Report {
+            runtime: runtime.to_owned(),
+            outcome: outcome.class().to_owned(),
+            values: Vec::new(),
+            exit_code: None,
+            trap: None,
+            error: None,
+            message,
+            fuel_consumed: None,
+            wall_ms: 0.0,
+            peak_memory_bytes: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            compile_ms: 0.0,
+            module_sha256: None,
+        };
+        match outcome {
+            Outcome::Returned(v) => r.values = v.clone(),
+            Outcome::Exited(c) => r.exit_code = Some(*c),
+            Outcome::Trapped(t) => r.trap = Some(*t),
+            Outcome::Rejected(e) => r.error = Some(*e),
+        }
+        r
+    }
+
+    /// The outcome this report describes.
+    pub fn outcome(&self) -> Outcome {
+        match (self.outcome.as_str(), self.trap, self.error, self.exit_code) {
+            ("trapped", Some(t), _, _) => Outcome::Trapped(t),
+            ("rejected", _, Some(e), _) => Outcome::Rejected(e),
+            ("exited", _, _, Some(c)) => Outcome::Exited(c),
+            _ => Outcome::Returned(self.values.clone()),
+        }
+    }
+
+    /// The report as one line of JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising plain strings, numbers and options cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,191 @@
+//! The ergonomic layer, written once for every runtime: bytes in, [`Report`] out.
+
+use std::time::Instant;
+
+use crate::backend::{DynRuntime, Sandbox};
+use crate::host::HostFunctions;
+use crate::module::{CheckedModule, check, module_hash, require_supported};
+use crate::outcome::{Error, Outcome, Rejection, Trap};
+use crate::policy::Policy;
+use crate::report::Report;
+use crate::value::Value;
+
+/// What to run in a module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// Call an exported function with these arguments.
+    Call {
+        /// Export name.
+        export: String,
+        /// Arguments, checked against the export's signature before the guest runs.
+        args: Vec<Value>,
+    },
+    /// Run a WASI command: call `_start`; returning is `exited: 0`.
+    Command,
+    /// Instantiate only (runs the start function, if any); returning is `returned` with no
+    /// values.
+    Instantiate,
+}
+
+impl Invocation {
+    /// A call of `export` with `args`.
+    pub fn call(export: impl Into<String>, args: impl Into<Vec<Value>>) -> Self {
+        Invocation::Call { export: export.into(), args: args.into() }
+    }
+}
+
+/// Checks `args` against the signature of the exported function `export`.
+///
+/// # Errors
+/// `rejected: invalid_invocation` naming what is wrong.
+pub fn check_args(module: &CheckedModule, export: &str, args: &[Value]) -> Result<(), Error> {
+    let bad = |m: String| Err(Error::reject(Rejection::InvalidInvocation, m));
+    let Some(ty) = module.info().export_func(export) else {
+        let funcs: Vec<&str> = module
+            .info()
+            .exports
+            .iter()
+            .filter(|e| e.ty.kind() == "func")
+            .map(|e| e.name.as_str())
+            .collect();
+        return bad(format!("no exported function `{export}` (exported functions: {})", funcs.join(", ")));
+    };
+    let got: Vec<_> = args.iter().map(Value::ty).collect();
+    if got != ty.params {
+        let list = |v: &[crate::ValType]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        return bad(format!("`{export}` takes ({}), got ({})", list(&ty.params), list(&got)));
+    }
+    Ok(())
+}
+
+/// Whether an outcome is a limit violation worth a log event.
+fn is_violation(o: &Outcome) -> bool {
+    matches!(
+        o,
+        Outcome::Trapped(Trap::OutOfFuel | Trap::Timeout | Trap::StackOverflow | Trap::ResourceLimit)
+            | Outcome::Rejected(Rejection::LimitExceeded)
+    )
+}
+
+fn finish(mut report: Report, hash: Option<String>) -> Report {
+    if is_violation(&report.outcome()) {
+        tracing::warn!(
+            module = hash.as_deref().unwrap_or("-"),
+            runtime = %report.runtime,
+            outcome = %report.outcome(),
+            message = report.message.as_deref().unwrap_or(""),
+            "limit violated"
+        );
+    }
+    report.module_sha256 = hash;
+    report
+}
+
+/// Checks, compiles and runs `bytes` on `runtime` with its policy, and reports what happened.
+/// Never panics on hostile input: every failure is a rejection or a trap in the report.
+pub fn run(runtime: &dyn DynRuntime, bytes: &[u8], host: &HostFunctions, invocation: &Invocation) -> Report {
+    let name = runtime.name();
+    let hash = module_hash(bytes);
+    let start = Instant::now();
+    let reject = |e: Error, compile_ms: f64| {
+        let mut r = Report::new(name, &e.outcome(), e.message().map(str::to_owned));
+        r.compile_ms = compile_ms;
+        finish(r, Some(hash.clone()))
+    };
+    let checked = match prepare(runtime, bytes, host, invocation) {
+        Ok(c) => c,
+        Err(e) => return reject(e, ms(start)),
+    };
+    let compiled = match runtime.compile_dyn(&checked, host) {
+        Ok(c) => c,
+        Err(e) => return reject(e, ms(start)),
+    };
+    let compile_ms = ms(start);
+    let started = Instant::now();
+    let mut sandbox = match compiled.sandbox() {
+        Ok(s) => s,
+        Err(e) => return reject(e, compile_ms),
+    };
+    let result = execute(sandbox.as_mut(), invocation);
+    let wall_ms = ms(started);
+    let outcome = match &result {
+        Ok(v) => Outcome::Returned(v.clone()),
+        Err(e) => e.outcome(),
+    };
+    let outcome = match (invocation, outcome) {
+        (Invocation::Command, Outcome::Returned(_)) => Outcome::Exited(0),
+        (_, o) => o,
+    };
+    let message = result.err().and_then(|e| e.message().map(str::to_owned));
+    let mut report = Report::new(name, &outcome, message);
+    let stats = sandbox.stats();
+    let output = sandbox.take_output();
+    report.fuel_consumed = stats.fuel_consumed;
+    report.peak_memory_bytes = stats.peak_memory_bytes;
+    report.stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    report.stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    report.output_truncated = output.truncated;
+    report.wall_ms = wall_ms;
+    report.compile_ms = compile_ms;
+    finish(report, Some(hash))
+}
+
+/// Everything decided before a runtime compiles: validation and static limits, runtime support
+/// for the proposals used, import resolution, the invocation's arguments.
+///
+/// # Errors
+/// The rejection.
+pub fn prepare(
+    runtime: &dyn DynRuntime,
+    bytes: &[u8],
+    host: &HostFunctions,
+    invocation: &Invocation,
+) -> Result<CheckedModule, Error> {
+    let policy: &Policy = runtime.policy();
+    let checked = check(bytes, policy)?;
+    require_supported(&checked, policy, runtime.capabilities(), runtime.name())?;
+    host.resolve(checked.info(), runtime.capabilities().wasi)?;
+    match invocation {
+        Invocation::Call { export, args } => check_args(&checked, export, args)?,
+        Invocation::Command => check_args(&checked, "_start", &[])?,
+        Invocation::Instantiate => {}
+    }
+    Ok(checked)
+}
+
+fn execute(sandbox: &mut dyn Sandbox, invocation: &Invocation) -> Result<Vec<Value>, Error> {
+    sandbox.instantiate()?;
+    match invocation {
+        Invocation::Call { export, args } => sandbox.call(export, args),
+        Invocation::Command => sandbox.call("_start", &[]),
+        Invocation::Instantiate => Ok(Vec::new()),
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// Native stack, beyond `limits.max_stack`, that a guest thread keeps for the host's own frames.
+pub const HOST_STACK_MARGIN: usize = 2 << 20;
+
+/// Runs `f` on a new thread whose stack fits the policy's `max_stack` plus
+/// [`HOST_STACK_MARGIN`], and returns its result. Runtimes such as Wasmtime run guest code on the
+/// calling thread's stack; this keeps a deep guest from reaching the end of a small host stack.
+///
+/// # Panics
+/// Re-raises a panic of `f`, and panics if the OS refuses to create the thread.
+pub fn on_guest_thread<T: Send>(policy: &Policy, f: impl FnOnce() -> T + Send) -> T {
+    let size = usize::try_from(policy.limits.max_stack.bytes()).unwrap_or(usize::MAX / 2);
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("cage-guest".into())
+            .stack_size(size.saturating_add(HOST_STACK_MARGIN))
+            .spawn_scoped(s, f)
+            .expect("cannot spawn the guest thread");
+        match handle.join() {
+            Ok(v) => v,
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    })
+}
