@@ -1,0 +1,101 @@
+//! Cage: one policy, one trap taxonomy, several WebAssembly runtimes.
+//!
+//! Applications depend on this crate and pick runtimes with Cargo features:
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `wasmtime` | yes | runtime `wasmtime` ([`cage_wasmtime`]) |
+//! | `cli` | yes | the `cage` binary |
+//!
+//! Two ways in:
+//!
+//! - One runtime, no dynamic dispatch: [`DefaultRuntime`] (or a backend type) with the
+//!   [`Runtime`] and [`Sandbox`] traits: compile once, make a sandbox per request, call.
+//! - Any runtime by name: [`runtime`] returns a `Box<dyn DynRuntime>`; [`run()`] checks, compiles
+//!   and runs a module on it and returns a [`Report`].
+//!
+//! ```
+//! use cage::{Invocation, Policy, Value, HostFunctions};
+//! let policy = Policy::default().with_fuel(Some(10_000));
+//! let rt = cage::runtime(cage::default_runtime_name(), &policy).unwrap();
+//! let wasm = cage::module::to_binary(b"(module (func (export \"spin\") (loop br 0)))").unwrap();
+//! let report = cage::run(rt.as_ref(), &wasm, &HostFunctions::new(), &Invocation::call("spin", []));
+//! assert_eq!(report.trap, Some(cage::Trap::OutOfFuel));
+//! assert_eq!(report.fuel_consumed, Some(10_000));
+//! ```
+
+#![warn(missing_docs)]
+
+pub use cage_core::*;
+
+#[cfg(feature = "wasmtime")]
+pub use cage_wasmtime::{WasmtimeModule, WasmtimeRuntime, WasmtimeSandbox};
+
+cfg_if::cfg_if! {
+    if #[cfg(feature = "wasmtime")] {
+        /// The runtime applications get when they do not choose: Wasmtime.
+        pub type DefaultRuntime = cage_wasmtime::WasmtimeRuntime;
+        const DEFAULT_RUNTIME: &str = "wasmtime";
+    } else {
+        compile_error!("enable at least one runtime feature of `cage`: `wasmtime`");
+    }
+}
+
+/// Every runtime name Cage knows, with the Cargo feature that compiles it in. `wasmer` is an
+/// alias of `wasmer-cranelift`.
+pub const KNOWN_RUNTIMES: &[(&str, &str)] = &[
+    ("wasmtime", "wasmtime"),
+    ("wasmer-cranelift", "wasmer"),
+    ("wasmer-singlepass", "wasmer"),
+    ("wasmer", "wasmer"),
+];
+
+/// Why a runtime could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The name is not a runtime Cage knows.
+    #[error("unknown runtime `{0}`; known runtimes: wasmtime, wasmer-cranelift, wasmer-singlepass, wasmer")]
+    Unknown(String),
+    /// The runtime exists but this build does not include it.
+    #[error("runtime `{name}` is not compiled in: enable the cargo feature `{feature}` of `cage`")]
+    NotCompiledIn {
+        /// Runtime name.
+        name: String,
+        /// Feature that adds it.
+        feature: &'static str,
+    },
+    /// The policy is invalid or the runtime refuses it.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// The default runtime's name: `wasmtime`.
+pub fn default_runtime_name() -> &'static str {
+    DEFAULT_RUNTIME
+}
+
+/// Names of the runtimes compiled into this build, in a stable order (aliases excluded).
+pub fn available_runtimes() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if cfg!(feature = "wasmtime") {
+        v.push("wasmtime");
+    }
+    v
+}
+
+/// Makes the runtime `name` configured by `policy`.
+///
+/// # Errors
+/// An unknown name, a runtime not compiled in (naming the feature to enable), or a policy the
+/// runtime refuses.
+pub fn runtime(name: &str, policy: &Policy) -> Result<Box<dyn DynRuntime>, RuntimeError> {
+    match name {
+        #[cfg(feature = "wasmtime")]
+        "wasmtime" => Ok(Box::new(cage_wasmtime::WasmtimeRuntime::new(policy)?)),
+        _ => match KNOWN_RUNTIMES.iter().find(|(n, _)| *n == name) {
+            Some((_, feature)) => Err(RuntimeError::NotCompiledIn { name: name.to_owned(), feature }),
+            None => Err(RuntimeError::Unknown(name.to_owned())),
+        },
+    }
+}

@@ -1,0 +1,316 @@
+//! Cage backend for [Wasmtime](https://wasmtime.dev): runtime name `wasmtime`.
+//!
+//! How each policy setting is enforced:
+//!
+//! | policy | Wasmtime mechanism |
+//! |---|---|
+//! | `fuel` | `Config::consume_fuel`, `Config::operator_cost` from core's [`CostModel`], `Store::set_fuel` |
+//! | `timeout` | `Config::epoch_interruption`, one ticker thread per engine, per-store `set_epoch_deadline` |
+//! | `max_memory`, `max_table_elements`, `trap_on_grow_failure` | Cage's `ResourceLimiter` |
+//! | `max_memories`, `max_tables` | core's static check, and the limiter's counts |
+//! | `max_instances` | a live-sandbox counter per runtime |
+//! | `max_stack` | `Config::max_wasm_stack` |
+//! | `[features]` | `Config::wasm_features`; `threads` also gates `Config::shared_memory` |
+//!
+//! Every `wasmtime::Trap` maps onto Cage's taxonomy (see `convert.rs`).
+
+#![warn(missing_docs)]
+
+mod convert;
+mod host;
+mod limiter;
+mod ticker;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use cage_core::{
+    Capabilities, CheckedModule, CostModel, Error, Features, HostFunctions, Policy, PolicyError,
+    Rejection, Runtime, Sandbox, Stats, Trap, Value,
+};
+use wasmtime::{Config, Engine, InstancePre, Linker, OptLevel, Store, Val, WasmFeatures};
+
+use crate::convert::{classify, from_val, to_val};
+use crate::limiter::Limiter;
+use crate::ticker::Ticker;
+
+/// Per-store state.
+pub(crate) struct StoreData {
+    limiter: Limiter,
+}
+
+/// The proposals this backend can run: WebAssembly 3.0 plus wide arithmetic and custom page
+/// sizes. (Stack switching needs a Wasmtime build feature Cage does not enable.)
+pub fn supported_features() -> Features {
+    Features::from_wasmparser(
+        WasmFeatures::WASM3 | WasmFeatures::WIDE_ARITHMETIC | WasmFeatures::CUSTOM_PAGE_SIZES,
+    )
+}
+
+macro_rules! operator_costs {
+    ($(@$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
+        /// Wasmtime's cost table filled from core's cost model.
+        fn operator_cost(model: &CostModel) -> wasmtime::OperatorCost {
+            let mut c = wasmtime::OperatorCost::new();
+            $( c.$op = model.cost_by_name(stringify!($op)); )*
+            let v = &model.variable;
+            c.variable.memory_copy_per_byte = v.memory_copy_per_byte;
+            c.variable.memory_fill_per_byte = v.memory_fill_per_byte;
+            c.variable.memory_init_per_byte = v.memory_init_per_byte;
+            c.variable.memory_grow_per_page = v.memory_grow_per_page;
+            c.variable.table_copy_per_element = v.table_copy_per_element;
+            c.variable.table_fill_per_element = v.table_fill_per_element;
+            c.variable.table_init_per_element = v.table_init_per_element;
+            c.variable.table_grow_per_element = v.table_grow_per_element;
+            c.variable.array_copy_per_element = v.array_copy_per_element;
+            c.variable.array_fill_per_element = v.array_fill_per_element;
+            c.variable.array_new_data_per_element = v.array_new_data_per_element;
+            c.variable.array_init_data_per_element = v.array_init_data_per_element;
+            c.variable.array_new_elem_per_element = v.array_new_elem_per_element;
+            c.variable.array_init_elem_per_element = v.array_init_elem_per_element;
+            c.variable.array_new_default_per_element = v.array_new_default_per_element;
+            c.variable.array_new_per_element = v.array_new_per_element;
+            c
+        }
+    };
+}
+wasmparser::for_each_operator!(operator_costs);
+
+fn config(policy: &Policy) -> Config {
+    let l = &policy.limits;
+    let mut c = Config::new();
+    c.cranelift_opt_level(OptLevel::Speed);
+    c.parallel_compilation(true);
+    c.consume_fuel(l.fuel.is_some());
+    if l.fuel.is_some() && !policy.costs.is_default() {
+        c.operator_cost(operator_cost(&policy.costs));
+    }
+    c.epoch_interruption(l.timeout.is_some());
+    c.max_wasm_stack(usize::try_from(l.max_stack.bytes()).unwrap_or(usize::MAX));
+    let enabled = policy.features.to_wasmparser() & supported_features().to_wasmparser();
+    c.wasm_features(WasmFeatures::all(), false);
+    c.wasm_features(enabled, true);
+    c.shared_memory(enabled.contains(WasmFeatures::THREADS));
+    // Relaxed SIMD gives the same answers on every host, so runtimes can be compared.
+    c.relaxed_simd_deterministic(true);
+    c
+}
+
+/// Wasmtime configured by one policy. Cheap to share: compile once, make many sandboxes.
+pub struct WasmtimeRuntime {
+    engine: Engine,
+    policy: Policy,
+    capabilities: Capabilities,
+    ticker: Option<Arc<Ticker>>,
+    live: Arc<AtomicU32>,
+}
+
+impl WasmtimeRuntime {
+    /// The runtime name.
+    pub const NAME: &'static str = "wasmtime";
+
+    /// Builds an engine for `policy`.
+    ///
+    /// # Errors
+    /// An invalid policy, or a combination Wasmtime refuses (the error says which).
+    pub fn new(policy: &Policy) -> Result<Self, PolicyError> {
+        policy.validate()?;
+        let engine = Engine::new(&config(policy))
+            .map_err(|e| PolicyError::Invalid(format!("wasmtime refuses this policy: {e:#}")))?;
+        let ticker = match policy.limits.timeout {
+            Some(t) => Some(Arc::new(Ticker::start(&engine, t).map_err(|e| {
+                PolicyError::Invalid(format!("cannot start the deadline thread: {e}"))
+            })?)),
+            None => None,
+        };
+        Ok(WasmtimeRuntime {
+            engine,
+            policy: policy.clone(),
+            capabilities: Capabilities { features: supported_features(), wasi: false },
+            ticker,
+            live: Arc::new(AtomicU32::new(0)),
+        })
+    }
+
+    /// The underlying engine, for embedders that need more than Cage offers.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// A module compiled by Wasmtime with its imports bound.
+#[derive(Clone)]
+pub struct WasmtimeModule {
+    pre: InstancePre<StoreData>,
+}
+
+fn panicked(what: &str) -> Error {
+    Error::trap(Trap::Other, format!("wasmtime panicked while {what}; this is a bug to report"))
+}
+
+impl Runtime for WasmtimeRuntime {
+    type Module = WasmtimeModule;
+    type Sandbox = WasmtimeSandbox;
+
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    fn compile(&self, module: &CheckedModule, host: &HostFunctions) -> Result<WasmtimeModule, Error> {
+        let compiled = catch_unwind(AssertUnwindSafe(|| wasmtime::Module::new(&self.engine, module.bytes())))
+            .map_err(|_| panicked("compiling"))?
+            .map_err(|e| Error::reject(Rejection::Unsupported, format!("wasmtime cannot compile this module: {e:#}")))?;
+        let mut linker = Linker::new(&self.engine);
+        let metered = self.policy.limits.fuel.is_some();
+        for f in host.iter() {
+            host::define(&mut linker, f, metered).map_err(|e| {
+                Error::reject(Rejection::UnresolvedImport, format!("cannot define {}.{}: {e:#}", f.module, f.name))
+            })?;
+        }
+        let pre = linker
+            .instantiate_pre(&compiled)
+            .map_err(|e| Error::reject(Rejection::UnresolvedImport, format!("{e:#}")))?;
+        Ok(WasmtimeModule { pre })
+    }
+
+    fn sandbox(&self, module: &WasmtimeModule) -> Result<WasmtimeSandbox, Error> {
+        let max = self.policy.limits.max_instances;
+        self.live
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .map_err(|n| {
+                Error::reject(
+                    Rejection::LimitExceeded,
+                    format!("{n} sandboxes are alive, limits.max_instances = {max}"),
+                )
+            })?;
+        let slot = LiveSlot(self.live.clone());
+        let l = &self.policy.limits;
+        let mut store = Store::new(&self.engine, StoreData { limiter: Limiter::new(l) });
+        store.limiter(|d| &mut d.limiter);
+        if let Some(f) = l.fuel {
+            store.set_fuel(f).map_err(|e| Error::trap(Trap::Other, format!("cannot set fuel: {e}")))?;
+        }
+        if l.timeout.is_some() {
+            store.epoch_deadline_trap();
+        }
+        Ok(WasmtimeSandbox {
+            store,
+            pre: module.pre.clone(),
+            instance: None,
+            fuel: l.fuel,
+            timeout: l.timeout.zip(self.ticker.clone()),
+            poisoned: false,
+            _slot: slot,
+        })
+    }
+}
+
+/// Frees a live-sandbox slot on drop.
+struct LiveSlot(Arc<AtomicU32>);
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One Wasmtime store with one instance.
+pub struct WasmtimeSandbox {
+    store: Store<StoreData>,
+    pre: InstancePre<StoreData>,
+    instance: Option<wasmtime::Instance>,
+    fuel: Option<u64>,
+    timeout: Option<(Duration, Arc<Ticker>)>,
+    poisoned: bool,
+    _slot: LiveSlot,
+}
+
+impl WasmtimeSandbox {
+    /// Starts the deadline for one call; the guard keeps the ticker running.
+    fn arm(&mut self) -> Option<ticker::Active> {
+        let (timeout, ticker) = self.timeout.as_ref()?;
+        self.store.set_epoch_deadline(ticker.ticks(*timeout));
+        Some(ticker.activate())
+    }
+
+    fn guard(&self) -> Result<(), Error> {
+        if self.poisoned {
+            return Err(Error::reject(Rejection::InvalidInvocation, "this sandbox was poisoned by a runtime panic"));
+        }
+        Ok(())
+    }
+}
+
+fn not_ready(m: String) -> Error {
+    Error::reject(Rejection::InvalidInvocation, m)
+}
+
+impl Sandbox for WasmtimeSandbox {
+    fn instantiate(&mut self) -> Result<(), Error> {
+        self.guard()?;
+        if self.instance.is_some() {
+            return Ok(());
+        }
+        let _active = self.arm();
+        let result = catch_unwind(AssertUnwindSafe(|| self.pre.instantiate(&mut self.store)));
+        match result {
+            Ok(Ok(i)) => {
+                self.instance = Some(i);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(classify(&e)),
+            Err(_) => {
+                self.poisoned = true;
+                Err(panicked("instantiating"))
+            }
+        }
+    }
+
+    fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
+        self.guard()?;
+        let instance = self.instance.ok_or_else(|| not_ready("the sandbox is not instantiated".into()))?;
+        let func = instance
+            .get_func(&mut self.store, export)
+            .ok_or_else(|| not_ready(format!("no exported function `{export}`")))?;
+        let ty = func.ty(&self.store);
+        if ty.params().len() != args.len() {
+            return Err(not_ready(format!("`{export}` takes {} arguments, got {}", ty.params().len(), args.len())));
+        }
+        let mut params = Vec::with_capacity(args.len());
+        for (a, t) in args.iter().zip(ty.params()) {
+            let v = to_val(&mut self.store, a)?;
+            if !v.matches_ty(&self.store, &t).unwrap_or(false) {
+                return Err(not_ready(format!("argument {a} does not match parameter type {t}")));
+            }
+            params.push(v);
+        }
+        let mut results = vec![Val::I32(0); ty.results().len()];
+        let _active = self.arm();
+        let result = catch_unwind(AssertUnwindSafe(|| func.call(&mut self.store, &params, &mut results)));
+        match result {
+            Ok(Ok(())) => Ok(results.iter().map(|v| from_val(&mut self.store, v)).collect()),
+            Ok(Err(e)) => Err(classify(&e)),
+            Err(_) => {
+                self.poisoned = true;
+                Err(panicked("calling"))
+            }
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        Stats {
+            fuel_consumed: self.fuel.map(|f| f.saturating_sub(self.store.get_fuel().unwrap_or(0))),
+            peak_memory_bytes: self.store.data().limiter.peak_memory_bytes,
+        }
+    }
+}

@@ -162,8 +162,9 @@ fn execute(sandbox: &mut dyn Sandbox, invocation: &Invocation) -> Result<Vec<Val
     }
 }
 
+/// Milliseconds since `since`, rounded to the microsecond.
 fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1e3
+    (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// Native stack, beyond `limits.max_stack`, that a guest thread keeps for the host's own frames.

@@ -116,6 +116,24 @@ fn minimal_features(bytes: &[u8], base: WasmFeatures, all: WasmFeatures) -> Vec<
     Features::from_wasmparser(set).names_missing_from(&Features::from_wasmparser(base))
 }
 
+/// Describes a module without judging it: every proposal allowed, no limits. For `inspect`,
+/// which shows what a rejected module declares.
+///
+/// # Errors
+/// `rejected: invalid_module` when the module is invalid under every proposal.
+pub fn describe(bytes: &[u8]) -> Result<ModuleInfo, Error> {
+    match scan(bytes, WasmFeatures::all(), None) {
+        Ok(mut info) => {
+            info.sha256 = module_hash(bytes);
+            info.size = bytes.len() as u64;
+            Ok(info)
+        }
+        Err(Scan::NotAModule) => Err(not_a_module()),
+        Err(Scan::Invalid(e)) => Err(Error::reject(Rejection::InvalidModule, e.to_string())),
+        Err(Scan::Limit(m)) => Err(Error::reject(Rejection::LimitExceeded, m)),
+    }
+}
+
 /// Checks that `runtime` can run every proposal `module` uses among those `policy` allows.
 ///
 /// # Errors

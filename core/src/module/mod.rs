@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-pub use check::{MAX_BR_TABLE_TARGETS, check, features_used, require_supported};
+pub use check::{MAX_BR_TABLE_TARGETS, check, describe, features_used, require_supported};
 pub use info::{Export, ExternType, FuncType, Import, MemoryInfo, ModuleInfo, TableInfo};
 
 use crate::outcome::{Error, Rejection};

@@ -27,6 +27,9 @@ impl Features {
     pub const WASM3_NO_THREADS: Features =
         Features(WasmFeatures::WASM3.difference(WasmFeatures::THREADS));
 
+    /// Every proposal wasmparser knows (for describing modules, never as a policy).
+    pub const ALL: Features = Features(WasmFeatures::all());
+
     /// Wraps a wasmparser feature set.
     pub const fn from_wasmparser(f: WasmFeatures) -> Self {
         Features(f)

@@ -1,1 +1,73 @@
-fn main(){}
+//! The `cage` command line: run, inspect (conformance and bench come with their issues).
+//!
+//! Exit status (also in the README):
+//!
+//! | status | meaning |
+//! |---|---|
+//! | 0 | the export returned, or the WASI command exited 0 |
+//! | n | the WASI command exited with n (1..=255; other codes map to 1, the report has the exact one) |
+//! | 64 | usage error (bad flag or argument) |
+//! | 65 | the module or invocation was rejected |
+//! | 70 | the guest trapped |
+//! | 78 | the policy is invalid, or the runtime is unknown or not compiled in |
+
+mod inspect;
+mod policy_args;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status of a usage error.
+pub const EXIT_USAGE: u8 = 64;
+/// Exit status of a rejected module or invocation.
+pub const EXIT_REJECTED: u8 = 65;
+/// Exit status of a trap.
+pub const EXIT_TRAPPED: u8 = 70;
+/// Exit status of a bad policy or runtime choice.
+pub const EXIT_CONFIG: u8 = 78;
+
+/// Cage runs untrusted WebAssembly under one policy on the runtime you choose.
+#[derive(Parser)]
+#[command(name = "cage", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a module: call an export (--invoke) or run it as a WASI command.
+    Run(run::RunArgs),
+    /// Show a module's imports, exports, memories, tables, proposals and the policy's verdict.
+    Inspect(inspect::InspectArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAGE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Run(a) => run::main(a),
+        Command::Inspect(a) => inspect::main(a),
+    }
+}
+
+/// Prints an error for a person and returns `code`.
+pub fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cage: {msg}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,94 @@
+//! Flags shared by the commands that take a policy.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cage::policy::{Limit, PolicyOverlay, parse_duration};
+use cage::{Policy, PolicyError, Preset, Size};
+use clap::Args;
+
+fn parse_size(s: &str) -> Result<Size, String> {
+    s.parse()
+}
+
+fn parse_fuel(s: &str) -> Result<Limit<u64>, String> {
+    match s {
+        "none" | "unlimited" => Ok(Limit::Off),
+        _ => s.replace('_', "").parse().map(Limit::On).map_err(|_| format!("invalid fuel `{s}`")),
+    }
+}
+
+fn parse_timeout(s: &str) -> Result<Limit<Duration>, String> {
+    match s {
+        "none" => Ok(Limit::Off),
+        _ => parse_duration(s).and_then(|d| {
+            if d.is_zero() { Err("the timeout must be longer than 0".into()) } else { Ok(Limit::On(d)) }
+        }),
+    }
+}
+
+/// The policy: a preset, a policy file over it, and flags over both.
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    /// Policy file (TOML); its keys override the preset.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Preset to start from: strict, default, permissive.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Fuel budget (or `none`).
+    #[arg(long, value_name = "N", value_parser = parse_fuel)]
+    pub fuel: Option<Limit<u64>>,
+    /// Wall-clock deadline per call, e.g. 500ms, 2s (or `none`).
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
+    pub timeout: Option<Limit<Duration>>,
+    /// Maximum size of each linear memory, e.g. 65536 or "64 MiB".
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<Size>,
+    /// Maximum elements of each table.
+    #[arg(long, value_name = "N")]
+    pub max_table_elements: Option<u64>,
+    /// Guest stack size, e.g. "512 KiB".
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_stack: Option<Size>,
+}
+
+impl PolicyArgs {
+    /// Builds and validates the policy.
+    pub fn policy(&self) -> Result<Policy, PolicyError> {
+        let preset: Preset = match &self.preset {
+            Some(p) => p.parse()?,
+            None => Preset::Default,
+        };
+        let mut policy = match &self.policy {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| PolicyError::Io { path: path.clone(), source })?;
+                let mut overlay = PolicyOverlay::from_toml(&text)?;
+                if self.preset.is_some() {
+                    overlay.preset = None;
+                }
+                overlay.apply(preset.policy(), path.parent())?
+            }
+            None => preset.policy(),
+        };
+        let l = &mut policy.limits;
+        if let Some(f) = self.fuel {
+            l.fuel = f.into_option();
+        }
+        if let Some(t) = self.timeout {
+            l.timeout = t.into_option();
+        }
+        if let Some(m) = self.max_memory {
+            l.max_memory = m;
+        }
+        if let Some(n) = self.max_table_elements {
+            l.max_table_elements = n;
+        }
+        if let Some(s) = self.max_stack {
+            l.max_stack = s;
+        }
+        policy.validate()?;
+        Ok(policy)
+    }
+}

@@ -1,0 +1,127 @@
+//! `cage run`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cage::{
+    Error, HostFunctions, Invocation, Outcome, Policy, Rejection, Report, Value, on_guest_thread,
+};
+use clap::Args;
+
+use crate::policy_args::PolicyArgs;
+use crate::{EXIT_CONFIG, EXIT_REJECTED, EXIT_TRAPPED, EXIT_USAGE, fail};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Runtime: wasmtime, wasmer-cranelift, wasmer-singlepass, wasmer (= wasmer-cranelift).
+    #[arg(long, value_name = "NAME")]
+    runtime: Option<String>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Call this export; ARGS are parsed by its signature.
+    #[arg(long, value_name = "EXPORT")]
+    invoke: Option<String>,
+    /// Print exactly one JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+    /// The module: .wasm or .wat.
+    module: PathBuf,
+    /// Arguments of the export (with --invoke).
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+pub fn main(a: RunArgs) -> ExitCode {
+    let policy = match a.policy.policy() {
+        Ok(p) => p,
+        Err(e) => return fail(EXIT_CONFIG, e),
+    };
+    let name = a.runtime.clone().unwrap_or_else(|| cage::default_runtime_name().to_owned());
+    let runtime = match cage::runtime(&name, &policy) {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_CONFIG, e),
+    };
+    let report = match load_and_plan(&a, &policy) {
+        Ok((bytes, invocation)) => on_guest_thread(&policy, || {
+            cage::run(runtime.as_ref(), &bytes, &HostFunctions::new(), &invocation)
+        }),
+        Err(e) => {
+            if !a.json && matches!(e, Error::Rejected { rejection: Rejection::InvalidInvocation, .. }) {
+                return fail(EXIT_USAGE, e);
+            }
+            Report::new(runtime.name(), &e.outcome(), e.message().map(str::to_owned))
+        }
+    };
+    emit(&report, a.json)
+}
+
+/// Reads the module and turns `--invoke` and ARGS into an invocation.
+fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), Error> {
+    let bytes = cage::module::load(&a.module, policy.limits.max_module_size.bytes())?;
+    let invocation = match &a.invoke {
+        Some(export) => {
+            // Parse arguments by the export's signature; a module too broken to describe is left
+            // for `run` to reject with its real reason.
+            let args = match cage::module::describe(&bytes) {
+                Ok(info) => {
+                    let ty = info.export_func(export).ok_or_else(|| {
+                        Error::reject(Rejection::InvalidInvocation, format!("no exported function `{export}`"))
+                    })?;
+                    if ty.params.len() != a.args.len() {
+                        return Err(Error::reject(
+                            Rejection::InvalidInvocation,
+                            format!("`{export}` takes {} arguments {ty}, got {}", ty.params.len(), a.args.len()),
+                        ));
+                    }
+                    ty.params
+                        .iter()
+                        .zip(&a.args)
+                        .map(|(t, s)| Value::parse_as(*t, s))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|m| Error::reject(Rejection::InvalidInvocation, m))?
+                }
+                Err(_) => Vec::new(),
+            };
+            Invocation::call(export.clone(), args)
+        }
+        None => match cage::module::describe(&bytes) {
+            Ok(info) if info.export_func("_start").is_some() => Invocation::Command,
+            _ => Invocation::Instantiate,
+        },
+    };
+    Ok((bytes, invocation))
+}
+
+fn exit_code(report: &Report) -> ExitCode {
+    match report.outcome() {
+        Outcome::Returned(_) => ExitCode::SUCCESS,
+        Outcome::Exited(c) => ExitCode::from(match u8::try_from(c) {
+            Ok(c) => c,
+            Err(_) => 1,
+        }),
+        Outcome::Trapped(_) => ExitCode::from(EXIT_TRAPPED),
+        Outcome::Rejected(_) => ExitCode::from(EXIT_REJECTED),
+    }
+}
+
+fn emit(report: &Report, json: bool) -> ExitCode {
+    if json {
+        println!("{}", serde_json::to_string(report).unwrap_or_default());
+        return exit_code(report);
+    }
+    print!("{}", report.stdout);
+    eprint!("{}", report.stderr);
+    for v in &report.values {
+        println!("{v}");
+    }
+    let mut line = format!("{}: {}", report.runtime, report.outcome());
+    if let Some(m) = &report.message {
+        line.push_str(&format!(" ({m})"));
+    }
+    if let Some(f) = report.fuel_consumed {
+        line.push_str(&format!(", fuel {f}"));
+    }
+    line.push_str(&format!(", {:.2} ms, peak memory {} bytes", report.wall_ms, report.peak_memory_bytes));
+    eprintln!("{line}");
+    exit_code(report)
+}
