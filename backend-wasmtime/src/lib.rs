@@ -88,7 +88,11 @@ fn config(policy: &Policy) -> Config {
         c.operator_cost(operator_cost(&policy.costs));
     }
     c.epoch_interruption(l.timeout.is_some());
-    c.max_wasm_stack(usize::try_from(l.max_stack.bytes()).unwrap_or(usize::MAX));
+    let stack = usize::try_from(l.max_stack.bytes()).unwrap_or(usize::MAX);
+    c.max_wasm_stack(stack);
+    // Wasmtime insists the async stack be at least as large even when, as here, nothing runs
+    // asynchronously; it is reserved only for async calls.
+    c.async_stack_size(stack.saturating_add(cage_core::HOST_STACK_MARGIN));
     let enabled = policy.features.to_wasmparser() & supported_features().to_wasmparser();
     c.wasm_features(WasmFeatures::all(), false);
     c.wasm_features(enabled, true);

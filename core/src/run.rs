@@ -28,6 +28,16 @@ pub enum Invocation {
 }
 
 impl Invocation {
+    /// What to do with a module when no export is named: run it as a WASI command if it exports
+    /// `_start`, otherwise just instantiate it (running its start function, if any).
+    pub fn default_for(info: Option<&crate::ModuleInfo>) -> Self {
+        match info {
+            Some(i) if i.export_func("_start").is_some() => Invocation::Command,
+            Some(_) => Invocation::Instantiate,
+            None => Invocation::Command,
+        }
+    }
+
     /// A call of `export` with `args`.
     pub fn call(export: impl Into<String>, args: impl Into<Vec<Value>>) -> Self {
         Invocation::Call { export: export.into(), args: args.into() }

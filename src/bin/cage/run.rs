@@ -84,10 +84,7 @@ fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), 
             };
             Invocation::call(export.clone(), args)
         }
-        None => match cage::module::describe(&bytes) {
-            Ok(info) if info.export_func("_start").is_some() => Invocation::Command,
-            _ => Invocation::Instantiate,
-        },
+        None => Invocation::default_for(cage::module::describe(&bytes).ok().as_ref()),
     };
     Ok((bytes, invocation))
 }

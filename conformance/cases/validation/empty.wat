@@ -1,0 +1,4 @@
+;;! [case]
+;;! expect = "rejected:invalid_module"
+;;! description = "an empty file"
+(module binary "")

@@ -1,0 +1,123 @@
+//! Runs a case on every runtime and judges it: the expected outcome everywhere, and the same
+//! outcome, values, exit code, stdout and (on completion) fuel on every runtime.
+
+use cage_core::module::{describe, to_binary};
+use cage_core::{
+    DynRuntime, HostFunctions, Invocation, Outcome, Rejection, Report, on_guest_thread, run,
+};
+
+use crate::case::Case;
+use crate::host::host_functions;
+
+/// Makes a runtime by name for a policy (the facade's `cage::runtime`, or a test's own).
+pub type Factory<'a> = dyn Fn(&str, &cage_core::Policy) -> Result<Box<dyn DynRuntime>, String> + Sync + 'a;
+
+/// How one runtime did on one case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The expected outcome.
+    Pass,
+    /// Another outcome (the string says which and why).
+    Fail(String),
+    /// The runtime cannot run a proposal the case uses: reported, neither pass nor failure.
+    Unsupported(String),
+}
+
+/// A case's results on every runtime.
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    /// Case name.
+    pub case: String,
+    /// Its `expect`.
+    pub expect: String,
+    /// Report per runtime, in runtime order.
+    pub results: Vec<(String, Report)>,
+    /// Verdict per runtime, in runtime order.
+    pub verdicts: Vec<(String, Verdict)>,
+    /// Whether every runtime that could run the case agreed (`None` if fewer than two could).
+    pub identical: Option<bool>,
+    /// How they differed.
+    pub divergence: Option<String>,
+}
+
+impl CaseResult {
+    /// The case passes: no runtime failed, and the runtimes agreed (or the case allows a
+    /// documented divergence).
+    pub fn pass(&self, allow_divergence: bool) -> bool {
+        self.verdicts.iter().all(|(_, v)| !matches!(v, Verdict::Fail(_)))
+            && (allow_divergence || self.identical != Some(false))
+    }
+}
+
+/// What is compared across runtimes.
+fn signature(r: &Report) -> (Outcome, String, Option<u64>) {
+    let o = r.outcome();
+    let fuel = match o {
+        Outcome::Returned(_) | Outcome::Exited(_) => r.fuel_consumed,
+        _ => None,
+    };
+    (o, r.stdout.clone(), fuel)
+}
+
+/// Runs `case` on each of `runtimes`.
+pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseResult {
+    let host: HostFunctions = host_functions();
+    let bytes = to_binary(&case.source);
+    let invocation = match &case.spec.invoke {
+        Some(e) => Invocation::call(e.clone(), case.args.clone()),
+        None => Invocation::default_for(bytes.as_ref().ok().and_then(|b| describe(b).ok()).as_ref()),
+    };
+    let mut results = Vec::new();
+    let mut verdicts = Vec::new();
+    for &name in runtimes {
+        let report = match (&bytes, factory(name, &case.policy)) {
+            (_, Err(e)) => Report::new(name, &Outcome::Rejected(Rejection::Unsupported), Some(e)),
+            (Err(e), Ok(_)) => Report::new(name, &e.outcome(), e.message().map(str::to_owned)),
+            (Ok(b), Ok(rt)) => on_guest_thread(&case.policy, || run(rt.as_ref(), b, &host, &invocation)),
+        };
+        let outcome = report.outcome();
+        let verdict = if case.expect.matches(&outcome) {
+            match &case.spec.expect_stdout {
+                Some(s) if *s != report.stdout => {
+                    Verdict::Fail(format!("stdout {:?}, expected {s:?}", report.stdout))
+                }
+                _ => Verdict::Pass,
+            }
+        } else if outcome == Outcome::Rejected(Rejection::Unsupported) {
+            Verdict::Unsupported(report.message.clone().unwrap_or_default())
+        } else {
+            Verdict::Fail(format!(
+                "{outcome}{}, expected {}",
+                report.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default(),
+                case.spec.expect
+            ))
+        };
+        verdicts.push((name.to_owned(), verdict));
+        results.push((name.to_owned(), report));
+    }
+    let comparable: Vec<&(String, Report)> = results
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, (_, v))| !matches!(v, Verdict::Unsupported(_)))
+        .map(|(r, _)| r)
+        .collect();
+    let (identical, divergence) = match comparable.split_first() {
+        Some((first, rest)) if !rest.is_empty() => {
+            let base = signature(&first.1);
+            let diff: Vec<String> = rest
+                .iter()
+                .filter(|(_, r)| signature(r) != base)
+                .map(|(n, r)| {
+                    let (o, out, fuel) = signature(r);
+                    format!(
+                        "{n}: {o} stdout {out:?} fuel {fuel:?} vs {}: {} stdout {:?} fuel {:?}",
+                        first.0, base.0, base.1, base.2
+                    )
+                })
+                .collect();
+            (Some(diff.is_empty()), (!diff.is_empty()).then(|| diff.join("; ")))
+        }
+        _ => (None, None),
+    };
+    CaseResult { case: case.name.clone(), expect: case.spec.expect.clone(), results, verdicts, identical, divergence }
+}
