@@ -23,6 +23,27 @@
 //! assert_eq!(report.trap, Some(cage::Trap::OutOfFuel));
 //! assert_eq!(report.fuel_consumed, Some(10_000));
 //! ```
+//!
+//! The static path, as the README shows it:
+//!
+//! ```
+//! use cage::{HostFunctions, Invocation, Policy, Runtime, Sandbox, Value};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let wasm_bytes = cage::module::to_binary(include_bytes!("../examples/fib.wat"))?;
+//! let policy = Policy::default().with_fuel(Some(1_000_000));
+//! let rt = cage::DefaultRuntime::new(&policy)?;
+//! let checked = cage::check(&wasm_bytes, &policy)?;
+//! let module = rt.compile(&checked, &HostFunctions::new())?;
+//! let mut sandbox = rt.sandbox(&module)?;
+//! sandbox.instantiate()?;
+//! assert_eq!(sandbox.call("fib", &[Value::I64(20)])?, [Value::I64(6765)]);
+//!
+//! let rt = cage::runtime("wasmtime", &policy)?;
+//! let report = cage::run(rt.as_ref(), &wasm_bytes, &HostFunctions::new(), &Invocation::call("fib", [Value::I64(20)]));
+//! assert_eq!(report.values, [Value::I64(6765)]);
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -55,7 +76,9 @@ pub const KNOWN_RUNTIMES: &[(&str, &str)] = &[
 #[non_exhaustive]
 pub enum RuntimeError {
     /// The name is not a runtime Cage knows.
-    #[error("unknown runtime `{0}`; known runtimes: wasmtime, wasmer-cranelift, wasmer-singlepass, wasmer")]
+    #[error(
+        "unknown runtime `{0}`; known runtimes: wasmtime, wasmer-cranelift, wasmer-singlepass, wasmer"
+    )]
     Unknown(String),
     /// The runtime exists but this build does not include it.
     #[error("runtime `{name}` is not compiled in: enable the cargo feature `{feature}` of `cage`")]
@@ -94,7 +117,10 @@ pub fn runtime(name: &str, policy: &Policy) -> Result<Box<dyn DynRuntime>, Runti
         #[cfg(feature = "wasmtime")]
         "wasmtime" => Ok(Box::new(cage_wasmtime::WasmtimeRuntime::new(policy)?)),
         _ => match KNOWN_RUNTIMES.iter().find(|(n, _)| *n == name) {
-            Some((_, feature)) => Err(RuntimeError::NotCompiledIn { name: name.to_owned(), feature }),
+            Some((_, feature)) => Err(RuntimeError::NotCompiledIn {
+                name: name.to_owned(),
+                feature,
+            }),
             None => Err(RuntimeError::Unknown(name.to_owned())),
         },
     }

@@ -73,13 +73,19 @@ pub(crate) fn to_val(mut store: impl AsContextMut, v: &Value) -> Result<Val, Err
         Value::V128(x) => Val::V128(x.into()),
         Value::FuncRef { null: true } => Val::FuncRef(None),
         Value::ExternRef(None) => Val::ExternRef(None),
-        Value::ExternRef(Some(n)) => Val::ExternRef(Some(
-            ExternRef::new(&mut store, n)
-                .map_err(|e| Error::trap(Trap::ResourceLimit, format!("cannot allocate externref: {e}")))?,
-        )),
+        Value::ExternRef(Some(n)) => {
+            Val::ExternRef(Some(ExternRef::new(&mut store, n).map_err(|e| {
+                Error::trap(
+                    Trap::ResourceLimit,
+                    format!("cannot allocate externref: {e}"),
+                )
+            })?))
+        }
         Value::AnyRef { null: true } => Val::AnyRef(None),
         Value::ExnRef { null: true } => Val::ExnRef(None),
-        Value::FuncRef { null: false } | Value::AnyRef { null: false } | Value::ExnRef { null: false } => {
+        Value::FuncRef { null: false }
+        | Value::AnyRef { null: false }
+        | Value::ExnRef { null: false } => {
             return Err(Error::reject(
                 Rejection::InvalidInvocation,
                 format!("the host cannot make a non-null {} argument", v.ty()),
@@ -90,7 +96,10 @@ pub(crate) fn to_val(mut store: impl AsContextMut, v: &Value) -> Result<Val, Err
 
 fn externref_number(store: impl AsContextMut, r: &Rooted<ExternRef>) -> Option<u32> {
     let store = store.as_context();
-    r.data(&store).ok().flatten().and_then(|d| d.downcast_ref::<u32>().copied())
+    r.data(&store)
+        .ok()
+        .flatten()
+        .and_then(|d| d.downcast_ref::<u32>().copied())
 }
 
 /// A Wasmtime value as a Cage value.

@@ -132,7 +132,10 @@ impl WasmtimeRuntime {
         Ok(WasmtimeRuntime {
             engine,
             policy: policy.clone(),
-            capabilities: Capabilities { features: supported_features(), wasi: false },
+            capabilities: Capabilities {
+                features: supported_features(),
+                wasi: false,
+            },
             ticker,
             live: Arc::new(AtomicU32::new(0)),
         })
@@ -151,7 +154,10 @@ pub struct WasmtimeModule {
 }
 
 fn panicked(what: &str) -> Error {
-    Error::trap(Trap::Other, format!("wasmtime panicked while {what}; this is a bug to report"))
+    Error::trap(
+        Trap::Other,
+        format!("wasmtime panicked while {what}; this is a bug to report"),
+    )
 }
 
 impl Runtime for WasmtimeRuntime {
@@ -170,15 +176,29 @@ impl Runtime for WasmtimeRuntime {
         &self.policy
     }
 
-    fn compile(&self, module: &CheckedModule, host: &HostFunctions) -> Result<WasmtimeModule, Error> {
-        let compiled = catch_unwind(AssertUnwindSafe(|| wasmtime::Module::new(&self.engine, module.bytes())))
-            .map_err(|_| panicked("compiling"))?
-            .map_err(|e| Error::reject(Rejection::Unsupported, format!("wasmtime cannot compile this module: {e:#}")))?;
+    fn compile(
+        &self,
+        module: &CheckedModule,
+        host: &HostFunctions,
+    ) -> Result<WasmtimeModule, Error> {
+        let compiled = catch_unwind(AssertUnwindSafe(|| {
+            wasmtime::Module::new(&self.engine, module.bytes())
+        }))
+        .map_err(|_| panicked("compiling"))?
+        .map_err(|e| {
+            Error::reject(
+                Rejection::Unsupported,
+                format!("wasmtime cannot compile this module: {e:#}"),
+            )
+        })?;
         let mut linker = Linker::new(&self.engine);
         let metered = self.policy.limits.fuel.is_some();
         for f in host.iter() {
             host::define(&mut linker, f, metered).map_err(|e| {
-                Error::reject(Rejection::UnresolvedImport, format!("cannot define {}.{}: {e:#}", f.module, f.name))
+                Error::reject(
+                    Rejection::UnresolvedImport,
+                    format!("cannot define {}.{}: {e:#}", f.module, f.name),
+                )
             })?;
         }
         let pre = linker
@@ -190,7 +210,9 @@ impl Runtime for WasmtimeRuntime {
     fn sandbox(&self, module: &WasmtimeModule) -> Result<WasmtimeSandbox, Error> {
         let max = self.policy.limits.max_instances;
         self.live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
             .map_err(|n| {
                 Error::reject(
                     Rejection::LimitExceeded,
@@ -199,10 +221,17 @@ impl Runtime for WasmtimeRuntime {
             })?;
         let slot = LiveSlot(self.live.clone());
         let l = &self.policy.limits;
-        let mut store = Store::new(&self.engine, StoreData { limiter: Limiter::new(l) });
+        let mut store = Store::new(
+            &self.engine,
+            StoreData {
+                limiter: Limiter::new(l),
+            },
+        );
         store.limiter(|d| &mut d.limiter);
         if let Some(f) = l.fuel {
-            store.set_fuel(f).map_err(|e| Error::trap(Trap::Other, format!("cannot set fuel: {e}")))?;
+            store
+                .set_fuel(f)
+                .map_err(|e| Error::trap(Trap::Other, format!("cannot set fuel: {e}")))?;
         }
         if l.timeout.is_some() {
             store.epoch_deadline_trap();
@@ -249,7 +278,10 @@ impl WasmtimeSandbox {
 
     fn guard(&self) -> Result<(), Error> {
         if self.poisoned {
-            return Err(Error::reject(Rejection::InvalidInvocation, "this sandbox was poisoned by a runtime panic"));
+            return Err(Error::reject(
+                Rejection::InvalidInvocation,
+                "this sandbox was poisoned by a runtime panic",
+            ));
         }
         Ok(())
     }
@@ -282,27 +314,40 @@ impl Sandbox for WasmtimeSandbox {
 
     fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
         self.guard()?;
-        let instance = self.instance.ok_or_else(|| not_ready("the sandbox is not instantiated".into()))?;
+        let instance = self
+            .instance
+            .ok_or_else(|| not_ready("the sandbox is not instantiated".into()))?;
         let func = instance
             .get_func(&mut self.store, export)
             .ok_or_else(|| not_ready(format!("no exported function `{export}`")))?;
         let ty = func.ty(&self.store);
         if ty.params().len() != args.len() {
-            return Err(not_ready(format!("`{export}` takes {} arguments, got {}", ty.params().len(), args.len())));
+            return Err(not_ready(format!(
+                "`{export}` takes {} arguments, got {}",
+                ty.params().len(),
+                args.len()
+            )));
         }
         let mut params = Vec::with_capacity(args.len());
         for (a, t) in args.iter().zip(ty.params()) {
             let v = to_val(&mut self.store, a)?;
             if !v.matches_ty(&self.store, &t).unwrap_or(false) {
-                return Err(not_ready(format!("argument {a} does not match parameter type {t}")));
+                return Err(not_ready(format!(
+                    "argument {a} does not match parameter type {t}"
+                )));
             }
             params.push(v);
         }
         let mut results = vec![Val::I32(0); ty.results().len()];
         let _active = self.arm();
-        let result = catch_unwind(AssertUnwindSafe(|| func.call(&mut self.store, &params, &mut results)));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            func.call(&mut self.store, &params, &mut results)
+        }));
         match result {
-            Ok(Ok(())) => Ok(results.iter().map(|v| from_val(&mut self.store, v)).collect()),
+            Ok(Ok(())) => Ok(results
+                .iter()
+                .map(|v| from_val(&mut self.store, v))
+                .collect()),
             Ok(Err(e)) => Err(classify(&e)),
             Err(_) => {
                 self.poisoned = true;
@@ -313,7 +358,9 @@ impl Sandbox for WasmtimeSandbox {
 
     fn stats(&self) -> Stats {
         Stats {
-            fuel_consumed: self.fuel.map(|f| f.saturating_sub(self.store.get_fuel().unwrap_or(0))),
+            fuel_consumed: self
+                .fuel
+                .map(|f| f.saturating_sub(self.store.get_fuel().unwrap_or(0))),
             peak_memory_bytes: self.store.data().limiter.peak_memory_bytes,
         }
     }

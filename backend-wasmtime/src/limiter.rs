@@ -43,7 +43,12 @@ impl Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_memory {
             return self.refuse(format!(
                 "memory.grow to {desired} bytes exceeds limits.max_memory = {}",
@@ -53,21 +58,32 @@ impl wasmtime::ResourceLimiter for Limiter {
         if let Some(max) = maximum
             && desired > max
         {
-            return self.refuse(format!("memory.grow to {desired} bytes exceeds the memory's maximum {max}"));
+            return self.refuse(format!(
+                "memory.grow to {desired} bytes exceeds the memory's maximum {max}"
+            ));
         }
-        self.memory_bytes = self.memory_bytes.saturating_add((desired - current.min(desired)) as u64);
+        self.memory_bytes = self
+            .memory_bytes
+            .saturating_add((desired - current.min(desired)) as u64);
         self.peak_memory_bytes = self.peak_memory_bytes.max(self.memory_bytes);
         Ok(true)
     }
 
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
         if self.trap_on_grow_failure {
-            return Err(wasmtime::Error::new(GrowFailure(format!("memory.grow failed: {error}"))));
+            return Err(wasmtime::Error::new(GrowFailure(format!(
+                "memory.grow failed: {error}"
+            ))));
         }
         Ok(())
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_table_elements {
             return self.refuse(format!(
                 "table.grow to {desired} elements exceeds limits.max_table_elements = {}",
@@ -77,14 +93,18 @@ impl wasmtime::ResourceLimiter for Limiter {
         if let Some(max) = maximum
             && desired > max
         {
-            return self.refuse(format!("table.grow to {desired} elements exceeds the table's maximum {max}"));
+            return self.refuse(format!(
+                "table.grow to {desired} elements exceeds the table's maximum {max}"
+            ));
         }
         Ok(true)
     }
 
     fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
         if self.trap_on_grow_failure {
-            return Err(wasmtime::Error::new(GrowFailure(format!("table.grow failed: {error}"))));
+            return Err(wasmtime::Error::new(GrowFailure(format!(
+                "table.grow failed: {error}"
+            ))));
         }
         Ok(())
     }

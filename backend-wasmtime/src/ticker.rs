@@ -37,23 +37,32 @@ impl Ticker {
     /// between 1 ms and 10 ms.
     pub(crate) fn start(engine: &Engine, timeout: Duration) -> std::io::Result<Self> {
         let tick = (timeout / 50).clamp(Duration::from_millis(1), Duration::from_millis(10));
-        let shared = Arc::new(Shared { active: AtomicUsize::new(0), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            active: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
         let s = shared.clone();
         let engine = engine.weak();
-        let thread = std::thread::Builder::new().name("cage-epoch".into()).spawn(move || {
-            while !s.stop.load(Ordering::Acquire) {
-                if s.active.load(Ordering::Acquire) == 0 {
-                    std::thread::park_timeout(Duration::from_millis(100));
-                    continue;
+        let thread = std::thread::Builder::new()
+            .name("cage-epoch".into())
+            .spawn(move || {
+                while !s.stop.load(Ordering::Acquire) {
+                    if s.active.load(Ordering::Acquire) == 0 {
+                        std::thread::park_timeout(Duration::from_millis(100));
+                        continue;
+                    }
+                    std::thread::sleep(tick);
+                    match engine.upgrade() {
+                        Some(e) => e.increment_epoch(),
+                        None => return,
+                    }
                 }
-                std::thread::sleep(tick);
-                match engine.upgrade() {
-                    Some(e) => e.increment_epoch(),
-                    None => return,
-                }
-            }
-        })?;
-        Ok(Ticker { shared, thread: Some(thread), tick })
+            })?;
+        Ok(Ticker {
+            shared,
+            thread: Some(thread),
+            tick,
+        })
     }
 
     /// The number of ticks a deadline of `timeout` lasts: rounded up, plus one because the
@@ -61,7 +70,9 @@ impl Ticker {
     /// `timeout + tick` after the call starts (plus the time to reach a check).
     pub(crate) fn ticks(&self, timeout: Duration) -> u64 {
         let t = self.tick.as_nanos().max(1);
-        u64::try_from(timeout.as_nanos().div_ceil(t)).unwrap_or(u64::MAX / 2).saturating_add(1)
+        u64::try_from(timeout.as_nanos().div_ceil(t))
+            .unwrap_or(u64::MAX / 2)
+            .saturating_add(1)
     }
 
     /// Marks a call with a deadline as running until the returned guard is dropped.

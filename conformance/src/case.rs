@@ -110,10 +110,16 @@ impl Expect {
         match (class, rest) {
             ("returned", None) => Ok(Expect::Returned(None)),
             ("returned", Some("")) => Ok(Expect::Returned(Some(Vec::new()))),
-            ("returned", Some(vals)) => {
-                vals.split(',').map(ExpectValue::parse).collect::<Result<_, _>>().map(|v| Expect::Returned(Some(v)))
-            }
-            ("exited", Some(n)) => n.trim().parse().map(Expect::Exited).map_err(|_| format!("bad exit code in `{s}`")),
+            ("returned", Some(vals)) => vals
+                .split(',')
+                .map(ExpectValue::parse)
+                .collect::<Result<_, _>>()
+                .map(|v| Expect::Returned(Some(v))),
+            ("exited", Some(n)) => n
+                .trim()
+                .parse()
+                .map(Expect::Exited)
+                .map_err(|_| format!("bad exit code in `{s}`")),
             ("trapped", Some(t)) => t.parse().map(Expect::Trapped),
             ("rejected", Some(r)) => r.parse().map(Expect::Rejected),
             _ => Err(format!(
@@ -198,15 +204,22 @@ impl Case {
         } else {
             header_of(&String::from_utf8_lossy(&source))
         };
-        let bad = |message: String| LoadError::Header { path: path.to_owned(), message };
+        let bad = |message: String| LoadError::Header {
+            path: path.to_owned(),
+            message,
+        };
         let mut table: toml::Table = toml::from_str(&header).map_err(|e| bad(e.to_string()))?;
         let spec: CaseSpec = match table.remove("case") {
-            Some(v) => v.try_into().map_err(|e: toml::de::Error| bad(format!("[case]: {e}")))?,
+            Some(v) => v
+                .try_into()
+                .map_err(|e: toml::de::Error| bad(format!("[case]: {e}")))?,
             None => return Err(bad("no [case] section".into())),
         };
         let expect = Expect::parse(&spec.expect).map_err(&bad)?;
         let overlay = PolicyOverlay::from_table(table).map_err(|e| bad(e.to_string()))?;
-        let mut policy = overlay.apply(Policy::default(), path.parent()).map_err(|e| bad(e.to_string()))?;
+        let mut policy = overlay
+            .apply(Policy::default(), path.parent())
+            .map_err(|e| bad(e.to_string()))?;
         if let Some(stdin) = &spec.stdin {
             policy.wasi.stdin = Some(stdin.clone());
         }
@@ -218,7 +231,15 @@ impl Case {
             .map_err(|e| bad(format!("[case] args: {e}")))?;
         let rel = path.strip_prefix(root).unwrap_or(path);
         let name = rel.with_extension("").to_string_lossy().replace('\\', "/");
-        Ok(Case { name, path: path.to_owned(), source, spec, expect, policy, args })
+        Ok(Case {
+            name,
+            path: path.to_owned(),
+            source,
+            spec,
+            expect,
+            policy,
+            args,
+        })
     }
 }
 
@@ -228,8 +249,15 @@ impl Case {
 /// The first case that does not load.
 pub fn load_cases(path: &Path) -> Result<Vec<Case>, LoadError> {
     let mut files = Vec::new();
-    let root = if path.is_dir() { path.to_owned() } else { path.parent().unwrap_or(Path::new("")).to_owned() };
-    collect(path, &mut files).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    let root = if path.is_dir() {
+        path.to_owned()
+    } else {
+        path.parent().unwrap_or(Path::new("")).to_owned()
+    };
+    collect(path, &mut files).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     files.sort();
     files.iter().map(|f| Case::load(f, &root)).collect()
 }
@@ -251,15 +279,41 @@ mod tests {
 
     #[test]
     fn expectations_parse_and_match() {
-        assert!(Expect::parse("returned").unwrap().matches(&Outcome::Returned(vec![Value::I32(1)])));
+        assert!(
+            Expect::parse("returned")
+                .unwrap()
+                .matches(&Outcome::Returned(vec![Value::I32(1)]))
+        );
         let e = Expect::parse("returned:i32:1,i64:2").unwrap();
         assert!(e.matches(&Outcome::Returned(vec![Value::I32(1), Value::I64(2)])));
         assert!(!e.matches(&Outcome::Returned(vec![Value::I32(1)])));
-        assert!(Expect::parse("returned:f32:nan").unwrap().matches(&Outcome::Returned(vec![Value::F32(0x7fa0_0000)])));
-        assert!(Expect::parse("trapped:out_of_fuel").unwrap().matches(&Outcome::Trapped(Trap::OutOfFuel)));
-        assert!(Expect::parse("exited:3").unwrap().matches(&Outcome::Exited(3)));
-        assert!(!Expect::parse("rejected:invalid_module").unwrap().matches(&Outcome::Trapped(Trap::Other)));
-        for bad in ["trapped:nope", "rejected", "exited:x", "gone", "returned:i99:1"] {
+        assert!(
+            Expect::parse("returned:f32:nan")
+                .unwrap()
+                .matches(&Outcome::Returned(vec![Value::F32(0x7fa0_0000)]))
+        );
+        assert!(
+            Expect::parse("trapped:out_of_fuel")
+                .unwrap()
+                .matches(&Outcome::Trapped(Trap::OutOfFuel))
+        );
+        assert!(
+            Expect::parse("exited:3")
+                .unwrap()
+                .matches(&Outcome::Exited(3))
+        );
+        assert!(
+            !Expect::parse("rejected:invalid_module")
+                .unwrap()
+                .matches(&Outcome::Trapped(Trap::Other))
+        );
+        for bad in [
+            "trapped:nope",
+            "rejected",
+            "exited:x",
+            "gone",
+            "returned:i99:1",
+        ] {
             assert!(Expect::parse(bad).is_err(), "{bad}");
         }
     }

@@ -25,25 +25,61 @@ pub fn host_functions() -> HostFunctions {
     use ValType::{I32, I64};
     let m = "cage_test";
     HostFunctions::new()
-        .with(HostFunc::new(m, "nop", FuncType::new([], []), |_, _| Ok(vec![])))
-        .with(HostFunc::new(m, "expensive", FuncType::new([], []), |_, _| Ok(vec![])).with_fuel_cost(1000))
-        .with(HostFunc::new(m, "consume", FuncType::new([I64], []), |cx, a| {
-            cx.consume_fuel(arg_u64(a, 0))?;
+        .with(HostFunc::new(m, "nop", FuncType::new([], []), |_, _| {
             Ok(vec![])
         }))
-        .with(HostFunc::new(m, "fuel_left", FuncType::new([], [I64]), |cx, _| {
-            Ok(vec![Value::I64(cx.fuel_remaining().map_or(-1, |f| i64::try_from(f).unwrap_or(i64::MAX)))])
+        .with(
+            HostFunc::new(m, "expensive", FuncType::new([], []), |_, _| Ok(vec![]))
+                .with_fuel_cost(1000),
+        )
+        .with(HostFunc::new(
+            m,
+            "consume",
+            FuncType::new([I64], []),
+            |cx, a| {
+                cx.consume_fuel(arg_u64(a, 0))?;
+                Ok(vec![])
+            },
+        ))
+        .with(HostFunc::new(
+            m,
+            "fuel_left",
+            FuncType::new([], [I64]),
+            |cx, _| {
+                Ok(vec![Value::I64(
+                    cx.fuel_remaining()
+                        .map_or(-1, |f| i64::try_from(f).unwrap_or(i64::MAX)),
+                )])
+            },
+        ))
+        .with(HostFunc::new(m, "fail", FuncType::new([], []), |_, _| {
+            Err(HostError::new("requested failure"))
         }))
-        .with(HostFunc::new(m, "fail", FuncType::new([], []), |_, _| Err(HostError::new("requested failure"))))
-        .with(HostFunc::new(m, "sum", FuncType::new([I32, I32], [I32]), |cx, a| {
-            let bytes = cx.read_vec(arg_u64(a, 0), arg_u64(a, 1))?;
-            Ok(vec![Value::I32(bytes.iter().map(|b| i32::from(*b)).fold(0, i32::wrapping_add))])
-        }))
-        .with(HostFunc::new(m, "fill", FuncType::new([I32, I32, I32], []), |cx, a| {
-            let len = usize::try_from(arg_u64(a, 1)).map_err(|_| HostError::new("length too large"))?;
-            let size = cx.memory_size();
-            cage_core::checked_range(arg_u64(a, 0), len, size)?;
-            cx.write(arg_u64(a, 0), &vec![arg_u64(a, 2) as u8; len])?;
-            Ok(vec![])
-        }))
+        .with(HostFunc::new(
+            m,
+            "sum",
+            FuncType::new([I32, I32], [I32]),
+            |cx, a| {
+                let bytes = cx.read_vec(arg_u64(a, 0), arg_u64(a, 1))?;
+                Ok(vec![Value::I32(
+                    bytes
+                        .iter()
+                        .map(|b| i32::from(*b))
+                        .fold(0, i32::wrapping_add),
+                )])
+            },
+        ))
+        .with(HostFunc::new(
+            m,
+            "fill",
+            FuncType::new([I32, I32, I32], []),
+            |cx, a| {
+                let len = usize::try_from(arg_u64(a, 1))
+                    .map_err(|_| HostError::new("length too large"))?;
+                let size = cx.memory_size();
+                cage_core::checked_range(arg_u64(a, 0), len, size)?;
+                cx.write(arg_u64(a, 0), &vec![arg_u64(a, 2) as u8; len])?;
+                Ok(vec![])
+            },
+        ))
 }

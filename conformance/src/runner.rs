@@ -10,7 +10,8 @@ use crate::case::Case;
 use crate::host::host_functions;
 
 /// Makes a runtime by name for a policy (the facade's `cage::runtime`, or a test's own).
-pub type Factory<'a> = dyn Fn(&str, &cage_core::Policy) -> Result<Box<dyn DynRuntime>, String> + Sync + 'a;
+pub type Factory<'a> =
+    dyn Fn(&str, &cage_core::Policy) -> Result<Box<dyn DynRuntime>, String> + Sync + 'a;
 
 /// How one runtime did on one case.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +45,9 @@ impl CaseResult {
     /// The case passes: no runtime failed, and the runtimes agreed (or the case allows a
     /// documented divergence).
     pub fn pass(&self, allow_divergence: bool) -> bool {
-        self.verdicts.iter().all(|(_, v)| !matches!(v, Verdict::Fail(_)))
+        self.verdicts
+            .iter()
+            .all(|(_, v)| !matches!(v, Verdict::Fail(_)))
             && (allow_divergence || self.identical != Some(false))
     }
 }
@@ -65,7 +68,9 @@ pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseRe
     let bytes = to_binary(&case.source);
     let invocation = match &case.spec.invoke {
         Some(e) => Invocation::call(e.clone(), case.args.clone()),
-        None => Invocation::default_for(bytes.as_ref().ok().and_then(|b| describe(b).ok()).as_ref()),
+        None => {
+            Invocation::default_for(bytes.as_ref().ok().and_then(|b| describe(b).ok()).as_ref())
+        }
     };
     let mut results = Vec::new();
     let mut verdicts = Vec::new();
@@ -73,7 +78,9 @@ pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseRe
         let report = match (&bytes, factory(name, &case.policy)) {
             (_, Err(e)) => Report::new(name, &Outcome::Rejected(Rejection::Unsupported), Some(e)),
             (Err(e), Ok(_)) => Report::new(name, &e.outcome(), e.message().map(str::to_owned)),
-            (Ok(b), Ok(rt)) => on_guest_thread(&case.policy, || run(rt.as_ref(), b, &host, &invocation)),
+            (Ok(b), Ok(rt)) => {
+                on_guest_thread(&case.policy, || run(rt.as_ref(), b, &host, &invocation))
+            }
         };
         let outcome = report.outcome();
         let verdict = if case.expect.matches(&outcome) {
@@ -88,7 +95,11 @@ pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseRe
         } else {
             Verdict::Fail(format!(
                 "{outcome}{}, expected {}",
-                report.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default(),
+                report
+                    .message
+                    .as_deref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default(),
                 case.spec.expect
             ))
         };
@@ -115,9 +126,19 @@ pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseRe
                     )
                 })
                 .collect();
-            (Some(diff.is_empty()), (!diff.is_empty()).then(|| diff.join("; ")))
+            (
+                Some(diff.is_empty()),
+                (!diff.is_empty()).then(|| diff.join("; ")),
+            )
         }
         _ => (None, None),
     };
-    CaseResult { case: case.name.clone(), expect: case.spec.expect.clone(), results, verdicts, identical, divergence }
+    CaseResult {
+        case: case.name.clone(),
+        expect: case.spec.expect.clone(),
+        results,
+        verdicts,
+        identical,
+        divergence,
+    }
 }

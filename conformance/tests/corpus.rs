@@ -15,9 +15,15 @@ fn factory(name: &str, policy: &cage::Policy) -> Result<Box<dyn cage::DynRuntime
 
 /// Whether `runtime` can run every proposal `case` uses, by its declared capabilities.
 fn supported(case: &Case, runtime: &str) -> bool {
-    let Ok(rt) = factory(runtime, &cage::Policy::default()) else { return false };
-    let Ok(bytes) = cage::module::to_binary(&case.source) else { return true };
-    let Ok(checked) = cage::check(&bytes, &case.policy) else { return true };
+    let Ok(rt) = factory(runtime, &cage::Policy::default()) else {
+        return false;
+    };
+    let Ok(bytes) = cage::module::to_binary(&case.source) else {
+        return true;
+    };
+    let Ok(checked) = cage::check(&bytes, &case.policy) else {
+        return true;
+    };
     cage::module::require_supported(&checked, &case.policy, rt.capabilities(), runtime).is_ok()
 }
 
@@ -32,11 +38,18 @@ fn main() {
         let result: Arc<OnceLock<CaseResult>> = Arc::new(OnceLock::new());
         let get = {
             let (case, result, runtimes) = (case.clone(), result.clone(), runtimes.clone());
-            move || -> CaseResult { result.get_or_init(|| run_case(&case, &runtimes, &factory)).clone() }
+            move || -> CaseResult {
+                result
+                    .get_or_init(|| run_case(&case, &runtimes, &factory))
+                    .clone()
+            }
         };
         for (i, &rt) in runtimes.iter().enumerate() {
             if !supported(&case, rt) {
-                trials.push(Trial::test(format!("{}::{rt}::unsupported", case.name), || Ok(())).with_ignored_flag(true));
+                trials.push(
+                    Trial::test(format!("{}::{rt}::unsupported", case.name), || Ok(()))
+                        .with_ignored_flag(true),
+                );
                 continue;
             }
             let get = get.clone();
@@ -53,13 +66,18 @@ fn main() {
         }
         if runtimes.len() > 1 {
             let allow = case.spec.allow_divergence.is_some();
-            trials.push(Trial::test(format!("{}::identical", case.name), move || {
-                let r = get();
-                match (r.identical, &r.divergence) {
-                    (Some(false), Some(d)) if !allow => Err(Failed::from(format!("runtimes differ: {d}"))),
-                    _ => Ok(()),
-                }
-            }));
+            trials.push(Trial::test(
+                format!("{}::identical", case.name),
+                move || {
+                    let r = get();
+                    match (r.identical, &r.divergence) {
+                        (Some(false), Some(d)) if !allow => {
+                            Err(Failed::from(format!("runtimes differ: {d}")))
+                        }
+                        _ => Ok(()),
+                    }
+                },
+            ));
         }
     }
     libtest_mimic::run(&args, trials).exit();

@@ -109,7 +109,11 @@ pub trait DynRuntime: Send + Sync {
     ///
     /// # Errors
     /// As [`Runtime::compile`].
-    fn compile_dyn(&self, module: &CheckedModule, host: &HostFunctions) -> Result<Box<dyn DynModule + '_>, Error>;
+    fn compile_dyn(
+        &self,
+        module: &CheckedModule,
+        host: &HostFunctions,
+    ) -> Result<Box<dyn DynModule + '_>, Error>;
 }
 
 /// A compiled module behind a [`DynRuntime`].
@@ -142,7 +146,14 @@ impl<R: Runtime> DynRuntime for R {
     fn policy(&self) -> &Policy {
         Runtime::policy(self)
     }
-    fn compile_dyn(&self, module: &CheckedModule, host: &HostFunctions) -> Result<Box<dyn DynModule + '_>, Error> {
-        Ok(Box::new(Compiled { runtime: self, module: self.compile(module, host)? }))
+    fn compile_dyn(
+        &self,
+        module: &CheckedModule,
+        host: &HostFunctions,
+    ) -> Result<Box<dyn DynModule + '_>, Error> {
+        Ok(Box::new(Compiled {
+            runtime: self,
+            module: self.compile(module, host)?,
+        }))
     }
 }

@@ -111,7 +111,10 @@ impl CostModel {
 
     /// The flat cost of the operator named `name`.
     pub fn cost_by_name(&self, name: &str) -> u8 {
-        self.overrides.get(name).copied().unwrap_or_else(|| default_cost(name))
+        self.overrides
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| default_cost(name))
     }
 
     /// The flat cost of `op`.

@@ -99,7 +99,11 @@ pub trait HostContext {
         if end.is_none_or(|e| e > self.memory_size()) {
             return Err(HostError::MemoryOutOfBounds { offset, len });
         }
-        let mut v = vec![0; usize::try_from(len).map_err(|_| HostError::MemoryOutOfBounds { offset, len })?];
+        let mut v = vec![
+            0;
+            usize::try_from(len)
+                .map_err(|_| HostError::MemoryOutOfBounds { offset, len })?
+        ];
         self.read(offset, &mut v)?;
         Ok(v)
     }
@@ -110,8 +114,15 @@ pub trait HostContext {
 ///
 /// # Errors
 /// [`HostError::MemoryOutOfBounds`].
-pub fn checked_range(offset: u64, len: usize, size: u64) -> Result<std::ops::Range<usize>, HostError> {
-    let oob = || HostError::MemoryOutOfBounds { offset, len: len as u64 };
+pub fn checked_range(
+    offset: u64,
+    len: usize,
+    size: u64,
+) -> Result<std::ops::Range<usize>, HostError> {
+    let oob = || HostError::MemoryOutOfBounds {
+        offset,
+        len: len as u64,
+    };
     let end = offset.checked_add(len as u64).ok_or_else(oob)?;
     if end > size {
         return Err(oob());
@@ -121,7 +132,8 @@ pub fn checked_range(offset: u64, len: usize, size: u64) -> Result<std::ops::Ran
 }
 
 /// The closure behind a host function.
-pub type HostFn = dyn Fn(&mut dyn HostContext, &[Value]) -> Result<Vec<Value>, HostError> + Send + Sync;
+pub type HostFn =
+    dyn Fn(&mut dyn HostContext, &[Value]) -> Result<Vec<Value>, HostError> + Send + Sync;
 
 /// An import the host provides.
 #[derive(Clone)]
@@ -154,9 +166,18 @@ impl HostFunc {
         module: impl Into<String>,
         name: impl Into<String>,
         ty: FuncType,
-        func: impl Fn(&mut dyn HostContext, &[Value]) -> Result<Vec<Value>, HostError> + Send + Sync + 'static,
+        func: impl Fn(&mut dyn HostContext, &[Value]) -> Result<Vec<Value>, HostError>
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
-        HostFunc { module: module.into(), name: name.into(), ty, fuel_cost: 0, func: Arc::new(func) }
+        HostFunc {
+            module: module.into(),
+            name: name.into(),
+            ty,
+            fuel_cost: 0,
+            func: Arc::new(func),
+        }
     }
 
     /// Sets the fuel charged per call.
@@ -171,7 +192,11 @@ impl HostFunc {
     ///
     /// # Errors
     /// The closure's error, out of fuel, or results of the wrong types (a `host_error`).
-    pub fn invoke(&self, ctx: &mut dyn HostContext, args: &[Value]) -> Result<Vec<Value>, HostError> {
+    pub fn invoke(
+        &self,
+        ctx: &mut dyn HostContext,
+        args: &[Value],
+    ) -> Result<Vec<Value>, HostError> {
         if self.fuel_cost > 0 {
             ctx.consume_fuel(self.fuel_cost)?;
         }
@@ -232,14 +257,22 @@ impl HostFunctions {
                 continue;
             }
             let unresolved = |why: String| {
-                Err(Error::reject(Rejection::UnresolvedImport, format!("import {}.{} {why}", imp.module, imp.name)))
+                Err(Error::reject(
+                    Rejection::UnresolvedImport,
+                    format!("import {}.{} {why}", imp.module, imp.name),
+                ))
             };
             match (&imp.ty, self.get(&imp.module, &imp.name)) {
                 (ExternType::Func { ty }, Some(f)) if *ty == f.ty => {}
                 (ExternType::Func { ty }, Some(f)) => {
-                    return unresolved(format!("has type {ty} but the host function has type {}", f.ty));
+                    return unresolved(format!(
+                        "has type {ty} but the host function has type {}",
+                        f.ty
+                    ));
                 }
-                (ty, _) => return unresolved(format!("({}) is not provided by the host", ty.kind())),
+                (ty, _) => {
+                    return unresolved(format!("({}) is not provided by the host", ty.kind()));
+                }
             }
         }
         Ok(())

@@ -185,12 +185,18 @@ pub enum Error {
 impl Error {
     /// A trap.
     pub fn trap(trap: Trap, message: impl Into<String>) -> Self {
-        Error::Trapped { trap, message: message.into() }
+        Error::Trapped {
+            trap,
+            message: message.into(),
+        }
     }
 
     /// A rejection.
     pub fn reject(rejection: Rejection, message: impl Into<String>) -> Self {
-        Error::Rejected { rejection, message: message.into() }
+        Error::Rejected {
+            rejection,
+            message: message.into(),
+        }
     }
 
     /// The outcome this error stands for.

@@ -40,7 +40,10 @@ impl Invocation {
 
     /// A call of `export` with `args`.
     pub fn call(export: impl Into<String>, args: impl Into<Vec<Value>>) -> Self {
-        Invocation::Call { export: export.into(), args: args.into() }
+        Invocation::Call {
+            export: export.into(),
+            args: args.into(),
+        }
     }
 }
 
@@ -58,12 +61,24 @@ pub fn check_args(module: &CheckedModule, export: &str, args: &[Value]) -> Resul
             .filter(|e| e.ty.kind() == "func")
             .map(|e| e.name.as_str())
             .collect();
-        return bad(format!("no exported function `{export}` (exported functions: {})", funcs.join(", ")));
+        return bad(format!(
+            "no exported function `{export}` (exported functions: {})",
+            funcs.join(", ")
+        ));
     };
     let got: Vec<_> = args.iter().map(Value::ty).collect();
     if got != ty.params {
-        let list = |v: &[crate::ValType]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        return bad(format!("`{export}` takes ({}), got ({})", list(&ty.params), list(&got)));
+        let list = |v: &[crate::ValType]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return bad(format!(
+            "`{export}` takes ({}), got ({})",
+            list(&ty.params),
+            list(&got)
+        ));
     }
     Ok(())
 }
@@ -72,8 +87,9 @@ pub fn check_args(module: &CheckedModule, export: &str, args: &[Value]) -> Resul
 fn is_violation(o: &Outcome) -> bool {
     matches!(
         o,
-        Outcome::Trapped(Trap::OutOfFuel | Trap::Timeout | Trap::StackOverflow | Trap::ResourceLimit)
-            | Outcome::Rejected(Rejection::LimitExceeded)
+        Outcome::Trapped(
+            Trap::OutOfFuel | Trap::Timeout | Trap::StackOverflow | Trap::ResourceLimit
+        ) | Outcome::Rejected(Rejection::LimitExceeded)
     )
 }
 
@@ -93,7 +109,12 @@ fn finish(mut report: Report, hash: Option<String>) -> Report {
 
 /// Checks, compiles and runs `bytes` on `runtime` with its policy, and reports what happened.
 /// Never panics on hostile input: every failure is a rejection or a trap in the report.
-pub fn run(runtime: &dyn DynRuntime, bytes: &[u8], host: &HostFunctions, invocation: &Invocation) -> Report {
+pub fn run(
+    runtime: &dyn DynRuntime,
+    bytes: &[u8],
+    host: &HostFunctions,
+    invocation: &Invocation,
+) -> Report {
     let name = runtime.name();
     let hash = module_hash(bytes);
     let start = Instant::now();

@@ -70,9 +70,18 @@ impl ValType {
             wasmparser::ValType::F64 => ValType::F64,
             wasmparser::ValType::V128 => ValType::V128,
             wasmparser::ValType::Ref(r) => ValType::Ref(match r.heap_type() {
-                H::Abstract { ty: A::Func | A::NoFunc, .. } => RefKind::Func,
-                H::Abstract { ty: A::Extern | A::NoExtern, .. } => RefKind::Extern,
-                H::Abstract { ty: A::Exn | A::NoExn, .. } => RefKind::Exn,
+                H::Abstract {
+                    ty: A::Func | A::NoFunc,
+                    ..
+                } => RefKind::Func,
+                H::Abstract {
+                    ty: A::Extern | A::NoExtern,
+                    ..
+                } => RefKind::Extern,
+                H::Abstract {
+                    ty: A::Exn | A::NoExn,
+                    ..
+                } => RefKind::Exn,
                 H::Abstract { .. } => RefKind::Any,
                 // Concrete types: function types are funcs, struct/array types are anys. The
                 // distinction needs the type section; callers that care resolve it themselves.
@@ -192,7 +201,9 @@ macro_rules! parse_int {
             if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
                 return <$u>::from_str_radix(h, 16).ok().map(|u| u as $s);
             }
-            t.parse::<$s>().ok().or_else(|| t.parse::<$u>().ok().map(|u| u as $s))
+            t.parse::<$s>()
+                .ok()
+                .or_else(|| t.parse::<$u>().ok().map(|u| u as $s))
         }
     };
 }
@@ -217,7 +228,11 @@ fn parse_f32(t: &str) -> Option<u32> {
     if let Some(b) = parse_nan_bits(t, 0x7fc0_0000, 0x8000_0000) {
         // `nan:0x...` is a whole bit pattern; a bare payload without the exponent is completed.
         let b = u32::try_from(b).ok()?;
-        return Some(if b & 0x7f80_0000 == 0x7f80_0000 { b } else { b | 0x7f80_0000 });
+        return Some(if b & 0x7f80_0000 == 0x7f80_0000 {
+            b
+        } else {
+            b | 0x7f80_0000
+        });
     }
     if let Some(h) = t.strip_prefix("0x") {
         return u32::from_str_radix(h, 16).ok();
@@ -238,12 +253,20 @@ fn parse_f64(t: &str) -> Option<u64> {
 
 fn fmt_f32(bits: u32) -> String {
     let v = f32::from_bits(bits);
-    if v.is_nan() { format!("nan:0x{bits:08x}") } else { format!("{v}") }
+    if v.is_nan() {
+        format!("nan:0x{bits:08x}")
+    } else {
+        format!("{v}")
+    }
 }
 
 fn fmt_f64(bits: u64) -> String {
     let v = f64::from_bits(bits);
-    if v.is_nan() { format!("nan:0x{bits:016x}") } else { format!("{v}") }
+    if v.is_nan() {
+        format!("nan:0x{bits:016x}")
+    } else {
+        format!("{v}")
+    }
 }
 
 impl fmt::Display for Value {
@@ -305,7 +328,9 @@ impl Serialize for Value {
 
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -338,11 +363,23 @@ mod tests {
 
     #[test]
     fn literals_parse_by_type() {
-        assert_eq!(Value::parse_as(ValType::I32, "0xffffffff").unwrap(), Value::I32(-1));
-        assert_eq!(Value::parse_as(ValType::I32, "4294967295").unwrap(), Value::I32(-1));
+        assert_eq!(
+            Value::parse_as(ValType::I32, "0xffffffff").unwrap(),
+            Value::I32(-1)
+        );
+        assert_eq!(
+            Value::parse_as(ValType::I32, "4294967295").unwrap(),
+            Value::I32(-1)
+        );
         assert_eq!(Value::parse_as(ValType::I64, "-9").unwrap(), Value::I64(-9));
-        assert_eq!(Value::parse_as(ValType::F32, "nan").unwrap(), Value::F32(0x7fc0_0000));
-        assert_eq!(Value::parse_as(ValType::F64, "-nan").unwrap(), Value::F64(0xfff8_0000_0000_0000));
+        assert_eq!(
+            Value::parse_as(ValType::F32, "nan").unwrap(),
+            Value::F32(0x7fc0_0000)
+        );
+        assert_eq!(
+            Value::parse_as(ValType::F64, "-nan").unwrap(),
+            Value::F64(0xfff8_0000_0000_0000)
+        );
         assert!(Value::parse_as(ValType::I32, "4294967296").is_err());
         assert!(Value::parse_as(ValType::I32, "1.5").is_err());
         assert!(Value::parse_as(ValType::F64, "x").is_err());

@@ -61,7 +61,10 @@ pub fn check(bytes: &[u8], policy: &Policy) -> Result<CheckedModule, Error> {
         Ok(mut info) => {
             info.sha256 = module_hash(bytes);
             info.size = bytes.len() as u64;
-            Ok(CheckedModule { bytes: bytes.into(), info: Arc::new(info) })
+            Ok(CheckedModule {
+                bytes: bytes.into(),
+                info: Arc::new(info),
+            })
         }
         Err(Scan::Limit(msg)) => Err(limit(msg)),
         Err(Scan::NotAModule) => Err(not_a_module()),
@@ -92,7 +95,10 @@ fn classify(bytes: &[u8], allowed: &Features, err: &BinaryReaderError) -> Error 
                 let keys: Vec<String> = needed.iter().map(|n| format!("features.{n}")).collect();
                 format!("{} (disabled: {})", needed.join(", "), keys.join(", "))
             };
-            Error::reject(Rejection::FeatureDisabled, format!("module needs {what}: {err}"))
+            Error::reject(
+                Rejection::FeatureDisabled,
+                format!("module needs {what}: {err}"),
+            )
         }
         Err(Scan::NotAModule) => not_a_module(),
         Err(_) => Error::reject(Rejection::InvalidModule, err.to_string()),
@@ -150,7 +156,11 @@ pub fn require_supported(
         return Ok(());
     }
     let missing = minimal_features(module.bytes(), usable, allowed);
-    let what = if missing.is_empty() { "a proposal the policy allows".to_owned() } else { missing.join(", ") };
+    let what = if missing.is_empty() {
+        "a proposal the policy allows".to_owned()
+    } else {
+        missing.join(", ")
+    };
     Err(Error::reject(
         Rejection::Unsupported,
         format!("{runtime} cannot run {what}, which this module uses"),
@@ -177,7 +187,8 @@ pub fn features_used(bytes: &[u8], allowed: &Features) -> Option<Vec<String>> {
             set = without;
         }
     }
-    let mut used = Features::from_wasmparser(set).names_missing_from(&Features::from_wasmparser(base));
+    let mut used =
+        Features::from_wasmparser(set).names_missing_from(&Features::from_wasmparser(base));
     // Flags that are implied by another flag's bits are reported under the proposal's name.
     used.retain(|n| n != "call_indirect_overlong" && n != "bulk_memory_opt");
     Some(used)
@@ -221,7 +232,11 @@ struct State<'l> {
 
 impl State<'_> {
     fn func_type(&self, type_index: u32) -> FuncType {
-        self.types.get(type_index as usize).cloned().flatten().unwrap_or_default()
+        self.types
+            .get(type_index as usize)
+            .cloned()
+            .flatten()
+            .unwrap_or_default()
     }
 
     fn add_memory(&mut self, m: MemoryInfo) -> Result<(), Scan> {
@@ -282,7 +297,10 @@ impl State<'_> {
 
     fn payload(&mut self, payload: &Payload<'_>) -> Result<(), Scan> {
         match payload {
-            Payload::Version { encoding: Encoding::Component, .. } => return Err(Scan::NotAModule),
+            Payload::Version {
+                encoding: Encoding::Component,
+                ..
+            } => return Err(Scan::NotAModule),
             Payload::TypeSection(r) => {
                 for group in r.clone() {
                     for sub in group?.into_types() {
@@ -301,7 +319,9 @@ impl State<'_> {
                     let ty = match imp.ty {
                         TypeRef::Func(t) | TypeRef::FuncExact(t) => {
                             self.add_function(t)?;
-                            ExternType::Func { ty: self.func_type(t) }
+                            ExternType::Func {
+                                ty: self.func_type(t),
+                            }
                         }
                         TypeRef::Memory(m) => {
                             let memory = memory_info(&m, true);
@@ -315,7 +335,10 @@ impl State<'_> {
                         }
                         TypeRef::Global(g) => {
                             self.globals.push(g);
-                            ExternType::Global { ty: g.content_type.to_string(), mutable: g.mutable }
+                            ExternType::Global {
+                                ty: g.content_type.to_string(),
+                                mutable: g.mutable,
+                            }
                         }
                         TypeRef::Tag(_) => ExternType::Tag,
                     };
@@ -353,7 +376,9 @@ impl State<'_> {
                     let ty = match e.kind {
                         ExternalKind::Func | ExternalKind::FuncExact => {
                             let t = self.funcs.get(i).copied().unwrap_or(u32::MAX);
-                            ExternType::Func { ty: self.func_type(t) }
+                            ExternType::Func {
+                                ty: self.func_type(t),
+                            }
                         }
                         ExternalKind::Memory => match self.info.memories.get(i) {
                             Some(m) => ExternType::Memory { memory: m.clone() },
@@ -364,14 +389,18 @@ impl State<'_> {
                             None => continue,
                         },
                         ExternalKind::Global => match self.globals.get(i) {
-                            Some(g) => {
-                                ExternType::Global { ty: g.content_type.to_string(), mutable: g.mutable }
-                            }
+                            Some(g) => ExternType::Global {
+                                ty: g.content_type.to_string(),
+                                mutable: g.mutable,
+                            },
                             None => continue,
                         },
                         ExternalKind::Tag => ExternType::Tag,
                     };
-                    self.info.exports.push(Export { name: e.name.to_owned(), ty });
+                    self.info.exports.push(Export {
+                        name: e.name.to_owned(),
+                        ty,
+                    });
                 }
             }
             Payload::StartSection { .. } => self.info.has_start = true,
@@ -462,4 +491,3 @@ fn scan(bytes: &[u8], features: WasmFeatures, limits: Option<&Limits>) -> Result
     }
     Ok(st.info)
 }
-

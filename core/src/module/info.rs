@@ -16,13 +16,21 @@ pub struct FuncType {
 impl FuncType {
     /// A signature.
     pub fn new(params: impl Into<Vec<ValType>>, results: impl Into<Vec<ValType>>) -> Self {
-        FuncType { params: params.into(), results: results.into() }
+        FuncType {
+            params: params.into(),
+            results: results.into(),
+        }
     }
 }
 
 impl std::fmt::Display for FuncType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |v: &[ValType]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let list = |v: &[ValType]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         write!(f, "({}) -> ({})", list(&self.params), list(&self.results))
     }
 }
@@ -156,10 +164,13 @@ pub struct ModuleInfo {
 impl ModuleInfo {
     /// The signature of the exported function `name`, if there is one.
     pub fn export_func(&self, name: &str) -> Option<&FuncType> {
-        self.exports.iter().find(|e| e.name == name).and_then(|e| match &e.ty {
-            ExternType::Func { ty } => Some(ty),
-            _ => None,
-        })
+        self.exports
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| match &e.ty {
+                ExternType::Func { ty } => Some(ty),
+                _ => None,
+            })
     }
 
     /// Whether the module imports anything from WASI preview 1.

@@ -26,7 +26,9 @@ pub struct CheckedModule {
 
 impl std::fmt::Debug for CheckedModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CheckedModule").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("CheckedModule")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -59,7 +61,12 @@ pub fn to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
     }
     wat::parse_bytes(source)
         .map(|b| b.into_owned())
-        .map_err(|e| Error::reject(Rejection::InvalidModule, format!("invalid WebAssembly text: {e}")))
+        .map_err(|e| {
+            Error::reject(
+                Rejection::InvalidModule,
+                format!("invalid WebAssembly text: {e}"),
+            )
+        })
 }
 
 /// Reads a `.wasm` or `.wat` file, refusing to read more than `max_size` binary bytes (eight
@@ -71,16 +78,24 @@ pub fn to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
 pub fn load(path: &Path, max_size: u64) -> Result<Vec<u8>, Error> {
     use std::io::Read;
     let io = |e: std::io::Error| {
-        Error::reject(Rejection::InvalidInvocation, format!("cannot read {}: {e}", path.display()))
+        Error::reject(
+            Rejection::InvalidInvocation,
+            format!("cannot read {}: {e}", path.display()),
+        )
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let cap = max_size.saturating_mul(8).saturating_add(1);
     let mut source = Vec::new();
     file.take(cap).read_to_end(&mut source).map_err(io)?;
-    if source.len() as u64 >= cap || (source.starts_with(b"\0asm") && source.len() as u64 > max_size) {
+    if source.len() as u64 >= cap
+        || (source.starts_with(b"\0asm") && source.len() as u64 > max_size)
+    {
         return Err(Error::reject(
             Rejection::LimitExceeded,
-            format!("{} is larger than limits.max_module_size ({max_size} bytes)", path.display()),
+            format!(
+                "{} is larger than limits.max_module_size ({max_size} bytes)",
+                path.display()
+            ),
         ));
     }
     to_binary(&source)

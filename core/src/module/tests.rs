@@ -17,14 +17,16 @@ fn rejection(bytes: &[u8], policy: &Policy) -> (Rejection, String) {
 #[test]
 fn accepts_and_describes_a_module() {
     let m = check(
-        &wasm(r#"(module
+        &wasm(
+            r#"(module
             (import "env" "log" (func (param i32)))
             (memory (export "memory") 1 2)
             (table 3 funcref)
             (global (export "g") (mut i64) (i64.const 0))
             (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
             (func $init)
-            (start $init))"#),
+            (start $init))"#,
+        ),
         &Policy::default(),
     )
     .unwrap();
@@ -35,7 +37,10 @@ fn accepts_and_describes_a_module() {
     assert_eq!(info.memories[0].initial_bytes, 65536);
     assert_eq!(info.memories[0].maximum_bytes, Some(131072));
     assert_eq!(info.tables[0].initial, 3);
-    assert_eq!(info.export_func("add").unwrap(), &FuncType::new([ValType::I32, ValType::I32], [ValType::I32]));
+    assert_eq!(
+        info.export_func("add").unwrap(),
+        &FuncType::new([ValType::I32, ValType::I32], [ValType::I32])
+    );
     assert_eq!(info.sha256.len(), 64);
 }
 
@@ -52,14 +57,21 @@ fn malformed_modules_are_invalid() {
         [b"\0asm\x01\0\0\0\x01\xff\xff\xff\xff\x0f".as_slice()].concat(),
         wasm("(module (func (result i32) (i64.const 0)))"),
     ] {
-        assert_eq!(rejection(&bytes, &p).0, Rejection::InvalidModule, "{bytes:?}");
+        assert_eq!(
+            rejection(&bytes, &p).0,
+            Rejection::InvalidModule,
+            "{bytes:?}"
+        );
     }
 }
 
 #[test]
 fn disabled_proposals_are_named() {
     let p = Policy::default().with_feature("simd", false).unwrap();
-    let (r, m) = rejection(&wasm("(module (func (result v128) (v128.const i64x2 0 0)))"), &p);
+    let (r, m) = rejection(
+        &wasm("(module (func (result v128) (v128.const i64x2 0 0)))"),
+        &p,
+    );
     assert_eq!(r, Rejection::FeatureDisabled);
     assert!(m.contains("features.simd"), "{m}");
     let (r, m) = rejection(&wasm("(module (memory 1 1 shared))"), &Policy::default());
@@ -89,7 +101,10 @@ fn static_limits() {
         assert_eq!(r, Rejection::LimitExceeded, "{text}");
         assert!(m.contains(limit), "{text}: {m}");
     }
-    assert!(check(&wasm("(module (memory 16))"), &p).is_ok(), "exactly at the cap");
+    assert!(
+        check(&wasm("(module (memory 16))"), &p).is_ok(),
+        "exactly at the cap"
+    );
 }
 
 #[test]
@@ -100,11 +115,33 @@ fn compile_bomb_guards() {
     p.limits.max_functions = 3;
     p.limits.max_data_segments = 2;
     p.limits.max_module_size = crate::Size(200);
-    let deep = format!("(module (func {} {}))", "(block ".repeat(11), ")".repeat(11));
+    let deep = format!(
+        "(module (func {} {}))",
+        "(block ".repeat(11),
+        ")".repeat(11)
+    );
     assert!(rejection(&wasm(&deep), &p).1.contains("max_nesting"));
-    assert!(check(&wasm(&format!("(module (func {} {}))", "(block ".repeat(9), ")".repeat(9))), &p).is_ok());
-    assert!(rejection(&wasm("(module (func (local i32 i32 i32 i32 i32 i32)))"), &p).1.contains("max_locals"));
-    assert!(rejection(&wasm("(module (func) (func) (func) (func))"), &p).1.contains("max_functions"));
+    assert!(
+        check(
+            &wasm(&format!(
+                "(module (func {} {}))",
+                "(block ".repeat(9),
+                ")".repeat(9)
+            )),
+            &p
+        )
+        .is_ok()
+    );
+    assert!(
+        rejection(&wasm("(module (func (local i32 i32 i32 i32 i32 i32)))"), &p)
+            .1
+            .contains("max_locals")
+    );
+    assert!(
+        rejection(&wasm("(module (func) (func) (func) (func))"), &p)
+            .1
+            .contains("max_functions")
+    );
     assert!(
         rejection(&wasm("(module (memory 1) (data (i32.const 0) \"a\") (data (i32.const 1) \"b\") (data (i32.const 2) \"c\"))"), &p)
             .1
@@ -113,7 +150,9 @@ fn compile_bomb_guards() {
     assert!(rejection(&vec![0u8; 201], &p).1.contains("max_module_size"));
     // `len()` counts the targets without the default label.
     let targets = "0 ".repeat(MAX_BR_TABLE_TARGETS + 2);
-    let big = wasm(&format!("(module (func (param i32) (block (br_table {targets} (local.get 0)))))"));
+    let big = wasm(&format!(
+        "(module (func (param i32) (block (br_table {targets} (local.get 0)))))"
+    ));
     let (r, m) = rejection(&big, &Policy::preset(crate::Preset::Permissive));
     assert_eq!(r, Rejection::LimitExceeded);
     assert!(m.contains("br_table"), "{m}");
@@ -121,7 +160,10 @@ fn compile_bomb_guards() {
 
 #[test]
 fn components_are_not_modules() {
-    let (r, m) = rejection(&wasm("(component)"), &Policy::preset(crate::Preset::Permissive));
+    let (r, m) = rejection(
+        &wasm("(component)"),
+        &Policy::preset(crate::Preset::Permissive),
+    );
     assert_eq!(r, Rejection::InvalidModule);
     assert!(m.contains("component"), "{m}");
 }
@@ -129,7 +171,11 @@ fn components_are_not_modules() {
 #[test]
 fn features_used_finds_the_minimum() {
     let p = Policy::preset(crate::Preset::Permissive);
-    let used = features_used(&wasm("(module (func (result v128) (v128.const i64x2 0 0)))"), &p.features).unwrap();
+    let used = features_used(
+        &wasm("(module (func (result v128) (v128.const i64x2 0 0)))"),
+        &p.features,
+    )
+    .unwrap();
     assert_eq!(used, ["simd"]);
     let used = features_used(&wasm("(module (func))"), &p.features).unwrap();
     assert!(used.is_empty(), "{used:?}");
@@ -144,8 +190,26 @@ fn load_refuses_huge_files() {
     bytes.resize(1000, 0);
     std::fs::write(&f, &bytes).unwrap();
     let e = load(&f, 500).unwrap_err();
-    assert!(matches!(e, Error::Rejected { rejection: Rejection::LimitExceeded, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::Rejected {
+                rejection: Rejection::LimitExceeded,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let e = load(&dir.join("missing.wat"), 500).unwrap_err();
-    assert!(matches!(e, Error::Rejected { rejection: Rejection::InvalidInvocation, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            Error::Rejected {
+                rejection: Rejection::InvalidInvocation,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Serialize, Serializer};
 use bitflags::Flags;
+use serde::{Serialize, Serializer};
 use wasmparser::WasmFeatures;
 
 /// The set of WebAssembly proposals a policy allows.
@@ -46,8 +46,10 @@ impl Features {
     }
 
     fn flag(name: &str) -> Option<WasmFeatures> {
-        WasmFeatures::from_name(&name.to_ascii_uppercase())
-            .filter(|_| name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+        WasmFeatures::from_name(&name.to_ascii_uppercase()).filter(|_| {
+            name.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
     }
 
     /// Whether `name` is a feature name wasmparser knows (snake_case).
@@ -110,7 +112,10 @@ impl Features {
 
 pub(crate) fn unknown_feature(name: &str) -> String {
     let known: Vec<String> = Features::known().map(|n| n.to_ascii_lowercase()).collect();
-    format!("unknown feature `{name}` in [features]; known features: {}", known.join(", "))
+    format!(
+        "unknown feature `{name}` in [features]; known features: {}",
+        known.join(", ")
+    )
 }
 
 impl fmt::Debug for Features {
@@ -146,10 +151,27 @@ mod tests {
         assert!(!f.is_enabled("simd"));
         assert!(f.set("SIMD", true).is_err(), "names are snake_case");
         let err = f.set("warp_drive", true).unwrap_err();
-        assert!(err.contains("warp_drive") && err.contains("relaxed_simd"), "{err}");
-        for name in ["simd", "relaxed_simd", "threads", "multi_memory", "memory64", "tail_call",
-            "exceptions", "gc", "function_references", "extended_const", "bulk_memory",
-            "reference_types", "multi_value", "wide_arithmetic", "custom_page_sizes"] {
+        assert!(
+            err.contains("warp_drive") && err.contains("relaxed_simd"),
+            "{err}"
+        );
+        for name in [
+            "simd",
+            "relaxed_simd",
+            "threads",
+            "multi_memory",
+            "memory64",
+            "tail_call",
+            "exceptions",
+            "gc",
+            "function_references",
+            "extended_const",
+            "bulk_memory",
+            "reference_types",
+            "multi_value",
+            "wide_arithmetic",
+            "custom_page_sizes",
+        ] {
             assert!(Features::is_known(name), "{name}");
         }
     }
@@ -158,6 +180,11 @@ mod tests {
     fn presets_have_no_threads() {
         assert!(!Features::WASM3_NO_THREADS.is_enabled("threads"));
         assert!(Features::WASM3_NO_THREADS.is_enabled("gc"));
-        assert_eq!(Features::WASM3_NO_THREADS.names_missing_from(&Features::WASM2).len(), 8);
+        assert_eq!(
+            Features::WASM3_NO_THREADS
+                .names_missing_from(&Features::WASM2)
+                .len(),
+            8
+        );
     }
 }

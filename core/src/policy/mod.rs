@@ -210,16 +210,26 @@ impl Preset {
                 Features::WASM3_NO_THREADS,
             ),
         };
-        Policy { limits, features, wasi: Wasi::default(), costs: CostModel::default() }
+        Policy {
+            limits,
+            features,
+            wasi: Wasi::default(),
+            costs: CostModel::default(),
+        }
     }
 }
 
 impl std::str::FromStr for Preset {
     type Err = PolicyError;
     fn from_str(s: &str) -> Result<Self, PolicyError> {
-        Preset::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            PolicyError::Invalid(format!("unknown preset `{s}`: expected strict, default or permissive"))
-        })
+        Preset::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                PolicyError::Invalid(format!(
+                    "unknown preset `{s}`: expected strict, default or permissive"
+                ))
+            })
     }
 }
 
@@ -254,8 +264,10 @@ impl Policy {
     /// # Errors
     /// As [`Policy::from_toml`], plus I/O errors naming the file.
     pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| PolicyError::Io { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         PolicyOverlay::from_toml(&text)?.apply(Preset::Default.policy(), Some(dir))
     }
@@ -312,7 +324,9 @@ impl Policy {
     /// # Errors
     /// An unknown proposal name.
     pub fn with_feature(mut self, name: &str, enabled: bool) -> Result<Self, PolicyError> {
-        self.features.set(name, enabled).map_err(PolicyError::Invalid)?;
+        self.features
+            .set(name, enabled)
+            .map_err(PolicyError::Invalid)?;
         Ok(self)
     }
 
@@ -328,7 +342,10 @@ impl Policy {
         }
         let (lo, hi) = MAX_STACK_RANGE;
         if l.max_stack < lo || l.max_stack > hi {
-            return bad(format!("limits.max_stack = {} is outside {lo} ..= {hi}", l.max_stack));
+            return bad(format!(
+                "limits.max_stack = {} is outside {lo} ..= {hi}",
+                l.max_stack
+            ));
         }
         let f = &self.features;
         let needs = [
@@ -350,7 +367,10 @@ impl Policy {
         let mut guests = std::collections::BTreeSet::new();
         for d in &self.wasi.dirs {
             if !d.guest.starts_with('/') && d.guest != "." {
-                return bad(format!("wasi.dirs guest path `{}` must be absolute (e.g. \"/data\")", d.guest));
+                return bad(format!(
+                    "wasi.dirs guest path `{}` must be absolute (e.g. \"/data\")",
+                    d.guest
+                ));
             }
             if !guests.insert(d.guest.as_str()) {
                 return bad(format!("wasi.dirs guest path `{}` is given twice", d.guest));
@@ -443,7 +463,10 @@ impl PolicyOverlay {
     /// Unknown preset or feature names, and everything [`Policy::validate`] rejects.
     pub fn apply(&self, base: Policy, dir: Option<&Path>) -> Result<Policy, PolicyError> {
         let mut p = match &self.preset {
-            Some(name) => Policy { costs: base.costs, ..name.parse::<Preset>()?.policy() },
+            Some(name) => Policy {
+                costs: base.costs,
+                ..name.parse::<Preset>()?.policy()
+            },
             None => base,
         };
         let o = &self.limits;
@@ -457,10 +480,25 @@ impl PolicyOverlay {
         macro_rules! set {
             ($($k:ident),*) => { $( if let Some(v) = o.$k { l.$k = v; } )* };
         }
-        set!(max_memory, max_table_elements, max_memories, max_tables, max_instances, max_stack,
-            max_module_size, max_output, trap_on_grow_failure, max_functions, max_function_size,
-            max_locals, max_nesting, max_data_segments);
-        p.features.apply(&self.features).map_err(PolicyError::Invalid)?;
+        set!(
+            max_memory,
+            max_table_elements,
+            max_memories,
+            max_tables,
+            max_instances,
+            max_stack,
+            max_module_size,
+            max_output,
+            trap_on_grow_failure,
+            max_functions,
+            max_function_size,
+            max_locals,
+            max_nesting,
+            max_data_segments
+        );
+        p.features
+            .apply(&self.features)
+            .map_err(PolicyError::Invalid)?;
         if let Some(w) = &self.wasi {
             let t = &mut p.wasi;
             if let Some(v) = &w.args {

@@ -36,19 +36,28 @@ fn sizes_accept_integers_and_absent_keys_keep_preset() {
     assert_eq!(p.limits.max_memory, Size(65536));
     let d = Policy::default();
     assert_eq!(p.limits.max_stack, d.limits.max_stack);
-    assert_eq!(p.limits.fuel, None, "absent fuel = no metering in the default preset");
+    assert_eq!(
+        p.limits.fuel, None,
+        "absent fuel = no metering in the default preset"
+    );
     assert_eq!(p.features, d.features);
 }
 
 #[test]
 fn unknown_keys_are_named() {
-    let e = Policy::from_toml("[limits]\nmax_memroy = 1\n").unwrap_err().to_string();
+    let e = Policy::from_toml("[limits]\nmax_memroy = 1\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("max_memroy"), "{e}");
     let e = Policy::from_toml("[limitz]\n").unwrap_err().to_string();
     assert!(e.contains("limitz"), "{e}");
-    let e = Policy::from_toml("[features]\nwarp = true\n").unwrap_err().to_string();
+    let e = Policy::from_toml("[features]\nwarp = true\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("warp"), "{e}");
-    let e = Policy::from_toml("[wasi]\nnetwork = true\n").unwrap_err().to_string();
+    let e = Policy::from_toml("[wasi]\nnetwork = true\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("network"), "{e}");
 }
 
@@ -80,7 +89,9 @@ fn bad_values_are_errors_not_panics() {
 
 #[test]
 fn none_switches_fuel_and_timeout_off_over_a_preset() {
-    let p = Policy::from_toml("preset = \"strict\"\n[limits]\nfuel = \"none\"\ntimeout = \"none\"\n").unwrap();
+    let p =
+        Policy::from_toml("preset = \"strict\"\n[limits]\nfuel = \"none\"\ntimeout = \"none\"\n")
+            .unwrap();
     assert_eq!(p.limits.fuel, None);
     assert_eq!(p.limits.timeout, None);
     assert_eq!(p.limits.max_memory, Size::mib(16), "rest of strict kept");
@@ -94,7 +105,10 @@ fn presets_validate_and_round_trip_through_toml() {
         let text = p.to_toml();
         let back = Policy::from_toml(&text).unwrap_or_else(|e| panic!("{preset:?}: {e}\n{text}"));
         assert_eq!(back, p, "{preset:?} round trip");
-        assert!(!p.features.is_enabled("threads"), "threads off in every preset");
+        assert!(
+            !p.features.is_enabled("threads"),
+            "threads off in every preset"
+        );
     }
 }
 
@@ -114,7 +128,9 @@ fn wasi_section_and_relative_dirs() {
         "#,
     )
     .unwrap();
-    let p = o.apply(Policy::default(), Some(Path::new("/etc/cage"))).unwrap();
+    let p = o
+        .apply(Policy::default(), Some(Path::new("/etc/cage")))
+        .unwrap();
     assert_eq!(p.wasi.args, ["prog", "--flag"]);
     assert_eq!(p.wasi.env["LANG"], "C");
     assert_eq!(p.wasi.clock, Clock::Frozen);

@@ -39,7 +39,9 @@ impl std::str::FromStr for Size {
         }
         t.parse::<bytesize::ByteSize>()
             .map(|b| Size(b.as_u64()))
-            .map_err(|e| format!("invalid size `{s}`: {e} (expected bytes, e.g. 65536 or \"64 MiB\")"))
+            .map_err(|e| {
+                format!("invalid size `{s}`: {e} (expected bytes, e.g. 65536 or \"64 MiB\")")
+            })
     }
 }
 
@@ -47,7 +49,7 @@ impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
         for (unit, scale) in UNITS {
-            if self.0 >= scale && self.0 % scale == 0 {
+            if self.0 >= scale && self.0.is_multiple_of(scale) {
                 return write!(f, "{} {unit}", self.0 / scale);
             }
         }
@@ -139,10 +141,11 @@ pub(crate) fn de_fuel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Limit<u6
             if is_off_word(v) {
                 Ok(Limit::Off)
             } else {
-                v.replace('_', "")
-                    .parse()
-                    .map(Limit::On)
-                    .map_err(|_| E::custom(format!("invalid fuel `{v}`: expected an integer or \"none\"")))
+                v.replace('_', "").parse().map(Limit::On).map_err(|_| {
+                    E::custom(format!(
+                        "invalid fuel `{v}`: expected an integer or \"none\""
+                    ))
+                })
             }
         }
     }
@@ -157,7 +160,9 @@ pub(crate) fn de_timeout<'de, D: Deserializer<'de>>(
     if is_off_word(&s) {
         Ok(Some(Limit::Off))
     } else {
-        parse_duration(&s).map(|d| Some(Limit::On(d))).map_err(de::Error::custom)
+        parse_duration(&s)
+            .map(|d| Some(Limit::On(d)))
+            .map_err(de::Error::custom)
     }
 }
 
@@ -196,6 +201,9 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("soon").is_err());
-        assert_eq!(parse_duration(&format_duration(Duration::from_millis(1500))).unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_duration(&format_duration(Duration::from_millis(1500))).unwrap(),
+            Duration::from_millis(1500)
+        );
     }
 }

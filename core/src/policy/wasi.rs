@@ -71,7 +71,9 @@ impl TryFrom<RandomRepr> for Random {
     fn try_from(r: RandomRepr) -> Result<Self, String> {
         match r {
             RandomRepr::Word(w) if w == "os" => Ok(Random::Os),
-            RandomRepr::Word(w) => Err(format!("unknown random source `{w}`: expected \"os\" or {{ seed = N }}")),
+            RandomRepr::Word(w) => Err(format!(
+                "unknown random source `{w}`: expected \"os\" or {{ seed = N }}"
+            )),
             RandomRepr::Seeded { seed } => Ok(Random::Seeded { seed }),
         }
     }

@@ -80,26 +80,50 @@ fn print_human(
     runtimes: &serde_json::Map<String, serde_json::Value>,
 ) {
     if let Some(i) = info {
-        println!("module    sha256 {} ({} bytes, {} functions{})", i.sha256, i.size, i.functions,
-            if i.has_start { ", start function" } else { "" });
+        println!(
+            "module    sha256 {} ({} bytes, {} functions{})",
+            i.sha256,
+            i.size,
+            i.functions,
+            if i.has_start { ", start function" } else { "" }
+        );
         for imp in &i.imports {
-            println!("import    {}.{}: {}", imp.module, imp.name, serde_json::to_string(&imp.ty).unwrap_or_default());
+            println!(
+                "import    {}.{}: {}",
+                imp.module,
+                imp.name,
+                serde_json::to_string(&imp.ty).unwrap_or_default()
+            );
         }
         for e in &i.exports {
-            println!("export    {}: {}", e.name, serde_json::to_string(&e.ty).unwrap_or_default());
+            println!(
+                "export    {}: {}",
+                e.name,
+                serde_json::to_string(&e.ty).unwrap_or_default()
+            );
         }
         for (n, m) in i.memories.iter().enumerate() {
-            println!("memory    {n}: initial {} bytes, maximum {}, page {}{}{}", m.initial_bytes,
-                m.maximum_bytes.map_or("none".into(), |x| format!("{x} bytes")), m.page_size,
-                if m.memory64 { ", 64-bit" } else { "" }, if m.shared { ", shared" } else { "" });
+            println!(
+                "memory    {n}: initial {} bytes, maximum {}, page {}{}{}",
+                m.initial_bytes,
+                m.maximum_bytes
+                    .map_or("none".into(), |x| format!("{x} bytes")),
+                m.page_size,
+                if m.memory64 { ", 64-bit" } else { "" },
+                if m.shared { ", shared" } else { "" }
+            );
         }
         for (n, t) in i.tables.iter().enumerate() {
-            println!("table     {n}: {} initial {}, maximum {}", t.element, t.initial,
-                t.maximum.map_or("none".into(), |x| x.to_string()));
+            println!(
+                "table     {n}: {} initial {}, maximum {}",
+                t.element,
+                t.initial,
+                t.maximum.map_or("none".into(), |x| x.to_string())
+            );
         }
     }
     match used {
-        Some(u) if u.is_empty() => println!("proposals (MVP only)"),
+        Some([]) => println!("proposals (MVP only)"),
         Some(u) => println!("proposals {}", u.join(", ")),
         None => println!("proposals (not computed)"),
     }
@@ -109,6 +133,13 @@ fn print_human(
     }
     for (name, v) in runtimes {
         let ok = v["accepted"].as_bool().unwrap_or(false);
-        println!("runtime   {name}: {}", if ok { "accepted".to_owned() } else { v["message"].as_str().unwrap_or("").to_owned() });
+        println!(
+            "runtime   {name}: {}",
+            if ok {
+                "accepted".to_owned()
+            } else {
+                v["message"].as_str().unwrap_or("").to_owned()
+            }
+        );
     }
 }

@@ -14,7 +14,11 @@ fn parse_size(s: &str) -> Result<Size, String> {
 fn parse_fuel(s: &str) -> Result<Limit<u64>, String> {
     match s {
         "none" | "unlimited" => Ok(Limit::Off),
-        _ => s.replace('_', "").parse().map(Limit::On).map_err(|_| format!("invalid fuel `{s}`")),
+        _ => s
+            .replace('_', "")
+            .parse()
+            .map(Limit::On)
+            .map_err(|_| format!("invalid fuel `{s}`")),
     }
 }
 
@@ -22,7 +26,11 @@ fn parse_timeout(s: &str) -> Result<Limit<Duration>, String> {
     match s {
         "none" => Ok(Limit::Off),
         _ => parse_duration(s).and_then(|d| {
-            if d.is_zero() { Err("the timeout must be longer than 0".into()) } else { Ok(Limit::On(d)) }
+            if d.is_zero() {
+                Err("the timeout must be longer than 0".into())
+            } else {
+                Ok(Limit::On(d))
+            }
         }),
     }
 }
@@ -62,8 +70,10 @@ impl PolicyArgs {
         };
         let mut policy = match &self.policy {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| PolicyError::Io { path: path.clone(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
                 let mut overlay = PolicyOverlay::from_toml(&text)?;
                 if self.preset.is_some() {
                     overlay.preset = None;

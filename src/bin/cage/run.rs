@@ -36,7 +36,10 @@ pub fn main(a: RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(EXIT_CONFIG, e),
     };
-    let name = a.runtime.clone().unwrap_or_else(|| cage::default_runtime_name().to_owned());
+    let name = a
+        .runtime
+        .clone()
+        .unwrap_or_else(|| cage::default_runtime_name().to_owned());
     let runtime = match cage::runtime(&name, &policy) {
         Ok(r) => r,
         Err(e) => return fail(EXIT_CONFIG, e),
@@ -46,7 +49,15 @@ pub fn main(a: RunArgs) -> ExitCode {
             cage::run(runtime.as_ref(), &bytes, &HostFunctions::new(), &invocation)
         }),
         Err(e) => {
-            if !a.json && matches!(e, Error::Rejected { rejection: Rejection::InvalidInvocation, .. }) {
+            if !a.json
+                && matches!(
+                    e,
+                    Error::Rejected {
+                        rejection: Rejection::InvalidInvocation,
+                        ..
+                    }
+                )
+            {
                 return fail(EXIT_USAGE, e);
             }
             Report::new(runtime.name(), &e.outcome(), e.message().map(str::to_owned))
@@ -65,12 +76,19 @@ fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), 
             let args = match cage::module::describe(&bytes) {
                 Ok(info) => {
                     let ty = info.export_func(export).ok_or_else(|| {
-                        Error::reject(Rejection::InvalidInvocation, format!("no exported function `{export}`"))
+                        Error::reject(
+                            Rejection::InvalidInvocation,
+                            format!("no exported function `{export}`"),
+                        )
                     })?;
                     if ty.params.len() != a.args.len() {
                         return Err(Error::reject(
                             Rejection::InvalidInvocation,
-                            format!("`{export}` takes {} arguments {ty}, got {}", ty.params.len(), a.args.len()),
+                            format!(
+                                "`{export}` takes {} arguments {ty}, got {}",
+                                ty.params.len(),
+                                a.args.len()
+                            ),
                         ));
                     }
                     ty.params
@@ -92,10 +110,7 @@ fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), 
 fn exit_code(report: &Report) -> ExitCode {
     match report.outcome() {
         Outcome::Returned(_) => ExitCode::SUCCESS,
-        Outcome::Exited(c) => ExitCode::from(match u8::try_from(c) {
-            Ok(c) => c,
-            Err(_) => 1,
-        }),
+        Outcome::Exited(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
         Outcome::Trapped(_) => ExitCode::from(EXIT_TRAPPED),
         Outcome::Rejected(_) => ExitCode::from(EXIT_REJECTED),
     }
@@ -118,7 +133,10 @@ fn emit(report: &Report, json: bool) -> ExitCode {
     if let Some(f) = report.fuel_consumed {
         line.push_str(&format!(", fuel {f}"));
     }
-    line.push_str(&format!(", {:.2} ms, peak memory {} bytes", report.wall_ms, report.peak_memory_bytes));
+    line.push_str(&format!(
+        ", {:.2} ms, peak memory {} bytes",
+        report.wall_ms, report.peak_memory_bytes
+    ));
     eprintln!("{line}");
     exit_code(report)
 }

@@ -1,0 +1,258 @@
+//! The `cage` command line as a contract: flags, the JSON report, exit statuses, and the
+//! commands the README shows.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn cage(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cage"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cannot run cage")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "exactly one JSON line on stdout: {text}"
+    );
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn tmp(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cage-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn json_report_has_the_contract_keys_in_order() {
+    let out = cage(&[
+        "run",
+        "--runtime",
+        "wasmtime",
+        "--fuel",
+        "100000",
+        "--json",
+        "--invoke",
+        "spin",
+        "examples/spin.wat",
+    ]);
+    assert_eq!(out.status.code(), Some(70), "trapped exits 70");
+    let v = json(&out);
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let contract = [
+        "runtime",
+        "outcome",
+        "values",
+        "exit_code",
+        "trap",
+        "error",
+        "message",
+        "fuel_consumed",
+        "wall_ms",
+        "peak_memory_bytes",
+        "stdout",
+        "stderr",
+    ];
+    assert_eq!(&keys[..contract.len()], contract);
+    assert_eq!(v["runtime"], "wasmtime");
+    assert_eq!(v["outcome"], "trapped");
+    assert_eq!(v["trap"], "out_of_fuel");
+    assert_eq!(v["error"], serde_json::Value::Null);
+    assert_eq!(v["fuel_consumed"], 100000);
+    assert!(v["wall_ms"].is_number());
+}
+
+#[test]
+fn invoke_parses_arguments_by_signature() {
+    let out = cage(&[
+        "run",
+        "--json",
+        "--invoke",
+        "fib",
+        "examples/fib.wat",
+        "--",
+        "20",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["outcome"], "returned");
+    assert_eq!(v["values"], serde_json::json!(["i64:6765"]));
+    let out = cage(&["run", "--invoke", "fib", "examples/fib.wat", "--", "20"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "i64:6765");
+}
+
+#[test]
+fn bad_arguments_are_usage_errors_or_rejections() {
+    let out = cage(&["run", "--invoke", "fib", "examples/fib.wat", "--", "twenty"]);
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cage(&[
+        "run",
+        "--json",
+        "--invoke",
+        "fib",
+        "examples/fib.wat",
+        "--",
+        "1",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(65));
+    assert_eq!(json(&out)["error"], "invalid_invocation");
+    let out = cage(&["run", "--json", "--invoke", "nope", "examples/fib.wat"]);
+    assert_eq!(json(&out)["error"], "invalid_invocation");
+    assert_eq!(
+        cage(&["run", "--fuel", "lots", "examples/fib.wat"])
+            .status
+            .code(),
+        Some(64)
+    );
+    assert_eq!(cage(&["frobnicate"]).status.code(), Some(64));
+    assert_eq!(cage(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn missing_and_hostile_module_files() {
+    let out = cage(&["run", "--json", "no/such/file.wasm"]);
+    assert_eq!(out.status.code(), Some(65));
+    assert_eq!(json(&out)["error"], "invalid_invocation");
+    let p = tmp("garbage.wasm", "\0asm\x01\0\0\0\x01\x7f");
+    let out = cage(&["run", "--json", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(65));
+    assert_eq!(json(&out)["error"], "invalid_module");
+    let p = tmp("bad.wat", "(module (func (i32.add)))");
+    assert_eq!(
+        json(&cage(&["run", "--json", p.to_str().unwrap()]))["error"],
+        "invalid_module"
+    );
+}
+
+#[test]
+fn runtimes_that_are_unknown_or_not_compiled_in() {
+    let out = cage(&["run", "--runtime", "v8", "examples/fib.wat"]);
+    assert_eq!(out.status.code(), Some(78));
+    if !cage_compiled_in("wasmer-singlepass") {
+        let out = cage(&["run", "--runtime", "wasmer-singlepass", "examples/fib.wat"]);
+        assert_eq!(out.status.code(), Some(78));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("feature `wasmer`"));
+    }
+}
+
+#[test]
+fn policy_file_and_flags() {
+    let p = tmp("p.toml", "[limits]\nfuel = 500\nmax_memory = \"1 MiB\"\n");
+    let out = cage(&[
+        "run",
+        "--json",
+        "--policy",
+        p.to_str().unwrap(),
+        "--invoke",
+        "spin",
+        "examples/spin.wat",
+    ]);
+    assert_eq!(json(&out)["fuel_consumed"], 500);
+    let out = cage(&[
+        "run",
+        "--json",
+        "--policy",
+        p.to_str().unwrap(),
+        "--fuel",
+        "700",
+        "--invoke",
+        "spin",
+        "examples/spin.wat",
+    ]);
+    assert_eq!(json(&out)["fuel_consumed"], 700, "flags override the file");
+    let out = cage(&[
+        "run",
+        "--json",
+        "--timeout",
+        "50ms",
+        "--invoke",
+        "spin",
+        "examples/spin.wat",
+    ]);
+    assert_eq!(json(&out)["trap"], "timeout");
+    let bad = tmp("bad.toml", "[limits]\nfuel_budget = 5\n");
+    let out = cage(&["run", "--policy", bad.to_str().unwrap(), "examples/fib.wat"]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fuel_budget"));
+    let out = cage(&["run", "--preset", "lax", "examples/fib.wat"]);
+    assert_eq!(out.status.code(), Some(78));
+    let out = cage(&[
+        "run",
+        "--json",
+        "--preset",
+        "strict",
+        "--invoke",
+        "spin",
+        "examples/spin.wat",
+    ]);
+    assert_eq!(json(&out)["trap"], "out_of_fuel", "strict has fuel");
+}
+
+#[test]
+fn inspect_shows_the_module_and_the_verdict() {
+    let out = cage(&["inspect", "--json", "examples/fib.wat"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["verdict"]["accepted"], true);
+    assert_eq!(v["info"]["exports"][0]["name"], "fib");
+    assert_eq!(v["info"]["exports"][0]["type"], "(i64) -> (i64)");
+    let p = tmp("big.wat", "(module (memory 2000))");
+    let out = cage(&["inspect", "--json", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(65));
+    let v = json(&out);
+    assert_eq!(v["verdict"]["error"], "limit_exceeded");
+    assert_eq!(v["info"]["memories"][0]["initial_bytes"], 2000u64 * 65536);
+}
+
+/// Runs every `$ cage …` line of the README's console blocks; where the next line is a JSON
+/// report, its outcome, trap, error and values must match.
+#[test]
+fn readme_commands_work() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().collect();
+    let mut ran = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(cmd) = line.strip_prefix("$ cage ") else {
+            continue;
+        };
+        let args: Vec<&str> = cmd.split_whitespace().collect();
+        let out = cage(&args);
+        let code = out.status.code();
+        assert!(
+            !matches!(code, Some(64 | 78) | None),
+            "`cage {cmd}` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Some(next) = lines.get(i + 1).filter(|l| l.starts_with('{')) {
+            let want: serde_json::Value = serde_json::from_str(next).unwrap();
+            let got = json(&out);
+            for k in ["outcome", "trap", "error", "values", "exit_code"] {
+                assert_eq!(got[k], want[k], "`cage {cmd}`: {k}");
+            }
+        }
+        ran += 1;
+    }
+    assert!(
+        ran >= 3,
+        "the README shows at least three commands, found {ran}"
+    );
+}
+
+/// Whether the binary under test has the runtime (the test binary shares the package features).
+fn cage_compiled_in(name: &str) -> bool {
+    cage::available_runtimes().contains(&name)
+}

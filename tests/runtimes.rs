@@ -1,0 +1,422 @@
+//! Behaviour that conformance case files cannot express, on every runtime compiled in: deadline
+//! precision and isolation, sandbox reuse, the live-sandbox cap, host closures, hostile bytes.
+//! One body per behaviour, parameterised by the runtime name.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use cage::{
+    DynRuntime, Error, FuncType, HostError, HostFunc, HostFunctions, Invocation, Outcome, Policy,
+    Rejection, Trap, ValType, Value,
+};
+use common::{rt, run, run_with, wasm};
+
+const SPIN: &str = r#"(module (func (export "spin") (loop br 0)))"#;
+
+per_runtime!(
+    deadline_stops_a_loop_near_the_deadline,
+    deadlines_are_per_call_and_per_sandbox,
+    fuel_stops_a_loop_with_the_exact_budget,
+    compile_once_instantiate_many_with_fresh_state,
+    live_sandbox_cap_is_enforced_and_released,
+    host_closures_see_memory_state_and_fuel,
+    host_result_of_the_wrong_type_is_a_host_error,
+    hostile_bytes_never_panic,
+    data_segment_bomb_is_rejected_or_compiled_without_panic,
+    br_table_past_the_cage_limit_is_rejected,
+    deep_guest_stack_traps_instead_of_crashing,
+    calls_on_an_uninstantiated_or_wrong_export_are_rejected,
+);
+
+/// Tests that a 200 ms deadline stops `(loop br 0)` after at least 200 ms and soon after.
+fn deadline_stops_a_loop_near_the_deadline(name: &str) {
+    let policy = Policy::default().with_timeout(Some(Duration::from_millis(200)));
+    let r = run(name, &policy, SPIN, "spin", &[]);
+    assert_eq!(r.outcome(), Outcome::Trapped(Trap::Timeout), "{r:?}");
+    assert!(
+        r.wall_ms >= 195.0,
+        "stopped before the deadline: {} ms",
+        r.wall_ms
+    );
+    // Generous for a loaded 2-core CI machine; the benchmarks report the real overshoot.
+    assert!(
+        r.wall_ms <= 600.0,
+        "stopped far past the deadline: {} ms",
+        r.wall_ms
+    );
+}
+
+/// Tests that a sandbox's deadline counts from its own call: a call started while another
+/// sandbox of the same runtime is spinning still gets its whole timeout.
+fn deadlines_are_per_call_and_per_sandbox(name: &str) {
+    let policy = Policy::default().with_timeout(Some(Duration::from_millis(300)));
+    let runtime: Arc<dyn DynRuntime> = Arc::from(rt(name, &policy));
+    let bytes = wasm(SPIN);
+    let checked = cage::check(&bytes, &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let barrier = Barrier::new(2);
+    std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            let mut sb = module.sandbox().unwrap();
+            sb.instantiate().unwrap();
+            barrier.wait();
+            let t = Instant::now();
+            let e = sb.call("spin", &[]).unwrap_err();
+            (e, t.elapsed())
+        });
+        barrier.wait();
+        std::thread::sleep(Duration::from_millis(150));
+        let mut sb = module.sandbox().unwrap();
+        sb.instantiate().unwrap();
+        let t = Instant::now();
+        let e = sb.call("spin", &[]).unwrap_err();
+        let second = t.elapsed();
+        let (e1, first) = first.join().unwrap();
+        for e in [&e, &e1] {
+            assert!(
+                matches!(
+                    e,
+                    Error::Trapped {
+                        trap: Trap::Timeout,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+        assert!(first >= Duration::from_millis(295), "first call: {first:?}");
+        assert!(
+            second >= Duration::from_millis(295),
+            "the second call was cut short: {second:?}"
+        );
+    });
+}
+
+/// Tests that fuel stops an endless loop having consumed exactly the budget.
+fn fuel_stops_a_loop_with_the_exact_budget(name: &str) {
+    for fuel in [0, 1, 1000, 100_000] {
+        let r = run(
+            name,
+            &Policy::default().with_fuel(Some(fuel)),
+            SPIN,
+            "spin",
+            &[],
+        );
+        assert_eq!(
+            r.outcome(),
+            Outcome::Trapped(Trap::OutOfFuel),
+            "fuel {fuel}: {r:?}"
+        );
+        assert_eq!(r.fuel_consumed, Some(fuel));
+    }
+}
+
+/// Tests that one compiled module makes many sandboxes, each with its own fresh state.
+fn compile_once_instantiate_many_with_fresh_state(name: &str) {
+    let policy = Policy::default().with_fuel(Some(1_000));
+    let runtime = rt(name, &policy);
+    let text = r#"(module (global $g (mut i32) (i32.const 0)) (memory (export "memory") 1)
+        (func (export "bump") (result i32)
+          (global.set $g (i32.add (global.get $g) (i32.const 1)))
+          (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+          (i32.add (global.get $g) (i32.load (i32.const 0)))))"#;
+    let checked = cage::check(&wasm(text), &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    for _ in 0..50 {
+        let mut sb = module.sandbox().unwrap();
+        sb.instantiate().unwrap();
+        assert_eq!(sb.call("bump", &[]).unwrap(), [Value::I32(2)]);
+        assert_eq!(sb.call("bump", &[]).unwrap(), [Value::I32(4)]);
+        let used = sb.stats().fuel_consumed.unwrap();
+        assert!(used > 0 && used < 1_000, "fuel is per sandbox: {used}");
+    }
+}
+
+/// Tests that `max_instances` caps live sandboxes and that dropping one frees its slot.
+fn live_sandbox_cap_is_enforced_and_released(name: &str) {
+    let mut policy = Policy::default();
+    policy.limits.max_instances = 2;
+    let runtime = rt(name, &policy);
+    let checked = cage::check(&wasm("(module)"), &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let a = module.sandbox().unwrap();
+    let _b = module.sandbox().unwrap();
+    let e = module
+        .sandbox()
+        .err()
+        .expect("a third live sandbox must be refused");
+    assert!(
+        matches!(
+            e,
+            Error::Rejected {
+                rejection: Rejection::LimitExceeded,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    drop(a);
+    module.sandbox().expect("a slot is free again");
+}
+
+/// Tests host closures: state captured by the closure, memory copies both ways, fuel charged
+/// per call and by `consume_fuel`, errors trapping with their message.
+fn host_closures_see_memory_state_and_fuel(name: &str) {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let host = HostFunctions::new()
+        .with(
+            HostFunc::new(
+                "env",
+                "upper",
+                FuncType::new([ValType::I32, ValType::I32], [ValType::I32]),
+                move |cx, a| {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    let (Value::I32(p), Value::I32(n)) = (a[0], a[1]) else {
+                        return Err(HostError::new("bad args"));
+                    };
+                    let mut buf = cx.read_vec(p as u64, n as u64)?;
+                    buf.make_ascii_uppercase();
+                    cx.write(p as u64, &buf)?;
+                    cx.consume_fuel(10)?;
+                    Ok(vec![Value::I32(buf.len() as i32)])
+                },
+            )
+            .with_fuel_cost(100),
+        )
+        .with(HostFunc::new(
+            "env",
+            "boom",
+            FuncType::new([], []),
+            |_, _| Err(HostError::new("boom from the host")),
+        ));
+    let text = r#"(module
+        (import "env" "upper" (func $upper (param i32 i32) (result i32)))
+        (import "env" "boom" (func $boom))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "hello")
+        (func (export "go") (result i32 i32) (call $upper (i32.const 16) (i32.const 5)) (i32.load8_u (i32.const 16)))
+        (func (export "fail") (call $boom)))"#;
+    let policy = Policy::default().with_fuel(Some(10_000));
+    let r = run_with(
+        name,
+        &policy,
+        &wasm(text),
+        &host,
+        Invocation::call("go", []),
+    );
+    assert_eq!(
+        r.outcome(),
+        Outcome::Returned(vec![Value::I32(5), Value::I32(b'H' as i32)]),
+        "{r:?}"
+    );
+    let fuel = r.fuel_consumed.unwrap();
+    assert!(fuel > 110, "host costs charged: {fuel}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let r = run_with(
+        name,
+        &policy,
+        &wasm(text),
+        &host,
+        Invocation::call("fail", []),
+    );
+    assert_eq!(r.outcome(), Outcome::Trapped(Trap::HostError));
+    assert!(
+        r.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("boom from the host"),
+        "{r:?}"
+    );
+}
+
+/// Tests that a host function returning values of the wrong type traps `host_error`.
+fn host_result_of_the_wrong_type_is_a_host_error(name: &str) {
+    let host = HostFunctions::new().with(HostFunc::new(
+        "env",
+        "f",
+        FuncType::new([], [ValType::I32]),
+        |_, _| Ok(vec![Value::I64(1)]),
+    ));
+    let text = r#"(module (import "env" "f" (func $f (result i32))) (func (export "go") (result i32) (call $f)))"#;
+    let r = run_with(
+        name,
+        &Policy::default(),
+        &wasm(text),
+        &host,
+        Invocation::call("go", []),
+    );
+    assert_eq!(r.outcome(), Outcome::Trapped(Trap::HostError), "{r:?}");
+}
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Tests that random bytes and randomly mutated valid modules are rejected or run, and never
+/// panic, abort or hang the host.
+fn hostile_bytes_never_panic(name: &str) {
+    let policy = Policy::default().with_fuel(Some(100_000));
+    let runtime = rt(name, &policy);
+    let seed = wasm(
+        r#"(module (memory 1) (table 2 funcref) (global (mut i32) (i32.const 0))
+        (func $f (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+        (elem (i32.const 0) $f)
+        (func (export "run") (result i32) (local i32)
+          (loop (local.set 0 (call $f (local.get 0))) (br_if 0 (i32.lt_u (local.get 0) (i32.const 10))))
+          (i32.store (i32.const 8) (local.get 0)) (i32.load (i32.const 8))))"#,
+    );
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut ran = 0;
+    for i in 0..600 {
+        let bytes = if i % 3 == 0 {
+            let len = (rng.next() % 200) as usize;
+            let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            if i % 2 == 0 && b.len() >= 8 {
+                b[..8].copy_from_slice(b"\0asm\x01\0\0\0");
+            }
+            b
+        } else {
+            let mut b = seed.clone();
+            for _ in 0..1 + rng.next() % 4 {
+                let at = 8 + (rng.next() as usize) % (b.len() - 8);
+                b[at] = rng.next() as u8;
+            }
+            b
+        };
+        let r = cage::on_guest_thread(&policy, || {
+            cage::run(
+                runtime.as_ref(),
+                &bytes,
+                &HostFunctions::new(),
+                &Invocation::call("run", []),
+            )
+        });
+        assert_ne!(
+            r.trap,
+            Some(Trap::Other),
+            "unclassified trap for {bytes:?}: {r:?}"
+        );
+        if r.outcome == "returned" || r.outcome == "trapped" {
+            ran += 1;
+        }
+    }
+    assert!(
+        ran > 10,
+        "the mutations should leave some modules runnable, ran {ran}"
+    );
+}
+
+/// Tests the Wasmtime 48.0.8 fix (a module with more than ~32 000 data segments panicked the
+/// compiler): Cage's static limit refuses it by default, and when allowed it compiles and runs.
+fn data_segment_bomb_is_rejected_or_compiled_without_panic(name: &str) {
+    let mut text = String::from("(module (memory 1) (func (export \"run\"))");
+    for _ in 0..40_000 {
+        text.push_str("(data (i32.const 0) \"a\")");
+    }
+    text.push(')');
+    let bytes = wasm(&text);
+    let r = run_with(
+        name,
+        &Policy::default(),
+        &bytes,
+        &HostFunctions::new(),
+        Invocation::call("run", []),
+    );
+    assert_eq!(
+        r.outcome(),
+        Outcome::Rejected(Rejection::LimitExceeded),
+        "{r:?}"
+    );
+    let mut policy = Policy::default();
+    policy.limits.max_data_segments = 50_000;
+    let r = run_with(
+        name,
+        &policy,
+        &bytes,
+        &HostFunctions::new(),
+        Invocation::call("run", []),
+    );
+    assert_eq!(r.outcome(), Outcome::Returned(vec![]), "{r:?}");
+}
+
+/// Tests that a br_table with more targets than Cage allows (GHSA-mghf-wjfp-p5xm) is refused on
+/// every runtime before compiling.
+fn br_table_past_the_cage_limit_is_rejected(name: &str) {
+    let targets = "0 ".repeat(cage::module::MAX_BR_TABLE_TARGETS + 2);
+    let text = format!(
+        "(module (func (export \"run\") (param i32) (result i32) (block (br_table {targets} (local.get 0))) (i32.const 7)))"
+    );
+    let r = run(
+        name,
+        &Policy::preset(cage::Preset::Permissive),
+        &text,
+        "run",
+        &[Value::I32(0)],
+    );
+    assert_eq!(
+        r.outcome(),
+        Outcome::Rejected(Rejection::LimitExceeded),
+        "{:?}",
+        r.message
+    );
+}
+
+/// Tests that a guest allowed a large stack overflows it with a trap, not a host crash.
+fn deep_guest_stack_traps_instead_of_crashing(name: &str) {
+    let policy = Policy::default().with_max_stack(8 << 20);
+    let r = run(
+        name,
+        &policy,
+        r#"(module (func $f (export "run") (call $f)))"#,
+        "run",
+        &[],
+    );
+    assert_eq!(r.outcome(), Outcome::Trapped(Trap::StackOverflow), "{r:?}");
+}
+
+/// Tests the sandbox API's own errors: calling before instantiation, a missing export.
+fn calls_on_an_uninstantiated_or_wrong_export_are_rejected(name: &str) {
+    let policy = Policy::default();
+    let runtime = rt(name, &policy);
+    let checked = cage::check(
+        &wasm(r#"(module (func (export "f") (param i32)))"#),
+        &policy,
+    )
+    .unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let mut sb = module.sandbox().unwrap();
+    let invalid = |e: Error| {
+        matches!(
+            e,
+            Error::Rejected {
+                rejection: Rejection::InvalidInvocation,
+                ..
+            }
+        )
+    };
+    assert!(invalid(sb.call("f", &[Value::I32(1)]).unwrap_err()));
+    sb.instantiate().unwrap();
+    assert!(invalid(sb.call("g", &[]).unwrap_err()));
+    assert!(invalid(sb.call("f", &[]).unwrap_err()));
+    assert!(invalid(sb.call("f", &[Value::I64(1)]).unwrap_err()));
+    assert_eq!(sb.call("f", &[Value::I32(1)]).unwrap(), []);
+}
