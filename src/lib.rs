@@ -5,6 +5,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `wasmtime` | yes | runtime `wasmtime` ([`cage_wasmtime`]) |
+//! | `wasmer` | yes | runtimes `wasmer-cranelift` (alias `wasmer`) and `wasmer-singlepass` ([`cage_wasmer`]) |
 //! | `cli` | yes | the `cage` binary |
 //!
 //! Two ways in:
@@ -31,7 +32,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let wasm_bytes = cage::module::to_binary(include_bytes!("../examples/fib.wat"))?;
 //! let policy = Policy::default().with_fuel(Some(1_000_000));
-//! let rt = cage::DefaultRuntime::new(&policy)?;
+//! let rt = cage::default_runtime(&policy)?;
 //! let checked = cage::check(&wasm_bytes, &policy)?;
 //! let module = rt.compile(&checked, &HostFunctions::new())?;
 //! let mut sandbox = rt.sandbox(&module)?;
@@ -49,16 +50,38 @@
 
 pub use cage_core::*;
 
+#[cfg(feature = "wasmer")]
+pub use cage_wasmer::{Compiler as WasmerCompiler, WasmerModule, WasmerRuntime, WasmerSandbox};
 #[cfg(feature = "wasmtime")]
 pub use cage_wasmtime::{WasmtimeModule, WasmtimeRuntime, WasmtimeSandbox};
 
 cfg_if::cfg_if! {
-    if #[cfg(feature = "wasmtime")] {
-        /// The runtime applications get when they do not choose: Wasmtime.
+    if #[cfg(feature = "wasmer")] {
+        /// The runtime applications get when they do not choose: Wasmer with Cranelift whenever
+        /// the `wasmer` feature is on (Wasmtime stays the reference Wasmer is held to).
+        pub type DefaultRuntime = cage_wasmer::WasmerRuntime;
+        const DEFAULT_RUNTIME: &str = "wasmer-cranelift";
+        /// Makes the default runtime for `policy`.
+        ///
+        /// # Errors
+        /// A policy the runtime refuses.
+        pub fn default_runtime(policy: &Policy) -> Result<DefaultRuntime, PolicyError> {
+            cage_wasmer::WasmerRuntime::new(policy, cage_wasmer::Compiler::Cranelift)
+        }
+    } else if #[cfg(feature = "wasmtime")] {
+        /// The runtime applications get when they do not choose: Wasmtime (Wasmer is not
+        /// compiled in).
         pub type DefaultRuntime = cage_wasmtime::WasmtimeRuntime;
         const DEFAULT_RUNTIME: &str = "wasmtime";
+        /// Makes the default runtime for `policy`.
+        ///
+        /// # Errors
+        /// A policy the runtime refuses.
+        pub fn default_runtime(policy: &Policy) -> Result<DefaultRuntime, PolicyError> {
+            cage_wasmtime::WasmtimeRuntime::new(policy)
+        }
     } else {
-        compile_error!("enable at least one runtime feature of `cage`: `wasmtime`");
+        compile_error!("enable at least one runtime feature of `cage`: `wasmtime` or `wasmer`");
     }
 }
 
@@ -93,7 +116,7 @@ pub enum RuntimeError {
     Policy(#[from] PolicyError),
 }
 
-/// The default runtime's name: `wasmtime`.
+/// The default runtime's name: `wasmer-cranelift` with the `wasmer` feature, else `wasmtime`.
 pub fn default_runtime_name() -> &'static str {
     DEFAULT_RUNTIME
 }
@@ -103,6 +126,10 @@ pub fn available_runtimes() -> Vec<&'static str> {
     let mut v = Vec::new();
     if cfg!(feature = "wasmtime") {
         v.push("wasmtime");
+    }
+    if cfg!(feature = "wasmer") {
+        v.push("wasmer-cranelift");
+        v.push("wasmer-singlepass");
     }
     v
 }
@@ -116,6 +143,16 @@ pub fn runtime(name: &str, policy: &Policy) -> Result<Box<dyn DynRuntime>, Runti
     match name {
         #[cfg(feature = "wasmtime")]
         "wasmtime" => Ok(Box::new(cage_wasmtime::WasmtimeRuntime::new(policy)?)),
+        #[cfg(feature = "wasmer")]
+        "wasmer-cranelift" | "wasmer" => Ok(Box::new(cage_wasmer::WasmerRuntime::new(
+            policy,
+            cage_wasmer::Compiler::Cranelift,
+        )?)),
+        #[cfg(feature = "wasmer")]
+        "wasmer-singlepass" => Ok(Box::new(cage_wasmer::WasmerRuntime::new(
+            policy,
+            cage_wasmer::Compiler::Singlepass,
+        )?)),
         _ => match KNOWN_RUNTIMES.iter().find(|(n, _)| *n == name) {
             Some((_, feature)) => Err(RuntimeError::NotCompiledIn {
                 name: name.to_owned(),

@@ -151,6 +151,7 @@ impl WasmtimeRuntime {
 #[derive(Clone)]
 pub struct WasmtimeModule {
     pre: InstancePre<StoreData>,
+    start: Option<Arc<str>>,
 }
 
 fn panicked(what: &str) -> Error {
@@ -204,7 +205,10 @@ impl Runtime for WasmtimeRuntime {
         let pre = linker
             .instantiate_pre(&compiled)
             .map_err(|e| Error::reject(Rejection::UnresolvedImport, format!("{e:#}")))?;
-        Ok(WasmtimeModule { pre })
+        Ok(WasmtimeModule {
+            pre,
+            start: module.start_export().map(Arc::from),
+        })
     }
 
     fn sandbox(&self, module: &WasmtimeModule) -> Result<WasmtimeSandbox, Error> {
@@ -239,6 +243,7 @@ impl Runtime for WasmtimeRuntime {
         Ok(WasmtimeSandbox {
             store,
             pre: module.pre.clone(),
+            start: module.start.clone(),
             instance: None,
             fuel: l.fuel,
             timeout: l.timeout.zip(self.ticker.clone()),
@@ -261,6 +266,7 @@ impl Drop for LiveSlot {
 pub struct WasmtimeSandbox {
     store: Store<StoreData>,
     pre: InstancePre<StoreData>,
+    start: Option<Arc<str>>,
     instance: Option<wasmtime::Instance>,
     fuel: Option<u64>,
     timeout: Option<(Duration, Arc<Ticker>)>,
@@ -298,13 +304,31 @@ impl Sandbox for WasmtimeSandbox {
             return Ok(());
         }
         let _active = self.arm();
-        let result = catch_unwind(AssertUnwindSafe(|| self.pre.instantiate(&mut self.store)));
+        let fuel = self.fuel;
+        let result = catch_unwind(AssertUnwindSafe(
+            || -> wasmtime::Result<wasmtime::Instance> {
+                let instance = self.pre.instantiate(&mut self.store)?;
+                if let Some(f) = fuel {
+                    self.store.set_fuel(f)?;
+                }
+                if let Some(start) = &self.start {
+                    let f = instance.get_typed_func::<(), ()>(&mut self.store, start)?;
+                    self.instance = Some(instance);
+                    f.call(&mut self.store, ())?;
+                }
+                Ok(instance)
+            },
+        ));
         match result {
             Ok(Ok(i)) => {
                 self.instance = Some(i);
                 Ok(())
             }
-            Ok(Err(e)) => Err(classify(&e)),
+            Ok(Err(e)) => {
+                // A trap in the start function leaves no usable instance.
+                self.instance = None;
+                Err(classify(&e))
+            }
             Err(_) => {
                 self.poisoned = true;
                 Err(panicked("instantiating"))
@@ -356,7 +380,7 @@ impl Sandbox for WasmtimeSandbox {
         }
     }
 
-    fn stats(&self) -> Stats {
+    fn stats(&mut self) -> Stats {
         Stats {
             fuel_consumed: self
                 .fuel

@@ -73,7 +73,10 @@ pub trait Runtime: Send + Sync {
 }
 
 /// One store with one instance. Dropping it frees everything and the live-sandbox slot.
-pub trait Sandbox: Send {
+///
+/// Not required to be `Send`: Wasmer's store must stay on the thread that made it. Make a
+/// sandbox on the thread that uses it (the module it comes from is `Send + Sync`).
+pub trait Sandbox {
     /// Instantiates the module: data and element segments, then the start function, under the
     /// fuel budget and deadline.
     ///
@@ -88,8 +91,8 @@ pub trait Sandbox: Send {
     /// non-function, wrong arguments, or a sandbox that is not instantiated.
     fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error>;
 
-    /// Fuel and memory counters.
-    fn stats(&self) -> Stats;
+    /// Fuel and memory counters (`&mut`: some runtimes need the store mutably to read globals).
+    fn stats(&mut self) -> Stats;
 
     /// Takes the captured output so far.
     fn take_output(&mut self) -> Output {

@@ -13,6 +13,14 @@ macro_rules! per_runtime {
         mod wasmtime {
             $( #[test] fn $name() { super::$name("wasmtime") } )*
         }
+        #[cfg(feature = "wasmer")]
+        mod wasmer_cranelift {
+            $( #[test] fn $name() { super::$name("wasmer-cranelift") } )*
+        }
+        #[cfg(feature = "wasmer")]
+        mod wasmer_singlepass {
+            $( #[test] fn $name() { super::$name("wasmer-singlepass") } )*
+        }
     };
 }
 

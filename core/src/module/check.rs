@@ -1,8 +1,6 @@
 //! One pass over a module: validation with exactly the policy's proposals, static limits,
 //! compile-bomb guards, and the facts for [`ModuleInfo`].
 
-use std::sync::Arc;
-
 use bitflags::Flags;
 
 use wasmparser::{
@@ -61,10 +59,7 @@ pub fn check(bytes: &[u8], policy: &Policy) -> Result<CheckedModule, Error> {
         Ok(mut info) => {
             info.sha256 = module_hash(bytes);
             info.size = bytes.len() as u64;
-            Ok(CheckedModule {
-                bytes: bytes.into(),
-                info: Arc::new(info),
-            })
+            Ok(CheckedModule::new(bytes, info))
         }
         Err(Scan::Limit(msg)) => Err(limit(msg)),
         Err(Scan::NotAModule) => Err(not_a_module()),

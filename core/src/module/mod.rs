@@ -5,6 +5,7 @@
 //! `CheckedModule`s, so every backend gives the same verdict on a bad module by construction.
 
 mod check;
+mod detach;
 mod info;
 
 use std::path::Path;
@@ -17,11 +18,16 @@ pub use info::{Export, ExternType, FuncType, Import, MemoryInfo, ModuleInfo, Tab
 
 use crate::outcome::{Error, Rejection};
 
+pub use detach::START_EXPORT;
+
 /// A module that passed validation and every static limit of the policy it was checked under.
 #[derive(Clone)]
 pub struct CheckedModule {
     bytes: Arc<[u8]>,
     info: Arc<ModuleInfo>,
+    /// The binary backends compile: the start function detached into an export.
+    runnable: Arc<[u8]>,
+    start_export: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for CheckedModule {
@@ -41,6 +47,32 @@ impl CheckedModule {
     /// Imports, exports, memories, tables and the module's hash.
     pub fn info(&self) -> &ModuleInfo {
         &self.info
+    }
+
+    /// The binary a backend compiles: the module with its start function detached into the
+    /// export [`CheckedModule::start_export`] (the same bytes when there is no start function).
+    /// Backends call that export right after instantiation, under the fuel budget and deadline.
+    pub fn runnable_bytes(&self) -> &[u8] {
+        &self.runnable
+    }
+
+    /// The export that stands for the start function, if the module has one.
+    pub fn start_export(&self) -> Option<&str> {
+        self.start_export.as_deref()
+    }
+
+    pub(crate) fn new(bytes: &[u8], info: ModuleInfo) -> Self {
+        let bytes: Arc<[u8]> = bytes.into();
+        let (runnable, start_export) = match detach::detach_start(&bytes) {
+            Some((b, name)) => (b.into(), Some(name.into())),
+            None => (bytes.clone(), None),
+        };
+        CheckedModule {
+            bytes,
+            info: Arc::new(info),
+            runnable,
+            start_export,
+        }
     }
 }
 
