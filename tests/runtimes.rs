@@ -29,6 +29,7 @@ per_runtime!(
     br_table_past_the_cage_limit_is_rejected,
     deep_guest_stack_traps_instead_of_crashing,
     calls_on_an_uninstantiated_or_wrong_export_are_rejected,
+    fuel_matches_the_cost_model_exactly,
 );
 
 /// Tests that a 200 ms deadline stops `(loop br 0)` after at least 200 ms and soon after.
@@ -420,3 +421,62 @@ fn calls_on_an_uninstantiated_or_wrong_export_are_rejected(name: &str) {
     assert!(invalid(sb.call("f", &[Value::I64(1)]).unwrap_err()));
     assert_eq!(sb.call("f", &[Value::I32(1)]).unwrap(), []);
 }
+
+/// Tests exact `fuel_consumed` values that follow from the cost model (1 per operator except the
+/// free ones, 1 per function entry, 1 per byte of bulk memory operations), so that the runtimes
+/// cannot agree with each other on a wrong number.
+fn fuel_matches_the_cost_model_exactly(name: &str) {
+    let policy = Policy::default().with_fuel(Some(1_000_000));
+    let host = HostFunctions::new().with(HostFunc::new(
+        "env",
+        "nop",
+        FuncType::new([], []),
+        |_, _| Ok(vec![]),
+    ));
+    let cases: [(&str, Vec<Value>, u64); 6] = [
+        // entry + i32.const
+        (
+            r#"(module (func (export "f") (result i32) (i32.const 1)))"#,
+            vec![],
+            2,
+        ),
+        // entry + call (the host function itself is free) + i32.const
+        (
+            r#"(module (import "env" "nop" (func $h)) (func (export "f") (result i32) (call $h) (i32.const 1)))"#,
+            vec![],
+            3,
+        ),
+        // br_if taken: entry + const + local.get + br_if; the rest is skipped and not charged
+        (EARLY_EXIT, vec![Value::I32(1)], 4),
+        // br_if not taken: + i32.const, i32.const, i32.add (drop is free)
+        (EARLY_EXIT, vec![Value::I32(0)], 7),
+        // entry + (const + local.set) + 3 operands + memory.fill + 5000 bytes
+        (
+            r#"(module (memory 1) (func (export "f") (result i32) (local i32) (local.set 0 (i32.const 5000))
+            (memory.fill (i32.const 0) (i32.const 7) (local.get 0)) (i32.const 0)))"#,
+            vec![],
+            5008,
+        ),
+        // a start function counts (entry + global.set + const) ; instantiation does not
+        (
+            r#"(module (global $g (mut i32) (i32.const 0)) (memory 1) (data (i32.const 0) "free")
+            (func $s (global.set $g (i32.const 1))) (start $s) (func (export "f") (result i32) (global.get $g)))"#,
+            vec![],
+            3 + 2,
+        ),
+    ];
+    for (text, args, want) in cases {
+        let r = run_with(
+            name,
+            &policy,
+            &wasm(text),
+            &host,
+            Invocation::call("f", args.clone()),
+        );
+        assert_eq!(r.outcome, "returned", "{text}: {r:?}");
+        assert_eq!(r.fuel_consumed, Some(want), "{text} with {args:?}");
+    }
+}
+
+const EARLY_EXIT: &str = r#"(module (func (export "f") (param i32) (result i32)
+    (block (result i32) (i32.const 7) (local.get 0) (br_if 0) (drop) (i32.const 8) (i32.const 1) (i32.add))))"#;

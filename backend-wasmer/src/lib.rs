@@ -53,8 +53,7 @@ use crate::watchdog::Watchdog;
 pub enum Compiler {
     /// Cranelift: optimising, slower to compile.
     Cranelift,
-    /// Singlepass: linear-time compilation, slower code, no SIMD, exceptions, tail calls or
-    /// wide arithmetic.
+    /// Singlepass: linear-time compilation, slower code, no SIMD, exceptions or wide arithmetic.
     Singlepass,
 }
 
@@ -68,7 +67,8 @@ impl Compiler {
     }
 
     /// The proposals this compiler can run. Neither runs `memory64` (Wasmer 7.3 panics compiling
-    /// a 64-bit memory), GC, typed function references, custom page sizes or stack switching.
+    /// a 64-bit memory), tail calls (its translator rejects `return_call`), GC, typed function
+    /// references, custom page sizes or stack switching.
     pub fn supported_features(self) -> Features {
         let common = WasmFeatures::WASM2
             | WasmFeatures::THREADS
@@ -77,7 +77,6 @@ impl Compiler {
         Features::from_wasmparser(match self {
             Compiler::Cranelift => {
                 common
-                    | WasmFeatures::TAIL_CALL
                     | WasmFeatures::EXCEPTIONS
                     | WasmFeatures::RELAXED_SIMD
                     | WasmFeatures::WIDE_ARITHMETIC
@@ -352,10 +351,16 @@ impl WasmerSandbox {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 let err = classify(&e, self.flag());
+                // Wasmer looks up the interrupted instruction's trap code before the interrupt's
+                // own: an interrupt landing on a stack check (Singlepass puts one at every call)
+                // comes back as a stack overflow. Past the deadline, those are the deadline.
                 Err(match err {
                     Error::Trapped {
-                        trap: Trap::Other, ..
-                    } if fired => Error::trap(Trap::Timeout, e.message()),
+                        trap: Trap::Other | Trap::StackOverflow,
+                        ..
+                    } if fired => {
+                        Error::trap(Trap::Timeout, "interrupted by host: the deadline passed")
+                    }
                     other => other,
                 })
             }

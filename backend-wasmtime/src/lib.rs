@@ -183,7 +183,7 @@ impl Runtime for WasmtimeRuntime {
         host: &HostFunctions,
     ) -> Result<WasmtimeModule, Error> {
         let compiled = catch_unwind(AssertUnwindSafe(|| {
-            wasmtime::Module::new(&self.engine, module.bytes())
+            wasmtime::Module::new(&self.engine, module.runnable_bytes())
         }))
         .map_err(|_| panicked("compiling"))?
         .map_err(|e| {

@@ -54,7 +54,7 @@ pub(crate) fn detach_start(bytes: &[u8]) -> Option<(Vec<u8>, String)> {
     }
     let func = start?;
     let mut name = START_EXPORT.to_owned();
-    while names.iter().any(|n| *n == name) {
+    while names.contains(&name) {
         name.push('_');
     }
     // Walk the raw sections: copy all but the start section; extend the export section, or put a
