@@ -30,6 +30,7 @@ per_runtime!(
     deep_guest_stack_traps_instead_of_crashing,
     calls_on_an_uninstantiated_or_wrong_export_are_rejected,
     fuel_matches_the_cost_model_exactly,
+    a_failed_start_cannot_be_retried_for_fresh_fuel,
 );
 
 /// Tests that a 200 ms deadline stops `(loop br 0)` after at least 200 ms and soon after.
@@ -480,3 +481,39 @@ fn fuel_matches_the_cost_model_exactly(name: &str) {
 
 const EARLY_EXIT: &str = r#"(module (func (export "f") (param i32) (result i32)
     (block (result i32) (i32.const 7) (local.get 0) (br_if 0) (drop) (i32.const 8) (i32.const 1) (i32.add))))"#;
+
+/// Tests that a sandbox whose start function ran out of fuel cannot be instantiated again (which
+/// would hand the guest a fresh budget in the same sandbox).
+fn a_failed_start_cannot_be_retried_for_fresh_fuel(name: &str) {
+    let policy = Policy::default().with_fuel(Some(1_000));
+    let runtime = rt(name, &policy);
+    let checked = cage::check(&wasm("(module (func $s (loop br 0)) (start $s))"), &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let mut sb = module.sandbox().unwrap();
+    let e = sb.instantiate().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Trapped {
+                trap: Trap::OutOfFuel,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(sb.stats().fuel_consumed, Some(1_000));
+    let e = sb.instantiate().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Rejected {
+                rejection: Rejection::InvalidInvocation,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(sb.stats().fuel_consumed, Some(1_000), "no fresh budget");
+}

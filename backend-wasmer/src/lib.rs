@@ -28,12 +28,11 @@ mod watchdog;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use cage_core::{
-    Capabilities, CheckedModule, Error, Features, HostFunc, HostFunctions, Policy, PolicyError,
-    Rejection, Runtime, Sandbox, Stats, Trap, Value,
+    Capabilities, CheckedModule, Error, Features, HostFunc, HostFunctions, LiveSandboxes, LiveSlot,
+    Policy, PolicyError, Rejection, Runtime, Sandbox, Stats, Trap, Value, runtime_panicked,
 };
 use wasmer::sys::{
     BaseTunables, CompilerConfig, Cranelift, CraneliftOptLevel, EngineBuilder, NativeEngineExt,
@@ -111,7 +110,7 @@ pub struct WasmerRuntime {
     policy: Policy,
     capabilities: Capabilities,
     watchdog: Option<Arc<Watchdog>>,
-    live: Arc<AtomicU32>,
+    live: LiveSandboxes,
 }
 
 impl WasmerRuntime {
@@ -143,7 +142,7 @@ impl WasmerRuntime {
                 wasi: false,
             },
             watchdog,
-            live: Arc::new(AtomicU32::new(0)),
+            live: LiveSandboxes::default(),
         })
     }
 
@@ -186,13 +185,6 @@ pub struct WasmerModule {
     start: Option<Arc<str>>,
 }
 
-fn panicked(what: &str) -> Error {
-    Error::trap(
-        Trap::Other,
-        format!("wasmer panicked while {what}; this is a bug to report"),
-    )
-}
-
 impl Runtime for WasmerRuntime {
     type Module = WasmerModule;
     type Sandbox = WasmerSandbox;
@@ -214,7 +206,7 @@ impl Runtime for WasmerRuntime {
         let compiled = catch_unwind(AssertUnwindSafe(|| {
             Module::from_binary(&engine, module.runnable_bytes())
         }))
-        .map_err(|_| panicked("compiling"))?
+        .map_err(|_| runtime_panicked("wasmer", "compiling"))?
         .map_err(|e| {
             Error::reject(
                 Rejection::Unsupported,
@@ -240,18 +232,7 @@ impl Runtime for WasmerRuntime {
     }
 
     fn sandbox(&self, module: &WasmerModule) -> Result<WasmerSandbox, Error> {
-        let max = self.policy.limits.max_instances;
-        self.live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .map_err(|n| {
-                Error::reject(
-                    Rejection::LimitExceeded,
-                    format!("{n} sandboxes are alive, limits.max_instances = {max}"),
-                )
-            })?;
-        let slot = LiveSlot(self.live.clone());
+        let slot = self.live.acquire(self.policy.limits.max_instances)?;
         let mut store = Store::new(module.engine.clone());
         let env = FunctionEnv::new(&mut store, Env::default());
         let mut imports = Imports::new();
@@ -272,15 +253,6 @@ impl Runtime for WasmerRuntime {
             poisoned: false,
             _slot: slot,
         })
-    }
-}
-
-/// Frees a live-sandbox slot on drop.
-struct LiveSlot(Arc<AtomicU32>);
-
-impl Drop for LiveSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -366,7 +338,7 @@ impl WasmerSandbox {
             }
             Err(_) => {
                 self.poisoned = true;
-                Err(panicked(what))
+                Err(runtime_panicked("wasmer", what))
             }
         }
     }

@@ -23,12 +23,12 @@ mod ticker;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use cage_core::{
-    Capabilities, CheckedModule, CostModel, Error, Features, HostFunctions, Policy, PolicyError,
-    Rejection, Runtime, Sandbox, Stats, Trap, Value,
+    Capabilities, CheckedModule, CostModel, Error, Features, HostFunctions, LiveSandboxes,
+    LiveSlot, Policy, PolicyError, Rejection, Runtime, Sandbox, Stats, Trap, Value,
+    runtime_panicked,
 };
 use wasmtime::{Config, Engine, InstancePre, Linker, OptLevel, Store, Val, WasmFeatures};
 
@@ -108,7 +108,7 @@ pub struct WasmtimeRuntime {
     policy: Policy,
     capabilities: Capabilities,
     ticker: Option<Arc<Ticker>>,
-    live: Arc<AtomicU32>,
+    live: LiveSandboxes,
 }
 
 impl WasmtimeRuntime {
@@ -137,7 +137,7 @@ impl WasmtimeRuntime {
                 wasi: false,
             },
             ticker,
-            live: Arc::new(AtomicU32::new(0)),
+            live: LiveSandboxes::default(),
         })
     }
 
@@ -152,13 +152,6 @@ impl WasmtimeRuntime {
 pub struct WasmtimeModule {
     pre: InstancePre<StoreData>,
     start: Option<Arc<str>>,
-}
-
-fn panicked(what: &str) -> Error {
-    Error::trap(
-        Trap::Other,
-        format!("wasmtime panicked while {what}; this is a bug to report"),
-    )
 }
 
 impl Runtime for WasmtimeRuntime {
@@ -185,7 +178,7 @@ impl Runtime for WasmtimeRuntime {
         let compiled = catch_unwind(AssertUnwindSafe(|| {
             wasmtime::Module::new(&self.engine, module.runnable_bytes())
         }))
-        .map_err(|_| panicked("compiling"))?
+        .map_err(|_| runtime_panicked("wasmtime", "compiling"))?
         .map_err(|e| {
             Error::reject(
                 Rejection::Unsupported,
@@ -212,18 +205,7 @@ impl Runtime for WasmtimeRuntime {
     }
 
     fn sandbox(&self, module: &WasmtimeModule) -> Result<WasmtimeSandbox, Error> {
-        let max = self.policy.limits.max_instances;
-        self.live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .map_err(|n| {
-                Error::reject(
-                    Rejection::LimitExceeded,
-                    format!("{n} sandboxes are alive, limits.max_instances = {max}"),
-                )
-            })?;
-        let slot = LiveSlot(self.live.clone());
+        let slot = self.live.acquire(self.policy.limits.max_instances)?;
         let l = &self.policy.limits;
         let mut store = Store::new(
             &self.engine,
@@ -248,17 +230,9 @@ impl Runtime for WasmtimeRuntime {
             fuel: l.fuel,
             timeout: l.timeout.zip(self.ticker.clone()),
             poisoned: false,
+            attempted: false,
             _slot: slot,
         })
-    }
-}
-
-/// Frees a live-sandbox slot on drop.
-struct LiveSlot(Arc<AtomicU32>);
-
-impl Drop for LiveSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -271,6 +245,8 @@ pub struct WasmtimeSandbox {
     fuel: Option<u64>,
     timeout: Option<(Duration, Arc<Ticker>)>,
     poisoned: bool,
+    /// Set once instantiation has been tried: a sandbox instantiates at most once.
+    attempted: bool,
     _slot: LiveSlot,
 }
 
@@ -303,6 +279,13 @@ impl Sandbox for WasmtimeSandbox {
         if self.instance.is_some() {
             return Ok(());
         }
+        if self.attempted {
+            // Instantiating again in the same store would start over with a fresh budget.
+            return Err(not_ready(
+                "instantiation failed in this sandbox; make a new one".into(),
+            ));
+        }
+        self.attempted = true;
         let _active = self.arm();
         let fuel = self.fuel;
         let result = catch_unwind(AssertUnwindSafe(
@@ -331,7 +314,7 @@ impl Sandbox for WasmtimeSandbox {
             }
             Err(_) => {
                 self.poisoned = true;
-                Err(panicked("instantiating"))
+                Err(runtime_panicked("wasmtime", "instantiating"))
             }
         }
     }
@@ -375,7 +358,7 @@ impl Sandbox for WasmtimeSandbox {
             Ok(Err(e)) => Err(classify(&e)),
             Err(_) => {
                 self.poisoned = true;
-                Err(panicked("calling"))
+                Err(runtime_panicked("wasmtime", "calling"))
             }
         }
     }

@@ -6,9 +6,12 @@
 //! suite and benchmarks hold runtimes as `Box<dyn DynRuntime>`, which every `Runtime` is by a
 //! blanket impl. The ergonomic layer ([`crate::run`]) is written once on top of both.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use crate::host::HostFunctions;
 use crate::module::CheckedModule;
-use crate::outcome::Error;
+use crate::outcome::{Error, Rejection, Trap};
 use crate::policy::{Features, Policy};
 use crate::value::Value;
 
@@ -159,4 +162,53 @@ impl<R: Runtime> DynRuntime for R {
             module: self.compile(module, host)?,
         }))
     }
+}
+
+/// The live-sandbox count of one runtime, enforcing `limits.max_instances`. Every backend holds
+/// one and keeps a [`LiveSlot`] in each sandbox.
+#[derive(Clone, Debug, Default)]
+pub struct LiveSandboxes(Arc<AtomicU32>);
+
+/// One live sandbox; dropping it frees the slot.
+#[derive(Debug)]
+pub struct LiveSlot(Arc<AtomicU32>);
+
+impl LiveSandboxes {
+    /// Takes a slot if fewer than `max` sandboxes are alive.
+    ///
+    /// # Errors
+    /// `rejected: limit_exceeded` naming the limit.
+    pub fn acquire(&self, max: u32) -> Result<LiveSlot, Error> {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|n| {
+                Error::reject(
+                    Rejection::LimitExceeded,
+                    format!("{n} sandboxes are alive, limits.max_instances = {max}"),
+                )
+            })?;
+        Ok(LiveSlot(self.0.clone()))
+    }
+
+    /// How many sandboxes are alive.
+    pub fn live(&self) -> u32 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The error for a runtime that panicked (caught by the backend): `trapped: other`, a bug to
+/// report. The sandbox it happened in must not be used again.
+pub fn runtime_panicked(runtime: &str, what: &str) -> Error {
+    Error::trap(
+        Trap::Other,
+        format!("{runtime} panicked while {what}; this is a bug to report"),
+    )
 }

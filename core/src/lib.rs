@@ -32,7 +32,10 @@ mod report;
 mod run;
 mod value;
 
-pub use backend::{Capabilities, DynModule, DynRuntime, Output, Runtime, Sandbox, Stats};
+pub use backend::{
+    Capabilities, DynModule, DynRuntime, LiveSandboxes, LiveSlot, Output, Runtime, Sandbox, Stats,
+    runtime_panicked,
+};
 pub use cost::CostModel;
 pub use host::{HostContext, HostError, HostFn, HostFunc, HostFunctions, checked_range};
 pub use module::{CheckedModule, FuncType, ModuleInfo, check};
