@@ -32,6 +32,12 @@ pub enum HostError {
         /// Length of the access.
         len: u64,
     },
+    /// The call's deadline passed while the host function waited: the guest traps `timeout`.
+    #[error("the deadline passed during a host call")]
+    Timeout,
+    /// The guest asked to exit (WASI `proc_exit`): the run ends `exited` with this code.
+    #[error("exit with code {0}")]
+    Exit(i32),
 }
 
 impl HostError {
@@ -46,6 +52,8 @@ impl HostError {
             HostError::Message(_) => Trap::HostError,
             HostError::OutOfFuel => Trap::OutOfFuel,
             HostError::MemoryOutOfBounds { .. } => Trap::MemoryOutOfBounds,
+            HostError::Timeout => Trap::Timeout,
+            HostError::Exit(code) => return Error::Exited { code: *code },
         };
         Error::trap(trap, self.to_string())
     }
@@ -89,6 +97,17 @@ pub trait HostContext {
 
     /// Fuel left, or `None` without metering.
     fn fuel_remaining(&mut self) -> Option<u64>;
+
+    /// When the current call into the guest must end, if it has a deadline. Host functions that
+    /// wait must not wait past it (return [`HostError::Timeout`]).
+    fn deadline(&mut self) -> Option<std::time::Instant> {
+        None
+    }
+
+    /// The sandbox's WASI state, when the sandbox runs WASI.
+    fn wasi_state(&mut self) -> Option<&mut crate::wasi::WasiState> {
+        None
+    }
 
     /// Reads `len` bytes at `offset` into a new vector (bounds-checked before allocating).
     ///
@@ -253,15 +272,21 @@ impl HostFunctions {
     /// `rejected: unresolved_import` naming the first import that is missing or mistyped.
     pub fn resolve(&self, module: &ModuleInfo, wasi: bool) -> Result<(), Error> {
         for imp in &module.imports {
-            if wasi && imp.module == crate::WASI_MODULE {
-                continue;
-            }
             let unresolved = |why: String| {
                 Err(Error::reject(
                     Rejection::UnresolvedImport,
                     format!("import {}.{} {why}", imp.module, imp.name),
                 ))
             };
+            if wasi && imp.module == crate::WASI_MODULE {
+                match (&imp.ty, crate::wasi::preview1_type(&imp.name)) {
+                    (ExternType::Func { ty }, Some(want)) if *ty == want => continue,
+                    (ExternType::Func { ty }, Some(want)) => {
+                        return unresolved(format!("has type {ty}, WASI preview 1 says {want}"));
+                    }
+                    _ => return unresolved("is not a WASI preview 1 function".into()),
+                }
+            }
             match (&imp.ty, self.get(&imp.module, &imp.name)) {
                 (ExternType::Func { ty }, Some(f)) if *ty == f.ty => {}
                 (ExternType::Func { ty }, Some(f)) => {

@@ -11,6 +11,7 @@
 //! - [`HostFunc`]: portable host functions with bounds-checked memory access and fuel.
 //! - [`CostModel`]: the fuel cost of every operator, which each backend is configured from.
 //! - [`run()`]: check, compile and run a module, producing a [`Report`].
+//! - [`wasi`]: the WASI preview 1 import table and Cage's portable WASI functions.
 //!
 //! ```
 //! use cage_core::{Policy, Rejection, Error, check};
@@ -31,6 +32,7 @@ pub mod policy;
 mod report;
 mod run;
 mod value;
+pub mod wasi;
 
 pub use backend::{
     Capabilities, DynModule, DynRuntime, LiveSandboxes, LiveSlot, Output, Runtime, Sandbox, Stats,
