@@ -72,6 +72,14 @@ impl HostContext for Context<'_, '_> {
             None
         }
     }
+
+    fn deadline(&mut self) -> Option<std::time::Instant> {
+        self.caller.data().deadline
+    }
+
+    fn wasi_state(&mut self) -> Option<&mut cage_core::wasi::WasiState> {
+        self.caller.data_mut().wasi_state.as_mut()
+    }
 }
 
 /// Defines `f` in `linker` as a Wasmtime function that calls it through [`HostFunc::invoke`].

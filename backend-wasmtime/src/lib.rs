@@ -20,6 +20,7 @@ mod convert;
 mod host;
 mod limiter;
 mod ticker;
+mod wasi;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -31,14 +32,22 @@ use cage_core::{
     runtime_panicked,
 };
 use wasmtime::{Config, Engine, InstancePre, Linker, OptLevel, Store, Val, WasmFeatures};
+use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::convert::{classify, from_val, to_val};
 use crate::limiter::Limiter;
 use crate::ticker::Ticker;
+use crate::wasi::{Pipes, wasi_ctx};
 
 /// Per-store state.
 pub(crate) struct StoreData {
     limiter: Limiter,
+    /// WASI context; present exactly when the module imports WASI (the linker's WASI functions
+    /// are defined only for such modules).
+    wasi: Option<WasiP1Ctx>,
+    pub(crate) wasi_state: Option<cage_core::wasi::WasiState>,
+    /// When the current call must end.
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
 /// The proposals this backend can run: WebAssembly 3.0 plus wide arithmetic and custom page
@@ -121,6 +130,7 @@ impl WasmtimeRuntime {
     /// An invalid policy, or a combination Wasmtime refuses (the error says which).
     pub fn new(policy: &Policy) -> Result<Self, PolicyError> {
         policy.validate()?;
+        wasi::check_dirs(policy).map_err(PolicyError::Invalid)?;
         let engine = Engine::new(&config(policy))
             .map_err(|e| PolicyError::Invalid(format!("wasmtime refuses this policy: {e:#}")))?;
         let ticker = match policy.limits.timeout {
@@ -134,7 +144,7 @@ impl WasmtimeRuntime {
             policy: policy.clone(),
             capabilities: Capabilities {
                 features: supported_features(),
-                wasi: false,
+                wasi: true,
             },
             ticker,
             live: LiveSandboxes::default(),
@@ -152,6 +162,7 @@ impl WasmtimeRuntime {
 pub struct WasmtimeModule {
     pre: InstancePre<StoreData>,
     start: Option<Arc<str>>,
+    wasi: bool,
 }
 
 impl Runtime for WasmtimeRuntime {
@@ -195,28 +206,51 @@ impl Runtime for WasmtimeRuntime {
                 )
             })?;
         }
+        let wasi = module.info().imports_wasi();
+        if wasi {
+            wasi::add_to_linker(&mut linker, &self.policy, metered).map_err(|e| {
+                Error::reject(
+                    Rejection::UnresolvedImport,
+                    format!("cannot link WASI: {e:#}"),
+                )
+            })?;
+        }
         let pre = linker
             .instantiate_pre(&compiled)
             .map_err(|e| Error::reject(Rejection::UnresolvedImport, format!("{e:#}")))?;
         Ok(WasmtimeModule {
             pre,
             start: module.start_export().map(Arc::from),
+            wasi,
         })
     }
 
     fn sandbox(&self, module: &WasmtimeModule) -> Result<WasmtimeSandbox, Error> {
         let slot = self.live.acquire(self.policy.limits.max_instances)?;
         let l = &self.policy.limits;
+        let (wasi, pipes) = if module.wasi {
+            let (ctx, pipes) = wasi_ctx(&self.policy);
+            (Some(ctx), Some(pipes))
+        } else {
+            (None, None)
+        };
         let mut store = Store::new(
             &self.engine,
             StoreData {
                 limiter: Limiter::new(l),
+                wasi,
+                wasi_state: module
+                    .wasi
+                    .then(|| cage_core::wasi::WasiState::new(&self.policy)),
+                deadline: None,
             },
         );
         store.limiter(|d| &mut d.limiter);
-        if let Some(f) = l.fuel {
+        if l.fuel.is_some() {
+            // Instantiation (segments, initialisers) is not guest code and is not metered: the
+            // budget is set right before the start function runs (see `instantiate`).
             store
-                .set_fuel(f)
+                .set_fuel(u64::MAX)
                 .map_err(|e| Error::trap(Trap::Other, format!("cannot set fuel: {e}")))?;
         }
         if l.timeout.is_some() {
@@ -231,6 +265,7 @@ impl Runtime for WasmtimeRuntime {
             timeout: l.timeout.zip(self.ticker.clone()),
             poisoned: false,
             attempted: false,
+            pipes,
             _slot: slot,
         })
     }
@@ -247,6 +282,8 @@ pub struct WasmtimeSandbox {
     poisoned: bool,
     /// Set once instantiation has been tried: a sandbox instantiates at most once.
     attempted: bool,
+    /// Captured WASI output.
+    pipes: Option<Pipes>,
     _slot: LiveSlot,
 }
 
@@ -255,6 +292,7 @@ impl WasmtimeSandbox {
     fn arm(&mut self) -> Option<ticker::Active> {
         let (timeout, ticker) = self.timeout.as_ref()?;
         self.store.set_epoch_deadline(ticker.ticks(*timeout));
+        self.store.data_mut().deadline = Some(std::time::Instant::now() + *timeout);
         Some(ticker.activate())
     }
 
@@ -361,6 +399,10 @@ impl Sandbox for WasmtimeSandbox {
                 Err(runtime_panicked("wasmtime", "calling"))
             }
         }
+    }
+
+    fn take_output(&mut self) -> cage_core::Output {
+        self.pipes.as_ref().map(Pipes::take).unwrap_or_default()
     }
 
     fn stats(&mut self) -> Stats {

@@ -145,6 +145,12 @@ pub fn require_supported(
     caps: &crate::backend::Capabilities,
     runtime: &str,
 ) -> Result<(), Error> {
+    if module.info().imports_wasi() && !caps.wasi {
+        return Err(Error::reject(
+            Rejection::Unsupported,
+            format!("{runtime} does not provide WASI yet, which this module imports"),
+        ));
+    }
     let allowed = policy.features.to_wasmparser();
     let usable = allowed.intersection(caps.features.to_wasmparser());
     if usable == allowed || scan(module.bytes(), usable, None).is_ok() {

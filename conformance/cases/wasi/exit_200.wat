@@ -1,0 +1,6 @@
+;;! [case]
+;;! expect = "exited:200"
+;;! description = "proc_exit(200) is exited 200 on every runtime"
+(module (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $exit (i32.const 200)) unreachable))
