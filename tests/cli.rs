@@ -256,3 +256,76 @@ fn readme_commands_work() {
 fn cage_compiled_in(name: &str) -> bool {
     cage::available_runtimes().contains(&name)
 }
+
+#[test]
+fn wasi_commands_get_args_stdio_and_directories() {
+    let out = cage(&[
+        "run",
+        "--runtime",
+        "wasmtime",
+        "--json",
+        "examples/hello-wasi.wat",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["outcome"], "exited");
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["stdout"], "hello from wasi\n");
+
+    let dir = std::env::temp_dir().join(format!("cage-cli-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = format!("{}::/data", dir.display());
+    let out = cage(&[
+        "run",
+        "--runtime",
+        "wasmtime",
+        "--json",
+        "--dir-ro",
+        &spec,
+        "examples/create-file.wat",
+    ]);
+    assert_eq!(
+        json(&out)["exit_code"],
+        63,
+        "EPERM in a read-only directory"
+    );
+    assert!(!dir.join("out.txt").exists(), "nothing was created");
+    let out = cage(&[
+        "run",
+        "--runtime",
+        "wasmtime",
+        "--json",
+        "--dir",
+        &spec,
+        "examples/create-file.wat",
+    ]);
+    assert_eq!(json(&out)["exit_code"], 0);
+    assert!(
+        dir.join("out.txt").exists(),
+        "created in the read-write directory"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+
+    let out = cage(&[
+        "run",
+        "--json",
+        "--dir",
+        "no-separator",
+        "examples/hello-wasi.wat",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = cage(&[
+        "run",
+        "--runtime",
+        "wasmtime",
+        "--json",
+        "--dir",
+        "/no/such/dir::/x",
+        "examples/hello-wasi.wat",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(78),
+        "a directory that does not exist is a policy error"
+    );
+}

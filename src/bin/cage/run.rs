@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cage::policy::{Dir, DirMode};
 use cage::{
     Error, HostFunctions, Invocation, Outcome, Policy, Rejection, Report, Value, on_guest_thread,
 };
@@ -21,21 +22,89 @@ pub struct RunArgs {
     /// Call this export; ARGS are parsed by its signature.
     #[arg(long, value_name = "EXPORT")]
     invoke: Option<String>,
+    /// Preopen a host directory read-write for a WASI guest (repeatable).
+    #[arg(long = "dir", value_name = "HOST::GUEST")]
+    dirs: Vec<String>,
+    /// Preopen a host directory read-only for a WASI guest (repeatable).
+    #[arg(long = "dir-ro", value_name = "HOST::GUEST")]
+    dirs_ro: Vec<String>,
+    /// Set an environment variable for a WASI guest (repeatable); nothing else is inherited.
+    #[arg(long = "env", value_name = "K=V")]
+    envs: Vec<String>,
+    /// Give a WASI guest this file's contents on stdin (UTF-8 text).
+    #[arg(long, value_name = "FILE")]
+    stdin: Option<PathBuf>,
+    /// Pass the host's stdio through to a WASI guest instead of capturing it.
+    #[arg(long)]
+    inherit_stdio: bool,
     /// Print exactly one JSON report on stdout.
     #[arg(long)]
     json: bool,
     /// The module: .wasm or .wat.
     module: PathBuf,
-    /// Arguments of the export (with --invoke).
+    /// Arguments of the export (with --invoke), or of the WASI command.
     #[arg(last = true)]
     args: Vec<String>,
 }
 
+/// Lays the WASI flags over the policy. ARGS after `--` are the WASI command's arguments (with
+/// the module's file name as `argv[0]`) when there is no `--invoke`.
+fn wasi_flags(a: &RunArgs, policy: &mut Policy) -> Result<(), String> {
+    let w = &mut policy.wasi;
+    for (spec, mode) in a
+        .dirs
+        .iter()
+        .map(|d| (d, DirMode::Rw))
+        .chain(a.dirs_ro.iter().map(|d| (d, DirMode::Ro)))
+    {
+        let (host, guest) = spec
+            .split_once("::")
+            .ok_or_else(|| format!("--dir `{spec}`: expected HOST::GUEST"))?;
+        w.dirs.push(Dir {
+            host: host.into(),
+            guest: guest.to_owned(),
+            mode,
+        });
+    }
+    for kv in &a.envs {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--env `{kv}`: expected K=V"))?;
+        w.env.insert(k.to_owned(), v.to_owned());
+    }
+    if let Some(path) = &a.stdin {
+        let bytes = std::fs::read(path).map_err(|e| format!("--stdin {}: {e}", path.display()))?;
+        w.stdin = Some(
+            String::from_utf8(bytes)
+                .map_err(|_| format!("--stdin {}: not UTF-8 text", path.display()))?,
+        );
+    }
+    if a.inherit_stdio {
+        w.inherit_stdio = true;
+    }
+    if a.invoke.is_none() && (!a.args.is_empty() || w.args.is_empty()) {
+        let argv0 = a
+            .module
+            .file_name()
+            .map_or_else(|| "module".into(), |n| n.to_string_lossy().into_owned());
+        w.args = std::iter::once(argv0)
+            .chain(a.args.iter().cloned())
+            .collect();
+    }
+    Ok(())
+}
+
 pub fn main(a: RunArgs) -> ExitCode {
-    let policy = match a.policy.policy() {
+    let mut policy = match a.policy.policy() {
         Ok(p) => p,
         Err(e) => return fail(EXIT_CONFIG, e),
     };
+    if let Err(e) = wasi_flags(&a, &mut policy) {
+        return fail(EXIT_USAGE, e);
+    }
+    if let Err(e) = policy.validate() {
+        return fail(EXIT_CONFIG, e);
+    }
     let name = a
         .runtime
         .clone()
