@@ -75,13 +75,27 @@ pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseRe
     let mut results = Vec::new();
     let mut verdicts = Vec::new();
     for &name in runtimes {
-        let report = match (&bytes, factory(name, &case.policy)) {
-            (_, Err(e)) => Report::new(name, &Outcome::Rejected(Rejection::Unsupported), Some(e)),
-            (Err(e), Ok(_)) => Report::new(name, &e.outcome(), e.message().map(str::to_owned)),
-            (Ok(b), Ok(rt)) => {
-                on_guest_thread(&case.policy, || run(rt.as_ref(), b, &host, &invocation))
+        // Every runtime starts from its own fresh copy of the case's directories.
+        let scratch = match Scratch::new(&case.policy) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = format!("cannot copy the case's directories: {e}");
+                let outcome = Outcome::Rejected(Rejection::InvalidInvocation);
+                results.push((
+                    name.to_owned(),
+                    Report::new(name, &outcome, Some(msg.clone())),
+                ));
+                verdicts.push((name.to_owned(), Verdict::Fail(msg)));
+                continue;
             }
         };
+        let policy = &scratch.policy;
+        let report = match (&bytes, factory(name, policy)) {
+            (_, Err(e)) => Report::new(name, &Outcome::Rejected(Rejection::Unsupported), Some(e)),
+            (Err(e), Ok(_)) => Report::new(name, &e.outcome(), e.message().map(str::to_owned)),
+            (Ok(b), Ok(rt)) => on_guest_thread(policy, || run(rt.as_ref(), b, &host, &invocation)),
+        };
+        drop(scratch);
         let outcome = report.outcome();
         let verdict = if case.expect.matches(&outcome) {
             match &case.spec.expect_stdout {
@@ -141,4 +155,61 @@ pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseRe
         identical,
         divergence,
     }
+}
+
+/// A private copy of a case's `[[wasi.dirs]]` in a temporary directory, removed on drop, so that
+/// a case never changes the source tree and every runtime sees the same starting files.
+struct Scratch {
+    policy: cage_core::Policy,
+    root: Option<std::path::PathBuf>,
+}
+
+impl Scratch {
+    fn new(policy: &cage_core::Policy) -> std::io::Result<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let mut policy = policy.clone();
+        if policy.wasi.dirs.is_empty() {
+            return Ok(Scratch { policy, root: None });
+        }
+        let root = std::env::temp_dir().join(format!(
+            "cage-case-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&root)?;
+        for (i, d) in policy.wasi.dirs.iter_mut().enumerate() {
+            let copy = root.join(i.to_string());
+            copy_dir(&d.host, &copy)?;
+            d.host = copy;
+        }
+        Ok(Scratch {
+            policy,
+            root: Some(root),
+        })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(r) = &self.root {
+            let _ = std::fs::remove_dir_all(r);
+        }
+    }
+}
+
+/// Copies a directory tree; symbolic links are not followed (a case's links are its own).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let ty = entry.file_type()?;
+        let dest = to.join(entry.file_name());
+        if ty.is_dir() {
+            copy_dir(&entry.path(), &dest)?;
+        } else if ty.is_file() {
+            std::fs::copy(entry.path(), dest)?;
+        }
+    }
+    Ok(())
 }
