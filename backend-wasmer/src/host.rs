@@ -16,11 +16,17 @@ use crate::convert::{HostTrap, from_val, to_val, val_type};
 pub(crate) struct Env {
     pub(crate) memory: Option<Memory>,
     pub(crate) fuel: Option<Global>,
+    /// When the current call must end.
+    pub(crate) deadline: Option<std::time::Instant>,
+    /// Cage's WASI state, for WASI modules.
+    pub(crate) wasi_state: Option<cage_core::wasi::WasiState>,
 }
 
 struct Context<'a> {
     memory: Option<Memory>,
     fuel: Option<Global>,
+    deadline: Option<std::time::Instant>,
+    wasi_state: Option<&'a mut cage_core::wasi::WasiState>,
     store: StoreMut<'a>,
 }
 
@@ -81,6 +87,14 @@ impl HostContext for Context<'_> {
     fn fuel_remaining(&mut self) -> Option<u64> {
         self.remaining().map(|r| u64::try_from(r).unwrap_or(0))
     }
+
+    fn deadline(&mut self) -> Option<std::time::Instant> {
+        self.deadline
+    }
+
+    fn wasi_state(&mut self) -> Option<&mut cage_core::wasi::WasiState> {
+        self.wasi_state.as_deref_mut()
+    }
 }
 
 /// Makes `f` a Wasmer function in `store` that calls it through [`HostFunc::invoke`].
@@ -111,6 +125,8 @@ pub(crate) fn function(
             let mut cx = Context {
                 memory: data.memory.clone(),
                 fuel: data.fuel.clone(),
+                deadline: data.deadline,
+                wasi_state: data.wasi_state.as_mut(),
                 store,
             };
             let args: Vec<_> = args.iter().map(|v| from_val(&cx.store, v)).collect();

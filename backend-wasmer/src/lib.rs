@@ -24,6 +24,7 @@ mod convert;
 mod host;
 mod middleware;
 mod tunables;
+mod wasi;
 mod watchdog;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -39,6 +40,7 @@ use wasmer::sys::{
     Singlepass, Target,
 };
 use wasmer::{Engine, Extern, FunctionEnv, Imports, Instance, Module, Store};
+use wasmer_wasix::{WasiFunctionEnv, WasiVersion, generate_import_object_from_env};
 use wasmparser::WasmFeatures;
 
 use crate::convert::{classify, from_val, to_val};
@@ -106,6 +108,8 @@ fn wasmer_features(policy: &Policy, compiler: Compiler) -> wasmer::sys::Features
 
 /// Wasmer configured by one policy, with one compiler.
 pub struct WasmerRuntime {
+    /// The tokio runtime wasmer-wasix needs, made on first use and owned here.
+    tokio: std::sync::OnceLock<tokio::runtime::Runtime>,
     compiler: Compiler,
     policy: Policy,
     capabilities: Capabilities,
@@ -134,16 +138,38 @@ impl WasmerRuntime {
             }
             None => None,
         };
+        policy.check_host_dirs()?;
         Ok(WasmerRuntime {
+            tokio: std::sync::OnceLock::new(),
             compiler,
             policy: policy.clone(),
             capabilities: Capabilities {
                 features: compiler.supported_features(),
-                wasi: false,
+                wasi: true,
             },
             watchdog,
             live: LiveSandboxes::default(),
         })
+    }
+
+    /// The handle of the tokio runtime wasmer-wasix runs on: one worker thread, made on first
+    /// use.
+    fn tokio_handle(&self) -> Result<tokio::runtime::Handle, Error> {
+        if let Some(rt) = self.tokio.get() {
+            return Ok(rt.handle().clone());
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("cage-wasix")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                Error::trap(
+                    Trap::ResourceLimit,
+                    format!("cannot start the WASI runtime: {e}"),
+                )
+            })?;
+        Ok(self.tokio.get_or_init(|| rt).handle().clone())
     }
 
     /// A fresh engine with a fresh Cage middleware: Wasmer middlewares keep per-module state, so
@@ -183,6 +209,7 @@ pub struct WasmerModule {
     module: Module,
     host: Arc<Vec<HostFunc>>,
     start: Option<Arc<str>>,
+    wasi: bool,
 }
 
 impl Runtime for WasmerRuntime {
@@ -215,6 +242,9 @@ impl Runtime for WasmerRuntime {
         })?;
         let mut imported = Vec::new();
         for imp in &module.info().imports {
+            if imp.module == cage_core::WASI_MODULE {
+                continue;
+            }
             let f = host.get(&imp.module, &imp.name).ok_or_else(|| {
                 Error::reject(
                     Rejection::UnresolvedImport,
@@ -228,6 +258,7 @@ impl Runtime for WasmerRuntime {
             module: compiled,
             host: Arc::new(imported),
             start: module.start_export().map(Arc::from),
+            wasi: module.info().imports_wasi(),
         })
     }
 
@@ -236,6 +267,26 @@ impl Runtime for WasmerRuntime {
         let mut store = Store::new(module.engine.clone());
         let env = FunctionEnv::new(&mut store, Env::default());
         let mut imports = Imports::new();
+        let mut wasi_env = None;
+        let mut outputs = None;
+        let mut handle = None;
+        if module.wasi {
+            let h = self.tokio_handle()?;
+            // wasmer-wasix looks up the current tokio runtime while it builds the environment.
+            let _tokio = h.enter();
+            let (wenv, out) = wasi::env(&self.policy, &h, &module.engine)
+                .map_err(|e| Error::reject(Rejection::InvalidInvocation, e))?;
+            let fenv = WasiFunctionEnv::new(&mut store, wenv);
+            imports =
+                generate_import_object_from_env(&mut store, &fenv.env, WasiVersion::Snapshot1);
+            for f in cage_core::wasi::overrides(&self.policy) {
+                imports.define(&f.module, &f.name, host::function(&mut store, &env, &f)?);
+            }
+            env.as_mut(&mut store).wasi_state = Some(cage_core::wasi::WasiState::new(&self.policy));
+            wasi_env = Some(fenv);
+            outputs = out;
+            handle = Some(h);
+        }
         for f in module.host.iter() {
             imports.define(&f.module, &f.name, host::function(&mut store, &env, f)?);
         }
@@ -251,6 +302,9 @@ impl Runtime for WasmerRuntime {
             stack: usize::try_from(self.policy.limits.max_stack.bytes()).unwrap_or(usize::MAX),
             deadline: self.policy.limits.timeout.zip(self.watchdog.clone()),
             poisoned: false,
+            wasi_env,
+            outputs,
+            handle,
             _slot: slot,
         })
     }
@@ -271,6 +325,10 @@ pub struct WasmerSandbox {
     stack: usize,
     deadline: Option<(Duration, Arc<Watchdog>)>,
     poisoned: bool,
+    /// wasmer-wasix's environment, for WASI modules.
+    wasi_env: Option<WasiFunctionEnv>,
+    outputs: Option<wasi::Outputs>,
+    handle: Option<tokio::runtime::Handle>,
     _slot: LiveSlot,
 }
 
@@ -307,6 +365,12 @@ impl WasmerSandbox {
             return Err(invalid("this sandbox was poisoned by a runtime panic"));
         }
         exact_stack(self.stack);
+        if let Some((timeout, _)) = &self.deadline {
+            let at = std::time::Instant::now() + *timeout;
+            self.env.as_mut(&mut self.store).deadline = Some(at);
+        }
+        let handle = self.handle.clone();
+        let _tokio = handle.as_ref().map(|h| h.enter());
         let armed = self.deadline.as_ref().map(|(timeout, dog)| {
             #[cfg(unix)]
             let interrupter = self.store.interrupter();
@@ -385,6 +449,12 @@ impl Sandbox for WasmerSandbox {
                         ))));
                     }
                 };
+                if let Some(fenv) = &mut s.wasi_env {
+                    fenv.initialize(&mut s.store, instance.clone())
+                        .map_err(|e| {
+                            wasmer::RuntimeError::new(format!("WASI needs an exported memory: {e}"))
+                        })?;
+                }
                 let memory = instance.exports.get_memory("memory").ok().cloned();
                 let fuel = instance.exports.get_global(FUEL_EXPORT).ok().cloned();
                 let start = match &s.start {
@@ -452,6 +522,13 @@ impl Sandbox for WasmerSandbox {
         }
         let out = self.guarded("calling", |s| func.call(&mut s.store, &params))?;
         Ok(out.iter().map(|v| from_val(&self.store, v)).collect())
+    }
+
+    fn take_output(&mut self) -> cage_core::Output {
+        self.outputs
+            .as_ref()
+            .map(wasi::Outputs::take)
+            .unwrap_or_default()
     }
 
     fn stats(&mut self) -> Stats {

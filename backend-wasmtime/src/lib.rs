@@ -130,7 +130,7 @@ impl WasmtimeRuntime {
     /// An invalid policy, or a combination Wasmtime refuses (the error says which).
     pub fn new(policy: &Policy) -> Result<Self, PolicyError> {
         policy.validate()?;
-        wasi::check_dirs(policy).map_err(PolicyError::Invalid)?;
+        policy.check_host_dirs()?;
         let engine = Engine::new(&config(policy))
             .map_err(|e| PolicyError::Invalid(format!("wasmtime refuses this policy: {e:#}")))?;
         let ticker = match policy.limits.timeout {

@@ -89,20 +89,3 @@ pub(crate) fn add_to_linker(
     linker.allow_shadowing(false);
     Ok(())
 }
-
-/// Checks that every preopened directory exists and opens, so that a sandbox never starts with
-/// fewer directories than the policy grants.
-pub(crate) fn check_dirs(policy: &Policy) -> Result<(), String> {
-    for d in &policy.wasi.dirs {
-        let mut b = WasiCtxBuilder::new();
-        b.preopened_dir(&d.host, &d.guest, FsPerms::ReadOnly)
-            .map_err(|e| {
-                format!(
-                    "wasi.dirs: cannot open {} for {}: {e}",
-                    d.host.display(),
-                    d.guest
-                )
-            })?;
-    }
-    Ok(())
-}

@@ -385,6 +385,27 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Checks that every `[[wasi.dirs]]` host directory exists and is a directory, so that no
+    /// sandbox starts with fewer directories than the policy grants. Backends call it when they
+    /// are built.
+    ///
+    /// # Errors
+    /// The first directory that is missing or not a directory.
+    pub fn check_host_dirs(&self) -> Result<(), PolicyError> {
+        for d in &self.wasi.dirs {
+            if !std::fs::metadata(&d.host).is_ok_and(|m| m.is_dir()) {
+                return Err(PolicyError::Invalid(format!(
+                    "wasi.dirs: {} (for {}) is not a directory that can be opened",
+                    d.host.display(),
+                    d.guest
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A partial policy as written in a policy file or a conformance case: every key optional,
 /// unknown keys rejected. [`PolicyOverlay::apply`] lays it over a base policy.
 #[derive(Clone, Debug, Default, Deserialize)]
