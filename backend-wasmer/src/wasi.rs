@@ -14,7 +14,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -32,7 +31,6 @@ use wasmer_wasix::{PluggableRuntime, UnsupportedVirtualNetworking, WasiEnv};
 pub(crate) struct Sink {
     buf: Arc<Mutex<Vec<u8>>>,
     limit: usize,
-    truncated: Arc<AtomicBool>,
 }
 
 impl Sink {
@@ -40,17 +38,14 @@ impl Sink {
         Sink {
             buf: Arc::default(),
             limit,
-            truncated: Arc::default(),
         }
     }
 
-    pub(crate) fn contents(&self) -> (Vec<u8>, bool) {
-        let b = self
-            .buf
+    pub(crate) fn contents(&self) -> Vec<u8> {
+        self.buf
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        (b, self.truncated.load(Ordering::Acquire))
+            .clone()
     }
 }
 
@@ -64,7 +59,6 @@ impl AsyncWrite for Sink {
         let room = self.limit.saturating_sub(buf.len());
         if data.len() > room {
             buf.extend_from_slice(&data[..room]);
-            self.truncated.store(true, Ordering::Release);
             return Poll::Ready(Err(io::Error::other("limits.max_output reached")));
         }
         buf.extend_from_slice(data);
@@ -267,16 +261,7 @@ pub(crate) struct Outputs {
 
 impl Outputs {
     pub(crate) fn take(&self) -> cage_core::Output {
-        let (mut stdout, t1) = self.stdout.contents();
-        let (mut stderr, t2) = self.stderr.contents();
-        let truncated = t1 || t2 || stdout.len() + stderr.len() > self.limit;
-        stdout.truncate(self.limit);
-        stderr.truncate(self.limit - stdout.len());
-        cage_core::Output {
-            stdout,
-            stderr,
-            truncated,
-        }
+        cage_core::Output::capped(self.stdout.contents(), self.stderr.contents(), self.limit)
     }
 }
 

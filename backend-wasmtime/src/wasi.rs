@@ -21,18 +21,11 @@ pub(crate) struct Pipes {
 impl Pipes {
     /// What was written, at most `limits.max_output` of both streams together.
     pub(crate) fn take(&self) -> cage_core::Output {
-        let mut stdout = self.stdout.contents().to_vec();
-        let mut stderr = self.stderr.contents().to_vec();
-        let truncated = stdout.len() >= self.limit
-            || stderr.len() >= self.limit
-            || stdout.len() + stderr.len() > self.limit;
-        stdout.truncate(self.limit);
-        stderr.truncate(self.limit - stdout.len());
-        cage_core::Output {
-            stdout,
-            stderr,
-            truncated,
-        }
+        cage_core::Output::capped(
+            self.stdout.contents().to_vec(),
+            self.stderr.contents().to_vec(),
+            self.limit,
+        )
     }
 }
 

@@ -46,6 +46,23 @@ pub struct Output {
     pub truncated: bool,
 }
 
+impl Output {
+    /// The two streams as captured by a backend that holds up to `limit` bytes per stream,
+    /// reported as at most `limit` bytes of both together. `truncated` when a stream reached the
+    /// limit (a write past it was refused) or the two together exceed it.
+    pub fn capped(mut stdout: Vec<u8>, mut stderr: Vec<u8>, limit: usize) -> Self {
+        let truncated =
+            stdout.len() >= limit || stderr.len() >= limit || stdout.len() + stderr.len() > limit;
+        stdout.truncate(limit);
+        stderr.truncate(limit - stdout.len());
+        Output {
+            stdout,
+            stderr,
+            truncated,
+        }
+    }
+}
+
 /// A WebAssembly runtime configured by one [`Policy`].
 pub trait Runtime: Send + Sync {
     /// A compiled module, cheap to clone, instantiable many times.
