@@ -148,7 +148,7 @@ pub fn require_supported(
     if module.info().imports_wasi() && !caps.wasi {
         return Err(Error::reject(
             Rejection::Unsupported,
-            format!("{runtime} does not provide WASI yet, which this module imports"),
+            format!("{runtime} does not provide WASI, which this module imports"),
         ));
     }
     let allowed = policy.features.to_wasmparser();
