@@ -524,6 +524,32 @@ impl Sandbox for WasmerSandbox {
         Ok(out.iter().map(|v| from_val(&self.store, v)).collect())
     }
 
+    fn exported_state(&mut self) -> cage_core::ExportedState {
+        let mut state = cage_core::ExportedState::default();
+        let Some(instance) = self.instance.clone() else {
+            return state;
+        };
+        for (name, ext) in instance.exports.iter() {
+            if name.starts_with(cage_core::RESERVED_EXPORT_PREFIX) {
+                continue;
+            }
+            match ext {
+                Extern::Global(g) => {
+                    let v = g.get(&mut self.store);
+                    state
+                        .globals
+                        .push((name.clone(), from_val(&self.store, &v)));
+                }
+                Extern::Memory(m) if !m.ty(&self.store).shared => {
+                    let bytes = m.view(&self.store).copy_to_vec().unwrap_or_default();
+                    state.push_memory(name, &bytes);
+                }
+                _ => {}
+            }
+        }
+        state
+    }
+
     fn take_output(&mut self) -> cage_core::Output {
         self.outputs
             .as_ref()

@@ -401,6 +401,31 @@ impl Sandbox for WasmtimeSandbox {
         }
     }
 
+    fn exported_state(&mut self) -> cage_core::ExportedState {
+        let mut state = cage_core::ExportedState::default();
+        let Some(instance) = self.instance else {
+            return state;
+        };
+        let exports: Vec<(String, wasmtime::Extern)> = instance
+            .exports(&mut self.store)
+            .filter(|e| !e.name().starts_with(cage_core::RESERVED_EXPORT_PREFIX))
+            .map(|e| (e.name().to_owned(), e.into_extern()))
+            .collect();
+        for (name, ext) in exports {
+            match ext {
+                wasmtime::Extern::Global(g) => {
+                    let v = g.get(&mut self.store);
+                    let v = from_val(&mut self.store, &v);
+                    state.globals.push((name, v));
+                }
+                wasmtime::Extern::Memory(m) => state.push_memory(&name, m.data(&self.store)),
+                // Shared memories are left out (see `ExportedState`).
+                _ => {}
+            }
+        }
+        state
+    }
+
     fn take_output(&mut self) -> cage_core::Output {
         self.pipes.as_ref().map(Pipes::take).unwrap_or_default()
     }

@@ -12,6 +12,8 @@
 mod case;
 mod host;
 mod runner;
+pub mod spec;
+pub mod spectest;
 
 pub use case::{Case, CaseSpec, Expect, ExpectValue, LoadError, header_of, load_cases};
 pub use host::host_functions;

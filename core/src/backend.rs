@@ -63,6 +63,40 @@ impl Output {
     }
 }
 
+/// What an instance's exports hold after guest code ran: the state two runtimes must agree on
+/// beyond returned values (differential testing, the spec testsuite's `get`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportedState {
+    /// Exported globals, by export name, in export order.
+    pub globals: Vec<(String, Value)>,
+    /// Exported memories, by export name, in export order: size in bytes and the SHA-256 of the
+    /// contents. Shared memories (threads) are left out: other threads may be writing them.
+    pub memories: Vec<(String, u64, [u8; 32])>,
+}
+
+impl ExportedState {
+    /// Records an exported memory by its contents.
+    pub fn push_memory(&mut self, name: &str, contents: &[u8]) {
+        use sha2::Digest;
+        let hash: [u8; 32] = sha2::Sha256::digest(contents).into();
+        self.memories
+            .push((name.to_owned(), contents.len() as u64, hash));
+    }
+
+    /// The value of the exported global `name`.
+    pub fn global(&self, name: &str) -> Option<Value> {
+        self.globals
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Export names a backend adds for its own bookkeeping start with this prefix. Exports so named
+/// never appear in an [`ExportedState`], on any runtime (a guest's own `cage:` exports are left
+/// out too, so that runtimes compare alike).
+pub const RESERVED_EXPORT_PREFIX: &str = "cage:";
+
 /// A WebAssembly runtime configured by one [`Policy`].
 pub trait Runtime: Send + Sync {
     /// A compiled module, cheap to clone, instantiable many times.
@@ -113,6 +147,10 @@ pub trait Sandbox {
 
     /// Fuel and memory counters (`&mut`: some runtimes need the store mutably to read globals).
     fn stats(&mut self) -> Stats;
+
+    /// The exported globals and memories of the instance (empty before instantiation). Exports
+    /// named with [`RESERVED_EXPORT_PREFIX`] are left out.
+    fn exported_state(&mut self) -> ExportedState;
 
     /// Takes the captured output so far.
     fn take_output(&mut self) -> Output {
