@@ -7,6 +7,7 @@
 //! | `wasmtime` | yes | runtime `wasmtime` ([`cage_wasmtime`]) |
 //! | `wasmer` | yes | runtimes `wasmer-cranelift` (alias `wasmer`) and `wasmer-singlepass` ([`cage_wasmer`]) |
 //! | `cli` | yes | the `cage` binary |
+//! | `bench` | with `cli` | [`bench`]: the benchmark workloads of `cage bench` and `cargo bench` |
 //!
 //! Two ways in:
 //!
@@ -49,6 +50,9 @@
 #![warn(missing_docs)]
 
 pub use cage_core::*;
+
+#[cfg(feature = "bench")]
+pub mod bench;
 
 #[cfg(feature = "wasmer")]
 pub use cage_wasmer::{Compiler as WasmerCompiler, WasmerModule, WasmerRuntime, WasmerSandbox};

@@ -11,6 +11,7 @@
 //! | 70 | the guest trapped |
 //! | 78 | the policy is invalid, or the runtime is unknown or not compiled in |
 
+mod bench;
 mod inspect;
 mod policy_args;
 mod run;
@@ -42,6 +43,8 @@ enum Command {
     Run(run::RunArgs),
     /// Show a module's imports, exports, memories, tables, proposals and the policy's verdict.
     Inspect(inspect::InspectArgs),
+    /// Comparative benchmarks of the runtimes: table, JSON and an SVG chart.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(a) => run::main(a),
         Command::Inspect(a) => inspect::main(a),
+        Command::Bench(a) => bench::main(a),
     }
 }
 
