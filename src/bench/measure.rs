@@ -30,14 +30,14 @@ impl Budget {
         }
     }
 
-    /// `cage bench --quick`: 10 samples of ≥ 2 ms, at most about 0.4 s per case.
+    /// `cage bench --quick`: 15 samples of ≥ 2 ms, at most about 0.6 s per case.
     pub fn quick() -> Self {
         Budget {
-            warmup: Duration::from_millis(30),
+            warmup: Duration::from_millis(50),
             sample_time: Duration::from_millis(2),
-            samples: 10,
+            samples: 15,
             min_samples: 3,
-            max_time: Duration::from_millis(400),
+            max_time: Duration::from_millis(600),
         }
     }
 
