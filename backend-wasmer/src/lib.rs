@@ -526,7 +526,9 @@ impl Sandbox for WasmerSandbox {
 
     fn exported_state(&mut self) -> cage_core::ExportedState {
         let mut state = cage_core::ExportedState::default();
-        let Some(instance) = self.instance.clone() else {
+        // An instance whose start function trapped is kept for its counters only: like
+        // Wasmtime's, it has no observable exports.
+        let Some(instance) = self.instance.clone().filter(|_| self.ready) else {
             return state;
         };
         for (name, ext) in instance.exports.iter() {

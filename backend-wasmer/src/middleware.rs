@@ -2,11 +2,21 @@
 //! places them, grow failures that trap on request, and hidden exports of every memory (so the
 //! sandbox can report their sizes).
 //!
-//! Fuel is one i64 global, the fuel remaining. Like Wasmtime 48:
+//! Fuel is two i64 globals, mirroring Wasmtime 48's register and store counter: the *working*
+//! fuel (Wasmtime's `fuel_var`) and the *saved* fuel (its `VMStoreContext` counter, exported as
+//! `cage:fuel`, which the host reads). Like Wasmtime 48:
 //! - every operator costs core's flat cost; every function entered costs 1 more;
-//! - costs are subtracted ("flushed") before every control transfer (`loop`, `if`, `else`,
-//!   `end`, branches, calls, `return`, `unreachable`, throws), so code skipped by a branch is
-//!   never charged and a host function sees the fuel left after its `call`;
+//! - costs are subtracted from the working fuel before every control transfer (`loop`, `if`,
+//!   `else`, `end`, branches), so code skipped by a branch is never charged;
+//! - the working fuel is saved before calls, `return`, `unreachable`, throws and at the
+//!   function's end, and reloaded at function entry and after calls: a host function sees the
+//!   fuel left at its `call`, and a trap other than `unreachable` loses what was consumed since
+//!   the last save — exactly as on Wasmtime, so that a later call starts with the same fuel.
+//!   A branch to the function's own label is a return too: Cage wraps the body in a block whose
+//!   end is followed by the save. (A function with two or more results would need a new type
+//!   for that block; its branches to the function label save before branching instead, which
+//!   differs from Wasmtime only on a `br_if`/`br_table` not taken followed by a trap before
+//!   the next save);
 //! - bulk operations (`memory.fill/copy/init`, `table.fill/copy/init/grow`, `memory.grow`) add
 //!   their per-byte/per-element cost of the length operand before they run, also when they fail;
 //! - the guest traps `out_of_fuel` when consumption has reached the budget (fuel left ≤ 0), checked
@@ -41,11 +51,35 @@ const CONSTANT_CHECK_THRESHOLD: u64 = 128;
 
 #[derive(Clone, Debug, Default)]
 struct Globals {
+    /// Saved fuel (exported).
     fuel: Option<u32>,
+    /// Working fuel.
+    var: Option<u32>,
     flag: u32,
     scratch: u32,
     /// Per memory index: whether it is shared.
     shared: Vec<bool>,
+    /// Per local function: the block type of its results, when one exists without adding a
+    /// type (no or one result).
+    results: Vec<Option<BlockType>>,
+}
+
+/// The block type that yields `results`, when one exists without a type index.
+fn block_type(results: &[Type]) -> Option<BlockType> {
+    Some(match results {
+        [] => BlockType::Empty,
+        [t] => BlockType::Type(match t {
+            Type::I32 => ValType::I32,
+            Type::I64 => ValType::I64,
+            Type::F32 => ValType::F32,
+            Type::F64 => ValType::F64,
+            Type::V128 => ValType::V128,
+            Type::FuncRef => ValType::FUNCREF,
+            Type::ExternRef => ValType::EXTERNREF,
+            _ => return None,
+        }),
+        _ => return None,
+    })
 }
 
 /// The module middleware. Built per compile.
@@ -105,8 +139,9 @@ impl ModuleMiddleware for CageMiddleware {
                 FUEL_EXPORT.to_owned(),
                 ExportIndex::Global(GlobalIndex::from_u32(g)),
             );
-            g
+            (g, add_global(info, Type::I64, GlobalInit::I64Const(budget)))
         });
+        let (fuel, var) = (fuel.map(|f| f.0), fuel.map(|f| f.1));
         let flag = add_global(info, Type::I32, GlobalInit::I32Const(0));
         info.exports.insert(
             FLAG_EXPORT.to_owned(),
@@ -114,6 +149,12 @@ impl ModuleMiddleware for CageMiddleware {
         );
         let scratch = add_global(info, Type::I32, GlobalInit::I32Const(0));
         let shared = info.memories.values().map(|m| m.shared).collect();
+        let results = info
+            .functions
+            .values()
+            .skip(info.num_imported_functions)
+            .map(|sig| block_type(info.signatures[*sig].results()))
+            .collect();
         let memories: Vec<_> = info.memories.keys().collect();
         for m in memories {
             let name = format!("{MEMORY_EXPORT_PREFIX}{}", m.as_u32());
@@ -122,16 +163,18 @@ impl ModuleMiddleware for CageMiddleware {
         }
         *slot = Some(Globals {
             fuel,
+            var,
             flag,
             scratch,
             shared,
+            results,
         });
         Ok(())
     }
 
     fn generate_function_middleware<'a>(
         &self,
-        _: LocalFunctionIndex,
+        index: LocalFunctionIndex,
     ) -> Box<dyn FunctionMiddleware<'a> + 'a> {
         let globals = self
             .globals
@@ -139,12 +182,19 @@ impl ModuleMiddleware for CageMiddleware {
             .ok()
             .and_then(|g| g.clone())
             .unwrap_or_default();
+        let wrapper = globals
+            .results
+            .get(index.as_u32() as usize)
+            .copied()
+            .flatten();
         Box::new(FunctionMeter {
+            wrapper,
             globals,
             costs: self.costs.clone(),
             trap_on_grow_failure: self.trap_on_grow_failure,
             acc: 1,
             entered: false,
+            depth: 0,
             last_const: None,
         })
     }
@@ -159,6 +209,12 @@ struct FunctionMeter {
     /// Cost of operators seen since the last flush; starts at 1 for the function entry.
     acc: u64,
     entered: bool,
+    /// Blocks open; the `end` at depth 0 ends the function.
+    depth: u32,
+    /// The block Cage wraps the body in, so that a branch to the function's label leaves
+    /// through the exit's save (`None`: the results need a type index; such branches save
+    /// before they branch instead).
+    wrapper: Option<BlockType>,
     /// The value of the previous operator if it was an `i32.const`.
     last_const: Option<u32>,
 }
@@ -192,22 +248,32 @@ fn per_unit(op: &Operator<'_>, v: &VariableCosts) -> Option<u8> {
     })
 }
 
-/// Operators before which accumulated cost is flushed (Wasmtime's flush points).
+/// Operators before which accumulated cost is subtracted from the working fuel (Wasmtime's
+/// `fuel_increment_var` points).
 fn is_flush_point(op: &Operator<'_>) -> bool {
+    is_save_point(op)
+        || matches!(
+            op,
+            Operator::Loop { .. }
+                | Operator::If { .. }
+                | Operator::Else
+                | Operator::End
+                | Operator::Br { .. }
+                | Operator::BrIf { .. }
+                | Operator::BrTable { .. }
+                | Operator::BrOnNull { .. }
+                | Operator::BrOnNonNull { .. }
+                | Operator::BrOnCast { .. }
+                | Operator::BrOnCastFail { .. }
+        )
+}
+
+/// Operators before which the working fuel is also saved (Wasmtime's `fuel_save_from_var`
+/// points: control leaves the function).
+fn is_save_point(op: &Operator<'_>) -> bool {
     matches!(
         op,
-        Operator::Loop { .. }
-            | Operator::If { .. }
-            | Operator::Else
-            | Operator::End
-            | Operator::Br { .. }
-            | Operator::BrIf { .. }
-            | Operator::BrTable { .. }
-            | Operator::BrOnNull { .. }
-            | Operator::BrOnNonNull { .. }
-            | Operator::BrOnCast { .. }
-            | Operator::BrOnCastFail { .. }
-            | Operator::Return
+        Operator::Return
             | Operator::Unreachable
             | Operator::Call { .. }
             | Operator::CallIndirect { .. }
@@ -220,12 +286,41 @@ fn is_flush_point(op: &Operator<'_>) -> bool {
     )
 }
 
+/// Calls after which the working fuel is reloaded (the callee may have changed it).
+fn is_reload_point(op: &Operator<'_>) -> bool {
+    matches!(
+        op,
+        Operator::Call { .. } | Operator::CallIndirect { .. } | Operator::CallRef { .. }
+    )
+}
+
 impl FunctionMeter {
+    /// The working fuel global, when metering.
     fn metered(&self) -> Option<u32> {
-        self.globals.fuel
+        self.globals.var
     }
 
-    /// `fuel -= acc` (nothing when nothing accumulated).
+    /// Saved fuel := working fuel.
+    fn save<'a>(&self, state: &mut MiddlewareReaderState<'a>) {
+        if let (Some(fuel), Some(var)) = (self.globals.fuel, self.globals.var) {
+            state.extend([
+                Operator::GlobalGet { global_index: var },
+                Operator::GlobalSet { global_index: fuel },
+            ]);
+        }
+    }
+
+    /// Working fuel := saved fuel.
+    fn load<'a>(&self, state: &mut MiddlewareReaderState<'a>) {
+        if let (Some(fuel), Some(var)) = (self.globals.fuel, self.globals.var) {
+            state.extend([
+                Operator::GlobalGet { global_index: fuel },
+                Operator::GlobalSet { global_index: var },
+            ]);
+        }
+    }
+
+    /// `working fuel -= acc` (nothing when nothing accumulated).
     fn flush<'a>(&mut self, state: &mut MiddlewareReaderState<'a>) {
         let Some(fuel) = self.metered() else { return };
         if self.acc == 0 {
@@ -243,9 +338,11 @@ impl FunctionMeter {
 
     /// Traps `out_of_fuel` (flag, fuel := 0, unreachable) when no fuel is left.
     fn check<'a>(&self, state: &mut MiddlewareReaderState<'a>) {
-        let Some(fuel) = self.metered() else { return };
+        let (Some(var), Some(fuel)) = (self.metered(), self.globals.fuel) else {
+            return;
+        };
         state.extend([
-            Operator::GlobalGet { global_index: fuel },
+            Operator::GlobalGet { global_index: var },
             Operator::I64Const { value: 0 },
             Operator::I64LeS,
             Operator::If {
@@ -311,6 +408,23 @@ impl FunctionMeter {
 }
 
 impl FunctionMeter {
+    /// Whether `op` may branch to the function's own label (a return).
+    fn leaves_function(&self, op: &Operator<'_>) -> bool {
+        match op {
+            Operator::Br { relative_depth }
+            | Operator::BrIf { relative_depth }
+            | Operator::BrOnNull { relative_depth }
+            | Operator::BrOnNonNull { relative_depth }
+            | Operator::BrOnCast { relative_depth, .. }
+            | Operator::BrOnCastFail { relative_depth, .. } => *relative_depth == self.depth,
+            Operator::BrTable { targets } => {
+                targets.default() == self.depth
+                    || targets.targets().any(|t| t.is_ok_and(|t| t == self.depth))
+            }
+            _ => false,
+        }
+    }
+
     /// Whether `op` waits on a memory that is not shared: the threads proposal says it traps.
     fn waits_on_unshared(&self, op: &Operator<'_>) -> bool {
         let memory = match op {
@@ -336,8 +450,12 @@ impl<'a> FunctionMiddleware<'a> for FunctionMeter {
     ) -> Result<(), MiddlewareError> {
         if !self.entered {
             self.entered = true;
+            self.load(state);
             self.flush(state);
             self.check(state);
+            if let (Some(blockty), Some(_)) = (self.wrapper, self.metered()) {
+                state.push_operator(Operator::Block { blockty });
+            }
         }
         let metered = self.metered().is_some();
         let last_const = self.last_const.take();
@@ -385,12 +503,43 @@ impl<'a> FunctionMiddleware<'a> for FunctionMeter {
                 Operator::Unreachable,
             ]);
         }
+        let function_end = match op {
+            Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::Try { .. }
+            | Operator::TryTable { .. } => {
+                self.depth += 1;
+                false
+            }
+            Operator::End if self.depth == 0 => true,
+            Operator::End => {
+                self.depth -= 1;
+                false
+            }
+            _ => false,
+        };
+        let wrapped = self.wrapper.is_some() && self.metered().is_some();
+        if function_end && wrapped {
+            self.flush(state);
+            state.push_operator(Operator::End);
+            self.save(state);
+            state.push_operator(op);
+            return Ok(());
+        }
         if is_flush_point(&op) {
             let is_loop = matches!(op, Operator::Loop { .. });
             self.flush(state);
+            if is_save_point(&op) || function_end || (!wrapped && self.leaves_function(&op)) {
+                self.save(state);
+            }
+            let reload = is_reload_point(&op);
             state.push_operator(op);
             if is_loop {
                 self.check(state);
+            }
+            if reload {
+                self.load(state);
             }
             return Ok(());
         }

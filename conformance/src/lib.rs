@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod case;
+pub mod fuzz;
 mod host;
 mod runner;
 pub mod spec;
