@@ -31,6 +31,7 @@ per_runtime!(
     calls_on_an_uninstantiated_or_wrong_export_are_rejected,
     fuel_matches_the_cost_model_exactly,
     a_failed_start_cannot_be_retried_for_fresh_fuel,
+    exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start,
 );
 
 /// Tests that a 200 ms deadline stops `(loop br 0)` after at least 200 ms and soon after.
@@ -516,4 +517,41 @@ fn a_failed_start_cannot_be_retried_for_fresh_fuel(name: &str) {
         "{e:?}"
     );
     assert_eq!(sb.stats().fuel_consumed, Some(1_000), "no fresh budget");
+}
+
+/// Tests that `exported_state` reports exported globals and memory contents (reserved `cage:`
+/// exports left out), and nothing for an instance whose start function trapped (a divergence
+/// the differential fuzzer found: Wasmer kept such an instance's exports visible).
+fn exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start(name: &str) {
+    let policy = Policy::default().with_fuel(Some(10_000));
+    let runtime = rt(name, &policy);
+    let text = r#"(module
+        (global $g (export "g") (mut i32) (i32.const 1))
+        (memory (export "mem") 1)
+        (func (export "bump") (global.set $g (i32.const 42)) (i32.store8 (i32.const 3) (i32.const 9))))"#;
+    let checked = cage::check(&wasm(text), &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let mut sb = module.sandbox().unwrap();
+    assert_eq!(sb.exported_state(), cage::ExportedState::default());
+    sb.instantiate().unwrap();
+    sb.call("bump", &[]).unwrap();
+    let state = sb.exported_state();
+    assert_eq!(state.globals, vec![("g".to_owned(), Value::I32(42))]);
+    let mut expected = cage::ExportedState::default();
+    let mut page = vec![0u8; 65_536];
+    page[3] = 9;
+    expected.push_memory("mem", &page);
+    assert_eq!(state.memories, expected.memories);
+
+    let failing = r#"(module (global (export "g") i32 (i32.const 7)) (memory (export "m") 1)
+        (func $s unreachable) (start $s))"#;
+    let checked = cage::check(&wasm(failing), &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let mut sb = module.sandbox().unwrap();
+    assert!(sb.instantiate().is_err());
+    assert_eq!(sb.exported_state(), cage::ExportedState::default());
 }

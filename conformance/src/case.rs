@@ -51,6 +51,11 @@ pub struct CaseSpec {
     pub description: Option<String>,
     /// Runtimes may differ on this case, for this documented reason.
     pub allow_divergence: Option<String>,
+    /// Exports called first, in order, with zero arguments, on the same instance; their
+    /// outcomes (traps included) are ignored. (Extension: reproduces state carried across
+    /// calls, such as the fuel left after a trap.)
+    #[serde(default)]
+    pub before: Vec<String>,
 }
 
 /// An expected value: exact, or any NaN (`f32:nan`, `f64:nan`).

@@ -66,12 +66,33 @@ fn signature(r: &Report) -> (Outcome, String, Option<u64>) {
 pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseResult {
     let host: HostFunctions = host_functions();
     let bytes = to_binary(&case.source);
-    let invocation = match &case.spec.invoke {
+    let info = bytes.as_ref().ok().and_then(|b| describe(b).ok());
+    let mut invocation = match &case.spec.invoke {
         Some(e) => Invocation::call(e.clone(), case.args.clone()),
-        None => {
-            Invocation::default_for(bytes.as_ref().ok().and_then(|b| describe(b).ok()).as_ref())
-        }
+        None => Invocation::default_for(info.as_ref()),
     };
+    if !case.spec.before.is_empty() {
+        let zeros = |e: &str| -> Vec<cage_core::Value> {
+            info.as_ref()
+                .and_then(|i| i.export_func(e))
+                .map(|t| {
+                    t.params
+                        .iter()
+                        .map(|p| cage_core::Value::default_for(*p))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        invocation = Invocation::Sequence {
+            before: case
+                .spec
+                .before
+                .iter()
+                .map(|e| (e.clone(), zeros(e)))
+                .collect(),
+            then: Box::new(invocation),
+        };
+    }
     let mut results = Vec::new();
     let mut verdicts = Vec::new();
     for &name in runtimes {

@@ -25,6 +25,15 @@ pub enum Invocation {
     /// Instantiate only (runs the start function, if any); returning is `returned` with no
     /// values.
     Instantiate,
+    /// Call `before` exports in order on the same instance (their outcomes, traps included,
+    /// are ignored), then `then`: the outcome is the last call's. For state carried across
+    /// calls, e.g. fuel left after a trap.
+    Sequence {
+        /// Calls made first: export and arguments.
+        before: Vec<(String, Vec<Value>)>,
+        /// The call whose outcome is reported.
+        then: Box<Invocation>,
+    },
 }
 
 impl Invocation {
@@ -176,20 +185,40 @@ pub fn prepare(
     let checked = check(bytes, policy)?;
     require_supported(&checked, policy, runtime.capabilities(), runtime.name())?;
     host.resolve(checked.info(), runtime.capabilities().wasi)?;
-    match invocation {
-        Invocation::Call { export, args } => check_args(&checked, export, args)?,
-        Invocation::Command => check_args(&checked, "_start", &[])?,
-        Invocation::Instantiate => {}
-    }
+    check_invocation(&checked, invocation)?;
     Ok(checked)
+}
+
+fn check_invocation(checked: &CheckedModule, invocation: &Invocation) -> Result<(), Error> {
+    match invocation {
+        Invocation::Call { export, args } => check_args(checked, export, args),
+        Invocation::Command => check_args(checked, "_start", &[]),
+        Invocation::Instantiate => Ok(()),
+        Invocation::Sequence { before, then } => {
+            for (export, args) in before {
+                check_args(checked, export, args)?;
+            }
+            check_invocation(checked, then)
+        }
+    }
 }
 
 fn execute(sandbox: &mut dyn Sandbox, invocation: &Invocation) -> Result<Vec<Value>, Error> {
     sandbox.instantiate()?;
+    call(sandbox, invocation)
+}
+
+fn call(sandbox: &mut dyn Sandbox, invocation: &Invocation) -> Result<Vec<Value>, Error> {
     match invocation {
         Invocation::Call { export, args } => sandbox.call(export, args),
         Invocation::Command => sandbox.call("_start", &[]),
         Invocation::Instantiate => Ok(Vec::new()),
+        Invocation::Sequence { before, then } => {
+            for (export, args) in before {
+                let _ = sandbox.call(export, args);
+            }
+            call(sandbox, then)
+        }
     }
 }
 
