@@ -248,6 +248,27 @@ impl Case {
     }
 }
 
+/// Every case file under `path` (recursively, sorted), or `path` itself if it is a file, each
+/// loaded or with the reason it did not load: for runners that report a bad case file as a
+/// failed case and go on.
+///
+/// # Errors
+/// `path` cannot be read.
+pub fn load_each(path: &Path) -> Result<Vec<Result<Case, LoadError>>, LoadError> {
+    let mut files = Vec::new();
+    let root = if path.is_dir() {
+        path.to_owned()
+    } else {
+        path.parent().unwrap_or(Path::new("")).to_owned()
+    };
+    collect(path, &mut files).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    files.sort();
+    Ok(files.iter().map(|f| Case::load(f, &root)).collect())
+}
+
 /// Every case file under `path` (recursively, sorted), or `path` itself if it is a file.
 ///
 /// # Errors

