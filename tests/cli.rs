@@ -329,3 +329,100 @@ fn wasi_commands_get_args_stdio_and_directories() {
         "a directory that does not exist is a policy error"
     );
 }
+
+/// Tests `cage conformance`: the built-in corpus (embedded) passes with one JSON object in the
+/// documented shape; a wrong case and a broken case file fail with status 1; an unknown runtime
+/// is status 78.
+#[test]
+fn conformance_command_contract() {
+    let out = cage(&["conformance", "--filter", "fuel/", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json(&out);
+    let keys: Vec<&String> = j.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["runtimes", "cases", "summary"]);
+    let cases = j["summary"]["cases"].as_u64().unwrap();
+    assert!(cases >= 10, "{j}");
+    assert_eq!(j["summary"]["passed"].as_u64(), Some(cases));
+    assert_eq!(j["summary"]["failed"].as_u64(), Some(0));
+    let first = &j["cases"][0];
+    for k in ["case", "expect", "results", "pass", "identical"] {
+        assert!(first.get(k).is_some(), "case key {k} missing: {first}");
+    }
+    for rt in j["runtimes"].as_array().unwrap() {
+        let report = &first["results"][rt.as_str().unwrap()];
+        assert!(report["outcome"].is_string(), "{report}");
+    }
+
+    let wrong = tmp(
+        "wrong.wat",
+        ";;! [case]\n;;! invoke = \"f\"\n;;! expect = \"returned:i32:2\"\n(module (func (export \"f\") (result i32) i32.const 1))\n",
+    );
+    let broken = wrong.with_file_name("broken.wat");
+    std::fs::write(&broken, ";;! [case\n(module)\n").unwrap();
+    let out = cage(&[
+        "conformance",
+        "--json",
+        wrong.parent().unwrap().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let j = json(&out);
+    assert_eq!(
+        j["summary"]["failed"].as_u64(),
+        j["summary"]["cases"].as_u64()
+    );
+    assert!(
+        j["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["error"].is_string()),
+        "the broken file is a failed case: {j}"
+    );
+
+    let out = cage(&["conformance", "--runtime", "no-such-runtime"]);
+    assert_eq!(out.status.code(), Some(78));
+}
+
+/// Tests `cage conformance --spec` on a few files and `cage fuzz` on a few seeds.
+#[test]
+fn spec_and_fuzz_commands_report() {
+    let out = cage(&["conformance", "--spec", "--filter", "i32", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = json(&out);
+    for (rt, r) in j["runtimes"].as_object().unwrap() {
+        assert!(r["passed"].as_u64().unwrap() > 100, "{rt}: {r}");
+        assert_eq!(r["failed"].as_u64(), Some(0), "{rt}: {r}");
+    }
+
+    let dir = std::env::temp_dir().join(format!("cage-fuzz-{}", std::process::id()));
+    let out = cage(&[
+        "fuzz",
+        "--seed",
+        "7",
+        "--count",
+        "4",
+        "--json",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let j = json(&out);
+    assert_eq!(j["seeds"].as_u64(), Some(4));
+    assert_eq!(j["modules"].as_u64(), Some(4));
+    assert_eq!(j["divergences"].as_array().map(Vec::len), Some(0));
+}

@@ -14,6 +14,13 @@
 //! outcome of each step (class, trap name, values), `fuel_consumed` after each step while no
 //! step has trapped, and the exported globals and the SHA-256 of each exported memory at the
 //! end. A runtime that cannot run a proposal the module uses is left out of the comparison.
+//!
+//! One difference is documented rather than fixed: the runtimes' native frames differ in size,
+//! so one `max_stack` allows different recursion depths. When a step runs out of stack on any
+//! runtime, the runtimes must agree on every step before it; that step (a deep recursion may
+//! overflow on one runtime and run out of fuel, reach `wasm-smith`'s termination trap or return
+//! on another), later steps and the final state (which the depth reached changes) are not
+//! compared.
 
 use arbitrary::Unstructured;
 use cage_core::{
@@ -115,6 +122,8 @@ pub struct SeedResult {
     pub unsupported: Vec<(String, String)>,
     /// How the runtimes differed, if they did.
     pub divergence: Option<String>,
+    /// The step at which a runtime ran out of stack, after which nothing is compared.
+    pub stack_limited_at: Option<usize>,
 }
 
 /// Runs the module of `seed` on each runtime and compares them.
@@ -125,6 +134,7 @@ pub fn run_seed(seed: u64, runtimes: &[&str], factory: &Factory<'_>) -> SeedResu
         traces: Vec::new(),
         unsupported: Vec::new(),
         divergence: None,
+        stack_limited_at: None,
     };
     let Some(bytes) = result.module.clone() else {
         return result;
@@ -144,6 +154,7 @@ pub fn run_seed(seed: u64, runtimes: &[&str], factory: &Factory<'_>) -> SeedResu
         }
     }
     result.divergence = compare(&result.traces);
+    result.stack_limited_at = stack_limit(&result.traces);
     result
 }
 
@@ -219,9 +230,39 @@ fn trace(rt: &dyn DynRuntime, bytes: &[u8]) -> Result<Trace, String> {
     Ok(t)
 }
 
+/// Whether a step ran out of stack (the runtimes' frames differ in size, so the same
+/// `max_stack` allows different depths: a documented difference).
+fn out_of_stack(o: &Outcome) -> bool {
+    *o == Outcome::Trapped(cage_core::Trap::StackOverflow)
+}
+
+/// The first step at which any runtime ran out of stack: that step, the steps after it and the
+/// final state are not compared (whether a deep recursion overflows, runs out of fuel, reaches
+/// `wasm-smith`'s termination trap or returns depends on frame sizes); the runtimes must agree
+/// on every step before it.
+fn stack_limit(traces: &[(String, Trace)]) -> Option<usize> {
+    traces
+        .iter()
+        .filter_map(|(_, t)| t.steps.iter().position(|s| out_of_stack(&s.outcome)))
+        .min()
+}
+
 /// The first difference between the traces, described.
 fn compare(traces: &[(String, Trace)]) -> Option<String> {
     let ((base_name, base), rest) = traces.split_first()?;
+    if let Some(at) = stack_limit(traces) {
+        for (name, t) in rest {
+            for (a, b) in base.steps.iter().zip(&t.steps).take(at) {
+                if a.outcome != b.outcome || a.fuel != b.fuel {
+                    return Some(format!(
+                        "`{}`: {name} {} (fuel {:?}), {base_name} {} (fuel {:?})",
+                        a.what, b.outcome, b.fuel, a.outcome, a.fuel
+                    ));
+                }
+            }
+        }
+        return None;
+    }
     for (name, t) in rest {
         if t.steps.len() != base.steps.len() {
             return Some(format!(

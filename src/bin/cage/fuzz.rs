@@ -66,7 +66,7 @@ pub fn main(a: FuzzArgs) -> ExitCode {
     } else if let Ok(s) = ProgressStyle::with_template("{spinner} {elapsed} {msg}") {
         bar.set_style(s);
     }
-    let (mut modules, mut compared, mut steps) = (0u64, 0u64, 0u64);
+    let (mut modules, mut compared, mut steps, mut stack_limited) = (0u64, 0u64, 0u64, 0u64);
     let mut divergences: Vec<(u64, String, Option<PathBuf>)> = Vec::new();
     let mut seed = first;
     while Instant::now() < deadline && a.count.is_none_or(|c| seed.wrapping_sub(first) < c) {
@@ -77,6 +77,7 @@ pub fn main(a: FuzzArgs) -> ExitCode {
         if r.traces.len() >= 2 {
             compared += 1;
             steps += r.traces[0].1.steps.len() as u64;
+            stack_limited += u64::from(r.stack_limited_at.is_some());
         }
         if let Some(d) = &r.divergence {
             let written = write_reproducer(&a.out, &r).ok();
@@ -109,12 +110,13 @@ pub fn main(a: FuzzArgs) -> ExitCode {
                 "modules": modules,
                 "compared": compared,
                 "steps": steps,
+                "stack_limited": stack_limited,
                 "divergences": list,
             })
         );
     } else {
         println!(
-            "seeds {first}..{seed} on {}: {modules} modules generated, {compared} compared ({steps} steps), {} divergences",
+            "seeds {first}..{seed} on {}: {modules} modules generated, {compared} compared ({steps} steps; {stack_limited} compared only up to a stack overflow), {} divergences",
             runtimes.join(", "),
             divergences.len()
         );
