@@ -83,7 +83,7 @@ pub fn generate(seed: u64) -> Option<Vec<u8>> {
     rng.fill_bytes(&mut input);
     let mut u = Unstructured::new(&input);
     let mut module = wasm_smith::Module::new(config(seed), &mut u).ok()?;
-    if seed % 2 == 0 {
+    if seed.is_multiple_of(2) {
         module.ensure_termination(1_000).ok()?;
     }
     Some(module.to_bytes())
