@@ -492,12 +492,13 @@ impl Sandbox for WasmerSandbox {
     }
 
     fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
-        let instance = self
+        // Only the function handle is cloned: cloning the instance would copy its export map
+        // on every call.
+        let func = self
             .instance
-            .clone()
+            .as_ref()
             .filter(|_| self.ready)
-            .ok_or_else(|| invalid("the sandbox is not instantiated"))?;
-        let func = instance
+            .ok_or_else(|| invalid("the sandbox is not instantiated"))?
             .exports
             .get_function(export)
             .map_err(|_| invalid(format!("no exported function `{export}`")))?

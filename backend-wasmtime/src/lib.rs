@@ -261,6 +261,7 @@ impl Runtime for WasmtimeRuntime {
             pre: module.pre.clone(),
             start: module.start.clone(),
             instance: None,
+            funcs: Vec::new(),
             fuel: l.fuel,
             timeout: l.timeout.zip(self.ticker.clone()),
             poisoned: false,
@@ -284,6 +285,8 @@ pub struct WasmtimeSandbox {
     attempted: bool,
     /// Captured WASI output.
     pipes: Option<Pipes>,
+    /// Exported functions looked up so far, with their signatures.
+    funcs: Vec<(Box<str>, wasmtime::Func, wasmtime::FuncType)>,
     _slot: LiveSlot,
 }
 
@@ -362,10 +365,19 @@ impl Sandbox for WasmtimeSandbox {
         let instance = self
             .instance
             .ok_or_else(|| not_ready("the sandbox is not instantiated".into()))?;
-        let func = instance
-            .get_func(&mut self.store, export)
-            .ok_or_else(|| not_ready(format!("no exported function `{export}`")))?;
-        let ty = func.ty(&self.store);
+        // Export lookups and signatures are cached per sandbox: a plugin host calls the same
+        // exports again and again.
+        let (func, ty) = match self.funcs.iter().find(|(n, _, _)| &**n == export) {
+            Some((_, f, t)) => (*f, t.clone()),
+            None => {
+                let func = instance
+                    .get_func(&mut self.store, export)
+                    .ok_or_else(|| not_ready(format!("no exported function `{export}`")))?;
+                let ty = func.ty(&self.store);
+                self.funcs.push((export.into(), func, ty.clone()));
+                (func, ty)
+            }
+        };
         if ty.params().len() != args.len() {
             return Err(not_ready(format!(
                 "`{export}` takes {} arguments, got {}",

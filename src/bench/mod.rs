@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use cage::bench::{Budget, Selection, plan};
-//! let cases = plan(&Selection { filter: Some("call/plain".into()), ..Selection::default() });
+//! let cases = plan(&Selection { filter: Some("call/trivial/plain".into()), ..Selection::default() });
 //! let case = cases.iter().find(|c| c.target.name() == "wasmtime").unwrap();
 //! let summary = case.prepare(&mut |iter| cage::bench::measure(iter, &Budget::smoke())).unwrap().unwrap();
 //! assert!(summary.median_ns > 0.0);
