@@ -12,6 +12,8 @@
 //!   function's end, and reloaded at function entry and after calls: a host function sees the
 //!   fuel left at its `call`, and a trap other than `unreachable` loses what was consumed since
 //!   the last save — exactly as on Wasmtime, so that a later call starts with the same fuel.
+//!   Like Wasmtime, a load or store whose static offset and size exceed its memory's largest
+//!   possible size (it always traps) saves first.
 //!   A branch to the function's own label is a return too: Cage wraps the body in a block whose
 //!   end is followed by the save. (A function with two or more results would need a new type
 //!   for that block; its branches to the function label save before branching instead, which
@@ -62,6 +64,62 @@ struct Globals {
     /// Per local function: the block type of its results, when one exists without adding a
     /// type (no or one result).
     results: Vec<Option<BlockType>>,
+    /// Per memory index: the largest size it can ever have, in bytes, as declared.
+    max_bytes: Vec<u64>,
+}
+
+/// The memory, static offset and access size of a load or store (atomics excepted: Cage runs
+/// them only with threads, where Wasmer is not compared on fuel after traps).
+fn memory_access(op: &Operator<'_>) -> Option<(u32, u64, u64)> {
+    use Operator as O;
+    let (m, size) = match op {
+        O::I32Load8S { memarg }
+        | O::I32Load8U { memarg }
+        | O::I64Load8S { memarg }
+        | O::I64Load8U { memarg }
+        | O::I32Store8 { memarg }
+        | O::I64Store8 { memarg }
+        | O::V128Load8Splat { memarg }
+        | O::V128Load8Lane { memarg, .. }
+        | O::V128Store8Lane { memarg, .. } => (memarg, 1),
+        O::I32Load16S { memarg }
+        | O::I32Load16U { memarg }
+        | O::I64Load16S { memarg }
+        | O::I64Load16U { memarg }
+        | O::I32Store16 { memarg }
+        | O::I64Store16 { memarg }
+        | O::V128Load16Splat { memarg }
+        | O::V128Load16Lane { memarg, .. }
+        | O::V128Store16Lane { memarg, .. } => (memarg, 2),
+        O::I32Load { memarg }
+        | O::F32Load { memarg }
+        | O::I64Load32S { memarg }
+        | O::I64Load32U { memarg }
+        | O::I32Store { memarg }
+        | O::F32Store { memarg }
+        | O::I64Store32 { memarg }
+        | O::V128Load32Splat { memarg }
+        | O::V128Load32Zero { memarg }
+        | O::V128Load32Lane { memarg, .. }
+        | O::V128Store32Lane { memarg, .. } => (memarg, 4),
+        O::I64Load { memarg }
+        | O::F64Load { memarg }
+        | O::I64Store { memarg }
+        | O::F64Store { memarg }
+        | O::V128Load8x8S { memarg }
+        | O::V128Load8x8U { memarg }
+        | O::V128Load16x4S { memarg }
+        | O::V128Load16x4U { memarg }
+        | O::V128Load32x2S { memarg }
+        | O::V128Load32x2U { memarg }
+        | O::V128Load64Splat { memarg }
+        | O::V128Load64Zero { memarg }
+        | O::V128Load64Lane { memarg, .. }
+        | O::V128Store64Lane { memarg, .. } => (memarg, 8),
+        O::V128Load { memarg } | O::V128Store { memarg } => (memarg, 16),
+        _ => return None,
+    };
+    Some((m.memory, m.offset, size))
 }
 
 /// The block type that yields `results`, when one exists without a type index.
@@ -149,6 +207,15 @@ impl ModuleMiddleware for CageMiddleware {
         );
         let scratch = add_global(info, Type::I32, GlobalInit::I32Const(0));
         let shared = info.memories.values().map(|m| m.shared).collect();
+        let max_bytes = info
+            .memories
+            .values()
+            .map(|m| match m.maximum {
+                Some(p) => u64::from(p.0) * 65_536,
+                // Like Wasmtime: the larger of the minimum and what a 32-bit index reaches.
+                None => (u64::from(m.minimum.0) * 65_536).max(1 << 32),
+            })
+            .collect();
         let results = info
             .functions
             .values()
@@ -168,6 +235,7 @@ impl ModuleMiddleware for CageMiddleware {
             scratch,
             shared,
             results,
+            max_bytes,
         });
         Ok(())
     }
@@ -408,6 +476,19 @@ impl FunctionMeter {
 }
 
 impl FunctionMeter {
+    /// Whether `op` accesses memory out of bounds whatever its index.
+    fn always_out_of_bounds(&self, op: &Operator<'_>) -> bool {
+        memory_access(op).is_some_and(|(memory, offset, size)| {
+            let max = self
+                .globals
+                .max_bytes
+                .get(memory as usize)
+                .copied()
+                .unwrap_or(u64::MAX);
+            offset.saturating_add(size) > max
+        })
+    }
+
     /// Whether `op` may branch to the function's own label (a return).
     fn leaves_function(&self, op: &Operator<'_>) -> bool {
         match op {
@@ -491,6 +572,12 @@ impl<'a> FunctionMiddleware<'a> for FunctionMeter {
         }
         if let Operator::I32Const { value } = op {
             self.last_const = Some(value as u32);
+        }
+        if metered && self.always_out_of_bounds(&op) {
+            // Wasmtime compiles an access whose static offset and size exceed the memory's
+            // largest possible size to a plain trap, and saves the fuel before it.
+            self.flush(state);
+            self.save(state);
         }
         if self.waits_on_unshared(&op) {
             state.extend([
