@@ -274,18 +274,7 @@ pub fn load_each(path: &Path) -> Result<Vec<Result<Case, LoadError>>, LoadError>
 /// # Errors
 /// The first case that does not load.
 pub fn load_cases(path: &Path) -> Result<Vec<Case>, LoadError> {
-    let mut files = Vec::new();
-    let root = if path.is_dir() {
-        path.to_owned()
-    } else {
-        path.parent().unwrap_or(Path::new("")).to_owned()
-    };
-    collect(path, &mut files).map_err(|source| LoadError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    files.sort();
-    files.iter().map(|f| Case::load(f, &root)).collect()
+    load_each(path)?.into_iter().collect()
 }
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

@@ -12,6 +12,7 @@
 use std::ops::Range;
 
 use cage_core::{FuncType, HostFunc, HostFunctions, ValType, Value};
+use wasm_encoder::Encode;
 use wasmparser::{
     ConstExpr, DataKind, ElementItems, ElementKind, Imports, Operator, Parser, Payload, RefType,
     TypeRef,
@@ -59,42 +60,17 @@ fn spectest_global(name: &str) -> Option<(wasmparser::ValType, Value)> {
     })
 }
 
-fn leb_u32(mut v: u32, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn leb_i64(mut v: i64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
-        if done {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// The constant instruction (without `end`) that produces `v`.
 fn const_instr(v: Value) -> Vec<u8> {
     let mut out = Vec::new();
     match v {
         Value::I32(x) => {
             out.push(0x41);
-            leb_i64(i64::from(x), &mut out);
+            i64::from(x).encode(&mut out);
         }
         Value::I64(x) => {
             out.push(0x42);
-            leb_i64(x, &mut out);
+            x.encode(&mut out);
         }
         Value::F32(b) => {
             out.push(0x43);
@@ -321,7 +297,7 @@ pub fn link(bytes: &[u8]) -> Result<Vec<u8>, LinkError> {
             None => (0, &[][..]),
         };
         let mut out = Vec::new();
-        leb_u32(count + n, &mut out);
+        (count + n).encode(&mut out);
         out.extend_from_slice(defs);
         out.extend_from_slice(rest);
         Ok(out)
@@ -330,7 +306,7 @@ pub fn link(bytes: &[u8]) -> Result<Vec<u8>, LinkError> {
     for (id, range) in &sections {
         let body = if Some(range) == import_section.as_ref() {
             let mut out = Vec::new();
-            leb_u32(import_count as u32, &mut out);
+            (import_count as u32).encode(&mut out);
             for r in &kept_imports {
                 out.extend_from_slice(&bytes[r.clone()]);
             }
@@ -365,7 +341,7 @@ pub fn link(bytes: &[u8]) -> Result<Vec<u8>, LinkError> {
     let mut out = bytes[..8].to_vec();
     for (id, body) in rebuilt {
         out.push(id);
-        leb_u32(body.len() as u32, &mut out);
+        (body.len() as u32).encode(&mut out);
         out.extend(body);
     }
     Ok(out)
