@@ -324,6 +324,9 @@ fn traps_for(message: &str) -> Option<&'static [Trap]> {
 /// A module as prepared before anything runs.
 enum Prepared<'rt> {
     Ready(Box<dyn DynModule + 'rt>),
+    /// Core's validation refused the module as written (or its text did not parse).
+    Invalid(Error),
+    /// Refused later: linking, import resolution, the runtime.
     Rejected(Error),
     Skipped(String),
 }
@@ -426,7 +429,6 @@ pub fn run_spec_file(file: &SpecFile, runtime: &str, factory: &Factory<'_>) -> S
         .collect();
     let mut state = State {
         modules: &modules,
-        sources: &sources,
         instances: Vec::new(),
         named: HashMap::new(),
         current: None,
@@ -532,12 +534,12 @@ fn prepare_module<'rt>(
     let bytes = match source {
         Source::Bytes(b) => b,
         Source::Malformed(m) => {
-            return Prepared::Rejected(Error::reject(Rejection::InvalidModule, m.clone()));
+            return Prepared::Invalid(Error::reject(Rejection::InvalidModule, m.clone()));
         }
     };
     // Core validates what the test wrote, before any rewriting.
     if let Err(e) = check(bytes, rt.policy()) {
-        return Prepared::Rejected(e);
+        return Prepared::Invalid(e);
     }
     let linked = match link(bytes) {
         Ok(b) => b,
@@ -568,7 +570,6 @@ type Slot<'m> = Result<Box<dyn Sandbox + 'm>, SpecOutcome>;
 
 struct State<'m, 'rt> {
     modules: &'m [Prepared<'rt>],
-    sources: &'m [Source],
     instances: Vec<Slot<'m>>,
     named: HashMap<String, usize>,
     current: Option<usize>,
@@ -599,7 +600,7 @@ impl<'m> State<'m, '_> {
                 rejection: Rejection::Unsupported,
                 message,
             }) => Err(Got::Unsupported(message.clone())),
-            Prepared::Rejected(e) => Err(Got::Failed(e.clone())),
+            Prepared::Invalid(e) | Prepared::Rejected(e) => Err(Got::Failed(e.clone())),
             Prepared::Skipped(why) => Err(Got::Skip(why.clone())),
         }
     }
@@ -736,19 +737,17 @@ impl<'m> State<'m, '_> {
                 trapped(self.exec(&e), expected, &message)
             }
             Step::Exhaustion(e) => trapped(self.exec(&e), &[Trap::StackOverflow], "stack overflow"),
-            Step::Invalid(slot) | Step::Malformed(slot) => match &self.sources[slot] {
-                Source::Malformed(_) => SpecOutcome::Pass,
-                Source::Bytes(b) => match check(b, &spec_policy()) {
-                    Err(Error::Rejected {
-                        rejection: Rejection::InvalidModule | Rejection::FeatureDisabled,
-                        ..
-                    }) => SpecOutcome::Pass,
-                    Err(e) => SpecOutcome::Fail(format!(
-                        "{}, expected rejected:invalid_module",
-                        describe_error(&e)
-                    )),
-                    Ok(_) => SpecOutcome::Fail("accepted, expected rejected:invalid_module".into()),
-                },
+            // Judged by core's verdict, recorded when the module was prepared.
+            Step::Invalid(slot) | Step::Malformed(slot) => match &self.modules[slot] {
+                Prepared::Invalid(Error::Rejected {
+                    rejection: Rejection::InvalidModule | Rejection::FeatureDisabled,
+                    ..
+                }) => SpecOutcome::Pass,
+                Prepared::Invalid(e) => SpecOutcome::Fail(format!(
+                    "{}, expected rejected:invalid_module",
+                    describe_error(e)
+                )),
+                _ => SpecOutcome::Fail("accepted, expected rejected:invalid_module".into()),
             },
             Step::Unlinkable(slot) => match &self.modules[slot] {
                 Prepared::Rejected(Error::Rejected {
@@ -760,7 +759,7 @@ impl<'m> State<'m, '_> {
                     rejection: Rejection::Unsupported,
                     message,
                 }) => SpecOutcome::Unsupported(message.clone()),
-                Prepared::Rejected(e) => SpecOutcome::Fail(format!(
+                Prepared::Invalid(e) | Prepared::Rejected(e) => SpecOutcome::Fail(format!(
                     "{}, expected rejected:unresolved_import",
                     describe_error(e)
                 )),
