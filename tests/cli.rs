@@ -272,39 +272,42 @@ fn wasi_commands_get_args_stdio_and_directories() {
     assert_eq!(v["exit_code"], 0);
     assert_eq!(v["stdout"], "hello from wasi\n");
 
-    let dir = std::env::temp_dir().join(format!("cage-cli-dir-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let spec = format!("{}::/data", dir.display());
-    let out = cage(&[
-        "run",
-        "--runtime",
-        "wasmtime",
-        "--json",
-        "--dir-ro",
-        &spec,
-        "examples/create-file.wat",
-    ]);
-    assert_eq!(
-        json(&out)["exit_code"],
-        63,
-        "EPERM in a read-only directory"
-    );
-    assert!(!dir.join("out.txt").exists(), "nothing was created");
-    let out = cage(&[
-        "run",
-        "--runtime",
-        "wasmtime",
-        "--json",
-        "--dir",
-        &spec,
-        "examples/create-file.wat",
-    ]);
-    assert_eq!(json(&out)["exit_code"], 0);
-    assert!(
-        dir.join("out.txt").exists(),
-        "created in the read-write directory"
-    );
-    std::fs::remove_dir_all(&dir).ok();
+    // The same preopen on every runtime: the guest's fd 3 is the granted directory.
+    for rt in cage::available_runtimes() {
+        let dir = std::env::temp_dir().join(format!("cage-cli-dir-{rt}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = format!("{}::/data", dir.display());
+        let out = cage(&[
+            "run",
+            "--runtime",
+            rt,
+            "--json",
+            "--dir-ro",
+            &spec,
+            "examples/create-file.wat",
+        ]);
+        assert_eq!(
+            json(&out)["exit_code"],
+            63,
+            "{rt}: EPERM in a read-only directory"
+        );
+        assert!(!dir.join("out.txt").exists(), "{rt}: nothing was created");
+        let out = cage(&[
+            "run",
+            "--runtime",
+            rt,
+            "--json",
+            "--dir",
+            &spec,
+            "examples/create-file.wat",
+        ]);
+        assert_eq!(json(&out)["exit_code"], 0, "{rt}");
+        assert!(
+            dir.join("out.txt").exists(),
+            "{rt}: created in the read-write directory"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     let out = cage(&[
         "run",
@@ -386,6 +389,34 @@ fn conformance_command_contract() {
 
     let out = cage(&["conformance", "--runtime", "no-such-runtime"]);
     assert_eq!(out.status.code(), Some(78));
+}
+
+/// Tests `cage conformance --wasi-testsuite`: the embedded official suite, its pass rate per
+/// runtime in the JSON, and a directory that is not a testsuite.
+#[test]
+fn wasi_testsuite_command_reports_pass_rates() {
+    let out = cage(&[
+        "conformance",
+        "--wasi-testsuite",
+        "--filter",
+        "assemblyscript/",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["summary"]["cases"], 12);
+    assert_eq!(v["summary"]["unexpected"], 0);
+    for rt in cage::available_runtimes() {
+        assert_eq!(v["pass_rate"][rt]["passed"], 12, "{rt}");
+        assert_eq!(v["pass_rate"][rt]["pass_rate"], 100.0, "{rt}");
+    }
+    let out = cage(&["conformance", "--wasi-testsuite", "no/such/dir"]);
+    assert_eq!(out.status.code(), Some(64));
 }
 
 /// Tests `cage conformance --spec` on a few files and `cage fuzz` on a few seeds.

@@ -22,10 +22,6 @@ pub(crate) fn classify(err: &RuntimeError, flag: i32) -> Error {
     if let Some(HostTrap(h)) = err.downcast_ref::<HostTrap>() {
         return h.clone().into_error();
     }
-    if let Some(wasmer_wasix::WasiError::Exit(code)) = err.downcast_ref::<wasmer_wasix::WasiError>()
-    {
-        return Error::Exited { code: code.raw() };
-    }
     let message = err.message();
     let trap = match err.clone().to_trap() {
         Some(TrapCode::UnreachableCodeReached) if flag != 0 => {

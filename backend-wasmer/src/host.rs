@@ -19,14 +19,14 @@ pub(crate) struct Env {
     /// When the current call must end.
     pub(crate) deadline: Option<std::time::Instant>,
     /// Cage's WASI state, for WASI modules.
-    pub(crate) wasi_state: Option<cage_core::wasi::WasiState>,
+    pub(crate) wasi: Option<cage_core::wasi::WasiCtx>,
 }
 
 struct Context<'a> {
     memory: Option<Memory>,
     fuel: Option<Global>,
     deadline: Option<std::time::Instant>,
-    wasi_state: Option<&'a mut cage_core::wasi::WasiState>,
+    wasi: Option<&'a mut cage_core::wasi::WasiCtx>,
     store: StoreMut<'a>,
 }
 
@@ -92,8 +92,8 @@ impl HostContext for Context<'_> {
         self.deadline
     }
 
-    fn wasi_state(&mut self) -> Option<&mut cage_core::wasi::WasiState> {
-        self.wasi_state.as_deref_mut()
+    fn wasi_state(&mut self) -> Option<&mut cage_core::wasi::WasiCtx> {
+        self.wasi.as_deref_mut()
     }
 }
 
@@ -126,7 +126,7 @@ pub(crate) fn function(
                 memory: data.memory.clone(),
                 fuel: data.fuel.clone(),
                 deadline: data.deadline,
-                wasi_state: data.wasi_state.as_mut(),
+                wasi: data.wasi.as_mut(),
                 store,
             };
             let args: Vec<_> = args.iter().map(|v| from_val(&cx.store, v)).collect();

@@ -24,7 +24,6 @@ mod convert;
 mod host;
 mod middleware;
 mod tunables;
-mod wasi;
 mod watchdog;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -40,12 +39,11 @@ use wasmer::sys::{
     Singlepass, Target,
 };
 use wasmer::{Engine, Extern, FunctionEnv, Imports, Instance, Module, Store};
-use wasmer_wasix::{WasiFunctionEnv, WasiVersion, generate_import_object_from_env};
 use wasmparser::WasmFeatures;
 
 use crate::convert::{classify, from_val, to_val};
 use crate::host::Env;
-use crate::middleware::{CageMiddleware, FLAG_EXPORT, FUEL_EXPORT, MEMORY_EXPORT_PREFIX};
+use crate::middleware::{CageMiddleware, HiddenExports};
 use crate::tunables::CageTunables;
 use crate::watchdog::Watchdog;
 
@@ -108,8 +106,6 @@ fn wasmer_features(policy: &Policy, compiler: Compiler) -> wasmer::sys::Features
 
 /// Wasmer configured by one policy, with one compiler.
 pub struct WasmerRuntime {
-    /// The tokio runtime wasmer-wasix needs, made on first use and owned here.
-    tokio: std::sync::OnceLock<tokio::runtime::Runtime>,
     compiler: Compiler,
     policy: Policy,
     capabilities: Capabilities,
@@ -140,7 +136,6 @@ impl WasmerRuntime {
         };
         policy.check_host_dirs()?;
         Ok(WasmerRuntime {
-            tokio: std::sync::OnceLock::new(),
             compiler,
             policy: policy.clone(),
             capabilities: Capabilities {
@@ -152,31 +147,12 @@ impl WasmerRuntime {
         })
     }
 
-    /// The handle of the tokio runtime wasmer-wasix runs on: one worker thread, made on first
-    /// use.
-    fn tokio_handle(&self) -> Result<tokio::runtime::Handle, Error> {
-        if let Some(rt) = self.tokio.get() {
-            return Ok(rt.handle().clone());
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("cage-wasix")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                Error::trap(
-                    Trap::ResourceLimit,
-                    format!("cannot start the WASI runtime: {e}"),
-                )
-            })?;
-        Ok(self.tokio.get_or_init(|| rt).handle().clone())
-    }
-
     /// A fresh engine with a fresh Cage middleware: Wasmer middlewares keep per-module state, so
     /// every compiled module gets its own engine.
-    fn engine(&self) -> Engine {
+    fn engine(&self) -> (Engine, Arc<CageMiddleware>) {
         let l = &self.policy.limits;
         let middleware = Arc::new(CageMiddleware::new(&self.policy));
+        let meter = middleware.clone();
         let features = wasmer_features(&self.policy, self.compiler);
         let builder = match self.compiler {
             Compiler::Cranelift => {
@@ -198,7 +174,7 @@ impl WasmerRuntime {
             l.max_memory.bytes(),
             l.max_table_elements,
         ));
-        engine
+        (engine, meter)
     }
 }
 
@@ -210,6 +186,7 @@ pub struct WasmerModule {
     host: Arc<Vec<HostFunc>>,
     start: Option<Arc<str>>,
     wasi: bool,
+    hidden: Arc<HiddenExports>,
 }
 
 impl Runtime for WasmerRuntime {
@@ -229,7 +206,7 @@ impl Runtime for WasmerRuntime {
     }
 
     fn compile(&self, module: &CheckedModule, host: &HostFunctions) -> Result<WasmerModule, Error> {
-        let engine = self.engine();
+        let (engine, meter) = self.engine();
         let compiled = catch_unwind(AssertUnwindSafe(|| {
             Module::from_binary(&engine, module.runnable_bytes())
         }))
@@ -240,25 +217,23 @@ impl Runtime for WasmerRuntime {
                 format!("{} cannot compile this module: {e}", self.name()),
             )
         })?;
-        let mut imported = Vec::new();
-        for imp in &module.info().imports {
-            if imp.module == cage_core::WASI_MODULE {
-                continue;
-            }
-            let f = host.get(&imp.module, &imp.name).ok_or_else(|| {
-                Error::reject(
-                    Rejection::UnresolvedImport,
-                    format!("import {}.{} is not provided", imp.module, imp.name),
-                )
-            })?;
-            imported.push(f.clone());
-        }
+        // Fail closed: a module the middleware did not process would run unmetered.
+        let hidden = meter.hidden_exports().ok_or_else(|| {
+            Error::trap(
+                Trap::Other,
+                "the metering middleware did not run on this module; refusing to run it unmetered",
+            )
+        })?;
+        let mut imported = host.bind(module.info(), self.capabilities.wasi)?;
+        let mut seen = std::collections::BTreeSet::new();
+        imported.retain(|f| seen.insert((f.module.clone(), f.name.clone())));
         Ok(WasmerModule {
             engine,
             module: compiled,
             host: Arc::new(imported),
             start: module.start_export().map(Arc::from),
             wasi: module.info().imports_wasi(),
+            hidden: Arc::new(hidden),
         })
     }
 
@@ -267,25 +242,10 @@ impl Runtime for WasmerRuntime {
         let mut store = Store::new(module.engine.clone());
         let env = FunctionEnv::new(&mut store, Env::default());
         let mut imports = Imports::new();
-        let mut wasi_env = None;
-        let mut outputs = None;
-        let mut handle = None;
         if module.wasi {
-            let h = self.tokio_handle()?;
-            // wasmer-wasix looks up the current tokio runtime while it builds the environment.
-            let _tokio = h.enter();
-            let (wenv, out) = wasi::env(&self.policy, &h, &module.engine)
-                .map_err(|e| Error::reject(Rejection::InvalidInvocation, e))?;
-            let fenv = WasiFunctionEnv::new(&mut store, wenv);
-            imports =
-                generate_import_object_from_env(&mut store, &fenv.env, WasiVersion::Snapshot1);
-            for f in cage_core::wasi::overrides(&self.policy) {
-                imports.define(&f.module, &f.name, host::function(&mut store, &env, &f)?);
-            }
-            env.as_mut(&mut store).wasi_state = Some(cage_core::wasi::WasiState::new(&self.policy));
-            wasi_env = Some(fenv);
-            outputs = out;
-            handle = Some(h);
+            let ctx = cage_core::wasi::WasiCtx::new(&self.policy)
+                .map_err(|e| Error::reject(Rejection::InvalidInvocation, e.to_string()))?;
+            env.as_mut(&mut store).wasi = Some(ctx);
         }
         for f in module.host.iter() {
             imports.define(&f.module, &f.name, host::function(&mut store, &env, f)?);
@@ -294,6 +254,7 @@ impl Runtime for WasmerRuntime {
             store,
             module: module.module.clone(),
             start: module.start.clone(),
+            hidden: module.hidden.clone(),
             imports,
             env,
             instance: None,
@@ -302,9 +263,6 @@ impl Runtime for WasmerRuntime {
             stack: usize::try_from(self.policy.limits.max_stack.bytes()).unwrap_or(usize::MAX),
             deadline: self.policy.limits.timeout.zip(self.watchdog.clone()),
             poisoned: false,
-            wasi_env,
-            outputs,
-            handle,
             _slot: slot,
         })
     }
@@ -316,6 +274,8 @@ pub struct WasmerSandbox {
     store: Store,
     module: Module,
     start: Option<Arc<str>>,
+    /// The names of the middleware's exports in this module.
+    hidden: Arc<HiddenExports>,
     imports: Imports,
     env: FunctionEnv<Env>,
     instance: Option<Instance>,
@@ -325,10 +285,6 @@ pub struct WasmerSandbox {
     stack: usize,
     deadline: Option<(Duration, Arc<Watchdog>)>,
     poisoned: bool,
-    /// wasmer-wasix's environment, for WASI modules.
-    wasi_env: Option<WasiFunctionEnv>,
-    outputs: Option<wasi::Outputs>,
-    handle: Option<tokio::runtime::Handle>,
     _slot: LiveSlot,
 }
 
@@ -369,8 +325,6 @@ impl WasmerSandbox {
             let at = std::time::Instant::now() + *timeout;
             self.env.as_mut(&mut self.store).deadline = Some(at);
         }
-        let handle = self.handle.clone();
-        let _tokio = handle.as_ref().map(|h| h.enter());
         let armed = self.deadline.as_ref().map(|(timeout, dog)| {
             #[cfg(unix)]
             let interrupter = self.store.interrupter();
@@ -387,6 +341,9 @@ impl WasmerSandbox {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 let err = classify(&e, self.flag());
+                // The flag answers for this trap only: a later trap of the guest's own must
+                // not read it again.
+                self.clear_flag();
                 // Wasmer looks up the interrupted instruction's trap code before the interrupt's
                 // own: an interrupt landing on a stack check (Singlepass puts one at every call)
                 // comes back as a stack overflow. Past the deadline, those are the deadline.
@@ -420,9 +377,22 @@ impl WasmerSandbox {
 
     /// The middleware's flag global: why its own `unreachable` ran (0 = it did not).
     fn flag(&mut self) -> i32 {
-        match self.global(FLAG_EXPORT) {
+        match self.global(&self.hidden.flag()) {
             Some(wasmer::Value::I32(f)) => f,
             _ => 0,
+        }
+    }
+
+    /// Resets the flag global after a trap was classified.
+    fn clear_flag(&mut self) {
+        let name = self.hidden.flag();
+        if let Some(g) = self
+            .instance
+            .as_ref()
+            .and_then(|i| i.exports.get_global(&name).ok())
+            .cloned()
+        {
+            let _ = g.set(&mut self.store, wasmer::Value::I32(0));
         }
     }
 }
@@ -449,14 +419,8 @@ impl Sandbox for WasmerSandbox {
                         ))));
                     }
                 };
-                if let Some(fenv) = &mut s.wasi_env {
-                    fenv.initialize(&mut s.store, instance.clone())
-                        .map_err(|e| {
-                            wasmer::RuntimeError::new(format!("WASI needs an exported memory: {e}"))
-                        })?;
-                }
                 let memory = instance.exports.get_memory("memory").ok().cloned();
-                let fuel = instance.exports.get_global(FUEL_EXPORT).ok().cloned();
+                let fuel = instance.exports.get_global(&s.hidden.fuel()).ok().cloned();
                 let start = match &s.start {
                     Some(name) => Some(
                         instance
@@ -533,7 +497,7 @@ impl Sandbox for WasmerSandbox {
             return state;
         };
         for (name, ext) in instance.exports.iter() {
-            if name.starts_with(cage_core::RESERVED_EXPORT_PREFIX) {
+            if self.hidden.is_hidden(name) {
                 continue;
             }
             match ext {
@@ -554,22 +518,25 @@ impl Sandbox for WasmerSandbox {
     }
 
     fn take_output(&mut self) -> cage_core::Output {
-        self.outputs
-            .as_ref()
-            .map(wasi::Outputs::take)
+        self.env
+            .as_mut(&mut self.store)
+            .wasi
+            .as_mut()
+            .map(cage_core::wasi::WasiCtx::take_output)
             .unwrap_or_default()
     }
 
     fn stats(&mut self) -> Stats {
+        let fuel_name = self.hidden.fuel();
         let mut peak = 0;
         let mut fuel_global = None;
         if let Some(i) = &self.instance {
             for (name, ext) in i.exports.iter() {
                 match ext {
-                    Extern::Memory(m) if name.starts_with(MEMORY_EXPORT_PREFIX) => {
+                    Extern::Memory(m) if self.hidden.is_memory(name) => {
                         peak += m.view(&self.store).data_size();
                     }
-                    Extern::Global(g) if name == FUEL_EXPORT => fuel_global = Some(g.clone()),
+                    Extern::Global(g) if *name == fuel_name => fuel_global = Some(g.clone()),
                     _ => {}
                 }
             }

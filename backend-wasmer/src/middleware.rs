@@ -41,12 +41,51 @@ use wasmer_types::{GlobalIndex, ModuleInfo};
 
 use crate::convert::{FLAG_GROW_FAILED, FLAG_OUT_OF_FUEL, FLAG_WAIT_UNSHARED};
 
-/// Export name of the fuel-remaining global.
-pub(crate) const FUEL_EXPORT: &str = "cage:fuel";
-/// Export name of the flag global (why Cage's own `unreachable` ran).
-pub(crate) const FLAG_EXPORT: &str = "cage:flag";
-/// Prefix of the hidden memory exports.
-pub(crate) const MEMORY_EXPORT_PREFIX: &str = "cage:memory:";
+/// The names of the exports the middleware adds for Cage's bookkeeping. They start with a prefix
+/// that no export of the guest starts with (`cage:`, or `cage1:`, `cage2:`, … when the guest
+/// uses it), so a guest may name its exports anything and they behave the same as on Wasmtime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HiddenExports {
+    /// The prefix every hidden export starts with.
+    pub(crate) prefix: String,
+}
+
+impl HiddenExports {
+    fn choose(info: &ModuleInfo) -> Self {
+        let taken = |p: &str| info.exports.keys().any(|n| n.starts_with(p));
+        let prefix = std::iter::once("cage:".to_owned())
+            .chain((1u32..).map(|i| format!("cage{i}:")))
+            .find(|p| !taken(p))
+            .unwrap_or_default();
+        HiddenExports { prefix }
+    }
+
+    /// The fuel-remaining global.
+    pub(crate) fn fuel(&self) -> String {
+        format!("{}fuel", self.prefix)
+    }
+
+    /// The flag global (why Cage's own `unreachable` ran).
+    pub(crate) fn flag(&self) -> String {
+        format!("{}flag", self.prefix)
+    }
+
+    /// The hidden export of memory `i`.
+    pub(crate) fn memory(&self, i: u32) -> String {
+        format!("{}memory:{i}", self.prefix)
+    }
+
+    /// Whether `name` is one of them.
+    pub(crate) fn is_hidden(&self, name: &str) -> bool {
+        name.starts_with(&self.prefix)
+    }
+
+    /// Whether `name` is a hidden memory export.
+    pub(crate) fn is_memory(&self, name: &str) -> bool {
+        name.strip_prefix(&self.prefix)
+            .is_some_and(|rest| rest.starts_with("memory:"))
+    }
+}
 
 /// Bulk operations with a constant length cheaper than this are not checked (Wasmtime's rule).
 const CONSTANT_CHECK_THRESHOLD: u64 = 128;
@@ -66,6 +105,8 @@ struct Globals {
     results: Vec<Option<BlockType>>,
     /// Per memory index: the largest size it can ever have, in bytes, as declared.
     max_bytes: Vec<u64>,
+    /// The names of the exports added.
+    names: Option<HiddenExports>,
 }
 
 /// The memory, static offset and access size of a load or store (atomics excepted: Cage runs
@@ -166,14 +207,11 @@ fn add_global(info: &mut ModuleInfo, ty: Type, init: GlobalInit) -> u32 {
     index.as_u32()
 }
 
-fn reserved(info: &ModuleInfo, name: &str) -> Result<(), MiddlewareError> {
-    if info.exports.contains_key(name) {
-        return Err(MiddlewareError::new(
-            "cage",
-            format!("the export name `{name}` is reserved by Cage"),
-        ));
+impl CageMiddleware {
+    /// The names of the exports added to the module this middleware served, once it has run.
+    pub(crate) fn hidden_exports(&self) -> Option<HiddenExports> {
+        self.globals.lock().ok()?.as_ref()?.names.clone()
     }
-    Ok(())
 }
 
 impl ModuleMiddleware for CageMiddleware {
@@ -188,21 +226,18 @@ impl ModuleMiddleware for CageMiddleware {
                 "one Cage middleware serves one module",
             ));
         }
-        reserved(info, FUEL_EXPORT)?;
-        reserved(info, FLAG_EXPORT)?;
+        let names = HiddenExports::choose(info);
         let fuel = self.fuel.map(|budget| {
             let budget = i64::try_from(budget).unwrap_or(i64::MAX);
             let g = add_global(info, Type::I64, GlobalInit::I64Const(budget));
-            info.exports.insert(
-                FUEL_EXPORT.to_owned(),
-                ExportIndex::Global(GlobalIndex::from_u32(g)),
-            );
+            info.exports
+                .insert(names.fuel(), ExportIndex::Global(GlobalIndex::from_u32(g)));
             (g, add_global(info, Type::I64, GlobalInit::I64Const(budget)))
         });
         let (fuel, var) = (fuel.map(|f| f.0), fuel.map(|f| f.1));
         let flag = add_global(info, Type::I32, GlobalInit::I32Const(0));
         info.exports.insert(
-            FLAG_EXPORT.to_owned(),
+            names.flag(),
             ExportIndex::Global(GlobalIndex::from_u32(flag)),
         );
         let scratch = add_global(info, Type::I32, GlobalInit::I32Const(0));
@@ -224,9 +259,8 @@ impl ModuleMiddleware for CageMiddleware {
             .collect();
         let memories: Vec<_> = info.memories.keys().collect();
         for m in memories {
-            let name = format!("{MEMORY_EXPORT_PREFIX}{}", m.as_u32());
-            reserved(info, &name)?;
-            info.exports.insert(name, ExportIndex::Memory(m));
+            info.exports
+                .insert(names.memory(m.as_u32()), ExportIndex::Memory(m));
         }
         *slot = Some(Globals {
             fuel,
@@ -236,6 +270,7 @@ impl ModuleMiddleware for CageMiddleware {
             shared,
             results,
             max_bytes,
+            names: Some(names),
         });
         Ok(())
     }
@@ -244,12 +279,11 @@ impl ModuleMiddleware for CageMiddleware {
         &self,
         index: LocalFunctionIndex,
     ) -> Box<dyn FunctionMiddleware<'a> + 'a> {
-        let globals = self
-            .globals
-            .lock()
-            .ok()
-            .and_then(|g| g.clone())
-            .unwrap_or_default();
+        // Fail closed: without the module pass's globals this function cannot be metered, and
+        // compiling it unmetered would be a sandbox without its limits.
+        let Some(globals) = self.globals.lock().ok().and_then(|g| g.clone()) else {
+            return Box::new(Unmeterable);
+        };
         let wrapper = globals
             .results
             .get(index.as_u32() as usize)
@@ -265,6 +299,24 @@ impl ModuleMiddleware for CageMiddleware {
             depth: 0,
             last_const: None,
         })
+    }
+}
+
+/// The function middleware used when metering could not be set up: it fails the compilation.
+#[derive(Debug)]
+struct Unmeterable;
+
+impl<'a> FunctionMiddleware<'a> for Unmeterable {
+    fn feed(
+        &mut self,
+        _: Operator<'a>,
+        _: &mut MiddlewareReaderState<'a>,
+    ) -> Result<(), MiddlewareError> {
+        Err(MiddlewareError::new(
+            "cage",
+            "the metering middleware's module pass did not run (or its state is poisoned): \
+             refusing to compile an unmetered function",
+        ))
     }
 }
 

@@ -77,8 +77,8 @@ impl HostContext for Context<'_, '_> {
         self.caller.data().deadline
     }
 
-    fn wasi_state(&mut self) -> Option<&mut cage_core::wasi::WasiState> {
-        self.caller.data_mut().wasi_state.as_mut()
+    fn wasi_state(&mut self) -> Option<&mut cage_core::wasi::WasiCtx> {
+        self.caller.data_mut().wasi.as_mut()
     }
 }
 

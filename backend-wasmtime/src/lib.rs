@@ -20,7 +20,6 @@ mod convert;
 mod host;
 mod limiter;
 mod ticker;
-mod wasi;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -32,20 +31,16 @@ use cage_core::{
     runtime_panicked,
 };
 use wasmtime::{Config, Engine, InstancePre, Linker, OptLevel, Store, Val, WasmFeatures};
-use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::convert::{classify, from_val, to_val};
 use crate::limiter::Limiter;
 use crate::ticker::Ticker;
-use crate::wasi::{Pipes, wasi_ctx};
 
 /// Per-store state.
 pub(crate) struct StoreData {
     limiter: Limiter,
-    /// WASI context; present exactly when the module imports WASI (the linker's WASI functions
-    /// are defined only for such modules).
-    wasi: Option<WasiP1Ctx>,
-    pub(crate) wasi_state: Option<cage_core::wasi::WasiState>,
+    /// Cage's WASI state; present exactly when the module imports WASI.
+    pub(crate) wasi: Option<cage_core::wasi::WasiCtx>,
     /// When the current call must end.
     pub(crate) deadline: Option<std::time::Instant>,
 }
@@ -198,8 +193,12 @@ impl Runtime for WasmtimeRuntime {
         })?;
         let mut linker = Linker::new(&self.engine);
         let metered = self.policy.limits.fuel.is_some();
-        for f in host.iter() {
-            host::define(&mut linker, f, metered).map_err(|e| {
+        let mut defined = std::collections::BTreeSet::new();
+        for f in host.bind(module.info(), self.capabilities.wasi)? {
+            if !defined.insert((f.module.clone(), f.name.clone())) {
+                continue;
+            }
+            host::define(&mut linker, &f, metered).map_err(|e| {
                 Error::reject(
                     Rejection::UnresolvedImport,
                     format!("cannot define {}.{}: {e:#}", f.module, f.name),
@@ -207,14 +206,6 @@ impl Runtime for WasmtimeRuntime {
             })?;
         }
         let wasi = module.info().imports_wasi();
-        if wasi {
-            wasi::add_to_linker(&mut linker, &self.policy, metered).map_err(|e| {
-                Error::reject(
-                    Rejection::UnresolvedImport,
-                    format!("cannot link WASI: {e:#}"),
-                )
-            })?;
-        }
         let pre = linker
             .instantiate_pre(&compiled)
             .map_err(|e| Error::reject(Rejection::UnresolvedImport, format!("{e:#}")))?;
@@ -228,20 +219,19 @@ impl Runtime for WasmtimeRuntime {
     fn sandbox(&self, module: &WasmtimeModule) -> Result<WasmtimeSandbox, Error> {
         let slot = self.live.acquire(self.policy.limits.max_instances)?;
         let l = &self.policy.limits;
-        let (wasi, pipes) = if module.wasi {
-            let (ctx, pipes) = wasi_ctx(&self.policy);
-            (Some(ctx), Some(pipes))
+        let wasi = if module.wasi {
+            Some(
+                cage_core::wasi::WasiCtx::new(&self.policy)
+                    .map_err(|e| Error::reject(Rejection::InvalidInvocation, e.to_string()))?,
+            )
         } else {
-            (None, None)
+            None
         };
         let mut store = Store::new(
             &self.engine,
             StoreData {
                 limiter: Limiter::new(l),
                 wasi,
-                wasi_state: module
-                    .wasi
-                    .then(|| cage_core::wasi::WasiState::new(&self.policy)),
                 deadline: None,
             },
         );
@@ -266,7 +256,6 @@ impl Runtime for WasmtimeRuntime {
             timeout: l.timeout.zip(self.ticker.clone()),
             poisoned: false,
             attempted: false,
-            pipes,
             _slot: slot,
         })
     }
@@ -283,8 +272,6 @@ pub struct WasmtimeSandbox {
     poisoned: bool,
     /// Set once instantiation has been tried: a sandbox instantiates at most once.
     attempted: bool,
-    /// Captured WASI output.
-    pipes: Option<Pipes>,
     /// Exported functions looked up so far, with their signatures.
     funcs: Vec<(Box<str>, wasmtime::Func, wasmtime::FuncType)>,
     _slot: LiveSlot,
@@ -420,7 +407,6 @@ impl Sandbox for WasmtimeSandbox {
         };
         let exports: Vec<(String, wasmtime::Extern)> = instance
             .exports(&mut self.store)
-            .filter(|e| !e.name().starts_with(cage_core::RESERVED_EXPORT_PREFIX))
             .map(|e| (e.name().to_owned(), e.into_extern()))
             .collect();
         for (name, ext) in exports {
@@ -439,7 +425,12 @@ impl Sandbox for WasmtimeSandbox {
     }
 
     fn take_output(&mut self) -> cage_core::Output {
-        self.pipes.as_ref().map(Pipes::take).unwrap_or_default()
+        self.store
+            .data_mut()
+            .wasi
+            .as_mut()
+            .map(cage_core::wasi::WasiCtx::take_output)
+            .unwrap_or_default()
     }
 
     fn stats(&mut self) -> Stats {

@@ -45,6 +45,8 @@ pub struct CaseSpec {
     pub expect: String,
     /// Expected captured stdout.
     pub expect_stdout: Option<String>,
+    /// Expected captured stderr (extension).
+    pub expect_stderr: Option<String>,
     /// Bytes on the guest's stdin.
     pub stdin: Option<String>,
     /// One line saying what the case attacks.

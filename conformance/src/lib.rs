@@ -15,10 +15,11 @@ mod host;
 mod runner;
 pub mod spec;
 pub mod spectest;
+pub mod wasi_testsuite;
 
 pub use case::{Case, CaseSpec, Expect, ExpectValue, LoadError, header_of, load_cases, load_each};
 pub use host::host_functions;
-pub use runner::{CaseResult, Factory, Verdict, run_case};
+pub use runner::{CaseResult, Factory, Verdict, copy_dir, run_case, uses_unsupported};
 
 /// The built-in corpus directory in this source tree.
 pub fn corpus_dir() -> std::path::PathBuf {
@@ -41,6 +42,11 @@ impl BuiltinCorpus {
     /// # Errors
     /// The temporary directory cannot be written.
     pub fn extract() -> std::io::Result<Self> {
+        Self::extract_dir(&CORPUS)
+    }
+
+    /// Writes an embedded directory out.
+    pub(crate) fn extract_dir(embedded: &include_dir::Dir<'static>) -> std::io::Result<Self> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -50,7 +56,7 @@ impl BuiltinCorpus {
         ));
         std::fs::create_dir_all(&dir)?;
         let corpus = BuiltinCorpus { dir };
-        CORPUS.extract(&corpus.dir)?;
+        embedded.extract(&corpus.dir)?;
         Ok(corpus)
     }
 

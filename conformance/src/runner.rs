@@ -52,6 +52,18 @@ impl CaseResult {
     }
 }
 
+/// Why `runtime` cannot run `bytes` by its declared capabilities, or `None` when it can.
+pub fn uses_unsupported(
+    bytes: &[u8],
+    policy: &cage_core::Policy,
+    runtime: &dyn DynRuntime,
+) -> Option<String> {
+    let checked = cage_core::check(bytes, policy).ok()?;
+    cage_core::module::require_supported(&checked, policy, runtime.capabilities(), runtime.name())
+        .err()
+        .map(|e| e.message().unwrap_or("unsupported").to_owned())
+}
+
 /// What is compared across runtimes.
 fn signature(r: &Report) -> (Outcome, String, Option<u64>) {
     let o = r.outcome();
@@ -111,22 +123,49 @@ pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseRe
             }
         };
         let policy = &scratch.policy;
-        let report = match (&bytes, factory(name, policy)) {
-            (_, Err(e)) => Report::new(name, &Outcome::Rejected(Rejection::Unsupported), Some(e)),
-            (Err(e), Ok(_)) => Report::new(name, &e.outcome(), e.message().map(str::to_owned)),
-            (Ok(b), Ok(rt)) => on_guest_thread(policy, || run(rt.as_ref(), b, &host, &invocation)),
+        let runtime = match factory(name, policy) {
+            Ok(rt) => rt,
+            Err(e) => {
+                // A runtime that cannot be built is a failure of that runtime, never "unsupported".
+                let msg = format!("the runtime cannot be built for this case's policy: {e}");
+                let outcome = Outcome::Rejected(Rejection::InvalidInvocation);
+                results.push((
+                    name.to_owned(),
+                    Report::new(name, &outcome, Some(msg.clone())),
+                ));
+                verdicts.push((name.to_owned(), Verdict::Fail(msg)));
+                continue;
+            }
         };
-        drop(scratch);
+        let report = match &bytes {
+            Err(e) => Report::new(name, &e.outcome(), e.message().map(str::to_owned)),
+            Ok(b) => on_guest_thread(policy, || run(runtime.as_ref(), b, &host, &invocation)),
+        };
         let outcome = report.outcome();
         let verdict = if case.expect.matches(&outcome) {
-            match &case.spec.expect_stdout {
-                Some(s) if *s != report.stdout => {
+            match (&case.spec.expect_stdout, &case.spec.expect_stderr) {
+                (Some(s), _) if *s != report.stdout => {
                     Verdict::Fail(format!("stdout {:?}, expected {s:?}", report.stdout))
+                }
+                (_, Some(s)) if *s != report.stderr => {
+                    Verdict::Fail(format!("stderr {:?}, expected {s:?}", report.stderr))
                 }
                 _ => Verdict::Pass,
             }
         } else if outcome == Outcome::Rejected(Rejection::Unsupported) {
-            Verdict::Unsupported(report.message.clone().unwrap_or_default())
+            // Legitimate only when core's proposal detection says the module uses a proposal
+            // this runtime's declared capabilities lack.
+            match bytes
+                .as_ref()
+                .map(|b| uses_unsupported(b, policy, runtime.as_ref()))
+            {
+                Ok(Some(why)) => Verdict::Unsupported(why),
+                _ => Verdict::Fail(format!(
+                    "rejected:unsupported although its capabilities cover every proposal the \
+                     module uses ({})",
+                    report.message.as_deref().unwrap_or("")
+                )),
+            }
         } else {
             Verdict::Fail(format!(
                 "{outcome}{}, expected {}",
@@ -138,6 +177,7 @@ pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseRe
                 case.spec.expect
             ))
         };
+        drop(scratch);
         verdicts.push((name.to_owned(), verdict));
         results.push((name.to_owned(), report));
     }
@@ -219,18 +259,35 @@ impl Drop for Scratch {
     }
 }
 
-/// Copies a directory tree; symbolic links are not followed (a case's links are its own).
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+/// Copies a directory tree. Symbolic links are copied as links, with the same target (a case's
+/// links are its own: one pointing inside the directory keeps working in the copy, one pointing
+/// out keeps pointing out).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let ty = entry.file_type()?;
         let dest = to.join(entry.file_name());
-        if ty.is_dir() {
+        if ty.is_symlink() {
+            copy_link(&entry.path(), &dest)?;
+        } else if ty.is_dir() {
             copy_dir(&entry.path(), &dest)?;
         } else if ty.is_file() {
             std::fs::copy(entry.path(), dest)?;
         }
     }
     Ok(())
+}
+
+#[cfg(unix)]
+fn copy_link(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(std::fs::read_link(from)?, to)
+}
+
+#[cfg(not(unix))]
+fn copy_link(from: &std::path::Path, _: &std::path::Path) -> std::io::Result<()> {
+    Err(std::io::Error::other(format!(
+        "cannot copy the symbolic link {} on this platform",
+        from.display()
+    )))
 }

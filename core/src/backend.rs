@@ -92,11 +92,6 @@ impl ExportedState {
     }
 }
 
-/// Export names a backend adds for its own bookkeeping start with this prefix. Exports so named
-/// never appear in an [`ExportedState`], on any runtime (a guest's own `cage:` exports are left
-/// out too, so that runtimes compare alike).
-pub const RESERVED_EXPORT_PREFIX: &str = "cage:";
-
 /// A WebAssembly runtime configured by one [`Policy`].
 pub trait Runtime: Send + Sync {
     /// A compiled module, cheap to clone, instantiable many times.
@@ -148,8 +143,9 @@ pub trait Sandbox {
     /// Fuel and memory counters (`&mut`: some runtimes need the store mutably to read globals).
     fn stats(&mut self) -> Stats;
 
-    /// The exported globals and memories of the instance (empty before instantiation). Exports
-    /// named with [`RESERVED_EXPORT_PREFIX`] are left out.
+    /// The exported globals and memories of the instance (empty before instantiation), exactly
+    /// the guest's own: exports a backend adds for its bookkeeping never appear, and a guest's
+    /// exports appear whatever their names.
     fn exported_state(&mut self) -> ExportedState;
 
     /// Takes the captured output so far.

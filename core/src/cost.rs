@@ -61,6 +61,28 @@ impl Default for VariableCosts {
     }
 }
 
+/// What a WASI preview 1 call costs the guest, charged by Cage's WASI implementation on every
+/// runtime: `call` on entry, then `per_byte` for every byte the host reads from or writes to guest
+/// memory (paths, iovec tables, the data of reads and writes, directory entries, random bytes,
+/// results). So a WASI call can never do unbounded work for free (the WASI analogue of
+/// GHSA-j366-h8gg-77pm).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WasiCosts {
+    /// Fuel charged on entry to every WASI function. Default 100.
+    pub call: u64,
+    /// Fuel charged per byte copied between guest memory and the host. Default 1.
+    pub per_byte: u64,
+}
+
+impl Default for WasiCosts {
+    fn default() -> Self {
+        WasiCosts {
+            call: 100,
+            per_byte: 1,
+        }
+    }
+}
+
 /// The fuel cost of every operator.
 ///
 /// Operators are named by wasmparser's `Operator` variant names (`I32Add`, `MemoryFill`, ...);
@@ -70,6 +92,8 @@ pub struct CostModel {
     overrides: BTreeMap<String, u8>,
     /// Per-byte and per-element costs of bulk operations.
     pub variable: VariableCosts,
+    /// What WASI calls cost (charged by Cage, identically on every runtime).
+    pub wasi: WasiCosts,
 }
 
 macro_rules! operator_names {
@@ -122,7 +146,8 @@ impl CostModel {
         self.cost_by_name(operator_name(op))
     }
 
-    /// Whether the table is Wasmtime's default one (backends may skip configuring it).
+    /// Whether the operator table is Wasmtime's default one (backends may skip configuring it).
+    /// WASI costs are charged by Cage itself and do not count.
     pub fn is_default(&self) -> bool {
         self.overrides.iter().all(|(n, c)| default_cost(n) == *c)
             && self.variable == VariableCosts::default()

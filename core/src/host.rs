@@ -32,6 +32,15 @@ pub enum HostError {
         /// Length of the access.
         len: u64,
     },
+    /// A pointer given to a host function is not aligned for the value it points to (WASI
+    /// traps on misaligned pointers): the guest traps `heap_misaligned`.
+    #[error("misaligned pointer: {offset} is not a multiple of {align}")]
+    Misaligned {
+        /// The pointer.
+        offset: u64,
+        /// The alignment its type needs.
+        align: u64,
+    },
     /// The call's deadline passed while the host function waited: the guest traps `timeout`.
     #[error("the deadline passed during a host call")]
     Timeout,
@@ -52,6 +61,7 @@ impl HostError {
             HostError::Message(_) => Trap::HostError,
             HostError::OutOfFuel => Trap::OutOfFuel,
             HostError::MemoryOutOfBounds { .. } => Trap::MemoryOutOfBounds,
+            HostError::Misaligned { .. } => Trap::HeapMisaligned,
             HostError::Timeout => Trap::Timeout,
             HostError::Exit(code) => return Error::Exited { code: *code },
         };
@@ -105,7 +115,7 @@ pub trait HostContext {
     }
 
     /// The sandbox's WASI state, when the sandbox runs WASI.
-    fn wasi_state(&mut self) -> Option<&mut crate::wasi::WasiState> {
+    fn wasi_state(&mut self) -> Option<&mut crate::wasi::WasiCtx> {
         None
     }
 
@@ -231,6 +241,18 @@ impl HostFunc {
     }
 }
 
+/// Cage's WASI preview 1 functions, made once per process.
+fn wasi_functions() -> &'static HostFunctions {
+    static WASI: std::sync::OnceLock<HostFunctions> = std::sync::OnceLock::new();
+    WASI.get_or_init(|| {
+        let mut h = HostFunctions::new();
+        for f in crate::wasi::functions() {
+            h.insert(f);
+        }
+        h
+    })
+}
+
 /// The host functions offered to a module, by `(module, name)`.
 #[derive(Clone, Debug, Default)]
 pub struct HostFunctions {
@@ -263,6 +285,29 @@ impl HostFunctions {
     /// Every function.
     pub fn iter(&self) -> impl Iterator<Item = &HostFunc> {
         self.funcs.values()
+    }
+
+    /// The function each import of `module` binds to, in import order: the host function of
+    /// that name, or Cage's WASI function (when `wasi` is true). This is the one place imports
+    /// are resolved; backends define exactly these.
+    ///
+    /// # Errors
+    /// As [`HostFunctions::resolve`].
+    pub fn bind(&self, module: &ModuleInfo, wasi: bool) -> Result<Vec<HostFunc>, Error> {
+        self.resolve(module, wasi)?;
+        let preview1 = wasi_functions();
+        Ok(module
+            .imports
+            .iter()
+            .filter_map(|imp| {
+                if wasi && imp.module == crate::WASI_MODULE {
+                    preview1.get(&imp.module, &imp.name)
+                } else {
+                    self.get(&imp.module, &imp.name)
+                }
+            })
+            .cloned()
+            .collect())
     }
 
     /// Resolves every import of `module` before any runtime sees it: each must be a host

@@ -35,8 +35,8 @@ mod value;
 pub mod wasi;
 
 pub use backend::{
-    Capabilities, DynModule, DynRuntime, ExportedState, LiveSandboxes, LiveSlot, Output,
-    RESERVED_EXPORT_PREFIX, Runtime, Sandbox, Stats, runtime_panicked,
+    Capabilities, DynModule, DynRuntime, ExportedState, LiveSandboxes, LiveSlot, Output, Runtime,
+    Sandbox, Stats, runtime_panicked,
 };
 pub use cost::CostModel;
 pub use host::{HostContext, HostError, HostFn, HostFunc, HostFunctions, checked_range};

@@ -8,4 +8,4 @@
   (memory (export "memory") 1)
   (func (export "_start")
     (i32.store (i32.const 16) (i32.const 1))
-    (loop $l (drop (call $poll (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 200))) (br $l))))
+    (loop $l (drop (call $poll (i32.const 0) (i32.const 128) (i32.const 1) (i32.const 200))) (br $l))))

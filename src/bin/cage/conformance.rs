@@ -39,6 +39,11 @@ pub struct ConformanceArgs {
     /// rate per runtime.
     #[arg(long)]
     spec: bool,
+    /// Run the official WASI testsuite (preview 1) instead of cases: the copy embedded in this
+    /// binary, or the testsuite directories given as PATH (`.wasm` files with their `.json`).
+    /// Reports the pass rate per runtime.
+    #[arg(long, conflicts_with = "spec")]
+    wasi_testsuite: bool,
     /// Cases run in parallel (default: the number of cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
@@ -124,6 +129,37 @@ pub fn main(a: ConformanceArgs) -> ExitCode {
         return spec(&runtimes, a.filter.as_deref(), a.json, jobs);
     }
     let builtin;
+    if a.wasi_testsuite {
+        let embedded = a.paths.is_empty();
+        let roots: Vec<PathBuf> = if embedded {
+            builtin = match cage_conformance::wasi_testsuite::extract_wasi_testsuite() {
+                Ok(b) => b,
+                Err(e) => {
+                    return fail(
+                        EXIT_CONFIG,
+                        format!("cannot write the embedded WASI testsuite: {e}"),
+                    );
+                }
+            };
+            vec![builtin.path().to_owned()]
+        } else {
+            a.paths.clone()
+        };
+        let mut loaded = Vec::new();
+        for root in &roots {
+            if !root.is_dir() {
+                return fail(
+                    EXIT_USAGE,
+                    format!("{}: not a WASI testsuite directory", root.display()),
+                );
+            }
+            match cage_conformance::wasi_testsuite::load_wasi_tests(root) {
+                Ok(t) => loaded.extend(t.into_iter().map(Ok)),
+                Err(e) => return fail(EXIT_USAGE, e),
+            }
+        }
+        return run_cases(loaded, &runtimes, &a, jobs, Suite::Wasi { embedded });
+    }
     let roots: Vec<PathBuf> = if a.paths.is_empty() {
         builtin = match BuiltinCorpus::extract() {
             Ok(b) => b,
@@ -140,11 +176,34 @@ pub fn main(a: ConformanceArgs) -> ExitCode {
     };
     let mut loaded: Vec<Result<Case, LoadError>> = Vec::new();
     for root in &roots {
+        if !root.exists() {
+            return fail(EXIT_USAGE, format!("{}: not found", root.display()));
+        }
         match load_each(root) {
             Ok(cases) => loaded.extend(cases),
             Err(e) => return fail(EXIT_USAGE, e),
         }
     }
+    run_cases(loaded, &runtimes, &a, jobs, Suite::Cases)
+}
+
+/// Which suite the cases come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Suite {
+    /// Case files.
+    Cases,
+    /// The WASI testsuite (`embedded`: the copy in the binary, judged against the known
+    /// failures).
+    Wasi { embedded: bool },
+}
+
+fn run_cases(
+    mut loaded: Vec<Result<Case, LoadError>>,
+    runtimes: &[&'static str],
+    a: &ConformanceArgs,
+    jobs: usize,
+    suite: Suite,
+) -> ExitCode {
     let name_of = |c: &Result<Case, LoadError>| match c {
         Ok(c) => c.name.clone(),
         Err(e) => error_path(e),
@@ -160,7 +219,7 @@ pub fn main(a: ConformanceArgs) -> ExitCode {
         Ok(case) => {
             bar.set_message(case.name.clone());
             Ok((
-                run_case(case, &runtimes, &factory),
+                run_case(case, runtimes, &factory),
                 case.spec.allow_divergence.is_some(),
             ))
         }
@@ -171,16 +230,84 @@ pub fn main(a: ConformanceArgs) -> ExitCode {
         .filter(|r| matches!(r, Ok((c, allow)) if c.pass(*allow)))
         .count();
     let failed = results.len() - passed;
+    // Per runtime: tests whose expected outcome it gave (for the WASI testsuite's pass rate).
+    let rates: Vec<(&str, usize)> = runtimes
+        .iter()
+        .map(|rt| {
+            let ok = results
+                .iter()
+                .filter(|r| match r {
+                    Ok((c, _)) => c
+                        .verdicts
+                        .iter()
+                        .any(|(n, v)| n == rt && *v == Verdict::Pass),
+                    Err(_) => false,
+                })
+                .count();
+            (*rt, ok)
+        })
+        .collect();
+    // The embedded WASI testsuite fails only on what wasi-known-failures.toml does not list.
+    let unexpected = match suite {
+        Suite::Wasi { embedded: true } => {
+            let known = cage_conformance::wasi_testsuite::wasi_known_failures();
+            let is_known = |case: &str, rt: &str| {
+                cage_conformance::wasi_testsuite::is_known_wasi_failure(&known, case, rt)
+            };
+            results
+                .iter()
+                .filter(|r| match r {
+                    Ok((c, _)) => {
+                        c.verdicts
+                            .iter()
+                            .any(|(rt, v)| *v != Verdict::Pass && !is_known(&c.case, rt))
+                            || (c.identical == Some(false) && !is_known(&c.case, "identical"))
+                    }
+                    Err(_) => true,
+                })
+                .count()
+        }
+        _ => failed,
+    };
     if a.json {
         let cases: Vec<Json> = results.iter().map(case_json).collect();
-        let out = json!({
+        let mut out = json!({
             "runtimes": runtimes,
             "cases": cases,
             "summary": {"cases": results.len(), "passed": passed, "failed": failed},
         });
+        if let Suite::Wasi { .. } = suite {
+            let per: Map<String, Json> = rates
+                .iter()
+                .map(|(rt, ok)| {
+                    let rate = 100.0 * *ok as f64 / results.len().max(1) as f64;
+                    (
+                        (*rt).to_owned(),
+                        json!({"passed": ok, "tests": results.len(), "pass_rate": (rate * 100.0).round() / 100.0}),
+                    )
+                })
+                .collect();
+            out["suite"] = json!("wasi-testsuite (preview 1)");
+            out["pass_rate"] = Json::Object(per);
+            out["summary"]["unexpected"] = json!(unexpected);
+        }
         println!("{out}");
     } else {
-        print_matrix(&runtimes, &results);
+        print_matrix(runtimes, &results);
+        if let Suite::Wasi { .. } = suite {
+            println!(
+                "
+{}",
+                style("WASI testsuite (preview 1), pass rate per runtime").bold()
+            );
+            for (rt, ok) in &rates {
+                println!(
+                    "  {rt:20} {ok:>3}/{} ({:.1} %)",
+                    results.len(),
+                    100.0 * *ok as f64 / results.len().max(1) as f64
+                );
+            }
+        }
         println!(
             "\n{} cases on {}: {} passed, {} failed",
             results.len(),
@@ -193,7 +320,7 @@ pub fn main(a: ConformanceArgs) -> ExitCode {
             }
         );
     }
-    if failed > 0 {
+    if unexpected > 0 {
         ExitCode::from(EXIT_FAILED)
     } else {
         ExitCode::SUCCESS
