@@ -41,7 +41,7 @@ use wasmer::sys::{
 use wasmer::{Engine, Extern, FunctionEnv, Imports, Instance, Module, Store};
 use wasmparser::WasmFeatures;
 
-use crate::convert::{classify, from_val, to_val};
+use crate::convert::{classified, classify, from_val, to_val};
 use crate::host::Env;
 use crate::middleware::{CageMiddleware, HiddenExports};
 use crate::tunables::CageTunables;
@@ -405,52 +405,51 @@ impl Sandbox for WasmerSandbox {
         if self.instance.is_some() {
             return Err(invalid("the start function trapped; make a new sandbox"));
         }
-        let result = self
-            .guarded("instantiating", |s| {
-                let instance = match Instance::new(&mut s.store, &s.module, &s.imports) {
-                    Ok(i) => i,
-                    Err(wasmer::InstantiationError::Start(e)) => return Err(e),
-                    Err(wasmer::InstantiationError::Link(wasmer::LinkError::Trap(e))) => {
-                        return Err(e);
-                    }
-                    Err(e) => {
-                        return Err(wasmer::RuntimeError::user(Box::new(InstantiateError(
-                            e.to_string(),
-                        ))));
-                    }
-                };
-                let memory = instance.exports.get_memory("memory").ok().cloned();
-                let fuel = instance.exports.get_global(&s.hidden.fuel()).ok().cloned();
-                let start = match &s.start {
-                    Some(name) => Some(
-                        instance
-                            .exports
-                            .get_function(name)
-                            .map_err(|e| wasmer::RuntimeError::new(e.to_string()))?
-                            .clone(),
-                    ),
-                    None => None,
-                };
-                {
-                    let env = s.env.as_mut(&mut s.store);
-                    env.memory = memory;
-                    env.fuel = fuel;
+        let result = self.guarded("instantiating", |s| {
+            let instance = match Instance::new(&mut s.store, &s.module, &s.imports) {
+                Ok(i) => i,
+                Err(wasmer::InstantiationError::Start(e)) => return Err(e),
+                Err(wasmer::InstantiationError::Link(wasmer::LinkError::Trap(e))) => {
+                    return Err(e);
                 }
-                s.instance = Some(instance);
-                match start {
-                    Some(f) => f.call(&mut s.store, &[]).map(|_| ()),
-                    None => Ok(()),
+                // Out of memory or address space while creating memories and tables is
+                // the host's limit; anything else is unexpected.
+                Err(wasmer::InstantiationError::Link(wasmer::LinkError::Resource(e))) => {
+                    return Err(classified(Error::trap(
+                        Trap::ResourceLimit,
+                        format!("instantiation failed: {e}"),
+                    )));
                 }
-            })
-            .map_err(|e| match e {
-                Error::Trapped {
-                    trap: Trap::Other,
-                    message,
-                } if message.starts_with(INSTANTIATE_PREFIX) => {
-                    Error::trap(Trap::ResourceLimit, message)
+                Err(e) => {
+                    return Err(classified(Error::trap(
+                        Trap::Other,
+                        format!("instantiation failed: {e}"),
+                    )));
                 }
-                other => other,
-            });
+            };
+            let memory = instance.exports.get_memory("memory").ok().cloned();
+            let fuel = instance.exports.get_global(&s.hidden.fuel()).ok().cloned();
+            let start = match &s.start {
+                Some(name) => Some(
+                    instance
+                        .exports
+                        .get_function(name)
+                        .map_err(|e| wasmer::RuntimeError::new(e.to_string()))?
+                        .clone(),
+                ),
+                None => None,
+            };
+            {
+                let env = s.env.as_mut(&mut s.store);
+                env.memory = memory;
+                env.fuel = fuel;
+            }
+            s.instance = Some(instance);
+            match start {
+                Some(f) => f.call(&mut s.store, &[]).map(|_| ()),
+                None => Ok(()),
+            }
+        });
         self.ready = result.is_ok();
         result
     }
@@ -554,10 +553,3 @@ impl Sandbox for WasmerSandbox {
         }
     }
 }
-
-const INSTANTIATE_PREFIX: &str = "instantiation failed: ";
-
-/// An instantiation failure that is neither a trap nor a link error Cage should have caught.
-#[derive(Debug, thiserror::Error)]
-#[error("instantiation failed: {0}")]
-struct InstantiateError(String);
