@@ -142,7 +142,7 @@ impl CostModel {
     }
 
     /// The flat cost of `op`.
-    pub fn cost(&self, op: &Operator<'_>) -> u8 {
+    pub(crate) fn cost(&self, op: &Operator<'_>) -> u8 {
         self.cost_by_name(operator_name(op))
     }
 

@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::error::Error;
 use crate::module::{ExternType, FuncType, ModuleInfo};
-use crate::outcome::{Error, Rejection, Trap};
+use crate::outcome::{Rejection, Trap};
+use crate::state::HostState;
 use crate::value::Value;
 
 /// Why a host function stopped the guest.
@@ -47,6 +49,15 @@ pub enum HostError {
     /// The guest asked to exit (WASI `proc_exit`): the run ends `exited` with this code.
     #[error("exit with code {0}")]
     Exit(i32),
+    /// The host function panicked: the host's fault. The guest traps `host_error` with the
+    /// function's name and the panic message, and the sandbox is poisoned.
+    #[error("host function {function} panicked: {message}")]
+    Panic {
+        /// `module.name` of the host function.
+        function: String,
+        /// The panic message.
+        message: String,
+    },
 }
 
 impl HostError {
@@ -58,7 +69,7 @@ impl HostError {
     /// The trap and message the guest sees.
     pub fn into_error(self) -> Error {
         let trap = match &self {
-            HostError::Message(_) => Trap::HostError,
+            HostError::Message(_) | HostError::Panic { .. } => Trap::HostError,
             HostError::OutOfFuel => Trap::OutOfFuel,
             HostError::MemoryOutOfBounds { .. } => Trap::MemoryOutOfBounds,
             HostError::Misaligned { .. } => Trap::HeapMisaligned,
@@ -108,15 +119,14 @@ pub trait HostContext {
     /// Fuel left, or `None` without metering.
     fn fuel_remaining(&mut self) -> Option<u64>;
 
+    /// The sandbox's host state: the call's deadline and the typed extensions (the
+    /// application's per-sandbox data, Cage's WASI context).
+    fn state(&mut self) -> &mut HostState;
+
     /// When the current call into the guest must end, if it has a deadline. Host functions that
     /// wait must not wait past it (return [`HostError::Timeout`]).
     fn deadline(&mut self) -> Option<std::time::Instant> {
-        None
-    }
-
-    /// The sandbox's WASI state, when the sandbox runs WASI.
-    fn wasi_state(&mut self) -> Option<&mut crate::wasi::WasiCtx> {
-        None
+        self.state().deadline()
     }
 
     /// Reads `len` bytes at `offset` into a new vector (bounds-checked before allocating).
@@ -135,6 +145,13 @@ pub trait HostContext {
         ];
         self.read(offset, &mut v)?;
         Ok(v)
+    }
+}
+
+impl dyn HostContext + '_ {
+    /// The sandbox's value of type `T` (see [`crate::Sandbox::set_data`]), if it has one.
+    pub fn data<T: std::any::Any + Send>(&mut self) -> Option<&mut T> {
+        self.state().extensions.get_mut::<T>()
     }
 }
 
@@ -229,7 +246,20 @@ impl HostFunc {
         if self.fuel_cost > 0 {
             ctx.consume_fuel(self.fuel_cost)?;
         }
-        let results = (self.func)(ctx, args)?;
+        // A panic in the host closure is the host's fault: contained here, on every runtime,
+        // as a `host_error` naming the function; the sandbox is poisoned.
+        let results = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            (self.func)(&mut *ctx, args)
+        })) {
+            Ok(r) => r?,
+            Err(payload) => {
+                ctx.state().poison();
+                return Err(HostError::Panic {
+                    function: format!("{}.{}", self.module, self.name),
+                    message: panic_message(payload.as_ref()),
+                });
+            }
+        };
         let types: Vec<_> = results.iter().map(Value::ty).collect();
         if types != self.ty.results {
             return Err(HostError::new(format!(
@@ -251,6 +281,17 @@ fn wasi_functions() -> &'static HostFunctions {
         }
         h
     })
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
 }
 
 /// The host functions offered to a module, by `(module, name)`.

@@ -1,50 +1,65 @@
 //! Cage's runtime-independent core.
 //!
 //! Everything here is decided without a WebAssembly runtime, so every backend agrees on it by
-//! construction:
+//! construction. Two layers:
 //!
-//! - [`Policy`]: limits, allowed proposals, WASI capabilities; presets; the TOML policy file.
+//! **What applications use** (re-exported by the `cage` crate):
+//! - [`Policy`]: limits, allowed proposals ([`Proposal`]), WASI capabilities; presets; the TOML
+//!   policy file.
+//! - [`Runtime`], [`Module`], [`Sandbox`]: compile once, make a sandbox per request, call; the
+//!   sandbox lifecycle is written once, here, for every backend. [`DynRuntime`] picks a runtime
+//!   at run time.
 //! - [`check`]: validation with exactly the policy's proposals and every static limit.
-//! - [`Trap`], [`Rejection`], [`Outcome`], [`Error`]: one taxonomy for every runtime.
-//! - [`Report`]: the JSON run report.
-//! - [`Runtime`] / [`Sandbox`]: the contract a backend implements; [`DynRuntime`] to iterate.
-//! - [`HostFunc`]: portable host functions with bounds-checked memory access and fuel.
-//! - [`CostModel`]: the fuel cost of every operator, which each backend is configured from.
-//! - [`run()`]: check, compile and run a module, producing a [`Report`].
-//! - [`wasi`]: the WASI preview 1 import table and Cage's portable WASI functions.
+//! - [`Error`] (whose fault: trapped, exited, rejected, invalid policy, host failure), [`Trap`],
+//!   [`Rejection`], [`HostFailure`], [`Outcome`]: one taxonomy for every runtime.
+//! - [`Report`] and [`run()`]: check, compile and run a module, producing the JSON report.
+//! - [`HostFunc`]: portable host functions with bounds-checked memory access, fuel and typed
+//!   per-sandbox state ([`HostContext`]).
+//! - [`wasi`]: WASI preview 1, implemented once and run by every backend.
+//!
+//! **What backend authors implement**: the [`backend`] module ([`backend::Backend`],
+//! [`backend::Store`]) and, to prove a backend, the behaviour suite (`behaviour`, feature
+//! `behaviour`).
 //!
 //! ```
-//! use cage_core::{Policy, Rejection, Error, check};
+//! use cage_core::{Policy, Rejection, check};
 //! let policy = Policy::from_toml("[limits]\nmax_memory = \"1 MiB\"").unwrap();
-//! let wasm = cage_core::module::to_binary(b"(module (memory 100))").unwrap();
+//! // A module with a 100-page memory: (module (memory 100))
+//! let wasm = [0, 97, 115, 109, 1, 0, 0, 0, 5, 3, 1, 0, 100];
 //! let err = check(&wasm, &policy).unwrap_err();
-//! assert!(matches!(err, Error::Rejected { rejection: Rejection::LimitExceeded, .. }));
+//! assert_eq!(err.as_rejection(), Some(Rejection::LimitExceeded));
 //! ```
 
-#![warn(missing_docs)]
-
-mod backend;
+pub mod backend;
+#[cfg(feature = "behaviour")]
+pub mod behaviour;
 pub mod cost;
+mod error;
 mod host;
 pub mod module;
+mod names;
 mod outcome;
 pub mod policy;
+mod records;
 mod report;
 mod run;
+mod sandbox;
+mod state;
 mod value;
 pub mod wasi;
 
-pub use backend::{
-    Capabilities, DynModule, DynRuntime, ExportedState, LiveSandboxes, LiveSlot, Output, Runtime,
-    Sandbox, Stats, runtime_panicked,
-};
 pub use cost::CostModel;
-pub use host::{HostContext, HostError, HostFn, HostFunc, HostFunctions, checked_range};
+pub use error::{Error, Source, outcome_of};
+pub use host::{HostContext, HostError, HostFn, HostFunc, HostFunctions};
 pub use module::{CheckedModule, FuncType, ModuleInfo, check};
-pub use outcome::{Error, Outcome, Rejection, Trap, outcome_of};
-pub use policy::{Features, Limits, Policy, PolicyError, Preset, Size};
+pub use names::{RuntimeName, UnknownRuntime};
+pub use outcome::{HostFailure, Outcome, OutcomeClass, Rejection, Trap};
+pub use policy::{Features, Limits, Policy, PolicyError, Preset, Proposal, Size};
+pub use records::{Capabilities, ExportedState, Output, Stats};
 pub use report::Report;
-pub use run::{HOST_STACK_MARGIN, Invocation, check_args, on_guest_thread, prepare, run};
+pub use run::{Invocation, on_guest_thread, prepare, run};
+pub use sandbox::{DynModule, DynRuntime, DynSandbox, Module, Runtime, Sandbox};
+pub use state::{Extensions, HostState};
 pub use value::{RefKind, ValType, Value};
 
 /// The import module name of WASI preview 1.

@@ -67,7 +67,7 @@ names! {
         BadConversionToInteger = "bad_conversion_to_integer",
         /// An `unreachable` instruction was executed.
         Unreachable = "unreachable",
-        /// A misaligned atomic access.
+        /// A misaligned atomic access, or a misaligned pointer passed to WASI.
         HeapMisaligned = "heap_misaligned",
         /// A null reference was dereferenced (`call_ref`, `struct.get`, `br_on_non_null` ...).
         NullReference = "null_reference",
@@ -120,17 +120,52 @@ pub enum Outcome {
     Trapped(Trap),
     /// The module or the call was refused before the guest ran.
     Rejected(Rejection),
+    /// The host failed (a thread, the filesystem, resources, the runtime itself): not the
+    /// guest's doing, and not a verdict on the module.
+    HostFailure(HostFailure),
 }
 
 impl Outcome {
-    /// `returned`, `exited`, `trapped` or `rejected`.
-    pub fn class(&self) -> &'static str {
+    /// The class of outcome: `returned`, `exited`, `trapped`, `rejected` or `host_failure`.
+    pub fn class(&self) -> OutcomeClass {
         match self {
-            Outcome::Returned(_) => "returned",
-            Outcome::Exited(_) => "exited",
-            Outcome::Trapped(_) => "trapped",
-            Outcome::Rejected(_) => "rejected",
+            Outcome::Returned(_) => OutcomeClass::Returned,
+            Outcome::Exited(_) => OutcomeClass::Exited,
+            Outcome::Trapped(_) => OutcomeClass::Trapped,
+            Outcome::Rejected(_) => OutcomeClass::Rejected,
+            Outcome::HostFailure(_) => OutcomeClass::HostFailure,
         }
+    }
+}
+
+names! {
+    /// How a run ended, as the JSON report's `outcome` names it.
+    pub enum OutcomeClass {
+        /// The export returned (its values are in the report).
+        Returned = "returned",
+        /// A WASI command exited (its code is in the report).
+        Exited = "exited",
+        /// The guest was stopped (the trap is in the report).
+        Trapped = "trapped",
+        /// The module or the call was refused (the rejection is in the report).
+        Rejected = "rejected",
+        /// The host failed (the failure is in the report).
+        HostFailure = "host_failure",
+    }
+}
+
+names! {
+    /// What part of the host failed. A host failure is never the guest's doing: the run can be
+    /// retried, elsewhere or later.
+    pub enum HostFailure {
+        /// A thread could not be started (the deadline ticker or watchdog, a guest thread).
+        Thread = "thread",
+        /// A file or directory the policy names could not be opened or read.
+        Filesystem = "filesystem",
+        /// Memory, address space or mappings ran out outside any limit of the policy.
+        Resources = "resources",
+        /// The runtime itself failed or panicked: a bug to report; the sandbox is poisoned.
+        Runtime = "runtime",
     }
 }
 
@@ -147,80 +182,7 @@ impl fmt::Display for Outcome {
             Outcome::Exited(c) => write!(f, "exited:{c}"),
             Outcome::Trapped(t) => write!(f, "trapped:{t}"),
             Outcome::Rejected(r) => write!(f, "rejected:{r}"),
+            Outcome::HostFailure(h) => write!(f, "host_failure:{h}"),
         }
-    }
-}
-
-/// Everything that stops a guest short of returning: the crate-wide error.
-///
-/// Backends keep their own error types private and convert into this; `Trapped { trap: Other }`
-/// is the `Generic` that must never be needed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The guest trapped.
-    #[error("trapped: {trap}: {message}")]
-    Trapped {
-        /// Which trap.
-        trap: Trap,
-        /// The runtime's message.
-        message: String,
-    },
-    /// A WASI guest exited.
-    #[error("exited with code {code}")]
-    Exited {
-        /// The exit code.
-        code: i32,
-    },
-    /// The module or call was refused.
-    #[error("rejected: {rejection}: {message}")]
-    Rejected {
-        /// Which rejection.
-        rejection: Rejection,
-        /// What exactly, naming the limit, proposal or import.
-        message: String,
-    },
-}
-
-impl Error {
-    /// A trap.
-    pub fn trap(trap: Trap, message: impl Into<String>) -> Self {
-        Error::Trapped {
-            trap,
-            message: message.into(),
-        }
-    }
-
-    /// A rejection.
-    pub fn reject(rejection: Rejection, message: impl Into<String>) -> Self {
-        Error::Rejected {
-            rejection,
-            message: message.into(),
-        }
-    }
-
-    /// The outcome this error stands for.
-    pub fn outcome(&self) -> Outcome {
-        match self {
-            Error::Trapped { trap, .. } => Outcome::Trapped(*trap),
-            Error::Exited { code } => Outcome::Exited(*code),
-            Error::Rejected { rejection, .. } => Outcome::Rejected(*rejection),
-        }
-    }
-
-    /// The message, if any.
-    pub fn message(&self) -> Option<&str> {
-        match self {
-            Error::Trapped { message, .. } | Error::Rejected { message, .. } => Some(message),
-            Error::Exited { .. } => None,
-        }
-    }
-}
-
-/// Converts a call's result into its outcome.
-pub fn outcome_of(result: &Result<Vec<Value>, Error>) -> Outcome {
-    match result {
-        Ok(v) => Outcome::Returned(v.clone()),
-        Err(e) => e.outcome(),
     }
 }

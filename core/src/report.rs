@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{Outcome, Rejection, Trap};
+use crate::names::RuntimeName;
+use crate::outcome::{HostFailure, Outcome, OutcomeClass, Rejection, Trap};
 use crate::value::Value;
 
 /// What happened in one run. Serialises to the JSON contract documented in the README:
@@ -13,13 +14,15 @@ use crate::value::Value;
 ///  "stdout":"","stderr":""}
 /// ```
 ///
-/// Fields after `stderr` (`output_truncated`, `compile_ms`, `module_sha256`) are extensions.
+/// Fields after `stderr` (`output_truncated`, `compile_ms`, `module_sha256`, `failure`) are
+/// extensions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Report {
     /// Runtime name.
-    pub runtime: String,
-    /// `returned`, `exited`, `trapped` or `rejected`.
-    pub outcome: String,
+    pub runtime: RuntimeName,
+    /// `returned`, `exited`, `trapped`, `rejected` or `host_failure`.
+    pub outcome: OutcomeClass,
     /// Returned values as `"i32:42"` strings; empty unless `returned`.
     pub values: Vec<Value>,
     /// Exit code when `exited`.
@@ -49,14 +52,17 @@ pub struct Report {
     /// SHA-256 of the module binary; null when it could not be read.
     #[serde(default)]
     pub module_sha256: Option<String>,
+    /// What part of the host failed, when `host_failure` (extension).
+    #[serde(default)]
+    pub failure: Option<HostFailure>,
 }
 
 impl Report {
     /// A report with this outcome and everything else empty.
-    pub fn new(runtime: &str, outcome: &Outcome, message: Option<String>) -> Self {
+    pub fn new(runtime: RuntimeName, outcome: &Outcome, message: Option<String>) -> Self {
         let mut r = Report {
-            runtime: runtime.to_owned(),
-            outcome: outcome.class().to_owned(),
+            runtime,
+            outcome: outcome.class(),
             values: Vec::new(),
             exit_code: None,
             trap: None,
@@ -70,22 +76,25 @@ impl Report {
             output_truncated: false,
             compile_ms: 0.0,
             module_sha256: None,
+            failure: None,
         };
         match outcome {
             Outcome::Returned(v) => r.values = v.clone(),
             Outcome::Exited(c) => r.exit_code = Some(*c),
             Outcome::Trapped(t) => r.trap = Some(*t),
             Outcome::Rejected(e) => r.error = Some(*e),
+            Outcome::HostFailure(h) => r.failure = Some(*h),
         }
         r
     }
 
     /// The outcome this report describes.
     pub fn outcome(&self) -> Outcome {
-        match (self.outcome.as_str(), self.trap, self.error, self.exit_code) {
-            ("trapped", Some(t), _, _) => Outcome::Trapped(t),
-            ("rejected", _, Some(e), _) => Outcome::Rejected(e),
-            ("exited", _, _, Some(c)) => Outcome::Exited(c),
+        match (self.outcome, self.trap, self.error, self.exit_code, self.failure) {
+            (OutcomeClass::Trapped, Some(t), ..) => Outcome::Trapped(t),
+            (OutcomeClass::Rejected, _, Some(e), ..) => Outcome::Rejected(e),
+            (OutcomeClass::Exited, _, _, Some(c), _) => Outcome::Exited(c),
+            (OutcomeClass::HostFailure, .., Some(h)) => Outcome::HostFailure(h),
             _ => Outcome::Returned(self.values.clone()),
         }
     }

@@ -2,12 +2,14 @@
 
 use std::time::Instant;
 
-use crate::backend::{DynRuntime, Sandbox};
+use crate::backend::HOST_STACK_MARGIN;
+use crate::error::Error;
 use crate::host::HostFunctions;
-use crate::module::{CheckedModule, check, module_hash, require_supported};
-use crate::outcome::{Error, Outcome, Rejection, Trap};
+use crate::module::{CheckedModule, ModuleInfo, check, check_args, module_hash, require_supported};
+use crate::outcome::{HostFailure, Outcome, Rejection, Trap};
 use crate::policy::Policy;
 use crate::report::Report;
+use crate::sandbox::{DynRuntime, DynSandbox};
 use crate::value::Value;
 
 /// What to run in a module.
@@ -39,7 +41,7 @@ pub enum Invocation {
 impl Invocation {
     /// What to do with a module when no export is named: run it as a WASI command if it exports
     /// `_start`, otherwise just instantiate it (running its start function, if any).
-    pub fn default_for(info: Option<&crate::ModuleInfo>) -> Self {
+    pub fn default_for(info: Option<&ModuleInfo>) -> Self {
         match info {
             Some(i) if i.export_func("_start").is_some() => Invocation::Command,
             Some(_) => Invocation::Instantiate,
@@ -54,42 +56,6 @@ impl Invocation {
             args: args.into(),
         }
     }
-}
-
-/// Checks `args` against the signature of the exported function `export`.
-///
-/// # Errors
-/// `rejected: invalid_invocation` naming what is wrong.
-pub fn check_args(module: &CheckedModule, export: &str, args: &[Value]) -> Result<(), Error> {
-    let bad = |m: String| Err(Error::reject(Rejection::InvalidInvocation, m));
-    let Some(ty) = module.info().export_func(export) else {
-        let funcs: Vec<&str> = module
-            .info()
-            .exports
-            .iter()
-            .filter(|e| e.ty.kind() == "func")
-            .map(|e| e.name.as_str())
-            .collect();
-        return bad(format!(
-            "no exported function `{export}` (exported functions: {})",
-            funcs.join(", ")
-        ));
-    };
-    let got: Vec<_> = args.iter().map(Value::ty).collect();
-    if got != ty.params {
-        let list = |v: &[crate::ValType]| {
-            v.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        return bad(format!(
-            "`{export}` takes ({}), got ({})",
-            list(&ty.params),
-            list(&got)
-        ));
-    }
-    Ok(())
 }
 
 /// Whether an outcome is a limit violation worth a log event.
@@ -128,7 +94,7 @@ pub fn run(
     let hash = module_hash(bytes);
     let start = Instant::now();
     let reject = |e: Error, compile_ms: f64| {
-        let mut r = Report::new(name, &e.outcome(), e.message().map(str::to_owned));
+        let mut r = Report::new(name, &e.outcome(), e.message());
         r.compile_ms = compile_ms;
         finish(r, Some(hash.clone()))
     };
@@ -156,7 +122,7 @@ pub fn run(
         (Invocation::Command, Outcome::Returned(_)) => Outcome::Exited(0),
         (_, o) => o,
     };
-    let message = result.err().and_then(|e| e.message().map(str::to_owned));
+    let message = result.err().and_then(|e| e.message());
     let mut report = Report::new(name, &outcome, message);
     let stats = sandbox.stats();
     let output = sandbox.take_output();
@@ -183,7 +149,12 @@ pub fn prepare(
 ) -> Result<CheckedModule, Error> {
     let policy: &Policy = runtime.policy();
     let checked = check(bytes, policy)?;
-    require_supported(&checked, policy, runtime.capabilities(), runtime.name())?;
+    require_supported(
+        &checked,
+        policy,
+        runtime.capabilities(),
+        runtime.name().as_str(),
+    )?;
     host.resolve(checked.info(), runtime.capabilities().wasi)?;
     check_invocation(&checked, invocation)?;
     Ok(checked)
@@ -203,12 +174,12 @@ fn check_invocation(checked: &CheckedModule, invocation: &Invocation) -> Result<
     }
 }
 
-fn execute(sandbox: &mut dyn Sandbox, invocation: &Invocation) -> Result<Vec<Value>, Error> {
+fn execute(sandbox: &mut dyn DynSandbox, invocation: &Invocation) -> Result<Vec<Value>, Error> {
     sandbox.instantiate()?;
     call(sandbox, invocation)
 }
 
-fn call(sandbox: &mut dyn Sandbox, invocation: &Invocation) -> Result<Vec<Value>, Error> {
+fn call(sandbox: &mut dyn DynSandbox, invocation: &Invocation) -> Result<Vec<Value>, Error> {
     match invocation {
         Invocation::Call { export, args } => sandbox.call(export, args),
         Invocation::Command => sandbox.call("_start", &[]),
@@ -227,25 +198,31 @@ fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
 }
 
-/// Native stack, beyond `limits.max_stack`, that a guest thread keeps for the host's own frames.
-pub const HOST_STACK_MARGIN: usize = 2 << 20;
-
 /// Runs `f` on a new thread whose stack fits the policy's `max_stack` plus
 /// [`HOST_STACK_MARGIN`], and returns its result. Runtimes such as Wasmtime run guest code on the
 /// calling thread's stack; this keeps a deep guest from reaching the end of a small host stack.
 ///
+/// # Errors
+/// `host_failure: thread` when the OS refuses to create the thread.
+///
 /// # Panics
-/// Re-raises a panic of `f`, and panics if the OS refuses to create the thread.
-pub fn on_guest_thread<T: Send>(policy: &Policy, f: impl FnOnce() -> T + Send) -> T {
+/// Re-raises a panic of `f`.
+pub fn on_guest_thread<T: Send>(policy: &Policy, f: impl FnOnce() -> T + Send) -> Result<T, Error> {
     let size = usize::try_from(policy.limits.max_stack.bytes()).unwrap_or(usize::MAX / 2);
     std::thread::scope(|s| {
         let handle = std::thread::Builder::new()
             .name("cage-guest".into())
             .stack_size(size.saturating_add(HOST_STACK_MARGIN))
             .spawn_scoped(s, f)
-            .expect("cannot spawn the guest thread");
+            .map_err(|e| {
+                Error::host_from(
+                    HostFailure::Thread,
+                    format!("cannot start a guest thread: {e}"),
+                    e,
+                )
+            })?;
         match handle.join() {
-            Ok(v) => v,
+            Ok(v) => Ok(v),
             Err(p) => std::panic::resume_unwind(p),
         }
     })

@@ -61,7 +61,7 @@ impl fmt::Display for ValType {
 
 impl ValType {
     /// Maps a wasmparser value type.
-    pub fn from_wasmparser(t: wasmparser::ValType) -> Self {
+    pub(crate) fn from_wasmparser(t: wasmparser::ValType) -> Self {
         use wasmparser::{AbstractHeapType as A, HeapType as H};
         match t {
             wasmparser::ValType::I32 => ValType::I32,

@@ -10,8 +10,9 @@ use wasmparser::{
 
 use super::info::{Export, ExternType, FuncType, Import, MemoryInfo, ModuleInfo, TableInfo};
 use super::{CheckedModule, module_hash};
-use crate::outcome::{Error, Rejection};
-use crate::policy::{Features, Limits, Policy};
+use crate::error::Error;
+use crate::outcome::Rejection;
+use crate::policy::{Features, Limits, Policy, Proposal};
 use crate::value::ValType;
 
 /// Most targets one `br_table` may have. Wasmtime 48.0.7 and later refuse more; Cranelift before
@@ -88,7 +89,8 @@ fn classify(bytes: &[u8], allowed: &Features, err: &BinaryReaderError) -> Error 
                 "a proposal the policy disables".to_owned()
             } else {
                 let keys: Vec<String> = needed.iter().map(|n| format!("features.{n}")).collect();
-                format!("{} (disabled: {})", needed.join(", "), keys.join(", "))
+                let names: Vec<&str> = needed.iter().map(|p| p.name()).collect();
+                format!("{} (disabled: {})", names.join(", "), keys.join(", "))
             };
             Error::reject(
                 Rejection::FeatureDisabled,
@@ -102,7 +104,7 @@ fn classify(bytes: &[u8], allowed: &Features, err: &BinaryReaderError) -> Error 
 
 /// The proposals outside `base` that the module cannot validate without, smallest set first
 /// found by removing one candidate at a time from `all`.
-fn minimal_features(bytes: &[u8], base: WasmFeatures, all: WasmFeatures) -> Vec<String> {
+fn minimal_features(bytes: &[u8], base: WasmFeatures, all: WasmFeatures) -> Vec<Proposal> {
     let mut set = all;
     for flag in WasmFeatures::FLAGS {
         let f = *flag.value();
@@ -114,7 +116,7 @@ fn minimal_features(bytes: &[u8], base: WasmFeatures, all: WasmFeatures) -> Vec<
             set = without;
         }
     }
-    Features::from_wasmparser(set).names_missing_from(&Features::from_wasmparser(base))
+    Features::from_wasmparser(set).missing_from(&Features::from_wasmparser(base))
 }
 
 /// Describes a module without judging it: every proposal allowed, no limits. For `inspect`,
@@ -142,7 +144,7 @@ pub fn describe(bytes: &[u8]) -> Result<ModuleInfo, Error> {
 pub fn require_supported(
     module: &CheckedModule,
     policy: &Policy,
-    caps: &crate::backend::Capabilities,
+    caps: &crate::records::Capabilities,
     runtime: &str,
 ) -> Result<(), Error> {
     if module.info().imports_wasi() && !caps.wasi {
@@ -160,7 +162,11 @@ pub fn require_supported(
     let what = if missing.is_empty() {
         "a proposal the policy allows".to_owned()
     } else {
-        missing.join(", ")
+        missing
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     Err(Error::reject(
         Rejection::Unsupported,
@@ -170,7 +176,7 @@ pub fn require_supported(
 
 /// The proposals the module uses, found by removing allowed proposals one at a time while it
 /// still validates. `None` when the module is too large to search or is not valid at all.
-pub fn features_used(bytes: &[u8], allowed: &Features) -> Option<Vec<String>> {
+pub fn features_used(bytes: &[u8], allowed: &Features) -> Option<Vec<Proposal>> {
     if bytes.len() > FEATURE_SEARCH_MAX_SIZE * 4 {
         return None;
     }
@@ -188,10 +194,9 @@ pub fn features_used(bytes: &[u8], allowed: &Features) -> Option<Vec<String>> {
             set = without;
         }
     }
-    let mut used =
-        Features::from_wasmparser(set).names_missing_from(&Features::from_wasmparser(base));
+    let mut used = Features::from_wasmparser(set).missing_from(&Features::from_wasmparser(base));
     // Flags that are implied by another flag's bits are reported under the proposal's name.
-    used.retain(|n| n != "call_indirect_overlong" && n != "bulk_memory_opt");
+    used.retain(|p| *p != Proposal::CallIndirectOverlong && *p != Proposal::BulkMemoryOpt);
     Some(used)
 }
 

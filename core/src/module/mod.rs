@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 pub use check::{MAX_BR_TABLE_TARGETS, check, describe, features_used, require_supported};
 pub use info::{Export, ExternType, FuncType, Import, MemoryInfo, ModuleInfo, TableInfo};
 
-use crate::outcome::{Error, Rejection};
+use crate::error::Error;
+use crate::outcome::Rejection;
+use crate::value::Value;
 
 pub use detach::START_EXPORT;
 
@@ -76,6 +78,36 @@ impl CheckedModule {
     }
 }
 
+/// Checks `args` against the signature of the exported function `export`.
+///
+/// # Errors
+/// `rejected: invalid_invocation` naming what is wrong.
+pub fn check_args(module: &CheckedModule, export: &str, args: &[Value]) -> Result<(), Error> {
+    let bad = |m: String| Err(Error::reject(Rejection::InvalidInvocation, m));
+    let Some(ty) = module.info().export_func(export) else {
+        let funcs: Vec<&str> = module
+            .info()
+            .exports
+            .iter()
+            .filter(|e| e.ty.kind() == "func")
+            .map(|e| e.name.as_str())
+            .collect();
+        return bad(format!(
+            "no exported function `{export}` (exported functions: {})",
+            funcs.join(", ")
+        ));
+    };
+    if args.len() != ty.params.len() || args.iter().zip(&ty.params).any(|(a, t)| a.ty() != *t) {
+        let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
+        return bad(format!(
+            "`{export}` takes ({}), got ({})",
+            list(&mut ty.params.iter().map(ToString::to_string)),
+            list(&mut args.iter().map(|a| a.ty().to_string()))
+        ));
+    }
+    Ok(())
+}
+
 /// The lowercase hex SHA-256 of a module binary: how reports and log events name a module.
 pub fn module_hash(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
@@ -83,7 +115,8 @@ pub fn module_hash(bytes: &[u8]) -> String {
 }
 
 /// Turns module source into a binary: `\0asm` binaries pass through, anything else is parsed as
-/// WebAssembly text.
+/// WebAssembly text (with the `wat` feature; without it, text is refused with a message saying
+/// so).
 ///
 /// # Errors
 /// Text that does not parse is `rejected: invalid_module`.
@@ -91,6 +124,11 @@ pub fn to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
     if source.starts_with(b"\0asm") {
         return Ok(source.to_vec());
     }
+    text_to_binary(source)
+}
+
+#[cfg(feature = "wat")]
+fn text_to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
     wat::parse_bytes(source)
         .map(|b| b.into_owned())
         .map_err(|e| {
@@ -99,6 +137,18 @@ pub fn to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
                 format!("invalid WebAssembly text: {e}"),
             )
         })
+}
+
+#[cfg(not(feature = "wat"))]
+fn text_to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
+    let magic: Vec<String> = source.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    Err(Error::reject(
+        Rejection::InvalidModule,
+        format!(
+            "not a WebAssembly binary (magic {}); WebAssembly text needs the `wat` feature",
+            magic.join(" ")
+        ),
+    ))
 }
 
 /// Reads a `.wasm` or `.wat` file, refusing to read more than `max_size` binary bytes (eight

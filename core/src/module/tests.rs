@@ -1,5 +1,6 @@
 use super::*;
-use crate::outcome::{Error, Rejection};
+use crate::error::Error;
+use crate::outcome::Rejection;
 use crate::policy::Policy;
 use crate::value::ValType;
 
@@ -67,7 +68,7 @@ fn malformed_modules_are_invalid() {
 
 #[test]
 fn disabled_proposals_are_named() {
-    let p = Policy::default().with_feature("simd", false).unwrap();
+    let p = Policy::default().with_feature(crate::Proposal::Simd, false);
     let (r, m) = rejection(
         &wasm("(module (func (result v128) (v128.const i64x2 0 0)))"),
         &p,
@@ -95,7 +96,7 @@ fn static_limits() {
         ("(module (memory 1) (memory 1))", "max_memories"),
         ("(module (table 1 funcref) (table 1 funcref))", "max_tables"),
     ];
-    let p = p.with_feature("multi_memory", true).unwrap();
+    let p = p.with_feature(crate::Proposal::MultiMemory, true);
     for (text, limit) in cases {
         let (r, m) = rejection(&wasm(text), &p);
         assert_eq!(r, Rejection::LimitExceeded, "{text}");
@@ -176,7 +177,7 @@ fn features_used_finds_the_minimum() {
         &p.features,
     )
     .unwrap();
-    assert_eq!(used, ["simd"]);
+    assert_eq!(used, [crate::Proposal::Simd]);
     let used = features_used(&wasm("(module (func))"), &p.features).unwrap();
     assert!(used.is_empty(), "{used:?}");
 }

@@ -15,14 +15,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use features::Features;
+pub use features::{Features, Proposal};
 pub use units::{Limit, Size, format_duration, parse_duration};
 pub use wasi::{Clock, Dir, DirMode, Random, Wasi};
 
 use crate::cost::CostModel;
 
 /// Errors from building, loading or validating a policy.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PolicyError {
     /// The policy file is not valid TOML or has an unknown key or a bad value.
@@ -37,9 +37,17 @@ pub enum PolicyError {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        source: std::sync::Arc<std::io::Error>,
     },
 }
+
+impl PartialEq for PolicyError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for PolicyError {}
 
 /// Resource limits. Each field documents what it limits, its scope, what happens at the limit,
 /// and its default in the `default` preset (`strict` / `permissive` in brackets).
@@ -165,7 +173,7 @@ impl Preset {
                     max_nesting: 500,
                     max_data_segments: 1_000,
                 },
-                Features::WASM2.with("simd", false),
+                Features::WASM2.with(Proposal::Simd, false),
             ),
             Preset::Default => (
                 Limits {
@@ -266,7 +274,7 @@ impl Policy {
     pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
         let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
             path: path.to_owned(),
-            source,
+            source: std::sync::Arc::new(source),
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         PolicyOverlay::from_toml(&text)?.apply(Preset::Default.policy(), Some(dir))
@@ -319,15 +327,11 @@ impl Policy {
         self
     }
 
-    /// Allows or forbids a proposal by name.
-    ///
-    /// # Errors
-    /// An unknown proposal name.
-    pub fn with_feature(mut self, name: &str, enabled: bool) -> Result<Self, PolicyError> {
-        self.features
-            .set(name, enabled)
-            .map_err(PolicyError::Invalid)?;
-        Ok(self)
+    /// Allows or forbids a proposal.
+    #[must_use]
+    pub fn with_feature(mut self, proposal: Proposal, enabled: bool) -> Self {
+        self.features.set(proposal, enabled);
+        self
     }
 
     /// Checks ranges and combinations. Backends call this before building an engine.
@@ -349,16 +353,16 @@ impl Policy {
         }
         let f = &self.features;
         let needs = [
-            ("relaxed_simd", "simd"),
-            ("function_references", "reference_types"),
-            ("gc", "function_references"),
-            ("gc", "reference_types"),
-            ("exceptions", "reference_types"),
-            ("stack_switching", "function_references"),
-            ("shared_everything_threads", "threads"),
+            (Proposal::RelaxedSimd, Proposal::Simd),
+            (Proposal::FunctionReferences, Proposal::ReferenceTypes),
+            (Proposal::Gc, Proposal::FunctionReferences),
+            (Proposal::Gc, Proposal::ReferenceTypes),
+            (Proposal::Exceptions, Proposal::ReferenceTypes),
+            (Proposal::StackSwitching, Proposal::FunctionReferences),
+            (Proposal::SharedEverythingThreads, Proposal::Threads),
         ];
         for (feature, requires) in needs {
-            if f.is_enabled(feature) && !f.is_enabled(requires) {
+            if f.contains(feature) && !f.contains(requires) {
                 return bad(format!(
                     "features.{feature} = true requires features.{requires} = true"
                 ));

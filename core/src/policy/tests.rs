@@ -26,8 +26,8 @@ fn contract_keys_parse() {
     assert_eq!(p.limits.timeout, Some(Duration::from_secs(2)));
     assert_eq!(p.limits.max_memory, Size::mib(64));
     assert_eq!(p.limits.max_stack, Size::kib(512));
-    assert!(p.features.is_enabled("simd"));
-    assert!(!p.features.is_enabled("threads"));
+    assert!(p.features.contains(Proposal::Simd));
+    assert!(!p.features.contains(Proposal::Threads));
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn presets_validate_and_round_trip_through_toml() {
         let back = Policy::from_toml(&text).unwrap_or_else(|e| panic!("{preset:?}: {e}\n{text}"));
         assert_eq!(back, p, "{preset:?} round trip");
         assert!(
-            !p.features.is_enabled("threads"),
+            !p.features.contains(Proposal::Threads),
             "threads off in every preset"
         );
     }

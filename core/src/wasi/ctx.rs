@@ -9,7 +9,7 @@ use rand_core::SeedableRng;
 
 use super::errno::Errno;
 use super::{FROZEN_MONOTONIC_NS, FROZEN_REALTIME_NS};
-use crate::backend::Output;
+use crate::records::Output;
 use crate::policy::{Clock, DirMode, Policy, Random};
 
 /// What a descriptor refers to.
@@ -163,8 +163,8 @@ impl Sink {
     }
 }
 
-/// One sandbox's WASI state. Backends keep one per sandbox of a module that imports WASI and
-/// hand it to host functions through [`crate::HostContext::wasi_state`].
+/// One sandbox's WASI state. Core puts one in the host state of every sandbox of a module that
+/// imports WASI, where Cage's WASI functions find it.
 #[derive(Debug)]
 pub struct WasiCtx {
     pub(crate) args: Vec<String>,

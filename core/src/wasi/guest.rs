@@ -182,6 +182,8 @@ impl<'a> Guest<'a> {
 }
 
 fn state(cx: &mut dyn HostContext) -> Result<&mut WasiCtx, HostError> {
-    cx.wasi_state()
+    cx.state()
+        .extensions
+        .get_mut::<WasiCtx>()
         .ok_or_else(|| HostError::new("WASI is not configured for this sandbox"))
 }

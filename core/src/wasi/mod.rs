@@ -167,8 +167,8 @@ fn implementation(name: &str) -> Option<Call> {
     })
 }
 
-/// Every WASI preview 1 function as a Cage host function. A sandbox that runs them must give
-/// its host functions a [`WasiCtx`] (through [`crate::HostContext::wasi_state`]).
+/// Every WASI preview 1 function as a Cage host function. A sandbox that runs them must hold a
+/// [`WasiCtx`] in its host state's extensions (core's sandboxes do, for modules importing WASI).
 pub fn functions() -> Vec<HostFunc> {
     PREVIEW1
         .iter()

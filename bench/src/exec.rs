@@ -35,7 +35,7 @@ fn result(out: &[Value], expect: i32) -> Result<(), String> {
 
 pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(), String> {
     let w = &case.workload;
-    let rt = crate::runtime(name, &case.limits.policy()).map_err(|e| e.to_string())?;
+    let rt = cage::runtime(name, &case.limits.policy()).map_err(|e| e.to_string())?;
     let bytes = w.source.binary()?;
     let host = host_functions();
     let checked =

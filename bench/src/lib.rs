@@ -8,10 +8,10 @@
 //! a measuring function: [`measure`] for the CLI, criterion's `Bencher::iter` for `cargo bench`.
 //!
 //! ```
-//! use cage::bench::{Budget, Selection, plan};
+//! use cage_bench::{Budget, Selection, plan};
 //! let cases = plan(&Selection { filter: Some("call/trivial/plain".into()), ..Selection::default() });
 //! let case = cases.iter().find(|c| c.target.name() == "wasmtime").unwrap();
-//! let summary = case.prepare(&mut |iter| cage::bench::measure(iter, &Budget::smoke())).unwrap().unwrap();
+//! let summary = case.prepare(&mut |iter| cage_bench::measure(iter, &Budget::smoke())).unwrap().unwrap();
 //! assert!(summary.median_ns > 0.0);
 //! ```
 
@@ -341,7 +341,7 @@ pub struct Selection {
 
 /// The Wasm targets compiled into this build, Cage first then raw, plus `native`.
 pub fn all_targets() -> Vec<Target> {
-    let cage = crate::available_runtimes();
+    let cage = cage::available_runtimes();
     let mut v: Vec<Target> = cage.iter().map(|n| Target::Cage(n)).collect();
     v.extend(cage.iter().map(|n| Target::Raw(n)));
     v.push(Target::Native);

@@ -1,13 +1,13 @@
 //! The benchmark workloads run once on every target and return the right answer, so a broken
 //! workload fails CI rather than a benchmark run. No timing is asserted.
 
-use cage::bench::{Budget, Case, Group, Selection, Source, plan, report, workloads};
+use cage_bench::{Budget, Case, Group, Selection, Source, plan, report, workloads};
 
 /// Sets a case up (which checks its first result) and runs a smoke measurement (which checks
 /// three more).
 fn run_once(case: &Case) {
     let summary = case
-        .prepare(&mut |iter| cage::bench::measure(iter, &Budget::smoke()))
+        .prepare(&mut |iter| cage_bench::measure(iter, &Budget::smoke()))
         .unwrap_or_else(|e| panic!("{} on {}: {e}", case.id(), case.target.name()))
         .unwrap_or_else(|e| panic!("{} on {}: {e}", case.id(), case.target.name()));
     assert_eq!(summary.samples, 3);
@@ -40,10 +40,7 @@ fn every_execution_workload_returns_its_answer_on_every_target() {
         .into_iter()
         .filter(|c| c.workload.source != Source::Large)
         .collect();
-    let targets: Vec<String> = cage::bench::all_targets()
-        .iter()
-        .map(|t| t.name())
-        .collect();
+    let targets: Vec<String> = cage_bench::all_targets().iter().map(|t| t.name()).collect();
     for t in &targets {
         assert!(
             cases.iter().any(|c| c.target.name() == *t),
@@ -110,7 +107,7 @@ fn reports_render_json_and_svg() {
         .into_iter()
         .map(|case| {
             let summary = case
-                .prepare(&mut |iter| cage::bench::measure(iter, &Budget::smoke()))
+                .prepare(&mut |iter| cage_bench::measure(iter, &Budget::smoke()))
                 .unwrap()
                 .unwrap();
             report::Row { case, summary }
@@ -140,7 +137,8 @@ fn reports_render_json_and_svg() {
 
 #[test]
 fn runtime_versions_match_the_lock_file() {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
+    let lock =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
     for (name, version) in [
         ("wasmtime", report::WASMTIME_VERSION),
         ("wasmer", report::WASMER_VERSION),

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cage::bench::{Group, Selection, plan};
+use cage_bench::{Group, Selection, plan};
 use criterion::Criterion;
 
 /// Criterion's options that take a value (so that the value is not taken for the filter).

@@ -1,4 +1,4 @@
-//! The workloads: WebAssembly sources (hand-written WAT under `benches/workloads/`, and a
+//! The workloads: WebAssembly sources (hand-written WAT under `bench/workloads/`, and a
 //! generated large module), their arguments, and the same algorithms in Rust for the native
 //! baseline and for the expected results.
 
@@ -8,7 +8,7 @@ use std::hint::black_box;
 /// Where a workload's module comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
-    /// A WAT file of `benches/workloads/`, compiled into the binary.
+    /// A WAT file of `bench/workloads/`, compiled into the binary.
     Wat(&'static str),
     /// The generated large module ([`large_module_wat`]).
     Large,
@@ -28,18 +28,18 @@ impl Source {
     }
 }
 
-/// `benches/workloads/fib.wat`: recursive Fibonacci.
-pub const FIB_WAT: &str = include_str!("../../benches/workloads/fib.wat");
-/// `benches/workloads/sieve.wat`: sieve of Eratosthenes.
-pub const SIEVE_WAT: &str = include_str!("../../benches/workloads/sieve.wat");
-/// `benches/workloads/matmul.wat`: naive matrix multiply in linear memory.
-pub const MATMUL_WAT: &str = include_str!("../../benches/workloads/matmul.wat");
-/// `benches/workloads/indirect.wat`: a `call_indirect` loop over a table of four functions.
-pub const INDIRECT_WAT: &str = include_str!("../../benches/workloads/indirect.wat");
-/// `benches/workloads/trivial.wat`: one memory, one data segment, `run(x) = x + 1`.
-pub const TRIVIAL_WAT: &str = include_str!("../../benches/workloads/trivial.wat");
-/// `benches/workloads/hostcall.wat`: a loop calling the host's `env.bump`.
-pub const HOSTCALL_WAT: &str = include_str!("../../benches/workloads/hostcall.wat");
+/// `bench/workloads/fib.wat`: recursive Fibonacci.
+pub const FIB_WAT: &str = include_str!("../workloads/fib.wat");
+/// `bench/workloads/sieve.wat`: sieve of Eratosthenes.
+pub const SIEVE_WAT: &str = include_str!("../workloads/sieve.wat");
+/// `bench/workloads/matmul.wat`: naive matrix multiply in linear memory.
+pub const MATMUL_WAT: &str = include_str!("../workloads/matmul.wat");
+/// `bench/workloads/indirect.wat`: a `call_indirect` loop over a table of four functions.
+pub const INDIRECT_WAT: &str = include_str!("../workloads/indirect.wat");
+/// `bench/workloads/trivial.wat`: one memory, one data segment, `run(x) = x + 1`.
+pub const TRIVIAL_WAT: &str = include_str!("../workloads/trivial.wat");
+/// `bench/workloads/hostcall.wat`: a loop calling the host's `env.bump`.
+pub const HOSTCALL_WAT: &str = include_str!("../workloads/hostcall.wat");
 
 /// Argument of `fib`.
 pub const FIB_N: i32 = 27;

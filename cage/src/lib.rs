@@ -6,8 +6,6 @@
 //! |---|---|---|
 //! | `wasmtime` | yes | runtime `wasmtime` ([`cage_wasmtime`]) |
 //! | `wasmer` | yes | runtimes `wasmer-cranelift` (alias `wasmer`) and `wasmer-singlepass` ([`cage_wasmer`]) |
-//! | `cli` | yes | the `cage` binary |
-//! | `bench` | with `cli` | [`bench`]: the benchmark workloads of `cage bench` and `cargo bench` |
 //!
 //! Two ways in:
 //!
@@ -31,7 +29,7 @@
 //! ```
 //! use cage::{HostFunctions, Invocation, Policy, Runtime, Sandbox, Value};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let wasm_bytes = cage::module::to_binary(include_bytes!("../examples/fib.wat"))?;
+//! # let wasm_bytes = cage::module::to_binary(include_bytes!("../../examples/fib.wat"))?;
 //! let policy = Policy::default().with_fuel(Some(1_000_000));
 //! let rt = cage::default_runtime(&policy)?;
 //! let checked = cage::check(&wasm_bytes, &policy)?;
@@ -50,9 +48,6 @@
 #![warn(missing_docs)]
 
 pub use cage_core::*;
-
-#[cfg(feature = "bench")]
-pub mod bench;
 
 #[cfg(feature = "wasmer")]
 pub use cage_wasmer::{Compiler as WasmerCompiler, WasmerModule, WasmerRuntime, WasmerSandbox};

@@ -3,18 +3,15 @@
 //! `OptLevel::Speed`; Singlepass as is) and otherwise the runtime's defaults; calls go through
 //! typed functions, as an embedder writing against the runtime directly would write them.
 
-#[cfg(any(feature = "wasmtime", feature = "wasmer"))]
 use std::hint::black_box;
 
 use super::{Case, Runner};
-#[cfg(any(feature = "wasmtime", feature = "wasmer"))]
+
 use super::{Group, check};
 
 pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(), String> {
     match name {
-        #[cfg(feature = "wasmtime")]
         "wasmtime" => wasmtime_raw::prepare(case, run),
-        #[cfg(feature = "wasmer")]
         "wasmer-cranelift" | "wasmer-singlepass" => wasmer_raw::prepare(case, name, run),
         _ => {
             let _ = (case, run);
@@ -23,7 +20,6 @@ pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(
     }
 }
 
-#[cfg(feature = "wasmtime")]
 mod wasmtime_raw {
     use wasmtime::{Config, Engine, Linker, Module, OptLevel, Store};
 
@@ -84,7 +80,6 @@ mod wasmtime_raw {
     }
 }
 
-#[cfg(feature = "wasmer")]
 mod wasmer_raw {
     use wasmer::sys::{Cranelift, CraneliftOptLevel, EngineBuilder, Singlepass};
     use wasmer::{Engine, Function, Imports, Instance, Module, Store, TypedFunction, imports};

@@ -1,12 +1,12 @@
-//! `cage bench`: the comparative benchmarks of `cage::bench`, with a table, JSON and a chart.
+//! `cage bench`: the comparative benchmarks of `cage-bench`, with a table, JSON and a chart.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use cage::bench::report::{Machine, Results, Row};
-use cage::bench::{Budget, Selection, all_targets, plan};
+use cage_bench::report::{Machine, Results, Row};
+use cage_bench::{Budget, Selection, all_targets, plan};
 use clap::Args;
 
 use crate::{EXIT_CONFIG, EXIT_USAGE, fail};
@@ -93,7 +93,7 @@ pub fn main(args: BenchArgs) -> ExitCode {
             let (id, target) = (case.id(), case.target.name());
             eprint!("\r\x1b[K[{}/{total}] {id} on {target}", i + 1);
             let _ = std::io::stderr().flush();
-            match case.prepare(&mut |iter| cage::bench::measure(iter, &budget)) {
+            match case.prepare(&mut |iter| cage_bench::measure(iter, &budget)) {
                 Ok(Ok(summary)) => rows.push(Row { case, summary }),
                 Ok(Err(e)) | Err(e) => errors.push((id, target, e)),
             }

@@ -4,10 +4,15 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The repository root: the README's commands run from there.
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
 fn cage(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cage"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(root())
         .output()
         .expect("cannot run cage")
 }
@@ -221,8 +226,7 @@ fn inspect_shows_the_module_and_the_verdict() {
 /// report, its outcome, trap, error and values must match.
 #[test]
 fn readme_commands_work() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     let lines: Vec<&str> = readme.lines().collect();
     let mut ran = 0;
     for (i, line) in lines.iter().enumerate() {

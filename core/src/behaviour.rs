@@ -1,0 +1,779 @@
+//! The behaviour suite every backend must pass: one public function per behaviour that
+//! conformance case files cannot express (deadline precision and isolation, sandbox reuse and
+//! lifecycle, the live-sandbox cap, host closures and their panics, per-sandbox data, hostile
+//! bytes, exact fuel, WASI), each taking a [`Factory`] that builds the runtime under test.
+//!
+//! A backend's own tests call [`all`] once per runtime it provides (so `cargo test -p
+//! cage-wasmer` proves the Wasmer backend alone: its metering, tunables, watchdog and WASI);
+//! allowed differences are parameters here, never silent skips.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use crate::{
+    DynRuntime, Error, FuncType, HostError, HostFunc, HostFunctions, Invocation, Outcome, Policy,
+    Rejection, Report, Trap, ValType, Value,
+};
+
+/// Builds the runtime under test for a policy.
+pub type Factory<'a> = dyn Fn(&Policy) -> Result<Box<dyn DynRuntime>, Error> + Sync + 'a;
+
+/// One behaviour: its name and the test.
+#[derive(Clone, Copy, Debug)]
+pub struct Behaviour {
+    /// The behaviour's name (the test function's).
+    pub name: &'static str,
+    /// Runs the behaviour against a runtime; panics on failure.
+    pub run: fn(&Factory<'_>),
+}
+
+macro_rules! behaviours {
+    ($($f:ident),* $(,)?) => {
+        /// Every behaviour of the suite.
+        pub fn all() -> Vec<Behaviour> {
+            vec![$(Behaviour { name: stringify!($f), run: $f },)*]
+        }
+    };
+}
+
+behaviours!(
+    deadline_stops_a_loop_near_the_deadline,
+    deadlines_are_per_call_and_per_sandbox,
+    fuel_stops_a_loop_with_the_exact_budget,
+    compile_once_instantiate_many_with_fresh_state,
+    live_sandbox_cap_is_enforced_and_released,
+    host_closures_see_memory_state_and_fuel,
+    host_result_of_the_wrong_type_is_a_host_error,
+    a_panicking_host_function_is_a_host_error_and_poisons_only_its_sandbox,
+    host_functions_reach_typed_per_sandbox_data,
+    hostile_bytes_never_panic,
+    data_segment_bomb_is_rejected_or_compiled_without_panic,
+    br_table_past_the_cage_limit_is_rejected,
+    deep_guest_stack_traps_instead_of_crashing,
+    calls_on_an_uninstantiated_or_wrong_export_are_rejected,
+    fuel_matches_the_cost_model_exactly,
+    a_failed_start_cannot_be_retried_for_fresh_fuel,
+    a_failed_instantiation_cannot_be_retried,
+    exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start,
+    memory_caps_hold_and_grow_failures_can_trap,
+    wasi_preopens_output_and_read_only_directories,
+);
+
+fn wasm(text: &str) -> Vec<u8> {
+    crate::module::to_binary(text.as_bytes()).expect("test module must parse")
+}
+
+fn make(rt: &Factory<'_>, policy: &Policy) -> Box<dyn DynRuntime> {
+    rt(policy).unwrap_or_else(|e| panic!("cannot build the runtime: {e}"))
+}
+
+/// Runs `export` of `text` with `args` on a guest thread sized for the policy.
+fn run(rt: &Factory<'_>, policy: &Policy, text: &str, export: &str, args: &[Value]) -> Report {
+    run_with(
+        rt,
+        policy,
+        &wasm(text),
+        &HostFunctions::new(),
+        Invocation::call(export, args.to_vec()),
+    )
+}
+
+fn run_with(
+    rt: &Factory<'_>,
+    policy: &Policy,
+    bytes: &[u8],
+    host: &HostFunctions,
+    inv: Invocation,
+) -> Report {
+    let r = make(rt, policy);
+    crate::on_guest_thread(policy, || crate::run(r.as_ref(), bytes, host, &inv))
+        .expect("a guest thread")
+}
+
+const SPIN: &str = r#"(module (func (export "spin") (loop br 0)))"#;
+
+
+
+/// Tests that a 200 ms deadline stops `(loop br 0)` after at least 200 ms and soon after.
+pub fn deadline_stops_a_loop_near_the_deadline(rt: &Factory<'_>) {
+    let policy = Policy::default().with_timeout(Some(Duration::from_millis(200)));
+    let r = run(rt, &policy, SPIN, "spin", &[]);
+    assert_eq!(r.outcome(), Outcome::Trapped(Trap::Timeout), "{r:?}");
+    assert!(
+        r.wall_ms >= 195.0,
+        "stopped before the deadline: {} ms",
+        r.wall_ms
+    );
+    // Generous for a loaded 2-core CI machine; the benchmarks report the real overshoot.
+    assert!(
+        r.wall_ms <= 600.0,
+        "stopped far past the deadline: {} ms",
+        r.wall_ms
+    );
+}
+
+/// Tests that a sandbox's deadline counts from its own call: a call started while another
+/// sandbox of the same runtime is spinning still gets its whole timeout.
+pub fn deadlines_are_per_call_and_per_sandbox(rt: &Factory<'_>) {
+    let policy = Policy::default().with_timeout(Some(Duration::from_millis(300)));
+    let runtime: Arc<dyn DynRuntime> = Arc::from(make(rt, &policy));
+    let bytes = wasm(SPIN);
+    let checked = crate::check(&bytes, &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let barrier = Barrier::new(2);
+    std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            let mut sb = module.sandbox().unwrap();
+            sb.instantiate().unwrap();
+            barrier.wait();
+            let t = Instant::now();
+            let e = sb.call("spin", &[]).unwrap_err();
+            (e, t.elapsed())
+        });
+        barrier.wait();
+        std::thread::sleep(Duration::from_millis(150));
+        let mut sb = module.sandbox().unwrap();
+        sb.instantiate().unwrap();
+        let t = Instant::now();
+        let e = sb.call("spin", &[]).unwrap_err();
+        let second = t.elapsed();
+        let (e1, first) = first.join().unwrap();
+        for e in [&e, &e1] {
+            assert!(
+                matches!(
+                    e,
+                    Error::Trapped {
+                        trap: Trap::Timeout,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+        assert!(first >= Duration::from_millis(295), "first call: {first:?}");
+        assert!(
+            second >= Duration::from_millis(295),
+            "the second call was cut short: {second:?}"
+        );
+    });
+}
+
+/// Tests that fuel stops an endless loop having consumed exactly the budget.
+pub fn fuel_stops_a_loop_with_the_exact_budget(rt: &Factory<'_>) {
+    for fuel in [0, 1, 1000, 100_000] {
+        let r = run(
+            rt,
+            &Policy::default().with_fuel(Some(fuel)),
+            SPIN,
+            "spin",
+            &[],
+        );
+        assert_eq!(
+            r.outcome(),
+            Outcome::Trapped(Trap::OutOfFuel),
+            "fuel {fuel}: {r:?}"
+        );
+        assert_eq!(r.fuel_consumed, Some(fuel));
+    }
+}
+
+/// Tests that one compiled module makes many sandboxes, each with its own fresh state.
+pub fn compile_once_instantiate_many_with_fresh_state(rt: &Factory<'_>) {
+    let policy = Policy::default().with_fuel(Some(1_000));
+    let runtime = make(rt, &policy);
+    let text = r#"(module (global $g (mut i32) (i32.const 0)) (memory (export "memory") 1)
+        (func (export "bump") (result i32)
+          (global.set $g (i32.add (global.get $g) (i32.const 1)))
+          (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
+          (i32.add (global.get $g) (i32.load (i32.const 0)))))"#;
+    let checked = crate::check(&wasm(text), &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    for _ in 0..50 {
+        let mut sb = module.sandbox().unwrap();
+        sb.instantiate().unwrap();
+        assert_eq!(sb.call("bump", &[]).unwrap(), [Value::I32(2)]);
+        assert_eq!(sb.call("bump", &[]).unwrap(), [Value::I32(4)]);
+        let used = sb.stats().fuel_consumed.unwrap();
+        assert!(used > 0 && used < 1_000, "fuel is per sandbox: {used}");
+    }
+}
+
+/// Tests that `max_instances` caps live sandboxes and that dropping one frees its slot.
+pub fn live_sandbox_cap_is_enforced_and_released(rt: &Factory<'_>) {
+    let mut policy = Policy::default();
+    policy.limits.max_instances = 2;
+    let runtime = make(rt, &policy);
+    let checked = crate::check(&wasm("(module)"), &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let a = module.sandbox().unwrap();
+    let _b = module.sandbox().unwrap();
+    let e = module
+        .sandbox()
+        .err()
+        .expect("a third live sandbox must be refused");
+    assert!(
+        matches!(
+            e,
+            Error::Rejected {
+                rejection: Rejection::LimitExceeded,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    drop(a);
+    module.sandbox().expect("a slot is free again");
+}
+
+/// Tests host closures: state captured by the closure, memory copies both ways, fuel charged
+/// per call and by `consume_fuel`, errors trapping with their message.
+pub fn host_closures_see_memory_state_and_fuel(rt: &Factory<'_>) {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let host = HostFunctions::new()
+        .with(
+            HostFunc::new(
+                "env",
+                "upper",
+                FuncType::new([ValType::I32, ValType::I32], [ValType::I32]),
+                move |cx, a| {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    let (Value::I32(p), Value::I32(n)) = (a[0], a[1]) else {
+                        return Err(HostError::new("bad args"));
+                    };
+                    let mut buf = cx.read_vec(p as u64, n as u64)?;
+                    buf.make_ascii_uppercase();
+                    cx.write(p as u64, &buf)?;
+                    cx.consume_fuel(10)?;
+                    Ok(vec![Value::I32(buf.len() as i32)])
+                },
+            )
+            .with_fuel_cost(100),
+        )
+        .with(HostFunc::new(
+            "env",
+            "boom",
+            FuncType::new([], []),
+            |_, _| Err(HostError::new("boom from the host")),
+        ));
+    let text = r#"(module
+        (import "env" "upper" (func $upper (param i32 i32) (result i32)))
+        (import "env" "boom" (func $boom))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "hello")
+        (func (export "go") (result i32 i32) (call $upper (i32.const 16) (i32.const 5)) (i32.load8_u (i32.const 16)))
+        (func (export "fail") (call $boom)))"#;
+    let policy = Policy::default().with_fuel(Some(10_000));
+    let r = run_with(
+        rt,
+        &policy,
+        &wasm(text),
+        &host,
+        Invocation::call("go", []),
+    );
+    assert_eq!(
+        r.outcome(),
+        Outcome::Returned(vec![Value::I32(5), Value::I32(b'H' as i32)]),
+        "{r:?}"
+    );
+    let fuel = r.fuel_consumed.unwrap();
+    assert!(fuel > 110, "host costs charged: {fuel}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let r = run_with(
+        rt,
+        &policy,
+        &wasm(text),
+        &host,
+        Invocation::call("fail", []),
+    );
+    assert_eq!(r.outcome(), Outcome::Trapped(Trap::HostError));
+    assert!(
+        r.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("boom from the host"),
+        "{r:?}"
+    );
+}
+
+/// Tests that a host function returning values of the wrong type traps `host_error`.
+pub fn host_result_of_the_wrong_type_is_a_host_error(rt: &Factory<'_>) {
+    let host = HostFunctions::new().with(HostFunc::new(
+        "env",
+        "f",
+        FuncType::new([], [ValType::I32]),
+        |_, _| Ok(vec![Value::I64(1)]),
+    ));
+    let text = r#"(module (import "env" "f" (func $f (result i32))) (func (export "go") (result i32) (call $f)))"#;
+    let r = run_with(
+        rt,
+        &Policy::default(),
+        &wasm(text),
+        &host,
+        Invocation::call("go", []),
+    );
+    assert_eq!(r.outcome(), Outcome::Trapped(Trap::HostError), "{r:?}");
+}
+
+/// A small deterministic generator (xorshift), so failures reproduce.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Tests that random bytes and randomly mutated valid modules are rejected or run, and never
+/// panic, abort or hang the host.
+pub fn hostile_bytes_never_panic(rt: &Factory<'_>) {
+    let policy = Policy::default().with_fuel(Some(100_000));
+    let runtime = make(rt, &policy);
+    let seed = wasm(
+        r#"(module (memory 1) (table 2 funcref) (global (mut i32) (i32.const 0))
+        (func $f (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+        (elem (i32.const 0) $f)
+        (func (export "run") (result i32) (local i32)
+          (loop (local.set 0 (call $f (local.get 0))) (br_if 0 (i32.lt_u (local.get 0) (i32.const 10))))
+          (i32.store (i32.const 8) (local.get 0)) (i32.load (i32.const 8))))"#,
+    );
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut ran = 0;
+    for i in 0..600 {
+        let bytes = if i % 3 == 0 {
+            let len = (rng.next() % 200) as usize;
+            let mut b: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            if i % 2 == 0 && b.len() >= 8 {
+                b[..8].copy_from_slice(b"\0asm\x01\0\0\0");
+            }
+            b
+        } else {
+            let mut b = seed.clone();
+            for _ in 0..1 + rng.next() % 4 {
+                let at = 8 + (rng.next() as usize) % (b.len() - 8);
+                b[at] = rng.next() as u8;
+            }
+            b
+        };
+        let r = crate::on_guest_thread(&policy, || {
+            crate::run(
+                runtime.as_ref(),
+                &bytes,
+                &HostFunctions::new(),
+                &Invocation::call("run", []),
+            )
+        })
+        .expect("a guest thread");
+        assert_ne!(
+            r.trap,
+            Some(Trap::Other),
+            "unclassified trap for {bytes:?}: {r:?}"
+        );
+        if matches!(r.outcome(), Outcome::Returned(_) | Outcome::Trapped(_)) {
+            ran += 1;
+        }
+    }
+    assert!(
+        ran > 10,
+        "the mutations should leave some modules runnable, ran {ran}"
+    );
+}
+
+/// Tests the Wasmtime 48.0.8 fix (a module with more than ~32 000 data segments panicked the
+/// compiler): Cage's static limit refuses it by default, and when allowed it compiles and runs.
+pub fn data_segment_bomb_is_rejected_or_compiled_without_panic(rt: &Factory<'_>) {
+    let mut text = String::from("(module (memory 1) (func (export \"run\"))");
+    for _ in 0..40_000 {
+        text.push_str("(data (i32.const 0) \"a\")");
+    }
+    text.push(')');
+    let bytes = wasm(&text);
+    let r = run_with(
+        rt,
+        &Policy::default(),
+        &bytes,
+        &HostFunctions::new(),
+        Invocation::call("run", []),
+    );
+    assert_eq!(
+        r.outcome(),
+        Outcome::Rejected(Rejection::LimitExceeded),
+        "{r:?}"
+    );
+    let mut policy = Policy::default();
+    policy.limits.max_data_segments = 50_000;
+    let r = run_with(
+        rt,
+        &policy,
+        &bytes,
+        &HostFunctions::new(),
+        Invocation::call("run", []),
+    );
+    assert_eq!(r.outcome(), Outcome::Returned(vec![]), "{r:?}");
+}
+
+/// Tests that a br_table with more targets than Cage allows (GHSA-mghf-wjfp-p5xm) is refused on
+/// every runtime before compiling.
+pub fn br_table_past_the_cage_limit_is_rejected(rt: &Factory<'_>) {
+    let targets = "0 ".repeat(crate::module::MAX_BR_TABLE_TARGETS + 2);
+    let text = format!(
+        "(module (func (export \"run\") (param i32) (result i32) (block (br_table {targets} (local.get 0))) (i32.const 7)))"
+    );
+    let r = run(
+        rt,
+        &Policy::preset(crate::Preset::Permissive),
+        &text,
+        "run",
+        &[Value::I32(0)],
+    );
+    assert_eq!(
+        r.outcome(),
+        Outcome::Rejected(Rejection::LimitExceeded),
+        "{:?}",
+        r.message
+    );
+}
+
+/// Tests that a guest allowed a large stack overflows it with a trap, not a host crash.
+pub fn deep_guest_stack_traps_instead_of_crashing(rt: &Factory<'_>) {
+    let policy = Policy::default().with_max_stack(8 << 20);
+    let r = run(
+        rt,
+        &policy,
+        r#"(module (func $f (export "run") (call $f)))"#,
+        "run",
+        &[],
+    );
+    assert_eq!(r.outcome(), Outcome::Trapped(Trap::StackOverflow), "{r:?}");
+}
+
+/// Tests the sandbox API's own errors: calling before instantiation, a missing export.
+pub fn calls_on_an_uninstantiated_or_wrong_export_are_rejected(rt: &Factory<'_>) {
+    let policy = Policy::default();
+    let runtime = make(rt, &policy);
+    let checked = crate::check(
+        &wasm(r#"(module (func (export "f") (param i32)))"#),
+        &policy,
+    )
+    .unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let mut sb = module.sandbox().unwrap();
+    let invalid = |e: Error| {
+        matches!(
+            e,
+            Error::Rejected {
+                rejection: Rejection::InvalidInvocation,
+                ..
+            }
+        )
+    };
+    assert!(invalid(sb.call("f", &[Value::I32(1)]).unwrap_err()));
+    sb.instantiate().unwrap();
+    assert!(invalid(sb.call("g", &[]).unwrap_err()));
+    assert!(invalid(sb.call("f", &[]).unwrap_err()));
+    assert!(invalid(sb.call("f", &[Value::I64(1)]).unwrap_err()));
+    assert_eq!(sb.call("f", &[Value::I32(1)]).unwrap(), []);
+}
+
+/// Tests exact `fuel_consumed` values that follow from the cost model (1 per operator except the
+/// free ones, 1 per function entry, 1 per byte of bulk memory operations), so that the runtimes
+/// cannot agree with each other on a wrong number.
+pub fn fuel_matches_the_cost_model_exactly(rt: &Factory<'_>) {
+    let policy = Policy::default().with_fuel(Some(1_000_000));
+    let host = HostFunctions::new().with(HostFunc::new(
+        "env",
+        "nop",
+        FuncType::new([], []),
+        |_, _| Ok(vec![]),
+    ));
+    let cases: [(&str, Vec<Value>, u64); 6] = [
+        // entry + i32.const
+        (
+            r#"(module (func (export "f") (result i32) (i32.const 1)))"#,
+            vec![],
+            2,
+        ),
+        // entry + call (the host function itself is free) + i32.const
+        (
+            r#"(module (import "env" "nop" (func $h)) (func (export "f") (result i32) (call $h) (i32.const 1)))"#,
+            vec![],
+            3,
+        ),
+        // br_if taken: entry + const + local.get + br_if; the rest is skipped and not charged
+        (EARLY_EXIT, vec![Value::I32(1)], 4),
+        // br_if not taken: + i32.const, i32.const, i32.add (drop is free)
+        (EARLY_EXIT, vec![Value::I32(0)], 7),
+        // entry + (const + local.set) + 3 operands + memory.fill + 5000 bytes
+        (
+            r#"(module (memory 1) (func (export "f") (result i32) (local i32) (local.set 0 (i32.const 5000))
+            (memory.fill (i32.const 0) (i32.const 7) (local.get 0)) (i32.const 0)))"#,
+            vec![],
+            5008,
+        ),
+        // a start function counts (entry + global.set + const) ; instantiation does not
+        (
+            r#"(module (global $g (mut i32) (i32.const 0)) (memory 1) (data (i32.const 0) "free")
+            (func $s (global.set $g (i32.const 1))) (start $s) (func (export "f") (result i32) (global.get $g)))"#,
+            vec![],
+            3 + 2,
+        ),
+    ];
+    for (text, args, want) in cases {
+        let r = run_with(
+            rt,
+            &policy,
+            &wasm(text),
+            &host,
+            Invocation::call("f", args.clone()),
+        );
+        assert!(matches!(r.outcome(), Outcome::Returned(_)), "{text}: {r:?}");
+        assert_eq!(r.fuel_consumed, Some(want), "{text} with {args:?}");
+    }
+}
+
+const EARLY_EXIT: &str = r#"(module (func (export "f") (param i32) (result i32)
+    (block (result i32) (i32.const 7) (local.get 0) (br_if 0) (drop) (i32.const 8) (i32.const 1) (i32.add))))"#;
+
+/// Tests that a sandbox whose start function ran out of fuel cannot be instantiated again (which
+/// would hand the guest a fresh budget in the same sandbox).
+pub fn a_failed_start_cannot_be_retried_for_fresh_fuel(rt: &Factory<'_>) {
+    let policy = Policy::default().with_fuel(Some(1_000));
+    let runtime = make(rt, &policy);
+    let checked = crate::check(&wasm("(module (func $s (loop br 0)) (start $s))"), &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let mut sb = module.sandbox().unwrap();
+    let e = sb.instantiate().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Trapped {
+                trap: Trap::OutOfFuel,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(sb.stats().fuel_consumed, Some(1_000));
+    let e = sb.instantiate().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Rejected {
+                rejection: Rejection::InvalidInvocation,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(sb.stats().fuel_consumed, Some(1_000), "no fresh budget");
+}
+
+/// Tests that `exported_state` reports exported globals and memory contents , and nothing for an instance whose start function trapped (a divergence
+/// the differential fuzzer found: Wasmer kept such an instance's exports visible).
+pub fn exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start(rt: &Factory<'_>) {
+    let policy = Policy::default().with_fuel(Some(10_000));
+    let runtime = make(rt, &policy);
+    let text = r#"(module
+        (global $g (export "g") (mut i32) (i32.const 1))
+        (memory (export "mem") 1)
+        (func (export "bump") (global.set $g (i32.const 42)) (i32.store8 (i32.const 3) (i32.const 9))))"#;
+    let checked = crate::check(&wasm(text), &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let mut sb = module.sandbox().unwrap();
+    assert_eq!(sb.exported_state(), crate::ExportedState::default());
+    sb.instantiate().unwrap();
+    sb.call("bump", &[]).unwrap();
+    let state = sb.exported_state();
+    assert_eq!(state.globals, vec![("g".to_owned(), Value::I32(42))]);
+    let mut expected = crate::ExportedState::default();
+    let mut page = vec![0u8; 65_536];
+    page[3] = 9;
+    expected.push_memory("mem", &page);
+    assert_eq!(state.memories, expected.memories);
+
+    let failing = r#"(module (global (export "g") i32 (i32.const 7)) (memory (export "m") 1)
+        (func $s unreachable) (start $s))"#;
+    let checked = crate::check(&wasm(failing), &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let mut sb = module.sandbox().unwrap();
+    assert!(sb.instantiate().is_err());
+    assert_eq!(sb.exported_state(), crate::ExportedState::default());
+}
+
+/// Tests that a host closure that panics is the host's fault: the guest traps `host_error`
+/// naming the function and the panic message, that sandbox is poisoned, and the process, the
+/// runtime and other sandboxes go on.
+pub fn a_panicking_host_function_is_a_host_error_and_poisons_only_its_sandbox(rt: &Factory<'_>) {
+    let policy = Policy::default();
+    let runtime = make(rt, &policy);
+    let host = HostFunctions::new().with(HostFunc::new(
+        "env",
+        "explode",
+        FuncType::new([ValType::I32], [ValType::I32]),
+        |_, a| {
+            if a[0] == Value::I32(1) {
+                panic!("the host closure blew up");
+            }
+            Ok(vec![a[0]])
+        },
+    ));
+    let text = r#"(module (import "env" "explode" (func $e (param i32) (result i32)))
+        (func (export "go") (param i32) (result i32) (call $e (local.get 0))))"#;
+    let checked = crate::check(&wasm(text), &policy).unwrap();
+    let module = runtime.compile_dyn(&checked, &host).unwrap();
+    let mut sb = module.sandbox().unwrap();
+    sb.instantiate().unwrap();
+    assert_eq!(sb.call("go", &[Value::I32(5)]).unwrap(), [Value::I32(5)]);
+    let e = sb.call("go", &[Value::I32(1)]).unwrap_err();
+    assert_eq!(e.as_trap(), Some(Trap::HostError), "{e:?}");
+    let m = e.message().unwrap_or_default();
+    assert!(
+        m.contains("env.explode") && m.contains("the host closure blew up"),
+        "{m}"
+    );
+    let e = sb.call("go", &[Value::I32(5)]).unwrap_err();
+    assert_eq!(e.as_rejection(), Some(Rejection::InvalidInvocation), "poisoned: {e:?}");
+    let mut other = module.sandbox().unwrap();
+    other.instantiate().unwrap();
+    assert_eq!(other.call("go", &[Value::I32(7)]).unwrap(), [Value::I32(7)]);
+}
+
+/// Per-sandbox application state.
+struct Counter(u32);
+
+/// Tests that host functions reach typed state owned by the sandbox they run in, and that each
+/// sandbox has its own.
+pub fn host_functions_reach_typed_per_sandbox_data(rt: &Factory<'_>) {
+    let policy = Policy::default();
+    let runtime = make(rt, &policy);
+    let host = HostFunctions::new().with(HostFunc::new(
+        "env",
+        "tick",
+        FuncType::new([], [ValType::I32]),
+        |cx, _| {
+            let c = cx
+                .data::<Counter>()
+                .ok_or_else(|| HostError::new("no counter"))?;
+            c.0 += 1;
+            Ok(vec![Value::I32(c.0 as i32)])
+        },
+    ));
+    let text = r#"(module (import "env" "tick" (func $t (result i32)))
+        (func (export "go") (result i32) (drop (call $t)) (call $t)))"#;
+    let checked = crate::check(&wasm(text), &policy).unwrap();
+    let module = runtime.compile_dyn(&checked, &host).unwrap();
+    let mut a = module.sandbox().unwrap();
+    let mut b = module.sandbox().unwrap();
+    a.extensions().insert(Counter(0));
+    b.extensions().insert(Counter(100));
+    a.instantiate().unwrap();
+    b.instantiate().unwrap();
+    assert_eq!(a.call("go", &[]).unwrap(), [Value::I32(2)]);
+    assert_eq!(a.call("go", &[]).unwrap(), [Value::I32(4)]);
+    assert_eq!(b.call("go", &[]).unwrap(), [Value::I32(102)]);
+    assert_eq!(a.extensions().get::<Counter>().map(|c| c.0), Some(4));
+    let mut c = module.sandbox().unwrap();
+    c.instantiate().unwrap();
+    let e = c.call("go", &[]).unwrap_err();
+    assert_eq!(e.as_trap(), Some(Trap::HostError), "{e:?}");
+}
+
+/// Tests that a failed instantiation (a data segment out of bounds) is final on every runtime:
+/// the sandbox refuses a second attempt, a new sandbox fails the same way.
+pub fn a_failed_instantiation_cannot_be_retried(rt: &Factory<'_>) {
+    let policy = Policy::default().with_fuel(Some(1_000));
+    let runtime = make(rt, &policy);
+    let text = r#"(module (memory 1) (data (i32.const 65535) "ab") (func (export "f")))"#;
+    let checked = crate::check(&wasm(text), &policy).unwrap();
+    let module = runtime
+        .compile_dyn(&checked, &HostFunctions::new())
+        .unwrap();
+    let mut sb = module.sandbox().unwrap();
+    let e = sb.instantiate().unwrap_err();
+    assert_eq!(e.as_trap(), Some(Trap::MemoryOutOfBounds), "{e:?}");
+    let e = sb.instantiate().unwrap_err();
+    assert_eq!(e.as_rejection(), Some(Rejection::InvalidInvocation), "{e:?}");
+    let e = sb.call("f", &[]).unwrap_err();
+    assert_eq!(e.as_rejection(), Some(Rejection::InvalidInvocation), "{e:?}");
+    let mut fresh = module.sandbox().unwrap();
+    assert_eq!(
+        fresh.instantiate().unwrap_err().as_trap(),
+        Some(Trap::MemoryOutOfBounds)
+    );
+}
+
+/// Tests memory caps (the limiter or tunables): growth past `max_memory` returns -1, with
+/// `trap_on_grow_failure` it traps `resource_limit`, and the peak is reported.
+pub fn memory_caps_hold_and_grow_failures_can_trap(rt: &Factory<'_>) {
+    let text = r#"(module (memory 1)
+        (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#;
+    let policy = Policy::default().with_max_memory(4 * 65_536);
+    let r = run(rt, &policy, text, "grow", &[Value::I32(3)]);
+    assert_eq!(r.outcome(), Outcome::Returned(vec![Value::I32(1)]), "{r:?}");
+    assert_eq!(r.peak_memory_bytes, 4 * 65_536);
+    let r = run(rt, &policy, text, "grow", &[Value::I32(4)]);
+    assert_eq!(r.outcome(), Outcome::Returned(vec![Value::I32(-1)]), "{r:?}");
+    let policy = policy.with_trap_on_grow_failure(true);
+    let r = run(rt, &policy, text, "grow", &[Value::I32(4)]);
+    assert_eq!(r.outcome(), Outcome::Trapped(Trap::ResourceLimit), "{r:?}");
+}
+
+/// Tests WASI through the backend: the preopen is descriptor 3, writes in a read-only directory
+/// are refused with `EPERM`, in a read-write one they land on the host, stdout is captured.
+pub fn wasi_preopens_output_and_read_only_directories(rt: &Factory<'_>) {
+    let dir = std::env::temp_dir().join(format!(
+        "cage-behaviour-wasi-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // path_open(3, 0, "out.txt", CREAT, FD_WRITE) and exit with the errno; print "ok\n" first.
+    let text = r#"(module
+        (import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "out.txt") (data (i32.const 32) "ok\n")
+        (func (export "_start")
+          (i32.store (i32.const 0) (i32.const 32)) (i32.store (i32.const 4) (i32.const 3))
+          (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+          (call $exit (call $open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 7)
+            (i32.const 1) (i64.const 64) (i64.const 64) (i32.const 0) (i32.const 12)))))"#;
+    for (mode, code) in [(crate::policy::DirMode::Ro, 63), (crate::policy::DirMode::Rw, 0)] {
+        let mut policy = Policy::default();
+        policy.wasi.dirs.push(crate::policy::Dir {
+            host: dir.clone(),
+            guest: "/data".into(),
+            mode,
+        });
+        let r = run_with(
+            rt,
+            &policy,
+            &wasm(text),
+            &HostFunctions::new(),
+            Invocation::Command,
+        );
+        assert_eq!(r.outcome(), Outcome::Exited(code), "{mode:?}: {r:?}");
+        assert_eq!(r.stdout, "ok\n");
+        assert_eq!(dir.join("out.txt").exists(), code == 0, "{mode:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

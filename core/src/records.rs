@@ -1,0 +1,109 @@
+//! The records a runtime and a sandbox report: what a runtime can do, what a sandbox used, what
+//! a guest wrote, what its exports hold. Each may grow: they are `#[non_exhaustive]` and made
+//! with constructors.
+
+use crate::policy::Features;
+use crate::value::Value;
+
+/// What a runtime can do, declared so that tests and reports read it instead of a list of
+/// exceptions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Proposals this runtime can compile and run. A module that needs an allowed proposal
+    /// outside this set is `rejected: unsupported`, naming it.
+    pub features: Features,
+    /// Whether WASI preview 1 imports can be provided.
+    pub wasi: bool,
+}
+
+impl Capabilities {
+    /// A runtime that runs `features` and, when `wasi`, WASI preview 1.
+    pub fn new(features: Features, wasi: bool) -> Self {
+        Capabilities { features, wasi }
+    }
+}
+
+/// Counters a sandbox keeps while guest code runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Fuel consumed so far (start function and every call), `None` without metering.
+    pub fuel_consumed: Option<u64>,
+    /// Largest total size of the sandbox's linear memories seen, in bytes.
+    pub peak_memory_bytes: u64,
+}
+
+impl Stats {
+    /// Counters with these values.
+    pub fn new(fuel_consumed: Option<u64>, peak_memory_bytes: u64) -> Self {
+        Stats {
+            fuel_consumed,
+            peak_memory_bytes,
+        }
+    }
+}
+
+/// Captured WASI output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Output {
+    /// Bytes written to stdout.
+    pub stdout: Vec<u8>,
+    /// Bytes written to stderr.
+    pub stderr: Vec<u8>,
+    /// Whether writes were refused because `limits.max_output` was reached.
+    pub truncated: bool,
+}
+
+impl Output {
+    /// The two streams as captured by a sandbox that holds up to `limit` bytes per stream,
+    /// reported as at most `limit` bytes of both together. `truncated` when a stream reached the
+    /// limit (a write past it was refused) or the two together exceed it.
+    pub fn capped(mut stdout: Vec<u8>, mut stderr: Vec<u8>, limit: usize) -> Self {
+        let truncated =
+            stdout.len() >= limit || stderr.len() >= limit || stdout.len() + stderr.len() > limit;
+        stdout.truncate(limit);
+        stderr.truncate(limit - stdout.len());
+        Output {
+            stdout,
+            stderr,
+            truncated,
+        }
+    }
+}
+
+/// What an instance's exports hold after guest code ran: the state two runtimes must agree on
+/// beyond returned values (differential testing, the spec testsuite's `get`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportedState {
+    /// Exported globals, by export name, in export order.
+    pub globals: Vec<(String, Value)>,
+    /// Exported memories, by export name, in export order: size in bytes and the SHA-256 of the
+    /// contents. Shared memories (threads) are left out: other threads may be writing them.
+    pub memories: Vec<(String, u64, [u8; 32])>,
+}
+
+impl ExportedState {
+    /// Records an exported global.
+    pub fn push_global(&mut self, name: &str, value: Value) {
+        self.globals.push((name.to_owned(), value));
+    }
+
+    /// Records an exported memory by its contents.
+    pub fn push_memory(&mut self, name: &str, contents: &[u8]) {
+        use sha2::Digest;
+        let hash: [u8; 32] = sha2::Sha256::digest(contents).into();
+        self.memories
+            .push((name.to_owned(), contents.len() as u64, hash));
+    }
+
+    /// The value of the exported global `name`.
+    pub fn global(&self, name: &str) -> Option<Value> {
+        self.globals
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+}

@@ -1,0 +1,567 @@
+//! The application API over any backend, written once: [`Runtime`] compiles, [`Module`] makes
+//! sandboxes, [`Sandbox`] runs guest code through one lifecycle.
+//!
+//! A sandbox is *fresh* until [`Sandbox::instantiate`], then *instantiated* (calls allowed), or
+//! *failed* (instantiation or the start function trapped: it never runs again, so a retry cannot
+//! buy fresh fuel), or *poisoned* (the runtime or a host function panicked). The same rules hold
+//! on every backend because they are enforced here, not in the backends.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::backend::{Backend, Store};
+use crate::error::Error;
+use crate::host::{HostFunctions, panic_message};
+use crate::module::{CheckedModule, ModuleInfo, require_supported};
+use crate::names::RuntimeName;
+use crate::outcome::{HostFailure, Rejection};
+use crate::policy::Policy;
+use crate::records::{Capabilities, ExportedState, Output, Stats};
+use crate::state::{Extensions, HostState};
+use crate::value::{ValType, Value};
+use crate::wasi::WasiCtx;
+
+/// The live-sandbox count of one runtime, enforcing `limits.max_instances`.
+#[derive(Debug, Default)]
+struct LiveSandboxes(Arc<AtomicU32>);
+
+/// One live sandbox; dropping it frees the slot.
+#[derive(Debug)]
+struct LiveSlot(Arc<AtomicU32>);
+
+impl LiveSandboxes {
+    fn acquire(&self, max: u32) -> Result<LiveSlot, Error> {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|n| {
+                Error::reject(
+                    Rejection::LimitExceeded,
+                    format!("{n} sandboxes are alive, limits.max_instances = {max}"),
+                )
+            })?;
+        Ok(LiveSlot(self.0.clone()))
+    }
+}
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+struct Inner<B> {
+    backend: B,
+    live: LiveSandboxes,
+}
+
+/// A runtime configured by one policy: compile modules, make sandboxes. Cheap to clone (shared).
+/// Backends offer constructors (`cage_wasmtime::runtime`, `cage_wasmer::runtime`); the `cage`
+/// crate picks one by name or by feature.
+pub struct Runtime<B: Backend> {
+    inner: Arc<Inner<B>>,
+}
+
+impl<B: Backend> Clone for Runtime<B> {
+    fn clone(&self) -> Self {
+        Runtime {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for Runtime<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("name", &self.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> Runtime<B> {
+    /// A runtime over `backend` (backends offer constructors that call this).
+    pub fn from_backend(backend: B) -> Self {
+        Runtime {
+            inner: Arc::new(Inner {
+                backend,
+                live: LiveSandboxes::default(),
+            }),
+        }
+    }
+
+    /// The runtime's name.
+    pub fn name(&self) -> RuntimeName {
+        self.inner.backend.name()
+    }
+
+    /// What the runtime can do.
+    pub fn capabilities(&self) -> &Capabilities {
+        self.inner.backend.capabilities()
+    }
+
+    /// The policy it was built with.
+    pub fn policy(&self) -> &Policy {
+        self.inner.backend.policy()
+    }
+
+    /// The backend, for what Cage does not wrap.
+    pub fn backend(&self) -> &B {
+        &self.inner.backend
+    }
+
+    /// Checks `bytes` (a binary module, or WebAssembly text with the `wat` feature) under the
+    /// policy and compiles it with its imports bound to `host` (and WASI).
+    ///
+    /// # Errors
+    /// Rejections (`invalid_module`, `feature_disabled`, `limit_exceeded`,
+    /// `unresolved_import`, `unsupported`) and host failures.
+    pub fn compile(&self, bytes: &[u8], host: &HostFunctions) -> Result<Module<B>, Error> {
+        let binary = crate::module::to_binary(bytes)?;
+        let checked = crate::module::check(&binary, self.policy())?;
+        self.compile_checked(&checked, host)
+    }
+
+    /// Compiles a module core has already checked (under this runtime's policy).
+    ///
+    /// # Errors
+    /// As [`Runtime::compile`], less the validation verdicts.
+    pub fn compile_checked(
+        &self,
+        checked: &CheckedModule,
+        host: &HostFunctions,
+    ) -> Result<Module<B>, Error> {
+        let backend = &self.inner.backend;
+        require_supported(
+            checked,
+            backend.policy(),
+            backend.capabilities(),
+            backend.name().as_str(),
+        )?;
+        let mut imports = host.bind(checked.info(), backend.capabilities().wasi)?;
+        let mut seen = std::collections::BTreeSet::new();
+        imports.retain(|f| seen.insert((f.module.clone(), f.name.clone())));
+        let compiled = match catch_unwind(AssertUnwindSafe(|| backend.compile(checked, &imports)))
+        {
+            Ok(r) => r?,
+            Err(p) => return Err(runtime_panicked(backend.name(), "compiling", p.as_ref())),
+        };
+        Ok(Module {
+            runtime: self.clone(),
+            compiled,
+            checked: checked.clone(),
+        })
+    }
+
+    /// Makes a new sandbox of `module` (see [`Module::sandbox`]).
+    ///
+    /// # Errors
+    /// As [`Module::sandbox`].
+    pub fn sandbox(&self, module: &Module<B>) -> Result<Sandbox<B>, Error> {
+        module.sandbox()
+    }
+}
+
+/// A module compiled by one runtime: make as many sandboxes as needed, on any thread.
+pub struct Module<B: Backend> {
+    runtime: Runtime<B>,
+    compiled: B::Module,
+    checked: CheckedModule,
+}
+
+impl<B: Backend> Clone for Module<B> {
+    fn clone(&self) -> Self {
+        Module {
+            runtime: self.runtime.clone(),
+            compiled: self.compiled.clone(),
+            checked: self.checked.clone(),
+        }
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for Module<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("runtime", &self.runtime.name())
+            .field("info", self.checked.info())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> Module<B> {
+    /// Imports, exports, memories and tables.
+    pub fn info(&self) -> &ModuleInfo {
+        self.checked.info()
+    }
+
+    /// The runtime that compiled it.
+    pub fn runtime(&self) -> &Runtime<B> {
+        &self.runtime
+    }
+
+    /// The backend's compiled module.
+    pub fn compiled(&self) -> &B::Module {
+        &self.compiled
+    }
+
+    /// Makes a new sandbox (one store, one instance to be): no guest code runs yet. A module
+    /// that imports WASI gets a fresh WASI context from the policy's `[wasi]`.
+    ///
+    /// # Errors
+    /// `rejected: limit_exceeded` when `limits.max_instances` sandboxes of this runtime are
+    /// alive; a host failure when a preopened directory cannot be opened (never a sandbox without
+    /// its preopen) or the runtime cannot make a store.
+    pub fn sandbox(&self) -> Result<Sandbox<B>, Error> {
+        let inner = &self.runtime.inner;
+        let policy = inner.backend.policy();
+        let slot = inner.live.acquire(policy.limits.max_instances)?;
+        let mut extensions = Extensions::new();
+        if self.checked.info().imports_wasi() {
+            let ctx = WasiCtx::new(policy).map_err(|e| {
+                Error::host_from(HostFailure::Filesystem, e.to_string(), e)
+            })?;
+            extensions.insert(ctx);
+        }
+        let name = inner.backend.name();
+        let store = match catch_unwind(AssertUnwindSafe(|| {
+            inner
+                .backend
+                .store(&self.compiled, HostState::new(extensions))
+        })) {
+            Ok(r) => r?,
+            Err(p) => return Err(runtime_panicked(name, "making a store", p.as_ref())),
+        };
+        Ok(Sandbox {
+            store,
+            name,
+            checked: self.checked.clone(),
+            state: Lifecycle::Fresh,
+            funcs: Vec::new(),
+            _slot: slot,
+        })
+    }
+}
+
+/// Where a sandbox is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lifecycle {
+    /// Made, not instantiated.
+    Fresh,
+    /// Instantiated and its start function returned: calls are allowed.
+    Instantiated,
+    /// Instantiation or the start function failed: the sandbox never runs again.
+    Failed,
+    /// The runtime or a host function panicked.
+    Poisoned,
+}
+
+/// One store with one instance of one module. Dropping it frees everything and its
+/// live-sandbox slot.
+///
+/// Not `Send` on every backend (Wasmer's store must stay on its thread): make a sandbox on the
+/// thread that uses it; the [`Module`] it comes from is `Send + Sync`.
+pub struct Sandbox<B: Backend> {
+    store: B::Store,
+    name: RuntimeName,
+    checked: CheckedModule,
+    state: Lifecycle,
+    /// Exported functions looked up so far, with their result types.
+    funcs: Vec<(Box<str>, <B::Store as Store>::Func, Arc<[ValType]>)>,
+    _slot: LiveSlot,
+}
+
+impl<B: Backend> std::fmt::Debug for Sandbox<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("runtime", &self.name)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(m: impl Into<String>) -> Error {
+    Error::reject(Rejection::InvalidInvocation, m)
+}
+
+/// The error for a runtime that panicked: the host's failure (a bug to report).
+fn runtime_panicked(
+    runtime: RuntimeName,
+    what: &str,
+    payload: &(dyn std::any::Any + Send),
+) -> Error {
+    Error::host(
+        HostFailure::Runtime,
+        format!(
+            "{runtime} panicked while {what} ({}); this is a bug to report",
+            panic_message(payload)
+        ),
+    )
+}
+
+impl<B: Backend> Sandbox<B> {
+    /// Runs `f` on the store, containing panics: a runtime that panics poisons this sandbox,
+    /// and so does a host function that panicked during `f`.
+    fn guarded<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut B::Store) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        match self.state {
+            Lifecycle::Poisoned => {
+                return Err(invalid(
+                    "this sandbox was poisoned by a panic (of the runtime or a host function); \
+                     make a new one",
+                ));
+            }
+            Lifecycle::Failed => {
+                return Err(invalid(
+                    "instantiation failed in this sandbox; make a new one",
+                ));
+            }
+            Lifecycle::Fresh | Lifecycle::Instantiated => {}
+        }
+        let result = catch_unwind(AssertUnwindSafe(|| f(&mut self.store)));
+        if self.store.host_state().is_poisoned() {
+            self.state = Lifecycle::Poisoned;
+        }
+        match result {
+            Ok(r) => r,
+            Err(p) => {
+                self.state = Lifecycle::Poisoned;
+                Err(runtime_panicked(self.name, what, p.as_ref()))
+            }
+        }
+    }
+
+    /// Instantiates the module: data and element segments, then the start function, under the
+    /// fuel budget and deadline. A sandbox instantiates at most once: after a failure it is
+    /// refused (a retry would start over with fresh fuel).
+    ///
+    /// # Errors
+    /// Traps (including in the start function), an exit from a WASI start function, host
+    /// failures; `rejected: invalid_invocation` after a failed attempt or a panic.
+    pub fn instantiate(&mut self) -> Result<(), Error> {
+        if self.state == Lifecycle::Instantiated {
+            return Ok(());
+        }
+        let start = self.checked.start_export().map(str::to_owned);
+        let result = self.guarded("instantiating", |store| {
+            store.instantiate()?;
+            if let Some(start) = &start {
+                let f = store.func(start).ok_or_else(|| {
+                    Error::host(
+                        HostFailure::Runtime,
+                        "the detached start function is not exported",
+                    )
+                })?;
+                store.call(&f, &[], &mut [])?;
+            }
+            Ok(())
+        });
+        if self.state != Lifecycle::Poisoned {
+            self.state = match result {
+                Ok(()) => Lifecycle::Instantiated,
+                Err(_) => Lifecycle::Failed,
+            };
+        }
+        result
+    }
+
+    /// The function `export` and its result types, checking `args` against its signature.
+    fn resolve(
+        &mut self,
+        export: &str,
+        args: &[Value],
+    ) -> Result<(<B::Store as Store>::Func, Arc<[ValType]>), Error> {
+        match self.state {
+            Lifecycle::Instantiated => {}
+            Lifecycle::Fresh => return Err(invalid("the sandbox is not instantiated")),
+            Lifecycle::Failed | Lifecycle::Poisoned => {
+                // `guarded` explains which.
+                return self.guarded("calling", |_| unreachable_state());
+            }
+        }
+        crate::module::check_args(&self.checked, export, args)?;
+        if let Some((_, f, r)) = self.funcs.iter().find(|(n, _, _)| &**n == export) {
+            return Ok((f.clone(), r.clone()));
+        }
+        let func = self
+            .store
+            .func(export)
+            .ok_or_else(|| invalid(format!("no exported function `{export}`")))?;
+        let results: Arc<[ValType]> = self
+            .checked
+            .info()
+            .export_func(export)
+            .map(|t| t.results.clone().into())
+            .unwrap_or_else(|| Arc::from(Vec::new()));
+        self.funcs
+            .push((export.into(), func.clone(), results.clone()));
+        Ok((func, results))
+    }
+
+    /// Calls the exported function `export` under the fuel budget and deadline.
+    ///
+    /// # Errors
+    /// Traps, WASI exits, host failures; `rejected: invalid_invocation` for a missing export,
+    /// a non-function, wrong arguments, or a sandbox that is not instantiated (or failed, or
+    /// was poisoned).
+    pub fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
+        let (func, types) = self.resolve(export, args)?;
+        let mut results: Vec<Value> = types.iter().map(|t| Value::default_for(*t)).collect();
+        self.guarded("calling", |store| store.call(&func, args, &mut results))?;
+        Ok(results)
+    }
+
+    /// Fuel and memory counters (valid in every state).
+    pub fn stats(&mut self) -> Stats {
+        self.store.stats()
+    }
+
+    /// The exported globals and memories of the instance: empty unless instantiated (an
+    /// instance whose start function trapped has no observable exports).
+    pub fn exported_state(&mut self) -> ExportedState {
+        match self.state {
+            Lifecycle::Instantiated => self.store.exported_state(),
+            _ => ExportedState::default(),
+        }
+    }
+
+    /// Takes the WASI output captured so far (empty for a module without WASI).
+    pub fn take_output(&mut self) -> Output {
+        self.store
+            .host_state()
+            .extensions
+            .get_mut::<WasiCtx>()
+            .map(WasiCtx::take_output)
+            .unwrap_or_default()
+    }
+
+    /// Gives this sandbox a value of type `T`, which its host functions reach with
+    /// [`crate::HostContext`]'s `data::<T>()`: per-sandbox host state, typed, on every runtime.
+    /// Returns the value of the same type it replaces.
+    pub fn set_data<T: std::any::Any + Send>(&mut self, value: T) -> Option<T> {
+        self.store.host_state().extensions.insert(value)
+    }
+
+    /// The sandbox's value of type `T`.
+    pub fn data<T: std::any::Any + Send>(&mut self) -> Option<&mut T> {
+        self.store.host_state().extensions.get_mut::<T>()
+    }
+
+    /// The runtime's name.
+    pub fn runtime_name(&self) -> RuntimeName {
+        self.name
+    }
+
+    /// The backend's store, for what Cage does not wrap.
+    pub fn store(&mut self) -> &mut B::Store {
+        &mut self.store
+    }
+}
+
+fn unreachable_state<T>() -> Result<T, Error> {
+    Err(invalid("this sandbox cannot run"))
+}
+
+/// The object-safe face of a [`Runtime`], for code that picks runtimes by name at run time.
+pub trait DynRuntime: Send + Sync {
+    /// See [`Runtime::name`].
+    fn name(&self) -> RuntimeName;
+    /// See [`Runtime::capabilities`].
+    fn capabilities(&self) -> &Capabilities;
+    /// See [`Runtime::policy`].
+    fn policy(&self) -> &Policy;
+    /// See [`Runtime::compile_checked`].
+    ///
+    /// # Errors
+    /// As [`Runtime::compile_checked`].
+    fn compile_dyn(
+        &self,
+        module: &CheckedModule,
+        host: &HostFunctions,
+    ) -> Result<Box<dyn DynModule>, Error>;
+}
+
+/// A compiled module behind a [`DynRuntime`].
+pub trait DynModule: Send + Sync {
+    /// See [`Module::sandbox`].
+    ///
+    /// # Errors
+    /// As [`Module::sandbox`].
+    fn sandbox(&self) -> Result<Box<dyn DynSandbox>, Error>;
+    /// See [`Module::info`].
+    fn info(&self) -> &ModuleInfo;
+}
+
+/// A sandbox behind a [`DynModule`].
+pub trait DynSandbox {
+    /// See [`Sandbox::instantiate`].
+    ///
+    /// # Errors
+    /// As [`Sandbox::instantiate`].
+    fn instantiate(&mut self) -> Result<(), Error>;
+    /// See [`Sandbox::call`].
+    ///
+    /// # Errors
+    /// As [`Sandbox::call`].
+    fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error>;
+    /// See [`Sandbox::stats`].
+    fn stats(&mut self) -> Stats;
+    /// See [`Sandbox::exported_state`].
+    fn exported_state(&mut self) -> ExportedState;
+    /// See [`Sandbox::take_output`].
+    fn take_output(&mut self) -> Output;
+    /// The sandbox's host state (typed extensions), for per-sandbox data.
+    fn extensions(&mut self) -> &mut Extensions;
+}
+
+impl<B: Backend> DynRuntime for Runtime<B> {
+    fn name(&self) -> RuntimeName {
+        Runtime::name(self)
+    }
+    fn capabilities(&self) -> &Capabilities {
+        Runtime::capabilities(self)
+    }
+    fn policy(&self) -> &Policy {
+        Runtime::policy(self)
+    }
+    fn compile_dyn(
+        &self,
+        module: &CheckedModule,
+        host: &HostFunctions,
+    ) -> Result<Box<dyn DynModule>, Error> {
+        Ok(Box::new(self.compile_checked(module, host)?))
+    }
+}
+
+impl<B: Backend> DynModule for Module<B> {
+    fn sandbox(&self) -> Result<Box<dyn DynSandbox>, Error> {
+        Ok(Box::new(Module::sandbox(self)?))
+    }
+    fn info(&self) -> &ModuleInfo {
+        Module::info(self)
+    }
+}
+
+impl<B: Backend> DynSandbox for Sandbox<B> {
+    fn instantiate(&mut self) -> Result<(), Error> {
+        Sandbox::instantiate(self)
+    }
+    fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
+        Sandbox::call(self, export, args)
+    }
+    fn stats(&mut self) -> Stats {
+        Sandbox::stats(self)
+    }
+    fn exported_state(&mut self) -> ExportedState {
+        Sandbox::exported_state(self)
+    }
+    fn take_output(&mut self) -> Output {
+        Sandbox::take_output(self)
+    }
+    fn extensions(&mut self) -> &mut Extensions {
+        &mut self.store.host_state().extensions
+    }
+}

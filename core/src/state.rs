@@ -1,0 +1,95 @@
+//! What a sandbox's host side keeps: the call's deadline, and typed extensions (Cage's WASI
+//! state, the application's own per-sandbox data).
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Instant;
+
+/// Values keyed by their type, at most one of each: how a sandbox carries host state whose
+/// type core does not know (the application's data, Cage's WASI context).
+#[derive(Default)]
+pub struct Extensions(HashMap<TypeId, Box<dyn Any + Send>>);
+
+impl Extensions {
+    /// No values.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores `value`, returning the value of the same type it replaces.
+    pub fn insert<T: Any + Send>(&mut self, value: T) -> Option<T> {
+        self.0
+            .insert(TypeId::of::<T>(), Box::new(value))
+            .and_then(|old| old.downcast().ok().map(|b| *b))
+    }
+
+    /// The value of type `T`.
+    pub fn get<T: Any + Send>(&self) -> Option<&T> {
+        self.0.get(&TypeId::of::<T>())?.downcast_ref()
+    }
+
+    /// The value of type `T`, mutably.
+    pub fn get_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
+        self.0.get_mut(&TypeId::of::<T>())?.downcast_mut()
+    }
+
+    /// Takes the value of type `T` out.
+    pub fn remove<T: Any + Send>(&mut self) -> Option<T> {
+        self.0
+            .remove(&TypeId::of::<T>())
+            .and_then(|b| b.downcast().ok().map(|b| *b))
+    }
+}
+
+impl fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Extensions")
+            .field("values", &self.0.len())
+            .finish()
+    }
+}
+
+/// The host side of one sandbox, owned by the backend's store and handed to every host function
+/// through [`crate::HostContext::state`].
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct HostState {
+    /// When the current call into the guest must end, if it has a deadline.
+    deadline: Option<Instant>,
+    /// A host function panicked: the sandbox must not run again.
+    poisoned: bool,
+    /// Typed values: Cage's WASI context, the application's data.
+    pub extensions: Extensions,
+}
+
+impl HostState {
+    /// Fresh state with these extensions.
+    pub fn new(extensions: Extensions) -> Self {
+        HostState {
+            deadline: None,
+            poisoned: false,
+            extensions,
+        }
+    }
+
+    /// When the current call into the guest must end. Host functions that wait must not wait
+    /// past it.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Sets the deadline of the call starting now (backends, before each call).
+    pub fn set_deadline(&mut self, at: Option<Instant>) {
+        self.deadline = at;
+    }
+
+    /// Whether a host function panicked in this sandbox.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    pub(crate) fn poison(&mut self) {
+        self.poisoned = true;
+    }
+}
