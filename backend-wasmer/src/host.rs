@@ -4,7 +4,8 @@
 //! Cage fills in right after instantiation (before the start function runs, which Cage calls
 //! itself): the guest's exported `memory` and the fuel global of the Cage middleware.
 
-use cage_core::{HostContext, HostError, HostFunc, checked_range};
+use cage_core::backend::checked_range;
+use cage_core::{HostContext, HostError, HostFunc, HostState};
 use wasmer::{
     AsStoreMut, FunctionEnv, FunctionEnvMut, FunctionType, Global, Memory, RuntimeError, StoreMut,
 };
@@ -12,21 +13,17 @@ use wasmer::{
 use crate::convert::{HostTrap, from_val, to_val, val_type};
 
 /// What host functions need of their sandbox.
-#[derive(Default)]
 pub(crate) struct Env {
     pub(crate) memory: Option<Memory>,
     pub(crate) fuel: Option<Global>,
-    /// When the current call must end.
-    pub(crate) deadline: Option<std::time::Instant>,
-    /// Cage's WASI state, for WASI modules.
-    pub(crate) wasi: Option<cage_core::wasi::WasiCtx>,
+    /// The sandbox's host state (deadline, WASI, the application's data).
+    pub(crate) host: HostState,
 }
 
 struct Context<'a> {
     memory: Option<Memory>,
     fuel: Option<Global>,
-    deadline: Option<std::time::Instant>,
-    wasi: Option<&'a mut cage_core::wasi::WasiCtx>,
+    host: &'a mut HostState,
     store: StoreMut<'a>,
 }
 
@@ -88,12 +85,8 @@ impl HostContext for Context<'_> {
         self.remaining().map(|r| u64::try_from(r).unwrap_or(0))
     }
 
-    fn deadline(&mut self) -> Option<std::time::Instant> {
-        self.deadline
-    }
-
-    fn wasi_state(&mut self) -> Option<&mut cage_core::wasi::WasiCtx> {
-        self.wasi.as_deref_mut()
+    fn state(&mut self) -> &mut HostState {
+        self.host
     }
 }
 
@@ -125,8 +118,7 @@ pub(crate) fn function(
             let mut cx = Context {
                 memory: data.memory.clone(),
                 fuel: data.fuel.clone(),
-                deadline: data.deadline,
-                wasi: data.wasi.as_mut(),
+                host: &mut data.host,
                 store,
             };
             let args: Vec<_> = args.iter().map(|v| from_val(&cx.store, v)).collect();

@@ -10,13 +10,15 @@
 //! | `max_memory`, `max_table_elements` | Cage's `Tunables` (`tunables.rs`) lowering every memory's and table's maximum to the cap |
 //! | `trap_on_grow_failure` | the middleware checks the result of `memory.grow`/`table.grow` |
 //! | `max_memories`, `max_tables` | core's static check |
-//! | `max_instances` | a live-sandbox counter per runtime |
+//! | `max_instances` | core's live-sandbox counter per runtime |
 //! | `max_stack` | `VMConfig::wasm_stack_size` (a minimum: Wasmer may reuse a larger cached stack) |
 //! | `[features]` | `wasmer::sys::Features`; what a compiler cannot run is declared in its capabilities |
 //!
-//! The start function is removed from the module by the middleware and called by Cage right
-//! after instantiation, so that fuel exhaustion in it is classified like anywhere else and host
-//! functions see the guest's memory.
+//! The start function is detached by core and called right after instantiation, so that fuel
+//! exhaustion in it is classified like anywhere else and host functions see the guest's memory.
+//! The sandbox lifecycle, import resolution and WASI are core's ([`cage_core::Runtime`]); this
+//! crate supplies the runtime primitives of [`cage_core::backend::Backend`]. `tests/behaviour.rs`
+//! runs core's behaviour suite and a corpus smoke set on both compilers of this backend alone.
 
 #![warn(missing_docs)]
 
@@ -26,20 +28,19 @@ mod middleware;
 mod tunables;
 mod watchdog;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cage_core::backend::{Backend, Store as CageStore};
 use cage_core::{
-    Capabilities, CheckedModule, Error, Features, HostFunc, HostFunctions, LiveSandboxes, LiveSlot,
-    Policy, PolicyError, Rejection, Runtime, Sandbox, Stats, Trap, Value, runtime_panicked,
+    Capabilities, CheckedModule, Error, ExportedState, Features, HostFailure, HostFunc, HostState,
+    Policy, Proposal, Rejection, RuntimeName, Stats, Trap, Value,
 };
 use wasmer::sys::{
     BaseTunables, CompilerConfig, Cranelift, CraneliftOptLevel, EngineBuilder, NativeEngineExt,
     Singlepass, Target,
 };
 use wasmer::{Engine, Extern, FunctionEnv, Imports, Instance, Module, Store};
-use wasmparser::WasmFeatures;
 
 use crate::convert::{classified, classify, from_val, to_val};
 use crate::host::Env;
@@ -49,6 +50,7 @@ use crate::watchdog::Watchdog;
 
 /// Which Wasmer compiler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Compiler {
     /// Cranelift: optimising, slower to compile.
     Cranelift,
@@ -58,10 +60,10 @@ pub enum Compiler {
 
 impl Compiler {
     /// The runtime name.
-    pub fn runtime_name(self) -> &'static str {
+    pub fn runtime_name(self) -> RuntimeName {
         match self {
-            Compiler::Cranelift => "wasmer-cranelift",
-            Compiler::Singlepass => "wasmer-singlepass",
+            Compiler::Cranelift => RuntimeName::WasmerCranelift,
+            Compiler::Singlepass => RuntimeName::WasmerSinglepass,
         }
     }
 
@@ -69,81 +71,98 @@ impl Compiler {
     /// a 64-bit memory), tail calls (its translator rejects `return_call`), GC, typed function
     /// references, custom page sizes or stack switching.
     pub fn supported_features(self) -> Features {
-        let common = WasmFeatures::WASM2
-            | WasmFeatures::THREADS
-            | WasmFeatures::MULTI_MEMORY
-            | WasmFeatures::EXTENDED_CONST;
-        Features::from_wasmparser(match self {
-            Compiler::Cranelift => {
-                common
-                    | WasmFeatures::EXCEPTIONS
-                    | WasmFeatures::RELAXED_SIMD
-                    | WasmFeatures::WIDE_ARITHMETIC
-            }
-            Compiler::Singlepass => common.difference(WasmFeatures::SIMD),
-        })
+        let common = Features::WASM2
+            .with(Proposal::Threads, true)
+            .with(Proposal::MultiMemory, true)
+            .with(Proposal::ExtendedConst, true);
+        match self {
+            Compiler::Cranelift => common
+                .with(Proposal::Exceptions, true)
+                .with(Proposal::RelaxedSimd, true)
+                .with(Proposal::WideArithmetic, true),
+            Compiler::Singlepass => common.with(Proposal::Simd, false),
+        }
     }
 }
 
 /// Wasmer's feature switches for what the policy allows and the compiler supports.
 fn wasmer_features(policy: &Policy, compiler: Compiler) -> wasmer::sys::Features {
-    let on = policy.features.to_wasmparser() & compiler.supported_features().to_wasmparser();
+    let on = policy.features.intersection(&compiler.supported_features());
     let mut f = wasmer::sys::Features::none();
-    f.threads = on.contains(WasmFeatures::THREADS);
-    f.reference_types = on.contains(WasmFeatures::REFERENCE_TYPES);
-    f.simd = on.contains(WasmFeatures::SIMD);
-    f.bulk_memory = on.contains(WasmFeatures::BULK_MEMORY);
-    f.multi_value = on.contains(WasmFeatures::MULTI_VALUE);
-    f.tail_call = on.contains(WasmFeatures::TAIL_CALL);
-    f.multi_memory = on.contains(WasmFeatures::MULTI_MEMORY);
+    f.threads = on.contains(Proposal::Threads);
+    f.reference_types = on.contains(Proposal::ReferenceTypes);
+    f.simd = on.contains(Proposal::Simd);
+    f.bulk_memory = on.contains(Proposal::BulkMemory);
+    f.multi_value = on.contains(Proposal::MultiValue);
+    f.tail_call = on.contains(Proposal::TailCall);
+    f.multi_memory = on.contains(Proposal::MultiMemory);
     f.memory64 = false;
-    f.exceptions = on.contains(WasmFeatures::EXCEPTIONS);
-    f.relaxed_simd = on.contains(WasmFeatures::RELAXED_SIMD);
-    f.extended_const = on.contains(WasmFeatures::EXTENDED_CONST);
-    f.wide_arithmetic = on.contains(WasmFeatures::WIDE_ARITHMETIC);
+    f.exceptions = on.contains(Proposal::Exceptions);
+    f.relaxed_simd = on.contains(Proposal::RelaxedSimd);
+    f.extended_const = on.contains(Proposal::ExtendedConst);
+    f.wide_arithmetic = on.contains(Proposal::WideArithmetic);
     f
 }
 
-/// Wasmer configured by one policy, with one compiler.
-pub struct WasmerRuntime {
+/// Wasmer configured by one policy, with one compiler: the [`Backend`] of runtimes
+/// `wasmer-cranelift` and `wasmer-singlepass`.
+pub struct Wasmer {
     compiler: Compiler,
     policy: Policy,
     capabilities: Capabilities,
     watchdog: Option<Arc<Watchdog>>,
-    live: LiveSandboxes,
 }
 
-impl WasmerRuntime {
+impl std::fmt::Debug for Wasmer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wasmer")
+            .field("compiler", &self.compiler)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes the runtime `wasmer-cranelift` or `wasmer-singlepass` configured by `policy`.
+///
+/// # Errors
+/// As [`Wasmer::new`].
+pub fn runtime(policy: &Policy, compiler: Compiler) -> Result<cage_core::Runtime<Wasmer>, Error> {
+    Ok(cage_core::Runtime::from_backend(Wasmer::new(
+        policy, compiler,
+    )?))
+}
+
+impl Wasmer {
     /// Builds a runtime for `policy` with `compiler`.
     ///
     /// # Errors
-    /// An invalid policy; a deadline on a platform without Wasmer's host interrupts (non-unix).
-    pub fn new(policy: &Policy, compiler: Compiler) -> Result<Self, PolicyError> {
+    /// An invalid policy; a deadline on a platform without Wasmer's host interrupts (non-unix);
+    /// a host failure when the watchdog thread cannot start.
+    pub fn new(policy: &Policy, compiler: Compiler) -> Result<Self, Error> {
         policy.validate()?;
         let watchdog = match policy.limits.timeout {
             #[cfg(unix)]
             Some(_) => Some(Arc::new(Watchdog::start().map_err(|e| {
-                PolicyError::Invalid(format!("cannot start the watchdog: {e}"))
+                Error::host_from(
+                    HostFailure::Thread,
+                    format!("cannot start the watchdog thread: {e}"),
+                    e,
+                )
             })?)),
             #[cfg(not(unix))]
             Some(_) => {
-                return Err(PolicyError::Invalid(
+                return Err(Error::Policy(cage_core::PolicyError::Invalid(
                     "limits.timeout needs Wasmer's host interrupts, which exist only on unix"
                         .into(),
-                ));
+                )));
             }
             None => None,
         };
         policy.check_host_dirs()?;
-        Ok(WasmerRuntime {
+        Ok(Wasmer {
             compiler,
             policy: policy.clone(),
-            capabilities: Capabilities {
-                features: compiler.supported_features(),
-                wasi: true,
-            },
+            capabilities: Capabilities::new(compiler.supported_features(), true),
             watchdog,
-            live: LiveSandboxes::default(),
         })
     }
 
@@ -184,16 +203,20 @@ pub struct WasmerModule {
     engine: Engine,
     module: Module,
     host: Arc<Vec<HostFunc>>,
-    start: Option<Arc<str>>,
-    wasi: bool,
     hidden: Arc<HiddenExports>,
 }
 
-impl Runtime for WasmerRuntime {
-    type Module = WasmerModule;
-    type Sandbox = WasmerSandbox;
+impl std::fmt::Debug for WasmerModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmerModule").finish_non_exhaustive()
+    }
+}
 
-    fn name(&self) -> &'static str {
+impl Backend for Wasmer {
+    type Module = WasmerModule;
+    type Store = WasmerStore;
+
+    fn name(&self) -> RuntimeName {
         self.compiler.runtime_name()
     }
 
@@ -205,13 +228,9 @@ impl Runtime for WasmerRuntime {
         &self.policy
     }
 
-    fn compile(&self, module: &CheckedModule, host: &HostFunctions) -> Result<WasmerModule, Error> {
+    fn compile(&self, module: &CheckedModule, imports: &[HostFunc]) -> Result<WasmerModule, Error> {
         let (engine, meter) = self.engine();
-        let compiled = catch_unwind(AssertUnwindSafe(|| {
-            Module::from_binary(&engine, module.runnable_bytes())
-        }))
-        .map_err(|_| runtime_panicked("wasmer", "compiling"))?
-        .map_err(|e| {
+        let compiled = Module::from_binary(&engine, module.runnable_bytes()).map_err(|e| {
             Error::reject(
                 Rejection::Unsupported,
                 format!("{} cannot compile this module: {e}", self.name()),
@@ -219,77 +238,69 @@ impl Runtime for WasmerRuntime {
         })?;
         // Fail closed: a module the middleware did not process would run unmetered.
         let hidden = meter.hidden_exports().ok_or_else(|| {
-            Error::trap(
-                Trap::Other,
+            Error::host(
+                HostFailure::Runtime,
                 "the metering middleware did not run on this module; refusing to run it unmetered",
             )
         })?;
-        let mut imported = host.bind(module.info(), self.capabilities.wasi)?;
-        let mut seen = std::collections::BTreeSet::new();
-        imported.retain(|f| seen.insert((f.module.clone(), f.name.clone())));
         Ok(WasmerModule {
             engine,
             module: compiled,
-            host: Arc::new(imported),
-            start: module.start_export().map(Arc::from),
-            wasi: module.info().imports_wasi(),
+            host: Arc::new(imports.to_vec()),
             hidden: Arc::new(hidden),
         })
     }
 
-    fn sandbox(&self, module: &WasmerModule) -> Result<WasmerSandbox, Error> {
-        let slot = self.live.acquire(self.policy.limits.max_instances)?;
+    fn store(&self, module: &WasmerModule, host: HostState) -> Result<WasmerStore, Error> {
         let mut store = Store::new(module.engine.clone());
-        let env = FunctionEnv::new(&mut store, Env::default());
+        let env = FunctionEnv::new(
+            &mut store,
+            Env {
+                memory: None,
+                fuel: None,
+                host,
+            },
+        );
         let mut imports = Imports::new();
-        if module.wasi {
-            let ctx = cage_core::wasi::WasiCtx::new(&self.policy)
-                .map_err(|e| Error::reject(Rejection::InvalidInvocation, e.to_string()))?;
-            env.as_mut(&mut store).wasi = Some(ctx);
-        }
         for f in module.host.iter() {
             imports.define(&f.module, &f.name, host::function(&mut store, &env, f)?);
         }
-        Ok(WasmerSandbox {
+        Ok(WasmerStore {
             store,
             module: module.module.clone(),
-            start: module.start.clone(),
             hidden: module.hidden.clone(),
             imports,
             env,
             instance: None,
-            ready: false,
             fuel: self.policy.limits.fuel,
             stack: usize::try_from(self.policy.limits.max_stack.bytes()).unwrap_or(usize::MAX),
             deadline: self.policy.limits.timeout.zip(self.watchdog.clone()),
-            poisoned: false,
-            _slot: slot,
+            params: Vec::new(),
         })
     }
 }
 
-/// One Wasmer store with one instance. Not `Send`: Wasmer's `Store` must stay on the thread
-/// that made it.
-pub struct WasmerSandbox {
+/// One Wasmer store with (at most) one instance. Not `Send`: Wasmer's `Store` must stay on the
+/// thread that made it.
+pub struct WasmerStore {
     store: Store,
     module: Module,
-    start: Option<Arc<str>>,
     /// The names of the middleware's exports in this module.
     hidden: Arc<HiddenExports>,
     imports: Imports,
     env: FunctionEnv<Env>,
     instance: Option<Instance>,
-    /// False after a trap in the start function: the instance is kept only for its counters.
-    ready: bool,
     fuel: Option<u64>,
     stack: usize,
     deadline: Option<(Duration, Arc<Watchdog>)>,
-    poisoned: bool,
-    _slot: LiveSlot,
+    /// The argument buffer, reused across calls.
+    params: Vec<wasmer::Value>,
 }
 
-fn invalid(m: impl Into<String>) -> Error {
-    Error::reject(Rejection::InvalidInvocation, m)
+impl std::fmt::Debug for WasmerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmerStore").finish_non_exhaustive()
+    }
 }
 
 thread_local! {
@@ -310,21 +321,18 @@ fn exact_stack(size: usize) {
     });
 }
 
-impl WasmerSandbox {
-    /// Runs `f` under the deadline, catching panics, and classifies its failure.
+impl WasmerStore {
+    /// Runs `f` under the deadline and classifies its failure.
     fn guarded<T>(
         &mut self,
-        what: &str,
         f: impl FnOnce(&mut Self) -> Result<T, wasmer::RuntimeError>,
     ) -> Result<T, Error> {
-        if self.poisoned {
-            return Err(invalid("this sandbox was poisoned by a runtime panic"));
-        }
         exact_stack(self.stack);
-        if let Some((timeout, _)) = &self.deadline {
-            let at = std::time::Instant::now() + *timeout;
-            self.env.as_mut(&mut self.store).deadline = Some(at);
-        }
+        let at = self
+            .deadline
+            .as_ref()
+            .map(|(timeout, _)| std::time::Instant::now() + *timeout);
+        self.env.as_mut(&mut self.store).host.set_deadline(at);
         let armed = self.deadline.as_ref().map(|(timeout, dog)| {
             #[cfg(unix)]
             let interrupter = self.store.interrupter();
@@ -334,34 +342,24 @@ impl WasmerSandbox {
             let interrupt = Box::new(|| {});
             dog.arm(*timeout, interrupt)
         });
-        let result = catch_unwind(AssertUnwindSafe(|| f(self)));
+        let result = f(self);
         let fired = armed.as_ref().is_some_and(|a| a.fired());
         drop(armed);
-        match result {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                let err = classify(&e, self.flag());
-                // The flag answers for this trap only: a later trap of the guest's own must
-                // not read it again.
-                self.clear_flag();
-                // Wasmer looks up the interrupted instruction's trap code before the interrupt's
-                // own: an interrupt landing on a stack check (Singlepass puts one at every call)
-                // comes back as a stack overflow. Past the deadline, those are the deadline.
-                Err(match err {
-                    Error::Trapped {
-                        trap: Trap::Other | Trap::StackOverflow,
-                        ..
-                    } if fired => {
-                        Error::trap(Trap::Timeout, "interrupted by host: the deadline passed")
-                    }
-                    other => other,
-                })
+        result.map_err(|e| {
+            let err = classify(&e, self.flag());
+            // The flag answers for this trap only: a later trap of the guest's own must not
+            // read it again.
+            self.clear_flag();
+            // Wasmer looks up the interrupted instruction's trap code before the interrupt's
+            // own: an interrupt landing on a stack check (Singlepass puts one at every call)
+            // comes back as a stack overflow. Past the deadline, those are the deadline.
+            match err.as_trap() {
+                Some(Trap::Other | Trap::StackOverflow) if fired => {
+                    Error::trap(Trap::Timeout, "interrupted by host: the deadline passed")
+                }
+                _ => err,
             }
-            Err(_) => {
-                self.poisoned = true;
-                Err(runtime_panicked("wasmer", what))
-            }
-        }
+        })
     }
 
     fn global(&mut self, name: &str) -> Option<wasmer::Value> {
@@ -397,102 +395,79 @@ impl WasmerSandbox {
     }
 }
 
-impl Sandbox for WasmerSandbox {
+impl CageStore for WasmerStore {
+    type Func = wasmer::Function;
+
     fn instantiate(&mut self) -> Result<(), Error> {
-        if self.ready {
-            return Ok(());
-        }
-        if self.instance.is_some() {
-            return Err(invalid("the start function trapped; make a new sandbox"));
-        }
-        let result = self.guarded("instantiating", |s| {
+        self.guarded(|s| {
             let instance = match Instance::new(&mut s.store, &s.module, &s.imports) {
                 Ok(i) => i,
                 Err(wasmer::InstantiationError::Start(e)) => return Err(e),
                 Err(wasmer::InstantiationError::Link(wasmer::LinkError::Trap(e))) => {
                     return Err(e);
                 }
-                // Out of memory or address space while creating memories and tables is
-                // the host's limit; anything else is unexpected.
+                // Out of memory or address space while creating memories and tables is the
+                // host's limit; anything else is unexpected.
                 Err(wasmer::InstantiationError::Link(wasmer::LinkError::Resource(e))) => {
-                    return Err(classified(Error::trap(
-                        Trap::ResourceLimit,
+                    return Err(classified(Error::host(
+                        HostFailure::Resources,
                         format!("instantiation failed: {e}"),
                     )));
                 }
                 Err(e) => {
-                    return Err(classified(Error::trap(
-                        Trap::Other,
+                    return Err(classified(Error::host(
+                        HostFailure::Runtime,
                         format!("instantiation failed: {e}"),
                     )));
                 }
             };
             let memory = instance.exports.get_memory("memory").ok().cloned();
             let fuel = instance.exports.get_global(&s.hidden.fuel()).ok().cloned();
-            let start = match &s.start {
-                Some(name) => Some(
-                    instance
-                        .exports
-                        .get_function(name)
-                        .map_err(|e| wasmer::RuntimeError::new(e.to_string()))?
-                        .clone(),
-                ),
-                None => None,
-            };
             {
                 let env = s.env.as_mut(&mut s.store);
                 env.memory = memory;
                 env.fuel = fuel;
             }
             s.instance = Some(instance);
-            match start {
-                Some(f) => f.call(&mut s.store, &[]).map(|_| ()),
-                None => Ok(()),
-            }
-        });
-        self.ready = result.is_ok();
-        result
+            Ok(())
+        })
     }
 
-    fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
-        // Only the function handle is cloned: cloning the instance would copy its export map
-        // on every call.
-        let func = self
-            .instance
-            .as_ref()
-            .filter(|_| self.ready)
-            .ok_or_else(|| invalid("the sandbox is not instantiated"))?
+    fn func(&mut self, name: &str) -> Option<wasmer::Function> {
+        if self.hidden.is_hidden(name) {
+            return None;
+        }
+        self.instance
+            .as_ref()?
             .exports
-            .get_function(export)
-            .map_err(|_| invalid(format!("no exported function `{export}`")))?
-            .clone();
-        let ty = func.ty(&self.store);
-        if ty.params().len() != args.len() {
-            return Err(invalid(format!(
-                "`{export}` takes {} arguments, got {}",
-                ty.params().len(),
-                args.len()
-            )));
-        }
-        let mut params = Vec::with_capacity(args.len());
-        for (a, t) in args.iter().zip(ty.params()) {
-            let v = to_val(&mut self.store, a)?;
-            if v.ty() != *t {
-                return Err(invalid(format!(
-                    "argument {a} does not match parameter type {t}"
-                )));
-            }
-            params.push(v);
-        }
-        let out = self.guarded("calling", |s| func.call(&mut s.store, &params))?;
-        Ok(out.iter().map(|v| from_val(&self.store, v)).collect())
+            .get_function(name)
+            .ok()
+            .cloned()
     }
 
-    fn exported_state(&mut self) -> cage_core::ExportedState {
-        let mut state = cage_core::ExportedState::default();
-        // An instance whose start function trapped is kept for its counters only: like
-        // Wasmtime's, it has no observable exports.
-        let Some(instance) = self.instance.clone().filter(|_| self.ready) else {
+    fn call(
+        &mut self,
+        func: &wasmer::Function,
+        args: &[Value],
+        results: &mut [Value],
+    ) -> Result<(), Error> {
+        self.params.clear();
+        for a in args {
+            let v = to_val(&mut self.store, a)?;
+            self.params.push(v);
+        }
+        let params = std::mem::take(&mut self.params);
+        let out = self.guarded(|s| func.call(&mut s.store, &params));
+        self.params = params;
+        for (slot, v) in results.iter_mut().zip(out?.iter()) {
+            *slot = from_val(&self.store, v);
+        }
+        Ok(())
+    }
+
+    fn exported_state(&mut self) -> ExportedState {
+        let mut state = ExportedState::default();
+        let Some(instance) = self.instance.clone() else {
             return state;
         };
         for (name, ext) in instance.exports.iter() {
@@ -502,9 +477,7 @@ impl Sandbox for WasmerSandbox {
             match ext {
                 Extern::Global(g) => {
                     let v = g.get(&mut self.store);
-                    state
-                        .globals
-                        .push((name.clone(), from_val(&self.store, &v)));
+                    state.push_global(name, from_val(&self.store, &v));
                 }
                 Extern::Memory(m) if !m.ty(&self.store).shared => {
                     let bytes = m.view(&self.store).copy_to_vec().unwrap_or_default();
@@ -516,13 +489,8 @@ impl Sandbox for WasmerSandbox {
         state
     }
 
-    fn take_output(&mut self) -> cage_core::Output {
-        self.env
-            .as_mut(&mut self.store)
-            .wasi
-            .as_mut()
-            .map(cage_core::wasi::WasiCtx::take_output)
-            .unwrap_or_default()
+    fn host_state(&mut self) -> &mut HostState {
+        &mut self.env.as_mut(&mut self.store).host
     }
 
     fn stats(&mut self) -> Stats {
@@ -547,9 +515,6 @@ impl Sandbox for WasmerSandbox {
             wasmer::Value::I64(r) => u64::try_from(r.max(0)).unwrap_or(0),
             _ => 0,
         });
-        Stats {
-            fuel_consumed: budget.map(|b| b.saturating_sub(left.unwrap_or(b))),
-            peak_memory_bytes: peak,
-        }
+        Stats::new(budget.map(|b| b.saturating_sub(left.unwrap_or(b))), peak)
     }
 }

@@ -1,6 +1,7 @@
 //! Cage's portable host functions on Wasmtime.
 
-use cage_core::{HostContext, HostError, HostFunc, checked_range};
+use cage_core::backend::checked_range;
+use cage_core::{HostContext, HostError, HostFunc, HostState};
 use wasmtime::{Caller, Extern, Linker, Val};
 
 use crate::StoreData;
@@ -73,12 +74,8 @@ impl HostContext for Context<'_, '_> {
         }
     }
 
-    fn deadline(&mut self) -> Option<std::time::Instant> {
-        self.caller.data().deadline
-    }
-
-    fn wasi_state(&mut self) -> Option<&mut cage_core::wasi::WasiCtx> {
-        self.caller.data_mut().wasi.as_mut()
+    fn state(&mut self) -> &mut HostState {
+        &mut self.caller.data_mut().host
     }
 }
 

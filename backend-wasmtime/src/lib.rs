@@ -8,11 +8,27 @@
 //! | `timeout` | `Config::epoch_interruption`, one ticker thread per engine, per-store `set_epoch_deadline` |
 //! | `max_memory`, `max_table_elements`, `trap_on_grow_failure` | Cage's `ResourceLimiter` |
 //! | `max_memories`, `max_tables` | core's static check, and the limiter's counts |
-//! | `max_instances` | a live-sandbox counter per runtime |
+//! | `max_instances` | core's live-sandbox counter per runtime |
 //! | `max_stack` | `Config::max_wasm_stack` |
 //! | `[features]` | `Config::wasm_features`; `threads` also gates `Config::shared_memory` |
 //!
-//! Every `wasmtime::Trap` maps onto Cage's taxonomy (see `convert.rs`).
+//! Every `wasmtime::Trap` maps onto Cage's taxonomy (see `convert.rs`). The sandbox lifecycle,
+//! import resolution and WASI are core's ([`cage_core::Runtime`]); this crate supplies the
+//! runtime primitives of [`cage_core::backend::Backend`]. `tests/behaviour.rs` runs core's
+//! behaviour suite and a corpus smoke set on this backend alone.
+//!
+//! ```
+//! let policy = cage_core::Policy::default().with_fuel(Some(1_000));
+//! let rt = cage_wasmtime::runtime(&policy).unwrap();
+//! // (module (func (export "spin") (loop br 0)))
+//! let wasm = [0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 7, 8, 1, 4, 115, 112,
+//!     105, 110, 0, 0, 10, 9, 1, 7, 0, 3, 64, 12, 0, 11, 11];
+//! let module = rt.compile(&wasm, &cage_core::HostFunctions::new()).unwrap();
+//! let mut sandbox = module.sandbox().unwrap();
+//! sandbox.instantiate().unwrap();
+//! let e = sandbox.call("spin", &[]).unwrap_err();
+//! assert_eq!(e.as_trap(), Some(cage_core::Trap::OutOfFuel));
+//! ```
 
 #![warn(missing_docs)]
 
@@ -21,14 +37,13 @@ mod host;
 mod limiter;
 mod ticker;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cage_core::backend::{Backend, Store as CageStore};
 use cage_core::{
-    Capabilities, CheckedModule, CostModel, Error, Features, HostFunctions, LiveSandboxes,
-    LiveSlot, Policy, PolicyError, Rejection, Runtime, Sandbox, Stats, Trap, Value,
-    runtime_panicked,
+    Capabilities, CheckedModule, CostModel, Error, ExportedState, Features, HostFailure, HostFunc,
+    HostState, Policy, PolicyError, Proposal, Rejection, RuntimeName, Stats, Value,
 };
 use wasmtime::{Config, Engine, InstancePre, Linker, OptLevel, Store, Val, WasmFeatures};
 
@@ -39,20 +54,26 @@ use crate::ticker::Ticker;
 /// Per-store state.
 pub(crate) struct StoreData {
     limiter: Limiter,
-    /// Cage's WASI state; present exactly when the module imports WASI.
-    pub(crate) wasi: Option<cage_core::wasi::WasiCtx>,
-    /// When the current call must end.
-    pub(crate) deadline: Option<std::time::Instant>,
+    /// The sandbox's host state (deadline, WASI, the application's data).
+    pub(crate) host: HostState,
 }
 
 /// The proposals this backend can run: WebAssembly 3.0 plus wide arithmetic and custom page
 /// sizes. (Stack switching needs a Wasmtime build feature Cage does not enable.)
 pub fn supported_features() -> Features {
-    Features::from_wasmparser(
-        WasmFeatures::WASM3 | WasmFeatures::WIDE_ARITHMETIC | WasmFeatures::CUSTOM_PAGE_SIZES,
-    )
+    let wasm3 = Features::WASM3_NO_THREADS.with(Proposal::Threads, true);
+    wasm3
+        .with(Proposal::WideArithmetic, true)
+        .with(Proposal::CustomPageSizes, true)
 }
 
+/// Wasmtime's feature set for `features`.
+fn wasm_features(features: &Features) -> WasmFeatures {
+    features
+        .iter()
+        .filter_map(|p| WasmFeatures::from_name(p.wasmparser_name()))
+        .fold(WasmFeatures::empty(), |a, b| a | b)
+}
 macro_rules! operator_costs {
     ($(@$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
         /// Wasmtime's cost table filled from core's cost model.
@@ -96,8 +117,8 @@ fn config(policy: &Policy) -> Config {
     c.max_wasm_stack(stack);
     // Wasmtime insists the async stack be at least as large even when, as here, nothing runs
     // asynchronously; it is reserved only for async calls.
-    c.async_stack_size(stack.saturating_add(cage_core::HOST_STACK_MARGIN));
-    let enabled = policy.features.to_wasmparser() & supported_features().to_wasmparser();
+    c.async_stack_size(stack.saturating_add(cage_core::backend::HOST_STACK_MARGIN));
+    let enabled = wasm_features(&policy.features.intersection(&supported_features()));
     c.wasm_features(WasmFeatures::all(), false);
     c.wasm_features(enabled, true);
     c.shared_memory(enabled.contains(WasmFeatures::THREADS));
@@ -106,43 +127,58 @@ fn config(policy: &Policy) -> Config {
     c
 }
 
-/// Wasmtime configured by one policy. Cheap to share: compile once, make many sandboxes.
-pub struct WasmtimeRuntime {
+/// Wasmtime configured by one policy: the [`Backend`] of runtime `wasmtime`. Cheap to share:
+/// compile once, make many sandboxes.
+pub struct Wasmtime {
     engine: Engine,
     policy: Policy,
     capabilities: Capabilities,
     ticker: Option<Arc<Ticker>>,
-    live: LiveSandboxes,
 }
 
-impl WasmtimeRuntime {
-    /// The runtime name.
-    pub const NAME: &'static str = "wasmtime";
+impl std::fmt::Debug for Wasmtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wasmtime").finish_non_exhaustive()
+    }
+}
 
+/// Makes the runtime `wasmtime` configured by `policy`.
+///
+/// # Errors
+/// As [`Wasmtime::new`].
+pub fn runtime(policy: &Policy) -> Result<cage_core::Runtime<Wasmtime>, Error> {
+    Ok(cage_core::Runtime::from_backend(Wasmtime::new(policy)?))
+}
+
+impl Wasmtime {
     /// Builds an engine for `policy`.
     ///
     /// # Errors
-    /// An invalid policy, or a combination Wasmtime refuses (the error says which).
-    pub fn new(policy: &Policy) -> Result<Self, PolicyError> {
+    /// An invalid policy, or a combination Wasmtime refuses (the error says which); a host
+    /// failure when the deadline thread cannot start.
+    pub fn new(policy: &Policy) -> Result<Self, Error> {
         policy.validate()?;
         policy.check_host_dirs()?;
-        let engine = Engine::new(&config(policy))
-            .map_err(|e| PolicyError::Invalid(format!("wasmtime refuses this policy: {e:#}")))?;
+        let engine = Engine::new(&config(policy)).map_err(|e| {
+            Error::Policy(PolicyError::Invalid(format!(
+                "wasmtime refuses this policy: {e:#}"
+            )))
+        })?;
         let ticker = match policy.limits.timeout {
             Some(t) => Some(Arc::new(Ticker::start(&engine, t).map_err(|e| {
-                PolicyError::Invalid(format!("cannot start the deadline thread: {e}"))
+                Error::host_from(
+                    HostFailure::Thread,
+                    format!("cannot start the deadline thread: {e}"),
+                    e,
+                )
             })?)),
             None => None,
         };
-        Ok(WasmtimeRuntime {
+        Ok(Wasmtime {
             engine,
             policy: policy.clone(),
-            capabilities: Capabilities {
-                features: supported_features(),
-                wasi: true,
-            },
+            capabilities: Capabilities::new(supported_features(), true),
             ticker,
-            live: LiveSandboxes::default(),
         })
     }
 
@@ -156,16 +192,20 @@ impl WasmtimeRuntime {
 #[derive(Clone)]
 pub struct WasmtimeModule {
     pre: InstancePre<StoreData>,
-    start: Option<Arc<str>>,
-    wasi: bool,
 }
 
-impl Runtime for WasmtimeRuntime {
-    type Module = WasmtimeModule;
-    type Sandbox = WasmtimeSandbox;
+impl std::fmt::Debug for WasmtimeModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmtimeModule").finish_non_exhaustive()
+    }
+}
 
-    fn name(&self) -> &'static str {
-        Self::NAME
+impl Backend for Wasmtime {
+    type Module = WasmtimeModule;
+    type Store = WasmtimeStore;
+
+    fn name(&self) -> RuntimeName {
+        RuntimeName::Wasmtime
     }
 
     fn capabilities(&self) -> &Capabilities {
@@ -179,229 +219,149 @@ impl Runtime for WasmtimeRuntime {
     fn compile(
         &self,
         module: &CheckedModule,
-        host: &HostFunctions,
+        imports: &[HostFunc],
     ) -> Result<WasmtimeModule, Error> {
-        let compiled = catch_unwind(AssertUnwindSafe(|| {
-            wasmtime::Module::new(&self.engine, module.runnable_bytes())
-        }))
-        .map_err(|_| runtime_panicked("wasmtime", "compiling"))?
-        .map_err(|e| {
-            Error::reject(
-                Rejection::Unsupported,
-                format!("wasmtime cannot compile this module: {e:#}"),
-            )
-        })?;
+        let compiled =
+            wasmtime::Module::new(&self.engine, module.runnable_bytes()).map_err(|e| {
+                Error::reject(
+                    Rejection::Unsupported,
+                    format!("wasmtime cannot compile this module: {e:#}"),
+                )
+            })?;
         let mut linker = Linker::new(&self.engine);
         let metered = self.policy.limits.fuel.is_some();
-        let mut defined = std::collections::BTreeSet::new();
-        for f in host.bind(module.info(), self.capabilities.wasi)? {
-            if !defined.insert((f.module.clone(), f.name.clone())) {
-                continue;
-            }
-            host::define(&mut linker, &f, metered).map_err(|e| {
+        for f in imports {
+            host::define(&mut linker, f, metered).map_err(|e| {
                 Error::reject(
                     Rejection::UnresolvedImport,
                     format!("cannot define {}.{}: {e:#}", f.module, f.name),
                 )
             })?;
         }
-        let wasi = module.info().imports_wasi();
         let pre = linker
             .instantiate_pre(&compiled)
             .map_err(|e| Error::reject(Rejection::UnresolvedImport, format!("{e:#}")))?;
-        Ok(WasmtimeModule {
-            pre,
-            start: module.start_export().map(Arc::from),
-            wasi,
-        })
+        Ok(WasmtimeModule { pre })
     }
 
-    fn sandbox(&self, module: &WasmtimeModule) -> Result<WasmtimeSandbox, Error> {
-        let slot = self.live.acquire(self.policy.limits.max_instances)?;
+    fn store(&self, module: &WasmtimeModule, host: HostState) -> Result<WasmtimeStore, Error> {
         let l = &self.policy.limits;
-        let wasi = if module.wasi {
-            Some(
-                cage_core::wasi::WasiCtx::new(&self.policy)
-                    .map_err(|e| Error::reject(Rejection::InvalidInvocation, e.to_string()))?,
-            )
-        } else {
-            None
-        };
         let mut store = Store::new(
             &self.engine,
             StoreData {
                 limiter: Limiter::new(l),
-                wasi,
-                deadline: None,
+                host,
             },
         );
         store.limiter(|d| &mut d.limiter);
         if l.fuel.is_some() {
             // Instantiation (segments, initialisers) is not guest code and is not metered: the
-            // budget is set right before the start function runs (see `instantiate`).
+            // budget is set once it is done (see `instantiate`).
             store
                 .set_fuel(u64::MAX)
-                .map_err(|e| Error::trap(Trap::Other, format!("cannot set fuel: {e}")))?;
+                .map_err(|e| Error::host_from(HostFailure::Runtime, "cannot set fuel", e))?;
         }
         if l.timeout.is_some() {
             store.epoch_deadline_trap();
         }
-        Ok(WasmtimeSandbox {
+        Ok(WasmtimeStore {
             store,
             pre: module.pre.clone(),
-            start: module.start.clone(),
             instance: None,
-            funcs: Vec::new(),
             fuel: l.fuel,
             timeout: l.timeout.zip(self.ticker.clone()),
-            poisoned: false,
-            attempted: false,
-            _slot: slot,
+            params: Vec::new(),
+            results: Vec::new(),
         })
     }
 }
 
-/// One Wasmtime store with one instance.
-pub struct WasmtimeSandbox {
+/// One Wasmtime store with (at most) one instance.
+pub struct WasmtimeStore {
     store: Store<StoreData>,
     pre: InstancePre<StoreData>,
-    start: Option<Arc<str>>,
     instance: Option<wasmtime::Instance>,
     fuel: Option<u64>,
     timeout: Option<(Duration, Arc<Ticker>)>,
-    poisoned: bool,
-    /// Set once instantiation has been tried: a sandbox instantiates at most once.
-    attempted: bool,
-    /// Exported functions looked up so far, with their signatures.
-    funcs: Vec<(Box<str>, wasmtime::Func, wasmtime::FuncType)>,
-    _slot: LiveSlot,
+    /// Argument and result buffers, reused across calls.
+    params: Vec<Val>,
+    results: Vec<Val>,
 }
 
-impl WasmtimeSandbox {
+impl std::fmt::Debug for WasmtimeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmtimeStore").finish_non_exhaustive()
+    }
+}
+
+impl WasmtimeStore {
     /// Starts the deadline for one call; the guard keeps the ticker running.
     fn arm(&mut self) -> Option<ticker::Active> {
         let (timeout, ticker) = self.timeout.as_ref()?;
         self.store.set_epoch_deadline(ticker.ticks(*timeout));
-        self.store.data_mut().deadline = Some(std::time::Instant::now() + *timeout);
+        self.store
+            .data_mut()
+            .host
+            .set_deadline(Some(std::time::Instant::now() + *timeout));
         Some(ticker.activate())
     }
+}
 
-    fn guard(&self) -> Result<(), Error> {
-        if self.poisoned {
-            return Err(Error::reject(
-                Rejection::InvalidInvocation,
-                "this sandbox was poisoned by a runtime panic",
-            ));
+impl CageStore for WasmtimeStore {
+    type Func = wasmtime::Func;
+
+    fn instantiate(&mut self) -> Result<(), Error> {
+        let _active = self.arm();
+        let instance = self
+            .pre
+            .instantiate(&mut self.store)
+            .map_err(|e| classify(&e))?;
+        if let Some(f) = self.fuel {
+            self.store
+                .set_fuel(f)
+                .map_err(|e| Error::host_from(HostFailure::Runtime, "cannot set fuel", e))?;
+        }
+        self.instance = Some(instance);
+        Ok(())
+    }
+
+    fn func(&mut self, name: &str) -> Option<wasmtime::Func> {
+        let instance = self.instance?;
+        instance.get_func(&mut self.store, name)
+    }
+
+    fn call(
+        &mut self,
+        func: &wasmtime::Func,
+        args: &[Value],
+        results: &mut [Value],
+    ) -> Result<(), Error> {
+        self.params.clear();
+        for a in args {
+            let v = to_val(&mut self.store, a)?;
+            self.params.push(v);
+        }
+        self.results.clear();
+        self.results.resize(results.len(), Val::I32(0));
+        let _active = self.arm();
+        func.call(&mut self.store, &self.params, &mut self.results)
+            .map_err(|e| classify(&e))?;
+        for (slot, v) in results.iter_mut().zip(&self.results) {
+            *slot = from_val(&mut self.store, v);
         }
         Ok(())
     }
-}
 
-fn not_ready(m: String) -> Error {
-    Error::reject(Rejection::InvalidInvocation, m)
-}
-
-impl Sandbox for WasmtimeSandbox {
-    fn instantiate(&mut self) -> Result<(), Error> {
-        self.guard()?;
-        if self.instance.is_some() {
-            return Ok(());
-        }
-        if self.attempted {
-            // Instantiating again in the same store would start over with a fresh budget.
-            return Err(not_ready(
-                "instantiation failed in this sandbox; make a new one".into(),
-            ));
-        }
-        self.attempted = true;
-        let _active = self.arm();
-        let fuel = self.fuel;
-        let result = catch_unwind(AssertUnwindSafe(
-            || -> wasmtime::Result<wasmtime::Instance> {
-                let instance = self.pre.instantiate(&mut self.store)?;
-                if let Some(f) = fuel {
-                    self.store.set_fuel(f)?;
-                }
-                if let Some(start) = &self.start {
-                    let f = instance.get_typed_func::<(), ()>(&mut self.store, start)?;
-                    self.instance = Some(instance);
-                    f.call(&mut self.store, ())?;
-                }
-                Ok(instance)
-            },
-        ));
-        match result {
-            Ok(Ok(i)) => {
-                self.instance = Some(i);
-                Ok(())
-            }
-            Ok(Err(e)) => {
-                // A trap in the start function leaves no usable instance.
-                self.instance = None;
-                Err(classify(&e))
-            }
-            Err(_) => {
-                self.poisoned = true;
-                Err(runtime_panicked("wasmtime", "instantiating"))
-            }
-        }
+    fn stats(&mut self) -> Stats {
+        Stats::new(
+            self.fuel
+                .map(|f| f.saturating_sub(self.store.get_fuel().unwrap_or(0))),
+            self.store.data().limiter.peak_memory_bytes,
+        )
     }
 
-    fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
-        self.guard()?;
-        let instance = self
-            .instance
-            .ok_or_else(|| not_ready("the sandbox is not instantiated".into()))?;
-        // Export lookups and signatures are cached per sandbox: a plugin host calls the same
-        // exports again and again.
-        let (func, ty) = match self.funcs.iter().find(|(n, _, _)| &**n == export) {
-            Some((_, f, t)) => (*f, t.clone()),
-            None => {
-                let func = instance
-                    .get_func(&mut self.store, export)
-                    .ok_or_else(|| not_ready(format!("no exported function `{export}`")))?;
-                let ty = func.ty(&self.store);
-                self.funcs.push((export.into(), func, ty.clone()));
-                (func, ty)
-            }
-        };
-        if ty.params().len() != args.len() {
-            return Err(not_ready(format!(
-                "`{export}` takes {} arguments, got {}",
-                ty.params().len(),
-                args.len()
-            )));
-        }
-        let mut params = Vec::with_capacity(args.len());
-        for (a, t) in args.iter().zip(ty.params()) {
-            let v = to_val(&mut self.store, a)?;
-            if !v.matches_ty(&self.store, &t).unwrap_or(false) {
-                return Err(not_ready(format!(
-                    "argument {a} does not match parameter type {t}"
-                )));
-            }
-            params.push(v);
-        }
-        let mut results = vec![Val::I32(0); ty.results().len()];
-        let _active = self.arm();
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            func.call(&mut self.store, &params, &mut results)
-        }));
-        match result {
-            Ok(Ok(())) => Ok(results
-                .iter()
-                .map(|v| from_val(&mut self.store, v))
-                .collect()),
-            Ok(Err(e)) => Err(classify(&e)),
-            Err(_) => {
-                self.poisoned = true;
-                Err(runtime_panicked("wasmtime", "calling"))
-            }
-        }
-    }
-
-    fn exported_state(&mut self) -> cage_core::ExportedState {
-        let mut state = cage_core::ExportedState::default();
+    fn exported_state(&mut self) -> ExportedState {
+        let mut state = ExportedState::default();
         let Some(instance) = self.instance else {
             return state;
         };
@@ -414,7 +374,7 @@ impl Sandbox for WasmtimeSandbox {
                 wasmtime::Extern::Global(g) => {
                     let v = g.get(&mut self.store);
                     let v = from_val(&mut self.store, &v);
-                    state.globals.push((name, v));
+                    state.push_global(&name, v);
                 }
                 wasmtime::Extern::Memory(m) => state.push_memory(&name, m.data(&self.store)),
                 // Shared memories are left out (see `ExportedState`).
@@ -424,21 +384,7 @@ impl Sandbox for WasmtimeSandbox {
         state
     }
 
-    fn take_output(&mut self) -> cage_core::Output {
-        self.store
-            .data_mut()
-            .wasi
-            .as_mut()
-            .map(cage_core::wasi::WasiCtx::take_output)
-            .unwrap_or_default()
-    }
-
-    fn stats(&mut self) -> Stats {
-        Stats {
-            fuel_consumed: self
-                .fuel
-                .map(|f| f.saturating_sub(self.store.get_fuel().unwrap_or(0))),
-            peak_memory_bytes: self.store.data().limiter.peak_memory_bytes,
-        }
+    fn host_state(&mut self) -> &mut HostState {
+        &mut self.store.data_mut().host
     }
 }

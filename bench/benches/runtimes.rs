@@ -81,5 +81,6 @@ fn main() {
             }
         }
         c.final_summary();
-    });
+    })
+    .expect("a guest thread");
 }

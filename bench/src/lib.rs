@@ -342,8 +342,8 @@ pub struct Selection {
 /// The Wasm targets compiled into this build, Cage first then raw, plus `native`.
 pub fn all_targets() -> Vec<Target> {
     let cage = cage::available_runtimes();
-    let mut v: Vec<Target> = cage.iter().map(|n| Target::Cage(n)).collect();
-    v.extend(cage.iter().map(|n| Target::Raw(n)));
+    let mut v: Vec<Target> = cage.iter().map(|n| Target::Cage(n.as_str())).collect();
+    v.extend(cage.iter().map(|n| Target::Raw(n.as_str())));
     v.push(Target::Native);
     v
 }

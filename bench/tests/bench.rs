@@ -52,7 +52,8 @@ fn every_execution_workload_returns_its_answer_on_every_target() {
         for case in &cases {
             run_once(case);
         }
-    });
+    })
+    .expect("a guest thread");
 }
 
 #[test]

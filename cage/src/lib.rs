@@ -1,163 +1,180 @@
 //! Cage: one policy, one trap taxonomy, several WebAssembly runtimes.
 //!
-//! Applications depend on this crate and pick runtimes with Cargo features:
+//! Applications depend on this crate and pick runtimes with Cargo features; nothing else is
+//! compiled (the CLI, the benchmarks and the conformance suite are separate packages).
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `wasmtime` | yes | runtime `wasmtime` ([`cage_wasmtime`]) |
-//! | `wasmer` | yes | runtimes `wasmer-cranelift` (alias `wasmer`) and `wasmer-singlepass` ([`cage_wasmer`]) |
+//! | `wasmtime` | yes | runtime `wasmtime` ([`Wasmtime`]) |
+//! | `wasmer` | yes | runtimes `wasmer-cranelift` (alias `wasmer`) and `wasmer-singlepass` ([`Wasmer`]) |
+//! | `wat` | no | WebAssembly text accepted wherever a module is taken |
 //!
-//! Two ways in:
+//! Two ways in, both without importing a trait:
 //!
-//! - One runtime, no dynamic dispatch: [`DefaultRuntime`] (or a backend type) with the
-//!   [`Runtime`] and [`Sandbox`] traits: compile once, make a sandbox per request, call.
+//! - One runtime, no dynamic dispatch: [`default_runtime`] (a [`Runtime`] of the
+//!   [`DefaultBackend`]), or [`wasmtime`]/[`wasmer`] for a chosen one: compile once, make a
+//!   [`Sandbox`] per request, call.
 //! - Any runtime by name: [`runtime`] returns a `Box<dyn DynRuntime>`; [`run()`] checks, compiles
 //!   and runs a module on it and returns a [`Report`].
 //!
 //! ```
-//! use cage::{Invocation, Policy, Value, HostFunctions};
+//! use cage::{HostFunctions, Policy, Trap, Value};
+//! # fn main() -> Result<(), cage::Error> {
+//! // (module (func (export "spin") (loop br 0))) as a binary; with the `wat` feature, text works.
+//! let wasm = [0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 7, 8, 1, 4, 115, 112,
+//!     105, 110, 0, 0, 10, 9, 1, 7, 0, 3, 64, 12, 0, 11, 11];
 //! let policy = Policy::default().with_fuel(Some(10_000));
-//! let rt = cage::runtime(cage::default_runtime_name(), &policy).unwrap();
-//! let wasm = cage::module::to_binary(b"(module (func (export \"spin\") (loop br 0)))").unwrap();
-//! let report = cage::run(rt.as_ref(), &wasm, &HostFunctions::new(), &Invocation::call("spin", []));
-//! assert_eq!(report.trap, Some(cage::Trap::OutOfFuel));
-//! assert_eq!(report.fuel_consumed, Some(10_000));
-//! ```
-//!
-//! The static path, as the README shows it:
-//!
-//! ```
-//! use cage::{HostFunctions, Invocation, Policy, Runtime, Sandbox, Value};
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let wasm_bytes = cage::module::to_binary(include_bytes!("../../examples/fib.wat"))?;
-//! let policy = Policy::default().with_fuel(Some(1_000_000));
 //! let rt = cage::default_runtime(&policy)?;
-//! let checked = cage::check(&wasm_bytes, &policy)?;
-//! let module = rt.compile(&checked, &HostFunctions::new())?;
-//! let mut sandbox = rt.sandbox(&module)?;
+//! let module = rt.compile(&wasm, &HostFunctions::new())?;
+//! let mut sandbox = module.sandbox()?;
 //! sandbox.instantiate()?;
-//! assert_eq!(sandbox.call("fib", &[Value::I64(20)])?, [Value::I64(6765)]);
-//!
-//! let rt = cage::runtime("wasmtime", &policy)?;
-//! let report = cage::run(rt.as_ref(), &wasm_bytes, &HostFunctions::new(), &Invocation::call("fib", [Value::I64(20)]));
-//! assert_eq!(report.values, [Value::I64(6765)]);
+//! let e = sandbox.call("spin", &[]).unwrap_err();
+//! assert_eq!(e.as_trap(), Some(Trap::OutOfFuel));
+//! assert_eq!(sandbox.stats().fuel_consumed, Some(10_000));
 //! # Ok(())
 //! # }
 //! ```
 
-#![warn(missing_docs)]
-
-pub use cage_core::*;
+pub use cage_core::{
+    Capabilities, CheckedModule, CostModel, DynModule, DynRuntime, DynSandbox, Error,
+    ExportedState, Extensions, Features, FuncType, HostContext, HostError, HostFailure, HostFn,
+    HostFunc, HostFunctions, HostState, Invocation, Limits, Module, ModuleInfo, Outcome,
+    OutcomeClass, Output, Policy, PolicyError, Preset, Proposal, RefKind, Rejection, Report,
+    Runtime, RuntimeName, Sandbox, Size, Source, Stats, Trap, UnknownRuntime, ValType, Value,
+    WASI_MODULE, check, on_guest_thread, outcome_of, prepare, run,
+};
+pub use cage_core::{cost, module, policy, wasi};
 
 #[cfg(feature = "wasmer")]
-pub use cage_wasmer::{Compiler as WasmerCompiler, WasmerModule, WasmerRuntime, WasmerSandbox};
+pub use cage_wasmer::{Compiler as WasmerCompiler, Wasmer};
 #[cfg(feature = "wasmtime")]
-pub use cage_wasmtime::{WasmtimeModule, WasmtimeRuntime, WasmtimeSandbox};
+pub use cage_wasmtime::Wasmtime;
 
 cfg_if::cfg_if! {
     if #[cfg(feature = "wasmer")] {
-        /// The runtime applications get when they do not choose: Wasmer with Cranelift whenever
+        /// The backend applications get when they do not choose: Wasmer with Cranelift whenever
         /// the `wasmer` feature is on (Wasmtime stays the reference Wasmer is held to).
-        pub type DefaultRuntime = cage_wasmer::WasmerRuntime;
-        const DEFAULT_RUNTIME: &str = "wasmer-cranelift";
+        pub type DefaultBackend = cage_wasmer::Wasmer;
+        const DEFAULT_RUNTIME: RuntimeName = RuntimeName::WasmerCranelift;
         /// Makes the default runtime for `policy`.
         ///
         /// # Errors
-        /// A policy the runtime refuses.
-        pub fn default_runtime(policy: &Policy) -> Result<DefaultRuntime, PolicyError> {
-            cage_wasmer::WasmerRuntime::new(policy, cage_wasmer::Compiler::Cranelift)
+        /// A policy the runtime refuses; a host failure (a thread that cannot start).
+        pub fn default_runtime(policy: &Policy) -> Result<Runtime<DefaultBackend>, Error> {
+            cage_wasmer::runtime(policy, cage_wasmer::Compiler::Cranelift)
         }
     } else if #[cfg(feature = "wasmtime")] {
-        /// The runtime applications get when they do not choose: Wasmtime (Wasmer is not
+        /// The backend applications get when they do not choose: Wasmtime (Wasmer is not
         /// compiled in).
-        pub type DefaultRuntime = cage_wasmtime::WasmtimeRuntime;
-        const DEFAULT_RUNTIME: &str = "wasmtime";
+        pub type DefaultBackend = cage_wasmtime::Wasmtime;
+        const DEFAULT_RUNTIME: RuntimeName = RuntimeName::Wasmtime;
         /// Makes the default runtime for `policy`.
         ///
         /// # Errors
-        /// A policy the runtime refuses.
-        pub fn default_runtime(policy: &Policy) -> Result<DefaultRuntime, PolicyError> {
-            cage_wasmtime::WasmtimeRuntime::new(policy)
+        /// A policy the runtime refuses; a host failure (a thread that cannot start).
+        pub fn default_runtime(policy: &Policy) -> Result<Runtime<DefaultBackend>, Error> {
+            cage_wasmtime::runtime(policy)
         }
     } else {
         compile_error!("enable at least one runtime feature of `cage`: `wasmtime` or `wasmer`");
     }
 }
 
-/// Every runtime name Cage knows, with the Cargo feature that compiles it in. `wasmer` is an
-/// alias of `wasmer-cranelift`.
-pub const KNOWN_RUNTIMES: &[(&str, &str)] = &[
-    ("wasmtime", "wasmtime"),
-    ("wasmer-cranelift", "wasmer"),
-    ("wasmer-singlepass", "wasmer"),
-    ("wasmer", "wasmer"),
-];
+/// Makes the runtime `wasmtime` for `policy`.
+///
+/// # Errors
+/// A policy Wasmtime refuses; a host failure.
+#[cfg(feature = "wasmtime")]
+pub fn wasmtime(policy: &Policy) -> Result<Runtime<Wasmtime>, Error> {
+    cage_wasmtime::runtime(policy)
+}
+
+/// Makes the runtime `wasmer-cranelift` or `wasmer-singlepass` for `policy`.
+///
+/// # Errors
+/// A policy Wasmer refuses; a host failure.
+#[cfg(feature = "wasmer")]
+pub fn wasmer(policy: &Policy, compiler: WasmerCompiler) -> Result<Runtime<Wasmer>, Error> {
+    cage_wasmer::runtime(policy, compiler)
+}
 
 /// Why a runtime could not be made.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
     /// The name is not a runtime Cage knows.
-    #[error(
-        "unknown runtime `{0}`; known runtimes: wasmtime, wasmer-cranelift, wasmer-singlepass, wasmer"
-    )]
-    Unknown(String),
+    #[error(transparent)]
+    Unknown(#[from] UnknownRuntime),
     /// The runtime exists but this build does not include it.
     #[error("runtime `{name}` is not compiled in: enable the cargo feature `{feature}` of `cage`")]
     NotCompiledIn {
         /// Runtime name.
-        name: String,
+        name: RuntimeName,
         /// Feature that adds it.
         feature: &'static str,
     },
-    /// The policy is invalid or the runtime refuses it.
+    /// The policy is invalid, the runtime refuses it, or the host failed making it.
     #[error(transparent)]
-    Policy(#[from] PolicyError),
+    Failed(#[from] Error),
 }
 
 /// The default runtime's name: `wasmer-cranelift` with the `wasmer` feature, else `wasmtime`.
-pub fn default_runtime_name() -> &'static str {
+pub fn default_runtime_name() -> RuntimeName {
     DEFAULT_RUNTIME
 }
 
-/// Names of the runtimes compiled into this build, in a stable order (aliases excluded).
-pub fn available_runtimes() -> Vec<&'static str> {
-    let mut v = Vec::new();
-    if cfg!(feature = "wasmtime") {
-        v.push("wasmtime");
-    }
-    if cfg!(feature = "wasmer") {
-        v.push("wasmer-cranelift");
-        v.push("wasmer-singlepass");
-    }
-    v
+/// The runtimes compiled into this build, in a stable order.
+pub fn available_runtimes() -> Vec<RuntimeName> {
+    RuntimeName::ALL
+        .into_iter()
+        .filter(|n| is_compiled_in(*n))
+        .collect()
 }
 
-/// Makes the runtime `name` configured by `policy`.
+fn is_compiled_in(name: RuntimeName) -> bool {
+    let wasmtime = cfg!(feature = "wasmtime") && name == RuntimeName::Wasmtime;
+    let wasmer = cfg!(feature = "wasmer")
+        && matches!(
+            name,
+            RuntimeName::WasmerCranelift | RuntimeName::WasmerSinglepass
+        );
+    wasmtime || wasmer
+}
+
+/// Makes the runtime named `name` (`wasmtime`, `wasmer-cranelift`, `wasmer-singlepass`, or the
+/// alias `wasmer`) configured by `policy`, behind dynamic dispatch.
 ///
 /// # Errors
-/// An unknown name, a runtime not compiled in (naming the feature to enable), or a policy the
-/// runtime refuses.
+/// An unknown name, a runtime not compiled in (naming the feature to enable), or a runtime that
+/// refuses the policy or cannot start.
 pub fn runtime(name: &str, policy: &Policy) -> Result<Box<dyn DynRuntime>, RuntimeError> {
+    runtime_named(name.parse()?, policy)
+}
+
+/// [`runtime`] for a parsed name.
+///
+/// # Errors
+/// As [`runtime`].
+pub fn runtime_named(
+    name: RuntimeName,
+    policy: &Policy,
+) -> Result<Box<dyn DynRuntime>, RuntimeError> {
     match name {
         #[cfg(feature = "wasmtime")]
-        "wasmtime" => Ok(Box::new(cage_wasmtime::WasmtimeRuntime::new(policy)?)),
+        RuntimeName::Wasmtime => Ok(Box::new(cage_wasmtime::runtime(policy)?)),
         #[cfg(feature = "wasmer")]
-        "wasmer-cranelift" | "wasmer" => Ok(Box::new(cage_wasmer::WasmerRuntime::new(
+        RuntimeName::WasmerCranelift => Ok(Box::new(cage_wasmer::runtime(
             policy,
             cage_wasmer::Compiler::Cranelift,
         )?)),
         #[cfg(feature = "wasmer")]
-        "wasmer-singlepass" => Ok(Box::new(cage_wasmer::WasmerRuntime::new(
+        RuntimeName::WasmerSinglepass => Ok(Box::new(cage_wasmer::runtime(
             policy,
             cage_wasmer::Compiler::Singlepass,
         )?)),
-        _ => match KNOWN_RUNTIMES.iter().find(|(n, _)| *n == name) {
-            Some((_, feature)) => Err(RuntimeError::NotCompiledIn {
-                name: name.to_owned(),
-                feature,
-            }),
-            None => Err(RuntimeError::Unknown(name.to_owned())),
-        },
+        other => Err(RuntimeError::NotCompiledIn {
+            name: other,
+            feature: other.feature(),
+        }),
     }
 }

@@ -45,9 +45,9 @@ pub fn main(args: BenchArgs) -> ExitCode {
     let names: Vec<String> = all_targets().iter().map(|t| t.name()).collect();
     for r in args.runtimes.iter().chain([&args.baseline]) {
         if r != "wasmer" && !names.contains(r) {
-            let known = cage::KNOWN_RUNTIMES.iter().any(|(n, _)| n == r)
+            let known = r.parse::<cage::RuntimeName>().is_ok()
                 || r.strip_prefix("raw-")
-                    .is_some_and(|n| cage::KNOWN_RUNTIMES.iter().any(|(k, _)| *k == n));
+                    .is_some_and(|n| n.parse::<cage::RuntimeName>().is_ok());
             let why = if known {
                 "is not compiled in"
             } else {
@@ -86,7 +86,7 @@ pub fn main(args: BenchArgs) -> ExitCode {
     let total = cases.len();
     // One thread for every case: Wasmer's stores stay on the thread that made them, and the
     // thread has room for the policy's guest stack.
-    let (rows, errors) = cage::on_guest_thread(&cage::Policy::default(), || {
+    let (rows, errors) = match cage::on_guest_thread(&cage::Policy::default(), || {
         let mut rows = Vec::new();
         let mut errors = Vec::new();
         for (i, case) in cases.into_iter().enumerate() {
@@ -99,7 +99,10 @@ pub fn main(args: BenchArgs) -> ExitCode {
             }
         }
         (rows, errors)
-    });
+    }) {
+        Ok(r) => r,
+        Err(e) => return fail(crate::EXIT_HOST, e),
+    };
     eprintln!(
         "\r\x1b[K{total} cases in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -16,7 +16,7 @@ use console::style;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value as Json, json};
 
-use crate::{EXIT_CONFIG, EXIT_USAGE, fail};
+use crate::{EXIT_CONFIG, EXIT_HOST, EXIT_USAGE, fail};
 
 /// Exit status when a case (or spec directive not in the known-failure list) fails.
 pub const EXIT_FAILED: u8 = 1;
@@ -49,16 +49,19 @@ pub struct ConformanceArgs {
     jobs: Option<usize>,
 }
 
-fn factory(name: &str, policy: &cage::Policy) -> Result<Box<dyn cage::DynRuntime>, String> {
-    cage::runtime(name, policy).map_err(|e| e.to_string())
+fn factory(
+    name: cage::RuntimeName,
+    policy: &cage::Policy,
+) -> Result<Box<dyn cage::DynRuntime>, String> {
+    cage::runtime_named(name, policy).map_err(|e| e.to_string())
 }
 
 /// The runtimes asked for, by their canonical names.
-fn runtimes(asked: &[String]) -> Result<Vec<&'static str>, String> {
+fn runtimes(asked: &[String]) -> Result<Vec<cage::RuntimeName>, String> {
     if asked.is_empty() {
         return Ok(cage::available_runtimes());
     }
-    let mut out: Vec<&'static str> = Vec::new();
+    let mut out: Vec<cage::RuntimeName> = Vec::new();
     for a in asked {
         let rt = cage::runtime(a, &cage::Policy::default()).map_err(|e| e.to_string())?;
         if !out.contains(&rt.name()) {
@@ -199,7 +202,7 @@ enum Suite {
 
 fn run_cases(
     mut loaded: Vec<Result<Case, LoadError>>,
-    runtimes: &[&'static str],
+    runtimes: &[cage::RuntimeName],
     a: &ConformanceArgs,
     jobs: usize,
     suite: Suite,
@@ -231,7 +234,7 @@ fn run_cases(
         .count();
     let failed = results.len() - passed;
     // Per runtime: tests whose expected outcome it gave (for the WASI testsuite's pass rate).
-    let rates: Vec<(&str, usize)> = runtimes
+    let rates: Vec<(cage::RuntimeName, usize)> = runtimes
         .iter()
         .map(|rt| {
             let ok = results
@@ -260,7 +263,7 @@ fn run_cases(
                     Ok((c, _)) => {
                         c.verdicts
                             .iter()
-                            .any(|(rt, v)| *v != Verdict::Pass && !is_known(&c.case, rt))
+                            .any(|(rt, v)| *v != Verdict::Pass && !is_known(&c.case, rt.as_str()))
                             || (c.identical == Some(false) && !is_known(&c.case, "identical"))
                     }
                     Err(_) => true,
@@ -282,7 +285,7 @@ fn run_cases(
                 .map(|(rt, ok)| {
                     let rate = 100.0 * *ok as f64 / results.len().max(1) as f64;
                     (
-                        (*rt).to_owned(),
+                        rt.to_string(),
                         json!({"passed": ok, "tests": results.len(), "pass_rate": (rate * 100.0).round() / 100.0}),
                     )
                 })
@@ -311,7 +314,11 @@ fn run_cases(
         println!(
             "\n{} cases on {}: {} passed, {} failed",
             results.len(),
-            runtimes.join(", "),
+            runtimes
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             style(passed).green(),
             if failed > 0 {
                 style(failed).red().bold()
@@ -349,14 +356,14 @@ fn case_json(r: &Outcome) -> Json {
             let mut results = Map::new();
             for (rt, report) in &c.results {
                 results.insert(
-                    rt.clone(),
+                    rt.to_string(),
                     serde_json::to_value(report).unwrap_or(Json::Null),
                 );
             }
             let verdicts: Map<String, Json> = c
                 .verdicts
                 .iter()
-                .map(|(rt, v)| (rt.clone(), Json::String(verdict_text(v))))
+                .map(|(rt, v)| (rt.to_string(), Json::String(verdict_text(v))))
                 .collect();
             json!({
                 "case": c.case,
@@ -379,7 +386,7 @@ fn case_json(r: &Outcome) -> Json {
     }
 }
 
-fn print_matrix(runtimes: &[&str], results: &[Outcome]) {
+fn print_matrix(runtimes: &[cage::RuntimeName], results: &[Outcome]) {
     const CELL: usize = 30;
     let width = results
         .iter()
@@ -468,7 +475,12 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-fn spec(runtimes: &[&'static str], filter: Option<&str>, as_json: bool, jobs: usize) -> ExitCode {
+fn spec(
+    runtimes: &[cage::RuntimeName],
+    filter: Option<&str>,
+    as_json: bool,
+    jobs: usize,
+) -> ExitCode {
     let files: Vec<_> = spec_files()
         .into_iter()
         .filter(|f| filter.is_none_or(|s| f.name.contains(s)))
@@ -476,15 +488,22 @@ fn spec(runtimes: &[&'static str], filter: Option<&str>, as_json: bool, jobs: us
     if files.is_empty() {
         return fail(EXIT_USAGE, "no spec file matched");
     }
-    let work: Vec<(usize, &'static str)> = (0..files.len())
+    let work: Vec<(usize, cage::RuntimeName)> = (0..files.len())
         .flat_map(|i| runtimes.iter().map(move |rt| (i, *rt)))
         .collect();
     let bar = progress(work.len(), as_json);
     let policy = spec_policy();
-    let results: Vec<SpecFileResult> = parallel(&work, jobs, &bar, |(i, rt)| {
-        bar.set_message(format!("{} on {rt}", files[*i].name));
-        cage::on_guest_thread(&policy, || run_spec_file(&files[*i], rt, &factory))
-    });
+    let results: Result<Vec<SpecFileResult>, cage::Error> =
+        parallel(&work, jobs, &bar, |(i, rt)| {
+            bar.set_message(format!("{} on {rt}", files[*i].name));
+            cage::on_guest_thread(&policy, || run_spec_file(&files[*i], *rt, &factory))
+        })
+        .into_iter()
+        .collect::<Result<_, _>>();
+    let results: Vec<SpecFileResult> = match results {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_HOST, e),
+    };
     let known = known_failures();
     let mut unexpected = 0;
     let mut per_runtime = Map::new();
@@ -504,7 +523,7 @@ fn spec(runtimes: &[&'static str], filter: Option<&str>, as_json: bool, jobs: us
             0.0
         };
         per_runtime.insert(
-            (*rt).to_owned(),
+            rt.to_string(),
             json!({"passed": p, "failed": f, "skipped": s, "unsupported": u, "pass_rate": (rate * 100.0).round() / 100.0}),
         );
         for r in &mine {
@@ -514,7 +533,7 @@ fn spec(runtimes: &[&'static str], filter: Option<&str>, as_json: bool, jobs: us
                     let is_known = known.iter().any(|k| {
                         k.file == r.file
                             && k.line == d.line
-                            && (k.runtime == "*" || k.runtime == *rt)
+                            && (k.runtime == "*" || k.runtime == rt.as_str())
                     });
                     failures.push(json!({"runtime": rt, "file": r.file, "line": d.line, "kind": d.kind, "message": why, "known": is_known}));
                 }
@@ -544,7 +563,7 @@ fn spec(runtimes: &[&'static str], filter: Option<&str>, as_json: bool, jobs: us
             "runtime", "passed", "failed", "skipped", "unsupported", "pass rate"
         );
         for rt in runtimes {
-            let r = &per_runtime[*rt];
+            let r = &per_runtime[rt.as_str()];
             let n = |k: &str| r[k].to_string();
             println!(
                 "{:20} {:>8} {:>7} {:>8} {:>12} {:>9}%",

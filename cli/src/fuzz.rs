@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use crate::conformance::EXIT_FAILED;
-use crate::{EXIT_CONFIG, fail};
+use crate::fail;
 
 #[derive(Args)]
 pub struct FuzzArgs {
@@ -38,17 +38,20 @@ pub struct FuzzArgs {
     json: bool,
 }
 
-fn factory(name: &str, policy: &cage::Policy) -> Result<Box<dyn cage::DynRuntime>, String> {
-    cage::runtime(name, policy).map_err(|e| e.to_string())
+fn factory(
+    name: cage::RuntimeName,
+    policy: &cage::Policy,
+) -> Result<Box<dyn cage::DynRuntime>, String> {
+    cage::runtime_named(name, policy).map_err(|e| e.to_string())
 }
 
 pub fn main(a: FuzzArgs) -> ExitCode {
-    let mut runtimes: Vec<&'static str> = Vec::new();
+    let mut runtimes: Vec<cage::RuntimeName> = Vec::new();
     for name in &a.runtimes {
         match cage::runtime(name, &cage::Policy::default()) {
             Ok(rt) if !runtimes.contains(&rt.name()) => runtimes.push(rt.name()),
             Ok(_) => {}
-            Err(e) => return fail(EXIT_CONFIG, e),
+            Err(e) => return fail(crate::runtime_error_status(&e), e),
         }
     }
     if runtimes.is_empty() {
@@ -117,7 +120,11 @@ pub fn main(a: FuzzArgs) -> ExitCode {
     } else {
         println!(
             "seeds {first}..{seed} on {}: {modules} modules generated, {compared} compared ({steps} steps; {stack_limited} compared only up to a stack overflow), {} divergences",
-            runtimes.join(", "),
+            runtimes
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             divergences.len()
         );
         for (s, _, p) in &divergences {

@@ -47,12 +47,14 @@ pub fn main(a: InspectArgs) -> ExitCode {
     let used = cage::module::features_used(&bytes, &cage::Features::ALL);
     let mut runtimes = serde_json::Map::new();
     for name in cage::available_runtimes() {
-        let v = match (&checked, cage::runtime(name, &policy)) {
-            (Ok(m), Ok(rt)) => cage::module::require_supported(m, &policy, rt.capabilities(), name),
+        let v = match (&checked, cage::runtime_named(name, &policy)) {
+            (Ok(m), Ok(rt)) => {
+                cage::module::require_supported(m, &policy, rt.capabilities(), name.as_str())
+            }
             (Err(e), _) => Err(e.clone()),
             (_, Err(e)) => Err(Error::reject(cage::Rejection::Unsupported, e.to_string())),
         };
-        runtimes.insert(name.to_owned(), verdict(&v));
+        runtimes.insert(name.to_string(), verdict(&v));
     }
     let overall = checked.as_ref().map(|_| ()).map_err(Clone::clone);
     let doc = json!({
@@ -75,7 +77,7 @@ pub fn main(a: InspectArgs) -> ExitCode {
 
 fn print_human(
     info: Option<&ModuleInfo>,
-    used: Option<&[String]>,
+    used: Option<&[cage::Proposal]>,
     verdict: &Result<(), Error>,
     runtimes: &serde_json::Map<String, serde_json::Value>,
 ) {
@@ -124,7 +126,10 @@ fn print_human(
     }
     match used {
         Some([]) => println!("proposals (MVP only)"),
-        Some(u) => println!("proposals {}", u.join(", ")),
+        Some(u) => println!(
+            "proposals {}",
+            u.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+        ),
         None => println!("proposals (not computed)"),
     }
     match verdict {

@@ -9,6 +9,7 @@
 //! | 64 | usage error (bad flag or argument) |
 //! | 65 | the module or invocation was rejected |
 //! | 70 | the guest trapped |
+//! | 71 | the host failed (a thread, the filesystem, resources, the runtime): not the guest's doing |
 //! | 78 | the policy is invalid, or the runtime is unknown or not compiled in |
 
 mod bench;
@@ -28,8 +29,19 @@ pub const EXIT_USAGE: u8 = 64;
 pub const EXIT_REJECTED: u8 = 65;
 /// Exit status of a trap.
 pub const EXIT_TRAPPED: u8 = 70;
+/// Exit status of a host failure (EX_OSERR).
+pub const EXIT_HOST: u8 = 71;
 /// Exit status of a bad policy or runtime choice.
 pub const EXIT_CONFIG: u8 = 78;
+
+/// The exit status for an error making a runtime: a host failure is 71, anything else (unknown,
+/// not compiled in, invalid policy) 78.
+pub fn runtime_error_status(e: &cage::RuntimeError) -> u8 {
+    match e {
+        cage::RuntimeError::Failed(cage::Error::Host { .. }) => EXIT_HOST,
+        _ => EXIT_CONFIG,
+    }
+}
 
 /// Cage runs untrusted WebAssembly under one policy on the runtime you choose.
 #[derive(Parser)]

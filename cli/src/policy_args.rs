@@ -72,7 +72,7 @@ impl PolicyArgs {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
                     path: path.clone(),
-                    source,
+                    source: source.into(),
                 })?;
                 let mut overlay = PolicyOverlay::from_toml(&text)?;
                 if self.preset.is_some() {

@@ -108,15 +108,16 @@ pub fn main(a: RunArgs) -> ExitCode {
     let name = a
         .runtime
         .clone()
-        .unwrap_or_else(|| cage::default_runtime_name().to_owned());
+        .unwrap_or_else(|| cage::default_runtime_name().to_string());
     let runtime = match cage::runtime(&name, &policy) {
         Ok(r) => r,
-        Err(e) => return fail(EXIT_CONFIG, e),
+        Err(e) => return fail(crate::runtime_error_status(&e), e),
     };
     let report = match load_and_plan(&a, &policy) {
         Ok((bytes, invocation)) => on_guest_thread(&policy, || {
             cage::run(runtime.as_ref(), &bytes, &HostFunctions::new(), &invocation)
-        }),
+        })
+        .unwrap_or_else(|e| Report::new(runtime.name(), &e.outcome(), e.message())),
         Err(e) => {
             if !a.json
                 && matches!(
@@ -129,7 +130,7 @@ pub fn main(a: RunArgs) -> ExitCode {
             {
                 return fail(EXIT_USAGE, e);
             }
-            Report::new(runtime.name(), &e.outcome(), e.message().map(str::to_owned))
+            Report::new(runtime.name(), &e.outcome(), e.message())
         }
     };
     emit(&report, a.json)
@@ -182,6 +183,8 @@ fn exit_code(report: &Report) -> ExitCode {
         Outcome::Exited(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
         Outcome::Trapped(_) => ExitCode::from(EXIT_TRAPPED),
         Outcome::Rejected(_) => ExitCode::from(EXIT_REJECTED),
+        Outcome::HostFailure(_) => ExitCode::from(crate::EXIT_HOST),
+        _ => ExitCode::from(crate::EXIT_HOST),
     }
 }
 

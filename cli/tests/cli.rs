@@ -258,7 +258,9 @@ fn readme_commands_work() {
 
 /// Whether the binary under test has the runtime (the test binary shares the package features).
 fn cage_compiled_in(name: &str) -> bool {
-    cage::available_runtimes().contains(&name)
+    cage::available_runtimes()
+        .iter()
+        .any(|r| r.as_str() == name)
 }
 
 #[test]
@@ -277,7 +279,7 @@ fn wasi_commands_get_args_stdio_and_directories() {
     assert_eq!(v["stdout"], "hello from wasi\n");
 
     // The same preopen on every runtime: the guest's fd 3 is the granted directory.
-    for rt in cage::available_runtimes() {
+    for rt in cage::available_runtimes().iter().map(|r| r.as_str()) {
         let dir = std::env::temp_dir().join(format!("cage-cli-dir-{rt}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let spec = format!("{}::/data", dir.display());
@@ -415,7 +417,7 @@ fn wasi_testsuite_command_reports_pass_rates() {
     let v = json(&out);
     assert_eq!(v["summary"]["cases"], 12);
     assert_eq!(v["summary"]["unexpected"], 0);
-    for rt in cage::available_runtimes() {
+    for rt in cage::available_runtimes().iter().map(|r| r.as_str()) {
         assert_eq!(v["pass_rate"][rt]["passed"], 12, "{rt}");
         assert_eq!(v["pass_rate"][rt]["pass_rate"], 100.0, "{rt}");
     }

@@ -24,8 +24,8 @@
 
 use arbitrary::Unstructured;
 use cage_core::{
-    DynRuntime, Error, ExportedState, HostFunctions, Invocation, Outcome, Policy, Rejection, Value,
-    on_guest_thread, prepare,
+    DynRuntime, Error, ExportedState, HostFunctions, Invocation, Outcome, Policy, Rejection,
+    RuntimeName, Value, on_guest_thread, prepare,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -117,9 +117,9 @@ pub struct SeedResult {
     /// The module, when one was generated.
     pub module: Option<Vec<u8>>,
     /// Trace per runtime that could run the module.
-    pub traces: Vec<(String, Trace)>,
+    pub traces: Vec<(RuntimeName, Trace)>,
     /// Runtimes left out, and why.
-    pub unsupported: Vec<(String, String)>,
+    pub unsupported: Vec<(RuntimeName, String)>,
     /// How the runtimes differed, if they did.
     pub divergence: Option<String>,
     /// The step at which a runtime ran out of stack, after which nothing is compared.
@@ -127,7 +127,7 @@ pub struct SeedResult {
 }
 
 /// Runs the module of `seed` on each runtime and compares them.
-pub fn run_seed(seed: u64, runtimes: &[&str], factory: &Factory<'_>) -> SeedResult {
+pub fn run_seed(seed: u64, runtimes: &[RuntimeName], factory: &Factory<'_>) -> SeedResult {
     let mut result = SeedResult {
         seed,
         module: generate(seed),
@@ -144,13 +144,14 @@ pub fn run_seed(seed: u64, runtimes: &[&str], factory: &Factory<'_>) -> SeedResu
         let rt = match factory(name, &policy) {
             Ok(rt) => rt,
             Err(e) => {
-                result.unsupported.push((name.to_owned(), e));
+                result.unsupported.push((name, e));
                 continue;
             }
         };
         match on_guest_thread(&policy, || trace(rt.as_ref(), &bytes)) {
-            Ok(t) => result.traces.push((name.to_owned(), t)),
-            Err(why) => result.unsupported.push((name.to_owned(), why)),
+            Ok(Ok(t)) => result.traces.push((name, t)),
+            Ok(Err(why)) => result.unsupported.push((name, why)),
+            Err(e) => result.unsupported.push((name, e.to_string())),
         }
     }
     result.divergence = compare(&result.traces);
@@ -197,7 +198,7 @@ fn trace(rt: &dyn DynRuntime, bytes: &[u8]) -> Result<Trace, String> {
     };
     let mut clean = true;
     let mut record = |t: &mut Trace,
-                      sb: &mut dyn cage_core::Sandbox,
+                      sb: &mut dyn cage_core::DynSandbox,
                       what: &str,
                       r: Result<Vec<Value>, Error>| {
         let outcome = match r {
@@ -240,7 +241,7 @@ fn out_of_stack(o: &Outcome) -> bool {
 /// final state are not compared (whether a deep recursion overflows, runs out of fuel, reaches
 /// `wasm-smith`'s termination trap or returns depends on frame sizes); the runtimes must agree
 /// on every step before it.
-fn stack_limit(traces: &[(String, Trace)]) -> Option<usize> {
+fn stack_limit(traces: &[(RuntimeName, Trace)]) -> Option<usize> {
     traces
         .iter()
         .filter_map(|(_, t)| t.steps.iter().position(|s| out_of_stack(&s.outcome)))
@@ -248,7 +249,7 @@ fn stack_limit(traces: &[(String, Trace)]) -> Option<usize> {
 }
 
 /// The first difference between the traces, described.
-fn compare(traces: &[(String, Trace)]) -> Option<String> {
+fn compare(traces: &[(RuntimeName, Trace)]) -> Option<String> {
     let ((base_name, base), rest) = traces.split_first()?;
     if let Some(at) = stack_limit(traces) {
         for (name, t) in rest {

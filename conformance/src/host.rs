@@ -77,7 +77,7 @@ pub fn host_functions() -> HostFunctions {
                 let len = usize::try_from(arg_u64(a, 1))
                     .map_err(|_| HostError::new("length too large"))?;
                 let size = cx.memory_size();
-                cage_core::checked_range(arg_u64(a, 0), len, size)?;
+                cage_core::backend::checked_range(arg_u64(a, 0), len, size)?;
                 cx.write(arg_u64(a, 0), &vec![arg_u64(a, 2) as u8; len])?;
                 Ok(vec![])
             },

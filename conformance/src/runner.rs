@@ -3,7 +3,8 @@
 
 use cage_core::module::{describe, to_binary};
 use cage_core::{
-    DynRuntime, HostFunctions, Invocation, Outcome, Rejection, Report, on_guest_thread, run,
+    DynRuntime, HostFunctions, Invocation, Outcome, Rejection, Report, RuntimeName,
+    on_guest_thread, run,
 };
 
 use crate::case::Case;
@@ -11,7 +12,7 @@ use crate::host::host_functions;
 
 /// Makes a runtime by name for a policy (the facade's `cage::runtime`, or a test's own).
 pub type Factory<'a> =
-    dyn Fn(&str, &cage_core::Policy) -> Result<Box<dyn DynRuntime>, String> + Sync + 'a;
+    dyn Fn(RuntimeName, &cage_core::Policy) -> Result<Box<dyn DynRuntime>, String> + Sync + 'a;
 
 /// How one runtime did on one case.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,9 +33,9 @@ pub struct CaseResult {
     /// Its `expect`.
     pub expect: String,
     /// Report per runtime, in runtime order.
-    pub results: Vec<(String, Report)>,
+    pub results: Vec<(RuntimeName, Report)>,
     /// Verdict per runtime, in runtime order.
-    pub verdicts: Vec<(String, Verdict)>,
+    pub verdicts: Vec<(RuntimeName, Verdict)>,
     /// Whether every runtime that could run the case agreed (`None` if fewer than two could).
     pub identical: Option<bool>,
     /// How they differed.
@@ -59,9 +60,14 @@ pub fn uses_unsupported(
     runtime: &dyn DynRuntime,
 ) -> Option<String> {
     let checked = cage_core::check(bytes, policy).ok()?;
-    cage_core::module::require_supported(&checked, policy, runtime.capabilities(), runtime.name())
-        .err()
-        .map(|e| e.message().unwrap_or("unsupported").to_owned())
+    cage_core::module::require_supported(
+        &checked,
+        policy,
+        runtime.capabilities(),
+        runtime.name().as_str(),
+    )
+    .err()
+    .map(|e| e.message().unwrap_or_else(|| "unsupported".to_owned()))
 }
 
 /// What is compared across runtimes.
@@ -75,7 +81,7 @@ fn signature(r: &Report) -> (Outcome, String, Option<u64>) {
 }
 
 /// Runs `case` on each of `runtimes`.
-pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseResult {
+pub fn run_case(case: &Case, runtimes: &[RuntimeName], factory: &Factory<'_>) -> CaseResult {
     let host: HostFunctions = host_functions();
     let bytes = to_binary(&case.source);
     let info = bytes.as_ref().ok().and_then(|b| describe(b).ok());
@@ -114,11 +120,8 @@ pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseRe
             Err(e) => {
                 let msg = format!("cannot copy the case's directories: {e}");
                 let outcome = Outcome::Rejected(Rejection::InvalidInvocation);
-                results.push((
-                    name.to_owned(),
-                    Report::new(name, &outcome, Some(msg.clone())),
-                ));
-                verdicts.push((name.to_owned(), Verdict::Fail(msg)));
+                results.push((name, Report::new(name, &outcome, Some(msg.clone()))));
+                verdicts.push((name, Verdict::Fail(msg)));
                 continue;
             }
         };
@@ -129,17 +132,15 @@ pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseRe
                 // A runtime that cannot be built is a failure of that runtime, never "unsupported".
                 let msg = format!("the runtime cannot be built for this case's policy: {e}");
                 let outcome = Outcome::Rejected(Rejection::InvalidInvocation);
-                results.push((
-                    name.to_owned(),
-                    Report::new(name, &outcome, Some(msg.clone())),
-                ));
-                verdicts.push((name.to_owned(), Verdict::Fail(msg)));
+                results.push((name, Report::new(name, &outcome, Some(msg.clone()))));
+                verdicts.push((name, Verdict::Fail(msg)));
                 continue;
             }
         };
         let report = match &bytes {
-            Err(e) => Report::new(name, &e.outcome(), e.message().map(str::to_owned)),
-            Ok(b) => on_guest_thread(policy, || run(runtime.as_ref(), b, &host, &invocation)),
+            Err(e) => Report::new(name, &e.outcome(), e.message()),
+            Ok(b) => on_guest_thread(policy, || run(runtime.as_ref(), b, &host, &invocation))
+                .unwrap_or_else(|e| Report::new(name, &e.outcome(), e.message())),
         };
         let outcome = report.outcome();
         let verdict = if case.expect.matches(&outcome) {
@@ -178,10 +179,10 @@ pub fn run_case(case: &Case, runtimes: &[&str], factory: &Factory<'_>) -> CaseRe
             ))
         };
         drop(scratch);
-        verdicts.push((name.to_owned(), verdict));
-        results.push((name.to_owned(), report));
+        verdicts.push((name, verdict));
+        results.push((name, report));
     }
-    let comparable: Vec<&(String, Report)> = results
+    let comparable: Vec<&(RuntimeName, Report)> = results
         .iter()
         .zip(&verdicts)
         .filter(|(_, (_, v))| !matches!(v, Verdict::Unsupported(_)))

@@ -25,8 +25,8 @@
 use std::collections::HashMap;
 
 use cage_core::{
-    DynModule, DynRuntime, Error, Features, HostFunctions, Invocation, Outcome, Policy, Preset,
-    Rejection, Sandbox, Trap, Value, check, prepare,
+    DynModule, DynRuntime, DynSandbox, Error, Features, HostFunctions, Invocation, Outcome, Policy,
+    Preset, Rejection, RuntimeName, Trap, Value, check, prepare,
 };
 use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
@@ -100,7 +100,7 @@ pub struct SpecFileResult {
     /// File name.
     pub file: String,
     /// Runtime name.
-    pub runtime: String,
+    pub runtime: RuntimeName,
     /// Every counted directive, in file order.
     pub directives: Vec<DirectiveResult>,
 }
@@ -388,10 +388,14 @@ fn invoke(i: &WastInvoke<'_>) -> Exec {
 
 /// Runs `file` on `runtime`. Call on a thread sized by [`cage_core::on_guest_thread`] for
 /// [`spec_policy`].
-pub fn run_spec_file(file: &SpecFile, runtime: &str, factory: &Factory<'_>) -> SpecFileResult {
+pub fn run_spec_file(
+    file: &SpecFile,
+    runtime: RuntimeName,
+    factory: &Factory<'_>,
+) -> SpecFileResult {
     let mut result = SpecFileResult {
         file: file.name.clone(),
-        runtime: runtime.to_owned(),
+        runtime,
         directives: Vec::new(),
     };
     let mut push = |line: usize, kind: &'static str, outcome: SpecOutcome| {
@@ -566,7 +570,7 @@ fn prepare_module<'rt>(
 }
 
 /// An instance, or why there is none.
-type Slot<'m> = Result<Box<dyn Sandbox + 'm>, SpecOutcome>;
+type Slot<'m> = Result<Box<dyn DynSandbox + 'm>, SpecOutcome>;
 
 struct State<'m, 'rt> {
     modules: &'m [Prepared<'rt>],
@@ -589,7 +593,7 @@ enum Got {
 }
 
 impl<'m> State<'m, '_> {
-    fn instantiate(&self, slot: usize) -> Result<Box<dyn Sandbox + 'm>, Got> {
+    fn instantiate(&self, slot: usize) -> Result<Box<dyn DynSandbox + 'm>, Got> {
         match &self.modules[slot] {
             Prepared::Ready(m) => {
                 let mut sb = m.sandbox().map_err(Got::Failed)?;
@@ -605,7 +609,7 @@ impl<'m> State<'m, '_> {
         }
     }
 
-    fn instance(&mut self, name: &Option<String>) -> Result<&mut Box<dyn Sandbox + 'm>, Got> {
+    fn instance(&mut self, name: &Option<String>) -> Result<&mut Box<dyn DynSandbox + 'm>, Got> {
         let index = match name {
             Some(n) => self.named.get(n).copied(),
             None => self.current,
@@ -852,7 +856,9 @@ impl SpecFileResult {
     pub fn unexpected(&self, known: &[KnownFailure]) -> Vec<String> {
         let listed: Vec<&KnownFailure> = known
             .iter()
-            .filter(|k| k.file == self.file && (k.runtime == "*" || k.runtime == self.runtime))
+            .filter(|k| {
+                k.file == self.file && (k.runtime == "*" || k.runtime == self.runtime.as_str())
+            })
             .collect();
         let mut out = Vec::new();
         for d in &self.directives {

@@ -9,13 +9,16 @@ use std::sync::{Arc, OnceLock};
 use cage_conformance::{Case, CaseResult, Verdict, corpus_dir, load_cases, run_case};
 use libtest_mimic::{Arguments, Failed, Trial};
 
-fn factory(name: &str, policy: &cage::Policy) -> Result<Box<dyn cage::DynRuntime>, String> {
-    cage::runtime(name, policy).map_err(|e| e.to_string())
+fn factory(
+    name: cage::RuntimeName,
+    policy: &cage::Policy,
+) -> Result<Box<dyn cage::DynRuntime>, String> {
+    cage::runtime_named(name, policy).map_err(|e| e.to_string())
 }
 
 /// Whether `runtime` can run every proposal `case` uses, by its declared capabilities. A runtime
 /// that cannot even be built is "supported" here, so that its trial runs and fails.
-fn supported(case: &Case, runtime: &str) -> bool {
+fn supported(case: &Case, runtime: cage::RuntimeName) -> bool {
     let Ok(rt) = factory(runtime, &cage::Policy::default()) else {
         return true;
     };
@@ -25,12 +28,13 @@ fn supported(case: &Case, runtime: &str) -> bool {
     let Ok(checked) = cage::check(&bytes, &case.policy) else {
         return true;
     };
-    cage::module::require_supported(&checked, &case.policy, rt.capabilities(), runtime).is_ok()
+    cage::module::require_supported(&checked, &case.policy, rt.capabilities(), runtime.as_str())
+        .is_ok()
 }
 
 fn main() {
     let args = Arguments::from_args();
-    let runtimes: Arc<Vec<&'static str>> = Arc::new(cage::available_runtimes());
+    let runtimes: Arc<Vec<cage::RuntimeName>> = Arc::new(cage::available_runtimes());
     let cases = load_cases(&corpus_dir()).unwrap_or_else(|e| panic!("cannot load the corpus: {e}"));
     assert!(!cases.is_empty(), "the corpus is empty");
     let mut trials = Vec::new();

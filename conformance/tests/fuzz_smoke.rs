@@ -4,8 +4,11 @@
 
 use cage_conformance::fuzz::run_seed;
 
-fn factory(name: &str, policy: &cage::Policy) -> Result<Box<dyn cage::DynRuntime>, String> {
-    cage::runtime(name, policy).map_err(|e| e.to_string())
+fn factory(
+    name: cage::RuntimeName,
+    policy: &cage::Policy,
+) -> Result<Box<dyn cage::DynRuntime>, String> {
+    cage::runtime_named(name, policy).map_err(|e| e.to_string())
 }
 
 /// Seeds of the smoke run.

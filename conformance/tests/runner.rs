@@ -2,11 +2,13 @@
 //! `unsupported` only when the declared capabilities say so, and a runtime that cannot be built
 //! counted as a failure.
 
-use cage::{CheckedModule, DynModule, DynRuntime, Error, HostFunctions, Policy, Rejection};
+use cage::{
+    CheckedModule, DynModule, DynRuntime, Error, HostFunctions, Policy, Rejection, RuntimeName,
+};
 use cage_conformance::{Case, Verdict, run_case};
 
-fn factory(name: &str, policy: &Policy) -> Result<Box<dyn DynRuntime>, String> {
-    cage::runtime(name, policy).map_err(|e| e.to_string())
+fn factory(name: RuntimeName, policy: &Policy) -> Result<Box<dyn DynRuntime>, String> {
+    cage::runtime_named(name, policy).map_err(|e| e.to_string())
 }
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {
@@ -52,7 +54,7 @@ fn host_symlinks_in_case_directories() {
 struct Unsupporting(Box<dyn DynRuntime>);
 
 impl DynRuntime for Unsupporting {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> RuntimeName {
         self.0.name()
     }
     fn capabilities(&self) -> &cage::Capabilities {
@@ -65,7 +67,7 @@ impl DynRuntime for Unsupporting {
         &self,
         _: &CheckedModule,
         _: &HostFunctions,
-    ) -> Result<Box<dyn DynModule + '_>, Error> {
+    ) -> Result<Box<dyn DynModule>, Error> {
         Err(Error::reject(
             Rejection::Unsupported,
             "refused for the test",
@@ -91,7 +93,7 @@ fn mvp_case() -> (std::path::PathBuf, Case) {
 #[test]
 fn unsupported_without_a_missing_proposal_is_a_failure() {
     let (root, case) = mvp_case();
-    let liar = |name: &str, policy: &Policy| -> Result<Box<dyn DynRuntime>, String> {
+    let liar = |name: RuntimeName, policy: &Policy| -> Result<Box<dyn DynRuntime>, String> {
         Ok(Box::new(Unsupporting(factory(name, policy)?)))
     };
     let rt = cage::available_runtimes()[0];
@@ -110,10 +112,10 @@ fn unsupported_without_a_missing_proposal_is_a_failure() {
 #[test]
 fn a_runtime_that_cannot_be_built_is_a_failure() {
     let (root, case) = mvp_case();
-    let broken = |_: &str, _: &Policy| -> Result<Box<dyn DynRuntime>, String> {
-        Err("no such runtime".into())
+    let broken = |_: RuntimeName, _: &Policy| -> Result<Box<dyn DynRuntime>, String> {
+        Err("the runtime cannot start".into())
     };
-    let r = run_case(&case, &["nonexistent"], &broken);
+    let r = run_case(&case, &cage::available_runtimes()[..1], &broken);
     assert!(
         matches!(&r.verdicts[0].1, Verdict::Fail(_)),
         "{:?}",

@@ -7,8 +7,11 @@ use std::sync::Arc;
 use cage_conformance::spec::{known_failures, run_spec_file, spec_files, spec_policy};
 use libtest_mimic::{Arguments, Failed, Trial};
 
-fn factory(name: &str, policy: &cage::Policy) -> Result<Box<dyn cage::DynRuntime>, String> {
-    cage::runtime(name, policy).map_err(|e| e.to_string())
+fn factory(
+    name: cage::RuntimeName,
+    policy: &cage::Policy,
+) -> Result<Box<dyn cage::DynRuntime>, String> {
+    cage::runtime_named(name, policy).map_err(|e| e.to_string())
 }
 
 fn main() {
@@ -21,7 +24,8 @@ fn main() {
             let name = format!("{}::{rt}", file.name.trim_end_matches(".wast"));
             trials.push(Trial::test(name, move || {
                 let result =
-                    cage::on_guest_thread(&spec_policy(), || run_spec_file(&file, rt, &factory));
+                    cage::on_guest_thread(&spec_policy(), || run_spec_file(&file, rt, &factory))
+                        .map_err(|e| Failed::from(e.to_string()))?;
                 if result.directives.is_empty() {
                     return Err(Failed::from("no directive ran"));
                 }

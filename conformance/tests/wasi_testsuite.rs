@@ -12,8 +12,11 @@ use cage_conformance::wasi_testsuite::{
 use cage_conformance::{CaseResult, Verdict, run_case};
 use libtest_mimic::{Arguments, Failed, Trial};
 
-fn factory(name: &str, policy: &cage::Policy) -> Result<Box<dyn cage::DynRuntime>, String> {
-    cage::runtime(name, policy).map_err(|e| e.to_string())
+fn factory(
+    name: cage::RuntimeName,
+    policy: &cage::Policy,
+) -> Result<Box<dyn cage::DynRuntime>, String> {
+    cage::runtime_named(name, policy).map_err(|e| e.to_string())
 }
 
 /// The ratchet: `failed` must be exactly what the known-failures file says.
@@ -29,7 +32,7 @@ fn judge(known: bool, failed: Option<String>) -> Result<(), Failed> {
 
 fn main() {
     let args = Arguments::from_args();
-    let runtimes: Arc<Vec<&'static str>> = Arc::new(cage::available_runtimes());
+    let runtimes: Arc<Vec<cage::RuntimeName>> = Arc::new(cage::available_runtimes());
     let known = Arc::new(wasi_known_failures());
     let tests = load_wasi_tests(&wasi_testsuite_dir())
         .unwrap_or_else(|e| panic!("cannot load the WASI testsuite: {e}"));
@@ -54,7 +57,7 @@ fn main() {
                     Verdict::Pass => None,
                     Verdict::Fail(why) | Verdict::Unsupported(why) => Some(why.clone()),
                 };
-                judge(is_known_wasi_failure(&known, &name, rt), failed)
+                judge(is_known_wasi_failure(&known, &name, rt.as_str()), failed)
             }));
         }
         if runtimes.len() > 1 {

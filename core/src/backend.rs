@@ -48,8 +48,7 @@ pub trait Backend: Send + Sync + 'static {
     ///
     /// # Errors
     /// `rejected: unsupported` when the runtime cannot compile it; host failures.
-    fn compile(&self, module: &CheckedModule, imports: &[HostFunc])
-    -> Result<Self::Module, Error>;
+    fn compile(&self, module: &CheckedModule, imports: &[HostFunc]) -> Result<Self::Module, Error>;
 
     /// Makes a store for `module` holding `host`, the state its host functions reach through
     /// [`crate::HostContext::state`]. No guest code runs.
@@ -84,8 +83,12 @@ pub trait Store {
     ///
     /// # Errors
     /// Traps classified into the taxonomy, WASI exits, host failures.
-    fn call(&mut self, func: &Self::Func, args: &[Value], results: &mut [Value])
-    -> Result<(), Error>;
+    fn call(
+        &mut self,
+        func: &Self::Func,
+        args: &[Value],
+        results: &mut [Value],
+    ) -> Result<(), Error>;
 
     /// Fuel and memory counters.
     fn stats(&mut self) -> Stats;

@@ -93,8 +93,6 @@ fn run_with(
 
 const SPIN: &str = r#"(module (func (export "spin") (loop br 0)))"#;
 
-
-
 /// Tests that a 200 ms deadline stops `(loop br 0)` after at least 200 ms and soon after.
 pub fn deadline_stops_a_loop_near_the_deadline(rt: &Factory<'_>) {
     let policy = Policy::default().with_timeout(Some(Duration::from_millis(200)));
@@ -271,13 +269,7 @@ pub fn host_closures_see_memory_state_and_fuel(rt: &Factory<'_>) {
         (func (export "go") (result i32 i32) (call $upper (i32.const 16) (i32.const 5)) (i32.load8_u (i32.const 16)))
         (func (export "fail") (call $boom)))"#;
     let policy = Policy::default().with_fuel(Some(10_000));
-    let r = run_with(
-        rt,
-        &policy,
-        &wasm(text),
-        &host,
-        Invocation::call("go", []),
-    );
+    let r = run_with(rt, &policy, &wasm(text), &host, Invocation::call("go", []));
     assert_eq!(
         r.outcome(),
         Outcome::Returned(vec![Value::I32(5), Value::I32(b'H' as i32)]),
@@ -550,7 +542,8 @@ const EARLY_EXIT: &str = r#"(module (func (export "f") (param i32) (result i32)
 pub fn a_failed_start_cannot_be_retried_for_fresh_fuel(rt: &Factory<'_>) {
     let policy = Policy::default().with_fuel(Some(1_000));
     let runtime = make(rt, &policy);
-    let checked = crate::check(&wasm("(module (func $s (loop br 0)) (start $s))"), &policy).unwrap();
+    let checked =
+        crate::check(&wasm("(module (func $s (loop br 0)) (start $s))"), &policy).unwrap();
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
@@ -649,7 +642,11 @@ pub fn a_panicking_host_function_is_a_host_error_and_poisons_only_its_sandbox(rt
         "{m}"
     );
     let e = sb.call("go", &[Value::I32(5)]).unwrap_err();
-    assert_eq!(e.as_rejection(), Some(Rejection::InvalidInvocation), "poisoned: {e:?}");
+    assert_eq!(
+        e.as_rejection(),
+        Some(Rejection::InvalidInvocation),
+        "poisoned: {e:?}"
+    );
     let mut other = module.sandbox().unwrap();
     other.instantiate().unwrap();
     assert_eq!(other.call("go", &[Value::I32(7)]).unwrap(), [Value::I32(7)]);
@@ -709,9 +706,17 @@ pub fn a_failed_instantiation_cannot_be_retried(rt: &Factory<'_>) {
     let e = sb.instantiate().unwrap_err();
     assert_eq!(e.as_trap(), Some(Trap::MemoryOutOfBounds), "{e:?}");
     let e = sb.instantiate().unwrap_err();
-    assert_eq!(e.as_rejection(), Some(Rejection::InvalidInvocation), "{e:?}");
+    assert_eq!(
+        e.as_rejection(),
+        Some(Rejection::InvalidInvocation),
+        "{e:?}"
+    );
     let e = sb.call("f", &[]).unwrap_err();
-    assert_eq!(e.as_rejection(), Some(Rejection::InvalidInvocation), "{e:?}");
+    assert_eq!(
+        e.as_rejection(),
+        Some(Rejection::InvalidInvocation),
+        "{e:?}"
+    );
     let mut fresh = module.sandbox().unwrap();
     assert_eq!(
         fresh.instantiate().unwrap_err().as_trap(),
@@ -729,7 +734,11 @@ pub fn memory_caps_hold_and_grow_failures_can_trap(rt: &Factory<'_>) {
     assert_eq!(r.outcome(), Outcome::Returned(vec![Value::I32(1)]), "{r:?}");
     assert_eq!(r.peak_memory_bytes, 4 * 65_536);
     let r = run(rt, &policy, text, "grow", &[Value::I32(4)]);
-    assert_eq!(r.outcome(), Outcome::Returned(vec![Value::I32(-1)]), "{r:?}");
+    assert_eq!(
+        r.outcome(),
+        Outcome::Returned(vec![Value::I32(-1)]),
+        "{r:?}"
+    );
     let policy = policy.with_trap_on_grow_failure(true);
     let r = run(rt, &policy, text, "grow", &[Value::I32(4)]);
     assert_eq!(r.outcome(), Outcome::Trapped(Trap::ResourceLimit), "{r:?}");
@@ -757,7 +766,10 @@ pub fn wasi_preopens_output_and_read_only_directories(rt: &Factory<'_>) {
           (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
           (call $exit (call $open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 7)
             (i32.const 1) (i64.const 64) (i64.const 64) (i32.const 0) (i32.const 12)))))"#;
-    for (mode, code) in [(crate::policy::DirMode::Ro, 63), (crate::policy::DirMode::Rw, 0)] {
+    for (mode, code) in [
+        (crate::policy::DirMode::Ro, 63),
+        (crate::policy::DirMode::Rw, 0),
+    ] {
         let mut policy = Policy::default();
         policy.wasi.dirs.push(crate::policy::Dir {
             host: dir.clone(),

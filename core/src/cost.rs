@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(test)]
 use wasmparser::Operator;
 
 /// Fuel charged on entry to every function. Fixed: Wasmtime hard-codes it.
@@ -101,6 +102,7 @@ macro_rules! operator_names {
         /// Every operator name wasmparser knows.
         pub const OPERATOR_NAMES: &[&str] = &[$(stringify!($op),)*];
 
+        #[cfg(test)]
         fn operator_name(op: &Operator<'_>) -> &'static str {
             match op {
                 $(Operator::$op { .. } => stringify!($op),)*
@@ -142,6 +144,7 @@ impl CostModel {
     }
 
     /// The flat cost of `op`.
+    #[cfg(test)]
     pub(crate) fn cost(&self, op: &Operator<'_>) -> u8 {
         self.cost_by_name(operator_name(op))
     }

@@ -97,10 +97,14 @@ impl PartialEq for Error {
         match (self, other) {
             (
                 Error::Trapped {
-                    trap: a, message: m, ..
+                    trap: a,
+                    message: m,
+                    ..
                 },
                 Error::Trapped {
-                    trap: b, message: n, ..
+                    trap: b,
+                    message: n,
+                    ..
                 },
             ) => a == b && m == n,
             (Error::Exited { code: a }, Error::Exited { code: b }) => a == b,

@@ -111,6 +111,7 @@ names! {
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The export returned these values.
     Returned(Vec<Value>),

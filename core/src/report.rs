@@ -90,7 +90,13 @@ impl Report {
 
     /// The outcome this report describes.
     pub fn outcome(&self) -> Outcome {
-        match (self.outcome, self.trap, self.error, self.exit_code, self.failure) {
+        match (
+            self.outcome,
+            self.trap,
+            self.error,
+            self.exit_code,
+            self.failure,
+        ) {
             (OutcomeClass::Trapped, Some(t), ..) => Outcome::Trapped(t),
             (OutcomeClass::Rejected, _, Some(e), ..) => Outcome::Rejected(e),
             (OutcomeClass::Exited, _, _, Some(c), _) => Outcome::Exited(c),

@@ -142,8 +142,7 @@ impl<B: Backend> Runtime<B> {
         let mut imports = host.bind(checked.info(), backend.capabilities().wasi)?;
         let mut seen = std::collections::BTreeSet::new();
         imports.retain(|f| seen.insert((f.module.clone(), f.name.clone())));
-        let compiled = match catch_unwind(AssertUnwindSafe(|| backend.compile(checked, &imports)))
-        {
+        let compiled = match catch_unwind(AssertUnwindSafe(|| backend.compile(checked, &imports))) {
             Ok(r) => r?,
             Err(p) => return Err(runtime_panicked(backend.name(), "compiling", p.as_ref())),
         };
@@ -218,9 +217,8 @@ impl<B: Backend> Module<B> {
         let slot = inner.live.acquire(policy.limits.max_instances)?;
         let mut extensions = Extensions::new();
         if self.checked.info().imports_wasi() {
-            let ctx = WasiCtx::new(policy).map_err(|e| {
-                Error::host_from(HostFailure::Filesystem, e.to_string(), e)
-            })?;
+            let ctx = WasiCtx::new(policy)
+                .map_err(|e| Error::host_from(HostFailure::Filesystem, e.to_string(), e))?;
             extensions.insert(ctx);
         }
         let name = inner.backend.name();
@@ -241,6 +239,16 @@ impl<B: Backend> Module<B> {
             _slot: slot,
         })
     }
+}
+
+/// A backend's handle on an exported function.
+type FuncOf<B> = <<B as Backend>::Store as Store>::Func;
+
+/// An exported function looked up once: its name, the backend's handle, its result types.
+struct Resolved<F> {
+    name: Box<str>,
+    func: F,
+    results: Arc<[ValType]>,
 }
 
 /// Where a sandbox is in its life.
@@ -267,7 +275,7 @@ pub struct Sandbox<B: Backend> {
     checked: CheckedModule,
     state: Lifecycle,
     /// Exported functions looked up so far, with their result types.
-    funcs: Vec<(Box<str>, <B::Store as Store>::Func, Arc<[ValType]>)>,
+    funcs: Vec<Resolved<FuncOf<B>>>,
     _slot: LiveSlot,
 }
 
@@ -373,7 +381,7 @@ impl<B: Backend> Sandbox<B> {
         &mut self,
         export: &str,
         args: &[Value],
-    ) -> Result<(<B::Store as Store>::Func, Arc<[ValType]>), Error> {
+    ) -> Result<(FuncOf<B>, Arc<[ValType]>), Error> {
         match self.state {
             Lifecycle::Instantiated => {}
             Lifecycle::Fresh => return Err(invalid("the sandbox is not instantiated")),
@@ -383,8 +391,8 @@ impl<B: Backend> Sandbox<B> {
             }
         }
         crate::module::check_args(&self.checked, export, args)?;
-        if let Some((_, f, r)) = self.funcs.iter().find(|(n, _, _)| &**n == export) {
-            return Ok((f.clone(), r.clone()));
+        if let Some(r) = self.funcs.iter().find(|r| &*r.name == export) {
+            return Ok((r.func.clone(), r.results.clone()));
         }
         let func = self
             .store
@@ -396,8 +404,11 @@ impl<B: Backend> Sandbox<B> {
             .export_func(export)
             .map(|t| t.results.clone().into())
             .unwrap_or_else(|| Arc::from(Vec::new()));
-        self.funcs
-            .push((export.into(), func.clone(), results.clone()));
+        self.funcs.push(Resolved {
+            name: export.into(),
+            func: func.clone(),
+            results: results.clone(),
+        });
         Ok((func, results))
     }
 

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use bitflags::Flags;
 use serde::{Serialize, Serializer};
 use wasmparser::WasmFeatures;
 
@@ -214,7 +213,9 @@ pub(crate) fn unknown_feature(name: &str) -> String {
 
 impl fmt::Debug for Features {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter().map(Proposal::name)).finish()
+        f.debug_set()
+            .entries(self.iter().map(Proposal::name))
+            .finish()
     }
 }
 
@@ -231,6 +232,7 @@ impl Serialize for Features {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bitflags::Flags;
 
     #[test]
     fn names_round_trip() {

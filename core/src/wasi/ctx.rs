@@ -9,8 +9,8 @@ use rand_core::SeedableRng;
 
 use super::errno::Errno;
 use super::{FROZEN_MONOTONIC_NS, FROZEN_REALTIME_NS};
-use crate::records::Output;
 use crate::policy::{Clock, DirMode, Policy, Random};
+use crate::records::Output;
 
 /// What a descriptor refers to.
 #[derive(Debug)]

@@ -1,0 +1,45 @@
+//! The Wasmtime backend proves itself: core's behaviour suite and the conformance corpus on
+//! `wasmtime` alone (`cargo test -p cage-wasmtime`), without the `cage` facade.
+
+use cage_core::behaviour;
+use cage_core::{DynRuntime, Error, Policy, RuntimeName};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn make(policy: &Policy) -> Result<Box<dyn DynRuntime>, Error> {
+    Ok(Box::new(cage_wasmtime::runtime(policy)?))
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials: Vec<Trial> = behaviour::all()
+        .into_iter()
+        .map(|b| {
+            Trial::test(format!("behaviour::{}::wasmtime", b.name), move || {
+                (b.run)(&make);
+                Ok(())
+            })
+        })
+        .collect();
+    trials.extend(corpus_trials());
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// Every corpus case on `wasmtime`: its expected outcome (cases whose proposals the backend's
+/// capabilities exclude are skipped by those capabilities).
+fn corpus_trials() -> Vec<Trial> {
+    let factory = |_: RuntimeName, p: &Policy| make(p).map_err(|e| e.to_string());
+    let cases = cage_conformance::load_cases(&cage_conformance::corpus_dir())
+        .unwrap_or_else(|e| panic!("cannot load the corpus: {e}"));
+    cases
+        .into_iter()
+        .map(|case| {
+            Trial::test(format!("corpus::{}::wasmtime", case.name), move || {
+                let r = cage_conformance::run_case(&case, &[RuntimeName::Wasmtime], &factory);
+                match &r.verdicts[0].1 {
+                    cage_conformance::Verdict::Fail(why) => Err(Failed::from(why.as_str())),
+                    _ => Ok(()),
+                }
+            })
+        })
+        .collect()
+}
