@@ -4,7 +4,10 @@
 //! cap fails, and the guest sees -1. `vmconfig()` is forwarded so the stack size survives.
 //!
 //! This is the one module of the Wasmer backend with `unsafe`: `Tunables::create_vm_memory`
-//! and `create_vm_table` are `unsafe fn`s in Wasmer's API.
+//! and `create_vm_table` are `unsafe fn`s in Wasmer's API. The crate denies `unsafe_code`; this
+//! module alone allows it, and every block carries a `// SAFETY:` comment.
+
+#![allow(unsafe_code)]
 
 use std::ptr::NonNull;
 
