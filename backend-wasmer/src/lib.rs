@@ -20,7 +20,6 @@
 //! crate supplies the runtime primitives of [`cage_core::backend::Backend`]. `tests/behaviour.rs`
 //! runs core's behaviour suite and a corpus smoke set on both compilers of this backend alone.
 
-
 mod convert;
 mod host;
 mod middleware;

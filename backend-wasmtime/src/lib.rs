@@ -30,7 +30,6 @@
 //! assert_eq!(e.as_trap(), Some(cage_core::Trap::OutOfFuel));
 //! ```
 
-
 mod convert;
 mod host;
 mod limiter;

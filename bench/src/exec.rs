@@ -10,7 +10,7 @@ use cage_core::{
 use super::{Case, Group, Runner, check};
 
 /// The host functions every workload may import: `env.bump(x) = x + 1`.
-pub fn host_functions() -> HostFunctions {
+pub(crate) fn host_functions() -> HostFunctions {
     HostFunctions::new().with(HostFunc::new(
         "env",
         "bump",

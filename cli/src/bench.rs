@@ -15,7 +15,7 @@ use crate::{EXIT_CONFIG, EXIT_USAGE, fail};
 const EXIT_FAILED: u8 = 1;
 
 #[derive(Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Runtimes to measure (repeatable): wasmtime, wasmer-cranelift (or wasmer),
     /// wasmer-singlepass; each brings its raw-… twin. raw-… names and `native` may be named too.
     /// Default: every runtime compiled in, the raw twins and native.
@@ -41,7 +41,7 @@ pub struct BenchArgs {
     list: bool,
 }
 
-pub fn main(args: BenchArgs) -> ExitCode {
+pub(crate) fn main(args: BenchArgs) -> ExitCode {
     let names: Vec<String> = all_targets().iter().map(|t| t.name()).collect();
     for r in args.runtimes.iter().chain([&args.baseline]) {
         if r != "wasmer" && !names.contains(r) {

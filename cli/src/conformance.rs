@@ -19,10 +19,10 @@ use serde_json::{Map, Value as Json, json};
 use crate::{EXIT_CONFIG, EXIT_HOST, EXIT_USAGE, fail};
 
 /// Exit status when a case (or spec directive not in the known-failure list) fails.
-pub const EXIT_FAILED: u8 = 1;
+pub(crate) const EXIT_FAILED: u8 = 1;
 
 #[derive(Args)]
-pub struct ConformanceArgs {
+pub(crate) struct ConformanceArgs {
     /// Case files (`.wat`, or `.wasm` with a `.toml` beside it) or directories, searched
     /// recursively. None: the built-in corpus (embedded in this binary).
     paths: Vec<PathBuf>,
@@ -114,7 +114,7 @@ fn parallel<T: Sync, R: Send>(
         .collect()
 }
 
-pub fn main(a: ConformanceArgs) -> ExitCode {
+pub(crate) fn main(a: ConformanceArgs) -> ExitCode {
     let runtimes = match runtimes(&a.runtimes) {
         Ok(r) => r,
         Err(e) => return fail(EXIT_CONFIG, e),

@@ -16,7 +16,7 @@ use crate::conformance::EXIT_FAILED;
 use crate::fail;
 
 #[derive(Args)]
-pub struct FuzzArgs {
+pub(crate) struct FuzzArgs {
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 60)]
     seconds: u64,
@@ -45,7 +45,7 @@ fn factory(
     cage::runtime_named(name, policy).map_err(|e| e.to_string())
 }
 
-pub fn main(a: FuzzArgs) -> ExitCode {
+pub(crate) fn main(a: FuzzArgs) -> ExitCode {
     let mut runtimes: Vec<cage::RuntimeName> = Vec::new();
     for name in &a.runtimes {
         match cage::runtime(name, &cage::Policy::default()) {

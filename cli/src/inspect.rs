@@ -11,7 +11,7 @@ use crate::policy_args::PolicyArgs;
 use crate::{EXIT_CONFIG, EXIT_REJECTED, fail};
 
 #[derive(Args, Debug)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     #[command(flatten)]
     policy: PolicyArgs,
     /// Print one JSON object.
@@ -32,7 +32,7 @@ fn verdict(result: &Result<(), Error>) -> serde_json::Value {
     }
 }
 
-pub fn main(a: InspectArgs) -> ExitCode {
+pub(crate) fn main(a: InspectArgs) -> ExitCode {
     let policy = match a.policy.policy() {
         Ok(p) => p,
         Err(e) => return fail(EXIT_CONFIG, e),

@@ -37,7 +37,7 @@ fn parse_timeout(s: &str) -> Result<Limit<Duration>, String> {
 
 /// The policy: a preset, a policy file over it, and flags over both.
 #[derive(Args, Debug)]
-pub struct PolicyArgs {
+pub(crate) struct PolicyArgs {
     /// Policy file (TOML); its keys override the preset.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -63,7 +63,7 @@ pub struct PolicyArgs {
 
 impl PolicyArgs {
     /// Builds and validates the policy.
-    pub fn policy(&self) -> Result<Policy, PolicyError> {
+    pub(crate) fn policy(&self) -> Result<Policy, PolicyError> {
         let preset: Preset = match &self.preset {
             Some(p) => p.parse()?,
             None => Preset::Default,

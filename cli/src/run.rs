@@ -13,7 +13,7 @@ use crate::policy_args::PolicyArgs;
 use crate::{EXIT_CONFIG, EXIT_REJECTED, EXIT_TRAPPED, EXIT_USAGE, fail};
 
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Runtime: wasmtime, wasmer-cranelift, wasmer-singlepass, wasmer (= wasmer-cranelift).
     #[arg(long, value_name = "NAME")]
     runtime: Option<String>,
@@ -94,7 +94,7 @@ fn wasi_flags(a: &RunArgs, policy: &mut Policy) -> Result<(), String> {
     Ok(())
 }
 
-pub fn main(a: RunArgs) -> ExitCode {
+pub(crate) fn main(a: RunArgs) -> ExitCode {
     let mut policy = match a.policy.policy() {
         Ok(p) => p,
         Err(e) => return fail(EXIT_CONFIG, e),

@@ -7,7 +7,6 @@
 //! corpus is in `conformance/cases/`; `conformance/README.md` says how to run, filter and add
 //! cases.
 
-
 mod case;
 pub mod fuzz;
 mod host;
