@@ -45,6 +45,11 @@ pub use cage_core::{
 };
 pub use cage_core::{cost, module, policy, wasi};
 
+/// The README's Rust example, compiled and run as a doctest so that it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 #[cfg(feature = "wasmer")]
 pub use cage_wasmer::{Compiler as WasmerCompiler, Wasmer};
 #[cfg(feature = "wasmtime")]

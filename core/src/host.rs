@@ -271,18 +271,6 @@ impl HostFunc {
     }
 }
 
-/// Cage's WASI preview 1 functions, made once per process.
-fn wasi_functions() -> &'static HostFunctions {
-    static WASI: std::sync::OnceLock<HostFunctions> = std::sync::OnceLock::new();
-    WASI.get_or_init(|| {
-        let mut h = HostFunctions::new();
-        for f in crate::wasi::functions() {
-            h.insert(f);
-        }
-        h
-    })
-}
-
 /// The text of a panic payload.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -329,23 +317,24 @@ impl HostFunctions {
     }
 
     /// The function each import of `module` binds to, in import order: the host function of
-    /// that name, or Cage's WASI function (when `wasi` is true). This is the one place imports
-    /// are resolved; backends define exactly these.
+    /// that name, or, for a `wasi_snapshot_preview1` import, the function of that name in `wasi`
+    /// (when the runtime provides WASI). This is the one place imports are resolved; backends
+    /// define exactly these.
     ///
     /// # Errors
     /// As [`HostFunctions::resolve`].
-    pub fn bind(&self, module: &ModuleInfo, wasi: bool) -> Result<Vec<HostFunc>, Error> {
-        self.resolve(module, wasi)?;
-        let preview1 = wasi_functions();
+    pub fn bind(
+        &self,
+        module: &ModuleInfo,
+        wasi: Option<&HostFunctions>,
+    ) -> Result<Vec<HostFunc>, Error> {
+        self.resolve(module, wasi.is_some())?;
         Ok(module
             .imports
             .iter()
-            .filter_map(|imp| {
-                if wasi && imp.module == crate::WASI_MODULE {
-                    preview1.get(&imp.module, &imp.name)
-                } else {
-                    self.get(&imp.module, &imp.name)
-                }
+            .filter_map(|imp| match wasi {
+                Some(w) if imp.module == crate::WASI_MODULE => w.get(&imp.module, &imp.name),
+                _ => self.get(&imp.module, &imp.name),
             })
             .cloned()
             .collect())
@@ -365,7 +354,7 @@ impl HostFunctions {
                 ))
             };
             if wasi && imp.module == crate::WASI_MODULE {
-                match (&imp.ty, crate::wasi::preview1_type(&imp.name)) {
+                match (&imp.ty, crate::preview1::preview1_type(&imp.name)) {
                     (ExternType::Func { ty }, Some(want)) if *ty == want => continue,
                     (ExternType::Func { ty }, Some(want)) => {
                         return unresolved(format!("has type {ty}, WASI preview 1 says {want}"));

@@ -40,6 +40,7 @@ pub mod module;
 mod names;
 mod outcome;
 pub mod policy;
+mod preview1;
 mod records;
 mod report;
 mod run;

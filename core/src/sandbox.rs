@@ -139,7 +139,11 @@ impl<B: Backend> Runtime<B> {
             backend.capabilities(),
             backend.name().as_str(),
         )?;
-        let mut imports = host.bind(checked.info(), backend.capabilities().wasi)?;
+        let wasi = backend
+            .capabilities()
+            .wasi
+            .then(crate::wasi::host_functions);
+        let mut imports = host.bind(checked.info(), wasi)?;
         let mut seen = std::collections::BTreeSet::new();
         imports.retain(|f| seen.insert((f.module.clone(), f.name.clone())));
         let compiled = match catch_unwind(AssertUnwindSafe(|| backend.compile(checked, &imports))) {

@@ -36,83 +36,16 @@ pub use ctx::WasiCtx;
 pub use errno::Errno;
 
 use crate::WASI_MODULE;
-use crate::host::HostFunc;
+use crate::host::{HostFunc, HostFunctions};
 use crate::module::FuncType;
-use crate::value::ValType;
 use guest::{Args, Guest};
+
+pub use crate::preview1::{PREVIEW1, preview1_type};
 
 /// What the realtime clock reads when frozen: 2023-11-14T22:13:20Z, in nanoseconds.
 pub const FROZEN_REALTIME_NS: u64 = 1_700_000_000_000_000_000;
 /// What the monotonic clock reads when frozen: one second, in nanoseconds.
 pub const FROZEN_MONOTONIC_NS: u64 = 1_000_000_000;
-
-use ValType::{I32, I64};
-
-/// Every WASI preview 1 function: name, parameters, results.
-pub const PREVIEW1: &[(&str, &[ValType], &[ValType])] = &[
-    ("args_get", &[I32, I32], &[I32]),
-    ("args_sizes_get", &[I32, I32], &[I32]),
-    ("environ_get", &[I32, I32], &[I32]),
-    ("environ_sizes_get", &[I32, I32], &[I32]),
-    ("clock_res_get", &[I32, I32], &[I32]),
-    ("clock_time_get", &[I32, I64, I32], &[I32]),
-    ("fd_advise", &[I32, I64, I64, I32], &[I32]),
-    ("fd_allocate", &[I32, I64, I64], &[I32]),
-    ("fd_close", &[I32], &[I32]),
-    ("fd_datasync", &[I32], &[I32]),
-    ("fd_fdstat_get", &[I32, I32], &[I32]),
-    ("fd_fdstat_set_flags", &[I32, I32], &[I32]),
-    ("fd_fdstat_set_rights", &[I32, I64, I64], &[I32]),
-    ("fd_filestat_get", &[I32, I32], &[I32]),
-    ("fd_filestat_set_size", &[I32, I64], &[I32]),
-    ("fd_filestat_set_times", &[I32, I64, I64, I32], &[I32]),
-    ("fd_pread", &[I32, I32, I32, I64, I32], &[I32]),
-    ("fd_prestat_get", &[I32, I32], &[I32]),
-    ("fd_prestat_dir_name", &[I32, I32, I32], &[I32]),
-    ("fd_pwrite", &[I32, I32, I32, I64, I32], &[I32]),
-    ("fd_read", &[I32, I32, I32, I32], &[I32]),
-    ("fd_readdir", &[I32, I32, I32, I64, I32], &[I32]),
-    ("fd_renumber", &[I32, I32], &[I32]),
-    ("fd_seek", &[I32, I64, I32, I32], &[I32]),
-    ("fd_sync", &[I32], &[I32]),
-    ("fd_tell", &[I32, I32], &[I32]),
-    ("fd_write", &[I32, I32, I32, I32], &[I32]),
-    ("path_create_directory", &[I32, I32, I32], &[I32]),
-    ("path_filestat_get", &[I32, I32, I32, I32, I32], &[I32]),
-    (
-        "path_filestat_set_times",
-        &[I32, I32, I32, I32, I64, I64, I32],
-        &[I32],
-    ),
-    ("path_link", &[I32, I32, I32, I32, I32, I32, I32], &[I32]),
-    (
-        "path_open",
-        &[I32, I32, I32, I32, I32, I64, I64, I32, I32],
-        &[I32],
-    ),
-    ("path_readlink", &[I32, I32, I32, I32, I32, I32], &[I32]),
-    ("path_remove_directory", &[I32, I32, I32], &[I32]),
-    ("path_rename", &[I32, I32, I32, I32, I32, I32], &[I32]),
-    ("path_symlink", &[I32, I32, I32, I32, I32], &[I32]),
-    ("path_unlink_file", &[I32, I32, I32], &[I32]),
-    ("poll_oneoff", &[I32, I32, I32, I32], &[I32]),
-    ("proc_exit", &[I32], &[]),
-    ("proc_raise", &[I32], &[I32]),
-    ("sched_yield", &[], &[I32]),
-    ("random_get", &[I32, I32], &[I32]),
-    ("sock_accept", &[I32, I32, I32], &[I32]),
-    ("sock_recv", &[I32, I32, I32, I32, I32, I32], &[I32]),
-    ("sock_send", &[I32, I32, I32, I32, I32], &[I32]),
-    ("sock_shutdown", &[I32, I32], &[I32]),
-];
-
-/// The type of the preview 1 function `name`, if there is one.
-pub fn preview1_type(name: &str) -> Option<FuncType> {
-    PREVIEW1
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, p, r)| FuncType::new(p.to_vec(), r.to_vec()))
-}
 
 /// One preview 1 function: what it does to the guest.
 type Call = fn(&mut Guest<'_>, &Args<'_>) -> guest::Res<()>;
@@ -192,9 +125,22 @@ pub fn functions() -> Vec<HostFunc> {
         .collect()
 }
 
+/// [`functions`] as a set, made once per process.
+pub fn host_functions() -> &'static HostFunctions {
+    static WASI: std::sync::OnceLock<HostFunctions> = std::sync::OnceLock::new();
+    WASI.get_or_init(|| {
+        let mut h = HostFunctions::new();
+        for f in functions() {
+            h.insert(f);
+        }
+        h
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::ValType::{I32, I64};
 
     #[test]
     fn table_is_complete_and_typed() {
