@@ -60,11 +60,7 @@ fn wasi_flags(a: &RunArgs, policy: &mut Policy) -> Result<(), String> {
         let (host, guest) = spec
             .split_once("::")
             .ok_or_else(|| format!("--dir `{spec}`: expected HOST::GUEST"))?;
-        w.dirs.push(Dir {
-            host: host.into(),
-            guest: guest.to_owned(),
-            mode,
-        });
+        w.dirs.push(Dir::new(host, guest, mode));
     }
     for kv in &a.envs {
         let (k, v) = kv

@@ -94,11 +94,10 @@ pub fn load_wasi_tests(dir: &Path) -> Result<Vec<Case>, LoadError> {
         policy.wasi.env = spec.env;
         if let Some(root) = &spec.root {
             let host = path.parent().unwrap_or(dir).join(root);
-            policy.wasi.dirs.push(cage_core::policy::Dir {
-                host,
-                guest: "/".into(),
-                mode: DirMode::Rw,
-            });
+            policy
+                .wasi
+                .dirs
+                .push(cage_core::policy::Dir::new(host, "/", DirMode::Rw));
         }
         let expect = format!("exited:{}", spec.exit_code);
         cases.push(Case {

@@ -58,6 +58,7 @@ behaviours!(
     exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start,
     memory_caps_hold_and_grow_failures_can_trap,
     wasi_preopens_output_and_read_only_directories,
+    wasi_calls_cost_the_documented_fuel,
 );
 
 fn wasm(text: &str) -> Vec<u8> {
@@ -788,4 +789,53 @@ pub fn wasi_preopens_output_and_read_only_directories(rt: &Factory<'_>) {
         assert_eq!(dir.join("out.txt").exists(), code == 0, "{mode:?}");
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Tests the documented fuel rule for WASI calls (100 per call plus 1 per byte copied between
+/// guest memory and the host), exactly, so that no runtime can agree with another on a wrong
+/// number.
+pub fn wasi_calls_cost_the_documented_fuel(rt: &Factory<'_>) {
+    let policy = Policy::default().with_fuel(Some(1_000_000));
+    let costs = crate::cost::WasiCosts::default();
+    // entry 1; args_sizes_get: two i32.const and the call, 3; its two 4-byte results, 8 bytes.
+    let text = r#"(module
+        (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (func (export "_start") (drop (call $sizes (i32.const 0) (i32.const 4)))))"#;
+    let r = run_with(
+        rt,
+        &policy,
+        &wasm(text),
+        &HostFunctions::new(),
+        Invocation::Command,
+    );
+    assert_eq!(r.outcome(), Outcome::Exited(0), "{r:?}");
+    assert_eq!(
+        r.fuel_consumed,
+        Some(1 + 3 + costs.call + 8 * costs.per_byte)
+    );
+    // fd_write of a 5-byte buffer: entry 1; two stores (two constants and the store each, 6);
+    // the call's four constants and the call, 5; then the iovec (8 bytes), the data (5 bytes)
+    // and the result (4 bytes).
+    let text = r#"(module
+        (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 64) "hello")
+        (func (export "_start")
+          (i32.store (i32.const 0) (i32.const 64))
+          (i32.store (i32.const 4) (i32.const 5))
+          (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))))"#;
+    let r = run_with(
+        rt,
+        &policy,
+        &wasm(text),
+        &HostFunctions::new(),
+        Invocation::Command,
+    );
+    assert_eq!(r.outcome(), Outcome::Exited(0), "{r:?}");
+    assert_eq!(r.stdout, "hello");
+    assert_eq!(
+        r.fuel_consumed,
+        Some(1 + 6 + 5 + costs.call + (8 + 5 + 4) * costs.per_byte)
+    );
 }

@@ -43,6 +43,7 @@ impl Serialize for FuncType {
 
 /// A linear memory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct MemoryInfo {
     /// Whether it is imported.
     pub imported: bool,
@@ -60,6 +61,7 @@ pub struct MemoryInfo {
 
 /// A table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TableInfo {
     /// Whether it is imported.
     pub imported: bool,
@@ -120,6 +122,7 @@ impl ExternType {
 
 /// An import.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Import {
     /// Module name.
     pub module: String,
@@ -132,6 +135,7 @@ pub struct Import {
 
 /// An export.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Export {
     /// Export name.
     pub name: String,
@@ -142,6 +146,7 @@ pub struct Export {
 
 /// Everything Cage learned about a module while checking it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ModuleInfo {
     /// SHA-256 of the binary, lowercase hex.
     pub sha256: String,

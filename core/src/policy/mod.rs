@@ -52,6 +52,7 @@ impl Eq for PolicyError {}
 /// Resource limits. Each field documents what it limits, its scope, what happens at the limit,
 /// and its default in the `default` preset (`strict` / `permissive` in brackets).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Limits {
     /// Fuel for one sandbox (its start function and every call into it), in units of the core
     /// cost model ([`CostModel`]): about one unit per instruction, one per function entered, one
@@ -114,6 +115,7 @@ pub struct Limits {
 
 /// A sandbox policy: limits, allowed proposals, WASI capabilities and the fuel cost model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Policy {
     /// Resource limits.
     pub limits: Limits,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// directories, no network (never grantable), stdio captured in memory.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Wasi {
     /// `argv` as the guest sees it, `argv[0]` included. By default empty.
     #[serde(default)]
@@ -91,6 +92,7 @@ impl From<Random> for RandomRepr {
 /// A preopened host directory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct Dir {
     /// Host path; relative paths are resolved against the policy file's directory.
     pub host: PathBuf,
@@ -99,6 +101,18 @@ pub struct Dir {
     /// Read-only or read-write. By default read-only.
     #[serde(default)]
     pub mode: DirMode,
+}
+
+impl Dir {
+    /// The host directory `host`, seen by the guest at `guest` (absolute), read-only or
+    /// read-write.
+    pub fn new(host: impl Into<PathBuf>, guest: impl Into<String>, mode: DirMode) -> Self {
+        Dir {
+            host: host.into(),
+            guest: guest.into(),
+            mode,
+        }
+    }
 }
 
 /// Access mode of a preopened directory.
