@@ -29,7 +29,7 @@ mod watchdog;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cage_core::backend::{Backend, Store as CageStore};
+use cage_core::backend::{Backend, Store as CageStore, TypedStore};
 use cage_core::{
     Capabilities, CheckedModule, Error, ExportedState, Features, HostFailure, HostFunc, HostState,
     Policy, Proposal, Rejection, RuntimeName, Stats, Trap, Value,
@@ -515,4 +515,97 @@ impl CageStore for WasmerStore {
         });
         Stats::new(budget.map(|b| b.saturating_sub(left.unwrap_or(b))), peak)
     }
+}
+
+/// Cage's typed results as Wasmer's: Wasmer spells one value `T`, not `(T,)`.
+pub trait WasmerResults: cage_core::WasmResults {
+    /// Wasmer's type for these results.
+    type Native: wasmer::WasmTypeList + Clone;
+    /// Converts Wasmer's results.
+    fn from_native(n: Self::Native) -> Self;
+}
+
+macro_rules! single_results {
+    ($($t:ty),*) => {$(
+        impl WasmerResults for $t {
+            type Native = $t;
+            fn from_native(n: $t) -> $t {
+                n
+            }
+        }
+    )*};
+}
+single_results!(i32, i64, f32, f64);
+
+impl WasmerResults for () {
+    type Native = ();
+    fn from_native(_: ()) {}
+}
+
+impl<A: cage_core::WasmTy + wasmer::FromToNativeWasmType> WasmerResults for (A,) {
+    type Native = A;
+    fn from_native(n: A) -> (A,) {
+        (n,)
+    }
+}
+
+macro_rules! tuple_results {
+    ($(($($t:ident),*))*) => {$(
+        impl<$($t: cage_core::WasmTy + wasmer::FromToNativeWasmType),*> WasmerResults for ($($t,)*) {
+            type Native = ($($t,)*);
+            fn from_native(n: Self::Native) -> Self {
+                n
+            }
+        }
+    )*};
+}
+tuple_results! {
+    (A, B)
+    (A, B, C)
+    (A, B, C, D)
+    (A, B, C, D, E)
+    (A, B, C, D, E, F)
+    (A, B, C, D, E, F, G)
+    (A, B, C, D, E, F, G, H)
+}
+
+macro_rules! typed_calls {
+    ($(($($t:ident),*) => $native:ty;)*) => {$(
+        impl<$($t,)* R> TypedStore<($($t,)*), R> for WasmerStore
+        where
+            $($t: cage_core::WasmTy + wasmer::FromToNativeWasmType,)*
+            R: WasmerResults,
+        {
+            type Typed = wasmer::TypedFunction<$native, R::Native>;
+
+            fn typed(&mut self, func: &wasmer::Function) -> Result<Self::Typed, Error> {
+                func.typed(&self.store).map_err(|e| {
+                    Error::host_from(
+                        HostFailure::Runtime,
+                        "wasmer refused a signature core had checked",
+                        e,
+                    )
+                })
+            }
+
+            #[inline]
+            #[allow(non_snake_case)]
+            fn call_typed(&mut self, func: &Self::Typed, args: ($($t,)*)) -> Result<R, Error> {
+                let ($($t,)*) = args;
+                self.guarded(|s| func.call(&mut s.store, $($t),*))
+                    .map(R::from_native)
+            }
+        }
+    )*};
+}
+typed_calls! {
+    () => ();
+    (A) => A;
+    (A, B) => (A, B);
+    (A, B, C) => (A, B, C);
+    (A, B, C, D) => (A, B, C, D);
+    (A, B, C, D, E) => (A, B, C, D, E);
+    (A, B, C, D, E, F) => (A, B, C, D, E, F);
+    (A, B, C, D, E, F, G) => (A, B, C, D, E, F, G);
+    (A, B, C, D, E, F, G, H) => (A, B, C, D, E, F, G, H);
 }

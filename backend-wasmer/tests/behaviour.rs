@@ -25,6 +25,15 @@ fn main() {
                 },
             ));
         }
+        trials.push(Trial::test(
+            format!("behaviour::typed_calls_match_untyped_calls::{name}"),
+            move || {
+                behaviour::typed_calls_match_untyped_calls(&|p: &Policy| {
+                    cage_wasmer::runtime(p, compiler)
+                });
+                Ok(())
+            },
+        ));
         trials.extend(corpus_trials(compiler));
     }
     libtest_mimic::run(&args, trials).exit();

@@ -38,10 +38,11 @@ mod ticker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cage_core::backend::{Backend, Store as CageStore};
+use cage_core::backend::{Backend, Store as CageStore, TypedStore};
 use cage_core::{
     Capabilities, CheckedModule, CostModel, Error, ExportedState, Features, HostFailure, HostFunc,
-    HostState, Policy, PolicyError, Proposal, Rejection, RuntimeName, Stats, Value,
+    HostState, Policy, PolicyError, Proposal, Rejection, RuntimeName, Stats, Value, WasmParams,
+    WasmResults,
 };
 use wasmtime::{Config, Engine, InstancePre, Linker, OptLevel, Store, Val, WasmFeatures};
 
@@ -384,5 +385,29 @@ impl CageStore for WasmtimeStore {
 
     fn host_state(&mut self) -> &mut HostState {
         &mut self.store.data_mut().host
+    }
+}
+
+impl<P, R> TypedStore<P, R> for WasmtimeStore
+where
+    P: WasmParams + wasmtime::WasmParams,
+    R: WasmResults + wasmtime::WasmResults,
+{
+    type Typed = wasmtime::TypedFunc<P, R>;
+
+    fn typed(&mut self, func: &wasmtime::Func) -> Result<wasmtime::TypedFunc<P, R>, Error> {
+        func.typed::<P, R>(&self.store).map_err(|e| {
+            Error::host_from(
+                HostFailure::Runtime,
+                "wasmtime refused a signature core had checked",
+                e,
+            )
+        })
+    }
+
+    #[inline]
+    fn call_typed(&mut self, func: &wasmtime::TypedFunc<P, R>, args: P) -> Result<R, Error> {
+        let _active = self.arm();
+        func.call(&mut self.store, args).map_err(|e| classify(&e))
     }
 }

@@ -20,6 +20,13 @@ fn main() {
             })
         })
         .collect();
+    trials.push(Trial::test(
+        "behaviour::typed_calls_match_untyped_calls::wasmtime",
+        || {
+            behaviour::typed_calls_match_untyped_calls(&|p: &Policy| cage_wasmtime::runtime(p));
+            Ok(())
+        },
+    ));
     trials.extend(corpus_trials());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -35,13 +35,18 @@
 //! # }
 //! ```
 
+/// The bound generic code puts on a backend's store to make typed calls of signature `P -> R`
+/// (`where B::Store: TypedStore<(i32,), i32>`); every backend implements it for every
+/// signature of [`WasmTy`] values.
+pub use cage_core::backend::TypedStore;
 pub use cage_core::{
     Capabilities, CheckedModule, CostModel, DynModule, DynRuntime, DynSandbox, Error,
     ExportedState, Extensions, Features, FuncType, HostContext, HostError, HostFailure, HostFn,
     HostFunc, HostFunctions, HostState, Invocation, Limits, Module, ModuleInfo, Outcome,
     OutcomeClass, Output, Policy, PolicyError, Preset, Proposal, RefKind, Rejection, Report,
-    Runtime, RuntimeName, Sandbox, Size, Source, Stats, Trap, UnknownRuntime, ValType, Value,
-    WASI_MODULE, check, on_guest_thread, outcome_of, prepare, run,
+    Runtime, RuntimeName, Sandbox, Size, Source, Stats, Trap, TypedFunc, UnknownRuntime, ValType,
+    Value, WASI_MODULE, WasmParams, WasmResults, WasmTy, check, on_guest_thread, outcome_of,
+    prepare, run,
 };
 pub use cage_core::{cost, module, policy, wasi};
 

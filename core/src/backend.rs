@@ -18,6 +18,7 @@ use crate::names::RuntimeName;
 use crate::policy::Policy;
 use crate::records::{Capabilities, ExportedState, Stats};
 use crate::state::HostState;
+use crate::typed::{WasmParams, WasmResults};
 use crate::value::Value;
 
 pub use crate::host::checked_range;
@@ -99,4 +100,24 @@ pub trait Store {
 
     /// The host state given to [`Backend::store`].
     fn host_state(&mut self) -> &mut HostState;
+}
+
+/// Typed calls of signature `P -> R` on a [`Store`]: the runtime's own typed call, with no
+/// allocation. Core checks the export's signature against `P` and `R` before
+/// [`TypedStore::typed`] is called.
+pub trait TypedStore<P: WasmParams, R: WasmResults>: Store {
+    /// The runtime's typed handle.
+    type Typed: Clone;
+
+    /// The typed handle of `func`, whose signature is `P -> R`.
+    ///
+    /// # Errors
+    /// A signature the runtime does not accept (a bug: core checked it).
+    fn typed(&mut self, func: &Self::Func) -> Result<Self::Typed, Error>;
+
+    /// Calls `func` with `args` under the fuel budget and the deadline, as [`Store::call`].
+    ///
+    /// # Errors
+    /// As [`Store::call`].
+    fn call_typed(&mut self, func: &Self::Typed, args: P) -> Result<R, Error>;
 }

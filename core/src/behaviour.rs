@@ -839,3 +839,83 @@ pub fn wasi_calls_cost_the_documented_fuel(rt: &Factory<'_>) {
         Some(1 + 6 + 5 + costs.call + (8 + 5 + 4) * costs.per_byte)
     );
 }
+
+/// Tests typed calls on a concrete backend: the same results, fuel and trap classification as
+/// untyped calls; signature mismatches, calls before instantiation and calls on another
+/// sandbox are `invalid_invocation`; a deadline stops a typed call.
+pub fn typed_calls_match_untyped_calls<B>(
+    make: &dyn Fn(&Policy) -> Result<crate::Runtime<B>, Error>,
+) where
+    B: crate::backend::Backend,
+    B::Store: crate::backend::TypedStore<(i64,), i64>
+        + crate::backend::TypedStore<(i32, i32), i32>
+        + crate::backend::TypedStore<(), ()>
+        + crate::backend::TypedStore<(i64,), i32>,
+{
+    let text = r#"(module
+        (func $fib (export "fib") (param i64) (result i64)
+          (if (result i64) (i64.lt_u (local.get 0) (i64.const 2))
+            (then (local.get 0))
+            (else (i64.add (call $fib (i64.sub (local.get 0) (i64.const 1)))
+                           (call $fib (i64.sub (local.get 0) (i64.const 2)))))))
+        (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+        (func (export "spin") (loop br 0)))"#;
+    let policy = Policy::default().with_fuel(Some(10_000_000));
+    let rt = make(&policy).expect("runtime");
+    let module = rt.compile(&wasm(text), &HostFunctions::new()).unwrap();
+    crate::on_guest_thread(&policy, || {
+        let mut untyped = module.sandbox().unwrap();
+        untyped.instantiate().unwrap();
+        assert_eq!(
+            untyped.call("fib", &[Value::I64(20)]).unwrap(),
+            [Value::I64(6765)]
+        );
+        let mut sb = module.sandbox().unwrap();
+        assert!(sb.typed::<(i64,), i64>("fib").is_err(), "not instantiated");
+        sb.instantiate().unwrap();
+        let fib = sb.typed::<(i64,), i64>("fib").unwrap();
+        assert_eq!(fib.call(&mut sb, (20,)).unwrap(), 6765);
+        assert_eq!(sb.stats().fuel_consumed, untyped.stats().fuel_consumed);
+        let div = sb.typed::<(i32, i32), i32>("div").unwrap();
+        assert_eq!(div.call(&mut sb, (7, 2)).unwrap(), 3);
+        let e = div.call(&mut sb, (7, 0)).unwrap_err();
+        assert_eq!(e.as_trap(), Some(Trap::IntegerDivisionByZero), "{e:?}");
+        let e = sb.typed::<(i64,), i32>("fib").unwrap_err();
+        assert_eq!(
+            e.as_rejection(),
+            Some(Rejection::InvalidInvocation),
+            "{e:?}"
+        );
+        let e = fib.call(&mut untyped, (3,)).unwrap_err();
+        assert_eq!(
+            e.as_rejection(),
+            Some(Rejection::InvalidInvocation),
+            "{e:?}"
+        );
+        let spin = sb.typed::<(), ()>("spin").unwrap();
+        assert_eq!(
+            spin.call(&mut sb, ()).unwrap_err().as_trap(),
+            Some(Trap::OutOfFuel)
+        );
+    })
+    .expect("a guest thread");
+    let policy = Policy::default().with_timeout(Some(Duration::from_millis(100)));
+    let rt = make(&policy).expect("runtime");
+    let module = rt.compile(&wasm(text), &HostFunctions::new()).unwrap();
+    crate::on_guest_thread(&policy, || {
+        let mut sb = module.sandbox().unwrap();
+        sb.instantiate().unwrap();
+        let spin = sb.typed::<(), ()>("spin").unwrap();
+        let t = Instant::now();
+        assert_eq!(
+            spin.call(&mut sb, ()).unwrap_err().as_trap(),
+            Some(Trap::Timeout)
+        );
+        assert!(
+            t.elapsed() >= Duration::from_millis(95),
+            "{:?}",
+            t.elapsed()
+        );
+    })
+    .expect("a guest thread");
+}

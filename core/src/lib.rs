@@ -46,6 +46,7 @@ mod report;
 mod run;
 mod sandbox;
 mod state;
+mod typed;
 mod value;
 pub mod wasi;
 
@@ -59,8 +60,9 @@ pub use policy::{Features, Limits, Policy, PolicyError, Preset, Proposal, Size};
 pub use records::{Capabilities, ExportedState, Output, Stats};
 pub use report::Report;
 pub use run::{Invocation, on_guest_thread, prepare, run};
-pub use sandbox::{DynModule, DynRuntime, DynSandbox, Module, Runtime, Sandbox};
+pub use sandbox::{DynModule, DynRuntime, DynSandbox, Module, Runtime, Sandbox, TypedFunc};
 pub use state::{Extensions, HostState};
+pub use typed::{WasmParams, WasmResults, WasmTy};
 pub use value::{RefKind, ValType, Value};
 
 /// The import module name of WASI preview 1.

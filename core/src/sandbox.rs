@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::backend::{Backend, Store};
+use crate::backend::{Backend, Store, TypedStore};
 use crate::error::Error;
 use crate::host::{HostFunctions, panic_message};
 use crate::module::{CheckedModule, ModuleInfo, require_supported};
@@ -19,6 +19,7 @@ use crate::outcome::{HostFailure, Rejection};
 use crate::policy::Policy;
 use crate::records::{Capabilities, ExportedState, Output, Stats};
 use crate::state::{Extensions, HostState};
+use crate::typed::{WasmParams, WasmResults};
 use crate::value::{ValType, Value};
 use crate::wasi::WasiCtx;
 
@@ -234,8 +235,10 @@ impl<B: Backend> Module<B> {
             Ok(r) => r?,
             Err(p) => return Err(runtime_panicked(name, "making a store", p.as_ref())),
         };
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Sandbox {
             store,
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
             name,
             checked: self.checked.clone(),
             state: Lifecycle::Fresh,
@@ -275,6 +278,8 @@ enum Lifecycle {
 /// thread that uses it; the [`Module`] it comes from is `Send + Sync`.
 pub struct Sandbox<B: Backend> {
     store: B::Store,
+    /// Unique in the process: typed handles remember the sandbox they belong to.
+    id: u64,
     name: RuntimeName,
     checked: CheckedModule,
     state: Lifecycle,
@@ -429,6 +434,58 @@ impl<B: Backend> Sandbox<B> {
         Ok(results)
     }
 
+    /// A typed handle on the exported function `export`, whose signature must be exactly
+    /// `P -> R`: resolved and checked once, then called with [`TypedFunc::call`] at the
+    /// runtime's typed-call speed, under the same fuel, deadline and trap classification as
+    /// [`Sandbox::call`].
+    ///
+    /// # Errors
+    /// `rejected: invalid_invocation` for a missing export, another signature, or a sandbox
+    /// that is not instantiated.
+    pub fn typed<P: WasmParams, R: WasmResults>(
+        &mut self,
+        export: &str,
+    ) -> Result<TypedFunc<B, P, R>, Error>
+    where
+        B::Store: TypedStore<P, R>,
+    {
+        match self.state {
+            Lifecycle::Instantiated => {}
+            Lifecycle::Fresh => return Err(invalid("the sandbox is not instantiated")),
+            Lifecycle::Failed | Lifecycle::Poisoned => {
+                return self.guarded("calling", |_| unreachable_state());
+            }
+        }
+        let ty = self
+            .checked
+            .info()
+            .export_func(export)
+            .ok_or_else(|| invalid(format!("no exported function `{export}`")))?;
+        if ty.params != P::TYPES || ty.results != R::TYPES {
+            let list = |v: &[ValType]| {
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(invalid(format!(
+                "`{export}` has type {ty}, not ({}) -> ({})",
+                list(P::TYPES),
+                list(R::TYPES)
+            )));
+        }
+        let func = self
+            .store
+            .func(export)
+            .ok_or_else(|| invalid(format!("no exported function `{export}`")))?;
+        let typed = self.guarded("resolving a typed function", |s| s.typed(&func))?;
+        Ok(TypedFunc {
+            typed,
+            sandbox: self.id,
+            _signature: std::marker::PhantomData,
+        })
+    }
+
     /// Fuel and memory counters (valid in every state).
     pub fn stats(&mut self) -> Stats {
         self.store.stats()
@@ -473,6 +530,59 @@ impl<B: Backend> Sandbox<B> {
     /// The backend's store, for what Cage does not wrap.
     pub fn store(&mut self) -> &mut B::Store {
         &mut self.store
+    }
+}
+
+/// A typed handle on an exported function of one sandbox (see [`Sandbox::typed`]).
+pub struct TypedFunc<B: Backend, P: WasmParams, R: WasmResults>
+where
+    B::Store: TypedStore<P, R>,
+{
+    typed: <B::Store as TypedStore<P, R>>::Typed,
+    sandbox: u64,
+    _signature: std::marker::PhantomData<fn(P) -> R>,
+}
+
+impl<B: Backend, P: WasmParams, R: WasmResults> Clone for TypedFunc<B, P, R>
+where
+    B::Store: TypedStore<P, R>,
+{
+    fn clone(&self) -> Self {
+        TypedFunc {
+            typed: self.typed.clone(),
+            sandbox: self.sandbox,
+            _signature: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<B: Backend, P: WasmParams, R: WasmResults> std::fmt::Debug for TypedFunc<B, P, R>
+where
+    B::Store: TypedStore<P, R>,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedFunc")
+            .field("sandbox", &self.sandbox)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend, P: WasmParams, R: WasmResults> TypedFunc<B, P, R>
+where
+    B::Store: TypedStore<P, R>,
+{
+    /// Calls the function in `sandbox` (the one it was made from) with `args`.
+    ///
+    /// # Errors
+    /// As [`Sandbox::call`]; `rejected: invalid_invocation` for another sandbox.
+    #[inline]
+    pub fn call(&self, sandbox: &mut Sandbox<B>, args: P) -> Result<R, Error> {
+        if sandbox.id != self.sandbox {
+            return Err(invalid(
+                "a typed function is called on the sandbox it was made from",
+            ));
+        }
+        sandbox.guarded("calling", |s| s.call_typed(&self.typed, args))
     }
 }
 
