@@ -4,8 +4,10 @@
 //! Cage fills in right after instantiation (before the start function runs, which Cage calls
 //! itself): the guest's exported `memory` and the fuel global of the Cage middleware.
 
+use std::sync::Arc;
+
 use cage_core::backend::checked_range;
-use cage_core::{HostContext, HostError, HostFunc, HostState};
+use cage_core::{HostContext, HostError, HostFunc, HostState, IntoHostFn, WasmParams, WasmTy};
 use wasmer::{
     AsStoreMut, FunctionEnv, FunctionEnvMut, FunctionType, Global, Memory, RuntimeError, StoreMut,
 };
@@ -90,12 +92,16 @@ impl HostContext for Context<'_> {
     }
 }
 
-/// Makes `f` a Wasmer function in `store` that calls it through [`HostFunc::invoke`].
+/// Makes `f` a Wasmer function in `store`: its Wasmer fast path when it has one, else a dynamic
+/// Wasmer function that calls it through [`HostFunc::invoke`].
 pub(crate) fn function(
     store: &mut impl AsStoreMut,
     env: &FunctionEnv<Env>,
     f: &HostFunc,
 ) -> Result<wasmer::Function, cage_core::Error> {
+    if let Some(fast) = f.fast_path::<WasmerHostFn>() {
+        return Ok((fast.0)(&mut store.as_store_mut(), env, f.fuel_cost));
+    }
     let params =
         f.ty.params
             .iter()
@@ -131,4 +137,76 @@ pub(crate) fn function(
                 .map_err(|e| RuntimeError::user(Box::new(HostTrap(HostError::new(e.to_string())))))
         },
     ))
+}
+
+/// Wasmer's typed version of a host function, attached to a [`HostFunc`] with
+/// [`HostFunc::with_fast_path`] (the `cage` crate's `host_fn` does it): Cage makes it with
+/// `Function::new_typed_with_env`, Wasmer's typed host-function path, instead of the dynamic
+/// closure.
+#[derive(Clone)]
+pub struct WasmerHostFn(Arc<MakeFn>);
+
+type MakeFn = dyn Fn(&mut StoreMut<'_>, &FunctionEnv<Env>, u64) -> wasmer::Function + Send + Sync;
+
+impl std::fmt::Debug for WasmerHostFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmerHostFn").finish_non_exhaustive()
+    }
+}
+
+/// Parameter tuples Wasmer can take in a typed host function.
+pub trait HostParams: WasmParams + Sized {
+    /// Wasmer's typed version of the host function `module.name` calling `f` (its fuel cost is
+    /// the [`HostFunc`]'s, read when it is made).
+    fn fast_path<R, F>(module: &str, name: &str, f: Arc<F>) -> WasmerHostFn
+    where
+        R: crate::WasmerResults,
+        F: IntoHostFn<Self, R>;
+}
+
+macro_rules! host_params {
+    ($(($($t:ident),*))*) => {$(
+        impl<$($t: WasmTy + wasmer::FromToNativeWasmType),*> HostParams for ($($t,)*) {
+            #[allow(non_snake_case)]
+            fn fast_path<R, F>(module: &str, name: &str, f: Arc<F>) -> WasmerHostFn
+            where
+                R: crate::WasmerResults,
+                F: IntoHostFn<Self, R>,
+            {
+                let (module, name): (Arc<str>, Arc<str>) = (module.into(), name.into());
+                WasmerHostFn(Arc::new(move |store: &mut StoreMut<'_>, env: &FunctionEnv<Env>, fuel_cost: u64| {
+                    let (m, n, f) = (module.clone(), name.clone(), f.clone());
+                    wasmer::Function::new_typed_with_env(
+                        store,
+                        env,
+                        move |mut fenv: FunctionEnvMut<Env>, $($t: $t),*|
+                              -> Result<R::Native, RuntimeError> {
+                            let (data, store) = fenv.data_and_store_mut();
+                            let mut cx = Context {
+                                memory: data.memory.clone(),
+                                fuel: data.fuel.clone(),
+                                host: &mut data.host,
+                                store,
+                            };
+                            HostFunc::invoke_typed(&m, &n, fuel_cost, &*f, &mut cx, ($($t,)*))
+                                .map(R::into_native)
+                                .map_err(|e| RuntimeError::user(Box::new(HostTrap(e))))
+                        },
+                    )
+                }))
+            }
+        }
+    )*};
+}
+
+host_params! {
+    ()
+    (P1)
+    (P1, P2)
+    (P1, P2, P3)
+    (P1, P2, P3, P4)
+    (P1, P2, P3, P4, P5)
+    (P1, P2, P3, P4, P5, P6)
+    (P1, P2, P3, P4, P5, P6, P7)
+    (P1, P2, P3, P4, P5, P6, P7, P8)
 }

@@ -23,6 +23,8 @@
 mod convert;
 mod host;
 mod middleware;
+
+pub use host::{HostParams, WasmerHostFn};
 mod tunables;
 mod watchdog;
 
@@ -159,7 +161,12 @@ impl Wasmer {
         Ok(Wasmer {
             compiler,
             policy: policy.clone(),
-            capabilities: Capabilities::new(compiler.supported_features(), true),
+            capabilities: match compiler {
+                // Singlepass's import trampoline handles at most one result.
+                Compiler::Singlepass => Capabilities::new(compiler.supported_features(), true)
+                    .without_multi_result_imports(),
+                Compiler::Cranelift => Capabilities::new(compiler.supported_features(), true),
+            },
             watchdog,
         })
     }
@@ -263,6 +270,23 @@ impl Backend for Wasmer {
         for f in module.host.iter() {
             imports.define(&f.module, &f.name, host::function(&mut store, &env, f)?);
         }
+        let deadline = match (self.policy.limits.timeout, &self.watchdog) {
+            (Some(timeout), Some(watchdog)) => {
+                #[cfg(unix)]
+                let interrupter = store.interrupter();
+                #[cfg(unix)]
+                let interrupt: Box<dyn Fn() + Send + Sync> =
+                    Box::new(move || interrupter.interrupt());
+                #[cfg(not(unix))]
+                let interrupt: Box<dyn Fn() + Send + Sync> = Box::new(|| {});
+                Some(Deadline {
+                    timeout,
+                    slot: watchdog.slot(interrupt),
+                    watchdog: watchdog.clone(),
+                })
+            }
+            _ => None,
+        };
         Ok(WasmerStore {
             store,
             module: module.module.clone(),
@@ -272,10 +296,17 @@ impl Backend for Wasmer {
             instance: None,
             fuel: self.policy.limits.fuel,
             stack: usize::try_from(self.policy.limits.max_stack.bytes()).unwrap_or(usize::MAX),
-            deadline: self.policy.limits.timeout.zip(self.watchdog.clone()),
+            deadline,
             params: Vec::new(),
         })
     }
+}
+
+/// A store's deadline: the policy's timeout, the runtime's watchdog and the store's slot in it.
+struct Deadline {
+    timeout: Duration,
+    watchdog: Arc<Watchdog>,
+    slot: Arc<watchdog::Slot>,
 }
 
 /// One Wasmer store with (at most) one instance. Not `Send`: Wasmer's `Store` must stay on the
@@ -290,7 +321,7 @@ pub struct WasmerStore {
     instance: Option<Instance>,
     fuel: Option<u64>,
     stack: usize,
-    deadline: Option<(Duration, Arc<Watchdog>)>,
+    deadline: Option<Deadline>,
     /// The argument buffer, reused across calls.
     params: Vec<wasmer::Value>,
 }
@@ -321,28 +352,26 @@ fn exact_stack(size: usize) {
 
 impl WasmerStore {
     /// Runs `f` under the deadline and classifies its failure.
+    #[inline]
     fn guarded<T>(
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, wasmer::RuntimeError>,
     ) -> Result<T, Error> {
         exact_stack(self.stack);
-        let at = self
-            .deadline
-            .as_ref()
-            .map(|(timeout, _)| std::time::Instant::now() + *timeout);
-        self.env.as_mut(&mut self.store).host.set_deadline(at);
-        let armed = self.deadline.as_ref().map(|(timeout, dog)| {
-            #[cfg(unix)]
-            let interrupter = self.store.interrupter();
-            #[cfg(unix)]
-            let interrupt = Box::new(move || interrupter.interrupt());
-            #[cfg(not(unix))]
-            let interrupt = Box::new(|| {});
-            dog.arm(*timeout, interrupt)
+        // The deadline is taken out for the call (no reference count to touch) and put back.
+        let deadline = self.deadline.take();
+        let armed = deadline.as_ref().map(|d| {
+            let (armed, base, offset) = d.watchdog.arm(&d.slot, d.timeout);
+            self.env
+                .as_mut(&mut self.store)
+                .host
+                .set_deadline(Some((base, offset, d.timeout)));
+            armed
         });
         let result = f(self);
         let fired = armed.as_ref().is_some_and(|a| a.fired());
         drop(armed);
+        self.deadline = deadline;
         result.map_err(|e| {
             let err = classify(&e, self.flag());
             // The flag answers for this trap only: a later trap of the guest's own must not
@@ -523,6 +552,8 @@ pub trait WasmerResults: cage_core::WasmResults {
     type Native: wasmer::WasmTypeList + Clone;
     /// Converts Wasmer's results.
     fn from_native(n: Self::Native) -> Self;
+    /// Converts to Wasmer's results.
+    fn into_native(self) -> Self::Native;
 }
 
 macro_rules! single_results {
@@ -532,6 +563,9 @@ macro_rules! single_results {
             fn from_native(n: $t) -> $t {
                 n
             }
+            fn into_native(self) -> $t {
+                self
+            }
         }
     )*};
 }
@@ -540,12 +574,16 @@ single_results!(i32, i64, f32, f64);
 impl WasmerResults for () {
     type Native = ();
     fn from_native(_: ()) {}
+    fn into_native(self) {}
 }
 
 impl<A: cage_core::WasmTy + wasmer::FromToNativeWasmType> WasmerResults for (A,) {
     type Native = A;
     fn from_native(n: A) -> (A,) {
         (n,)
+    }
+    fn into_native(self) -> A {
+        self.0
     }
 }
 
@@ -555,6 +593,9 @@ macro_rules! tuple_results {
             type Native = ($($t,)*);
             fn from_native(n: Self::Native) -> Self {
                 n
+            }
+            fn into_native(self) -> Self::Native {
+                self
             }
         }
     )*};

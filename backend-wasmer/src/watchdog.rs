@@ -1,43 +1,60 @@
-//! The deadline watchdog: one thread per runtime. A call registers its deadline and a way to
-//! interrupt it; past the deadline the watchdog interrupts it, and keeps interrupting every
-//! millisecond until the call has returned, because an interrupt can be missed (Wasmer's docs
-//! say so: a signal that lands outside Wasm code is not acted on).
+//! The deadline watchdog: one thread per runtime, and one slot per store.
+//!
+//! Arming a call is lock-free and costs a few plain stores: the store's slot records the call's
+//! timeout and a new generation number. The watchdog thread scans the slots every period while
+//! calls are armed: the first scan that sees a generation notes the time, and once `timeout` has
+//! passed since then it interrupts the store, and keeps interrupting every period until the call
+//! returns, because an interrupt can be missed (Wasmer's docs say so: a signal that lands outside
+//! Wasm code is not acted on). Timing from the first sighting means a call is never stopped
+//! early; it is stopped one to two periods (plus scheduling delay) late.
+//!
+//! With no call armed for `LINGER` the thread slows down to one scan per `COLD`; a call armed
+//! then wakes it (in the rare race where the wake-up is missed, the next slow scan picks the call
+//! up: a deadline can then be up to `COLD` late, never early).
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How often an interrupt is repeated until the call returns.
-const RETRY: Duration = Duration::from_millis(1);
+/// How often armed calls are checked, and an interrupt repeated until the call returns.
+const PERIOD: Duration = Duration::from_micros(500);
+/// How long the thread keeps scanning every period after the last armed call.
+const LINGER: Duration = Duration::from_millis(100);
+/// The scan period while no call is armed.
+const COLD: Duration = Duration::from_millis(10);
 
 type Interrupt = Box<dyn Fn() + Send + Sync>;
 
-struct Entry {
-    deadline: Instant,
+/// One store's deadline state, shared with the watchdog thread.
+pub(crate) struct Slot {
+    /// The generation of the armed call, 0 when disarmed.
+    armed: AtomicU64,
+    /// The armed call's timeout, in nanoseconds.
+    timeout: AtomicU64,
+    /// Whether the watchdog interrupted the current call.
+    fired: AtomicBool,
     interrupt: Interrupt,
-    fired: Arc<AtomicBool>,
+    /// Generations handed out (per slot).
+    next: AtomicU64,
+    /// Watchdog-only: the generation it saw last and when (nanoseconds since its start).
+    seen: Mutex<(u64, u64)>,
 }
 
-#[derive(Default)]
-struct State {
-    next: u64,
-    calls: BTreeMap<u64, Entry>,
-    stop: bool,
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot").finish_non_exhaustive()
+    }
 }
 
 struct Shared {
-    state: Mutex<State>,
-    wake: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // The state stays consistent even if a holder panicked: every update is a single insert
-        // or remove.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+    slots: Mutex<Vec<Weak<Slot>>>,
+    /// Set by calls, cleared by the thread after `LINGER` without an armed call.
+    hot: AtomicBool,
+    stop: AtomicBool,
+    start: Instant,
+    /// The thread's last scan, in nanoseconds since `start` (a coarse clock for callers).
+    now: AtomicU64,
 }
 
 /// The watchdog thread; dropping it stops the thread.
@@ -46,31 +63,38 @@ pub(crate) struct Watchdog {
     thread: Option<JoinHandle<()>>,
 }
 
-/// A call under a deadline; dropping it (when the call returns) disarms the deadline.
-pub(crate) struct Armed {
-    shared: Arc<Shared>,
-    id: u64,
-    fired: Arc<AtomicBool>,
-}
-
-impl Armed {
-    /// Whether the watchdog interrupted this call.
-    pub(crate) fn fired(&self) -> bool {
-        self.fired.load(Ordering::Acquire)
+impl std::fmt::Debug for Watchdog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watchdog").finish_non_exhaustive()
     }
 }
 
-impl Drop for Armed {
+/// A call under a deadline; dropping it (when the call returns) disarms the deadline.
+pub(crate) struct Armed<'a> {
+    slot: &'a Slot,
+}
+
+impl Armed<'_> {
+    /// Whether the watchdog interrupted this call.
+    pub(crate) fn fired(&self) -> bool {
+        self.slot.fired.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Armed<'_> {
     fn drop(&mut self) {
-        self.shared.lock().calls.remove(&self.id);
+        self.slot.armed.store(0, Ordering::Release);
     }
 }
 
 impl Watchdog {
     pub(crate) fn start() -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            wake: Condvar::new(),
+            slots: Mutex::new(Vec::new()),
+            hot: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            start: Instant::now(),
+            now: AtomicU64::new(0),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -82,67 +106,106 @@ impl Watchdog {
         })
     }
 
-    /// Arms a deadline `timeout` from now for a call that `interrupt` can stop.
-    pub(crate) fn arm(&self, timeout: Duration, interrupt: Interrupt) -> Armed {
-        let fired = Arc::new(AtomicBool::new(false));
-        let mut st = self.shared.lock();
-        let id = st.next;
-        st.next += 1;
-        let deadline = Instant::now() + timeout;
-        st.calls.insert(
-            id,
-            Entry {
-                deadline,
-                interrupt,
-                fired: fired.clone(),
-            },
-        );
-        drop(st);
-        self.shared.wake.notify_one();
-        Armed {
-            shared: self.shared.clone(),
-            id,
-            fired,
+    /// A slot for one store, interrupted by `interrupt`.
+    pub(crate) fn slot(&self, interrupt: Interrupt) -> Arc<Slot> {
+        let slot = Arc::new(Slot {
+            armed: AtomicU64::new(0),
+            timeout: AtomicU64::new(0),
+            fired: AtomicBool::new(false),
+            interrupt,
+            next: AtomicU64::new(1),
+            seen: Mutex::new((0, 0)),
+        });
+        self.shared
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::downgrade(&slot));
+        slot
+    }
+
+    /// Arms `slot` for a call with `timeout`, and returns the coarse clock reading the
+    /// host-visible deadline counts from (one period is added, so that it is not early while the
+    /// thread runs on time). Lock-free: plain loads and stores, and a wake-up only after the
+    /// thread slowed down.
+    #[inline]
+    pub(crate) fn arm<'a>(&self, slot: &'a Slot, timeout: Duration) -> (Armed<'a>, Instant, u64) {
+        let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        if slot.fired.load(Ordering::Relaxed) {
+            slot.fired.store(false, Ordering::Relaxed);
         }
+        slot.timeout.store(nanos, Ordering::Relaxed);
+        // Only the store's own thread arms its slot: no read-modify-write needed.
+        let generation = slot.next.load(Ordering::Relaxed).wrapping_add(1).max(1);
+        slot.next.store(generation, Ordering::Relaxed);
+        slot.armed.store(generation, Ordering::Release);
+        let shared = &self.shared;
+        if !shared.hot.load(Ordering::Relaxed) {
+            shared.hot.store(true, Ordering::Relaxed);
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
+            }
+        }
+        let now = shared.now.load(Ordering::Relaxed);
+        let period = u64::try_from(PERIOD.as_nanos()).unwrap_or(0);
+        (Armed { slot }, shared.start, now.saturating_add(period))
     }
 }
 
+/// Checks every slot once; true when a call is armed.
+fn scan(shared: &Shared, now: u64) -> bool {
+    let mut any = false;
+    let mut slots = shared.slots.lock().unwrap_or_else(PoisonError::into_inner);
+    slots.retain(|w| w.strong_count() > 0);
+    for slot in slots.iter().filter_map(Weak::upgrade) {
+        let generation = slot.armed.load(Ordering::Acquire);
+        if generation == 0 {
+            continue;
+        }
+        any = true;
+        let mut seen = slot.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.0 != generation {
+            *seen = (generation, now);
+            continue;
+        }
+        let timeout = slot.timeout.load(Ordering::Relaxed);
+        if now.saturating_sub(seen.1) >= timeout {
+            slot.fired.store(true, Ordering::Release);
+            (slot.interrupt)();
+        }
+    }
+    any
+}
+
 fn run(shared: &Shared) {
-    let mut st = shared.lock();
+    let mut last_armed = Instant::now();
     loop {
-        if st.stop {
+        if shared.stop.load(Ordering::Acquire) {
             return;
         }
-        let now = Instant::now();
-        let mut next: Option<Instant> = None;
-        for e in st.calls.values() {
-            if e.deadline <= now {
-                e.fired.store(true, Ordering::Release);
-                (e.interrupt)();
-                next = Some(next.map_or(now + RETRY, |n| n.min(now + RETRY)));
-            } else {
-                next = Some(next.map_or(e.deadline, |n| n.min(e.deadline)));
+        let now = u64::try_from(shared.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        shared.now.store(now, Ordering::Relaxed);
+        if scan(shared, now) {
+            last_armed = Instant::now();
+            shared.hot.store(true, Ordering::Relaxed);
+        }
+        if last_armed.elapsed() < LINGER {
+            std::thread::sleep(PERIOD);
+        } else {
+            shared.hot.store(false, Ordering::Relaxed);
+            std::thread::park_timeout(COLD);
+            if shared.hot.load(Ordering::Relaxed) {
+                last_armed = Instant::now();
             }
         }
-        st = match next {
-            None => shared.wake.wait(st).unwrap_or_else(PoisonError::into_inner),
-            Some(t) => {
-                let wait = t.saturating_duration_since(Instant::now());
-                shared
-                    .wake
-                    .wait_timeout(st, wait)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0
-            }
-        };
     }
 }
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        self.shared.lock().stop = true;
-        self.shared.wake.notify_one();
+        self.shared.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
@@ -153,18 +216,20 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicU32;
 
+    fn counting(hits: &Arc<AtomicU32>) -> Interrupt {
+        let h = hits.clone();
+        Box::new(move || {
+            h.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
     #[test]
     fn fires_after_the_deadline_and_repeats_until_disarmed() {
         let w = Watchdog::start().unwrap();
         let hits = Arc::new(AtomicU32::new(0));
-        let h = hits.clone();
+        let slot = w.slot(counting(&hits));
         let start = Instant::now();
-        let armed = w.arm(
-            Duration::from_millis(30),
-            Box::new(move || {
-                h.fetch_add(1, Ordering::SeqCst);
-            }),
-        );
+        let (armed, _, _) = w.arm(&slot, Duration::from_millis(30));
         while hits.load(Ordering::SeqCst) < 3 {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -177,18 +242,16 @@ mod tests {
     }
 
     #[test]
-    fn an_early_return_never_fires() {
+    fn an_early_return_never_fires_and_rearming_starts_over() {
         let w = Watchdog::start().unwrap();
         let hits = Arc::new(AtomicU32::new(0));
-        let h = hits.clone();
-        let armed = w.arm(
-            Duration::from_millis(50),
-            Box::new(move || {
-                h.fetch_add(1, Ordering::SeqCst);
-            }),
-        );
-        drop(armed);
-        std::thread::sleep(Duration::from_millis(80));
+        let slot = w.slot(counting(&hits));
+        for _ in 0..20 {
+            let (armed, _, _) = w.arm(&slot, Duration::from_millis(30));
+            std::thread::sleep(Duration::from_millis(5));
+            drop(armed);
+        }
+        std::thread::sleep(Duration::from_millis(60));
         assert_eq!(hits.load(Ordering::SeqCst), 0);
     }
 }

@@ -18,6 +18,14 @@ pub(crate) fn classify(err: &wasmtime::Error) -> Error {
     if let Some(g) = err.downcast_ref::<GrowFailure>() {
         return Error::trap(Trap::ResourceLimit, g.to_string());
     }
+    if let Some(p) = err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        // Core's live-sandbox cap sizes the pool, so this needs slots held elsewhere; it is a
+        // limit all the same, never a trap.
+        return Error::reject(
+            Rejection::LimitExceeded,
+            format!("the instance pool is full: {p}"),
+        );
+    }
     if err.is::<wasmtime::ThrownException>() {
         return Error::trap(Trap::UncaughtException, "uncaught exception");
     }

@@ -1,7 +1,11 @@
 //! Cage's portable host functions on Wasmtime.
 
+use std::sync::Arc;
+
 use cage_core::backend::checked_range;
-use cage_core::{HostContext, HostError, HostFunc, HostState};
+use cage_core::{
+    HostContext, HostError, HostFunc, HostState, IntoHostFn, WasmParams, WasmResults, WasmTy,
+};
 use wasmtime::{Caller, Extern, Linker, Val};
 
 use crate::StoreData;
@@ -79,12 +83,16 @@ impl HostContext for Context<'_, '_> {
     }
 }
 
-/// Defines `f` in `linker` as a Wasmtime function that calls it through [`HostFunc::invoke`].
+/// Defines `f` in `linker`: through its Wasmtime fast path when it has one, else as a dynamic
+/// Wasmtime function that calls it through [`HostFunc::invoke`].
 pub(crate) fn define(
     linker: &mut Linker<StoreData>,
     f: &HostFunc,
     metered: bool,
 ) -> wasmtime::Result<()> {
+    if let Some(fast) = f.fast_path::<WasmtimeHostFn>() {
+        return (fast.0)(linker, metered, f.fuel_cost);
+    }
     let engine = linker.engine().clone();
     let ty = wasmtime::FuncType::new(
         &engine,
@@ -113,4 +121,72 @@ pub(crate) fn define(
         },
     )?;
     Ok(())
+}
+
+/// Wasmtime's typed version of a host function, attached to a [`HostFunc`] with
+/// [`HostFunc::with_fast_path`] (the `cage` crate's `host_fn` does it): Cage links it with
+/// `Linker::func_wrap`, Wasmtime's typed host-function path, instead of the dynamic closure.
+#[derive(Clone)]
+pub struct WasmtimeHostFn(Arc<DefineFn>);
+
+type DefineFn = dyn Fn(&mut Linker<StoreData>, bool, u64) -> wasmtime::Result<()> + Send + Sync;
+
+impl std::fmt::Debug for WasmtimeHostFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmtimeHostFn").finish_non_exhaustive()
+    }
+}
+
+/// Results Wasmtime can return from a typed host function: `()`, one value, or a tuple.
+pub trait HostResults: WasmResults + wasmtime::WasmRet {}
+impl<T: WasmResults + wasmtime::WasmRet> HostResults for T {}
+
+/// Parameter tuples Wasmtime can take in a typed host function.
+pub trait HostParams: WasmParams + Sized {
+    /// Wasmtime's typed version of the host function `module.name` calling `f` (its fuel cost
+    /// is the [`HostFunc`]'s, read when it is linked).
+    fn fast_path<R, F>(module: &str, name: &str, f: Arc<F>) -> WasmtimeHostFn
+    where
+        R: HostResults,
+        F: IntoHostFn<Self, R>;
+}
+
+macro_rules! host_params {
+    ($(($($t:ident),*))*) => {$(
+        impl<$($t: WasmTy + wasmtime::WasmTy),*> HostParams for ($($t,)*) {
+            #[allow(non_snake_case)]
+            fn fast_path<R, F>(module: &str, name: &str, f: Arc<F>) -> WasmtimeHostFn
+            where
+                R: HostResults,
+                F: IntoHostFn<Self, R>,
+            {
+                let (module, name): (Arc<str>, Arc<str>) = (module.into(), name.into());
+                WasmtimeHostFn(Arc::new(move |linker: &mut Linker<StoreData>, metered: bool, fuel_cost: u64| {
+                    let (m, n, f) = (module.clone(), name.clone(), f.clone());
+                    linker.func_wrap(
+                        &module,
+                        &name,
+                        move |mut caller: Caller<'_, StoreData>, $($t: $t),*| -> wasmtime::Result<R> {
+                            let mut ctx = Context { caller: &mut caller, metered };
+                            HostFunc::invoke_typed(&m, &n, fuel_cost, &*f, &mut ctx, ($($t,)*))
+                                .map_err(|e| wasmtime::Error::new(HostTrap(e)))
+                        },
+                    )?;
+                    Ok(())
+                }))
+            }
+        }
+    )*};
+}
+
+host_params! {
+    ()
+    (P1)
+    (P1, P2)
+    (P1, P2, P3)
+    (P1, P2, P3, P4)
+    (P1, P2, P3, P4, P5)
+    (P1, P2, P3, P4, P5, P6)
+    (P1, P2, P3, P4, P5, P6, P7)
+    (P1, P2, P3, P4, P5, P6, P7, P8)
 }

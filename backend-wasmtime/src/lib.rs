@@ -10,6 +10,7 @@
 //! | `max_memories`, `max_tables` | core's static check, and the limiter's counts |
 //! | `max_instances` | core's live-sandbox counter per runtime |
 //! | `max_stack` | `Config::max_wasm_stack` |
+//! | instantiation | the pooling allocator sized from `max_instances`, `max_memories`, `max_tables`, `max_table_elements` when it fits (see [`Allocator`]), else on demand |
 //! | `[features]` | `Config::wasm_features`; `threads` also gates `Config::shared_memory` |
 //!
 //! Every `wasmtime::Trap` maps onto Cage's taxonomy (see `convert.rs`). The sandbox lifecycle,
@@ -33,7 +34,12 @@
 mod convert;
 mod host;
 mod limiter;
+mod pool;
 mod ticker;
+mod unchecked;
+
+pub use host::{HostParams, HostResults, WasmtimeHostFn};
+pub use pool::{ADDRESS_SPACE_BUDGET, Allocator};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,15 +50,19 @@ use cage_core::{
     HostState, Policy, PolicyError, Proposal, Rejection, RuntimeName, Stats, Value, WasmParams,
     WasmResults,
 };
-use wasmtime::{Config, Engine, InstancePre, Linker, OptLevel, Store, Val, WasmFeatures};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, OptLevel, Store, WasmFeatures,
+};
 
-use crate::convert::{classify, from_val, to_val};
+use crate::convert::{classify, from_val};
 use crate::limiter::Limiter;
 use crate::ticker::Ticker;
 
 /// Per-store state.
 pub(crate) struct StoreData {
     limiter: Limiter,
+    /// The current call's deadline, judged at each epoch tick.
+    deadline: ticker::Deadline,
     /// The sandbox's host state (deadline, WASI, the application's data).
     pub(crate) host: HostState,
 }
@@ -130,6 +140,7 @@ fn config(policy: &Policy) -> Config {
 /// compile once, make many sandboxes.
 pub struct Wasmtime {
     engine: Engine,
+    allocator: Allocator,
     policy: Policy,
     capabilities: Capabilities,
     ticker: Option<Arc<Ticker>>,
@@ -158,13 +169,26 @@ impl Wasmtime {
     pub fn new(policy: &Policy) -> Result<Self, Error> {
         policy.validate()?;
         policy.check_host_dirs()?;
-        let engine = Engine::new(&config(policy)).map_err(|e| {
-            Error::Policy(PolicyError::Invalid(format!(
-                "wasmtime refuses this policy: {e:#}"
-            )))
-        })?;
+        let pooled = pool::config(policy).ok().and_then(|pool| {
+            let mut c = config(policy);
+            c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            // A host that refuses the reservation (`vm.overcommit_memory = 2`, `ulimit -v`)
+            // gets the on-demand allocator: the pool is speed, not a limit.
+            Engine::new(&c).ok()
+        });
+        let (engine, allocator) = match pooled {
+            Some(engine) => (engine, Allocator::Pooling),
+            None => {
+                let engine = Engine::new(&config(policy)).map_err(|e| {
+                    Error::Policy(PolicyError::Invalid(format!(
+                        "wasmtime refuses this policy: {e:#}"
+                    )))
+                })?;
+                (engine, Allocator::OnDemand)
+            }
+        };
         let ticker = match policy.limits.timeout {
-            Some(t) => Some(Arc::new(Ticker::start(&engine, t).map_err(|e| {
+            Some(_) => Some(Arc::new(Ticker::start(&engine).map_err(|e| {
                 Error::host_from(
                     HostFailure::Thread,
                     format!("cannot start the deadline thread: {e}"),
@@ -175,10 +199,22 @@ impl Wasmtime {
         };
         Ok(Wasmtime {
             engine,
+            allocator,
             policy: policy.clone(),
             capabilities: Capabilities::new(supported_features(), true),
             ticker,
         })
+    }
+
+    /// The instance allocator this runtime uses (see [`Allocator`]).
+    pub fn allocator(&self) -> Allocator {
+        self.allocator
+    }
+
+    /// Why the pooling allocator is not used for `policy`, or `None` when it fits (the host may
+    /// still refuse its reservation; [`Wasmtime::allocator`] says what was used).
+    pub fn pooling_refused(policy: &Policy) -> Option<&'static str> {
+        pool::config(policy).err()
     }
 
     /// The underlying engine, for embedders that need more than Cage offers.
@@ -249,6 +285,10 @@ impl Backend for Wasmtime {
             &self.engine,
             StoreData {
                 limiter: Limiter::new(l),
+                deadline: ticker::Deadline {
+                    ticker: self.ticker.as_ref().map(|t| t.shared.clone()),
+                    ..ticker::Deadline::default()
+                },
                 host,
             },
         );
@@ -261,7 +301,7 @@ impl Backend for Wasmtime {
                 .map_err(|e| Error::host_from(HostFailure::Runtime, "cannot set fuel", e))?;
         }
         if l.timeout.is_some() {
-            store.epoch_deadline_trap();
+            store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().deadline.tick()));
         }
         Ok(WasmtimeStore {
             store,
@@ -269,8 +309,7 @@ impl Backend for Wasmtime {
             instance: None,
             fuel: l.fuel,
             timeout: l.timeout.zip(self.ticker.clone()),
-            params: Vec::new(),
-            results: Vec::new(),
+            raw: Vec::new(),
         })
     }
 }
@@ -282,9 +321,8 @@ pub struct WasmtimeStore {
     instance: Option<wasmtime::Instance>,
     fuel: Option<u64>,
     timeout: Option<(Duration, Arc<Ticker>)>,
-    /// Argument and result buffers, reused across calls.
-    params: Vec<Val>,
-    results: Vec<Val>,
+    /// The raw argument and result buffer, reused across calls.
+    raw: Vec<wasmtime::ValRaw>,
 }
 
 impl std::fmt::Debug for WasmtimeStore {
@@ -293,24 +331,25 @@ impl std::fmt::Debug for WasmtimeStore {
     }
 }
 
-impl WasmtimeStore {
-    /// Starts the deadline for one call; the guard keeps the ticker running.
-    fn arm(&mut self) -> Option<ticker::Active> {
-        let (timeout, ticker) = self.timeout.as_ref()?;
-        self.store.set_epoch_deadline(ticker.ticks(*timeout));
-        self.store
-            .data_mut()
-            .host
-            .set_deadline(Some(std::time::Instant::now() + *timeout));
-        Some(ticker.activate())
-    }
+/// Starts the deadline for one call: a callback at the next epoch tick, which judges by the
+/// wall clock from then on.
+#[inline]
+fn arm(store: &mut Store<StoreData>, timeout: &Option<(Duration, Arc<Ticker>)>) {
+    let Some((timeout, ticker)) = timeout.as_ref() else {
+        return;
+    };
+    let (base, offset) = ticker.arm();
+    let data = store.data_mut();
+    data.deadline.timeout = *timeout;
+    data.deadline.seen = None;
+    data.host.set_deadline(Some((base, offset, *timeout)));
+    store.set_epoch_deadline(1);
 }
 
 impl CageStore for WasmtimeStore {
     type Func = wasmtime::Func;
 
     fn instantiate(&mut self) -> Result<(), Error> {
-        let _active = self.arm();
         let instance = self
             .pre
             .instantiate(&mut self.store)
@@ -329,26 +368,15 @@ impl CageStore for WasmtimeStore {
         instance.get_func(&mut self.store, name)
     }
 
+    #[inline]
     fn call(
         &mut self,
         func: &wasmtime::Func,
         args: &[Value],
         results: &mut [Value],
     ) -> Result<(), Error> {
-        self.params.clear();
-        for a in args {
-            let v = to_val(&mut self.store, a)?;
-            self.params.push(v);
-        }
-        self.results.clear();
-        self.results.resize(results.len(), Val::I32(0));
-        let _active = self.arm();
-        func.call(&mut self.store, &self.params, &mut self.results)
-            .map_err(|e| classify(&e))?;
-        for (slot, v) in results.iter_mut().zip(&self.results) {
-            *slot = from_val(&mut self.store, v);
-        }
-        Ok(())
+        arm(&mut self.store, &self.timeout);
+        unchecked::call(&mut self.store, func, args, results, &mut self.raw)
     }
 
     fn stats(&mut self) -> Stats {
@@ -407,7 +435,7 @@ where
 
     #[inline]
     fn call_typed(&mut self, func: &wasmtime::TypedFunc<P, R>, args: P) -> Result<R, Error> {
-        let _active = self.arm();
+        arm(&mut self.store, &self.timeout);
         func.call(&mut self.store, args).map_err(|e| classify(&e))
     }
 }

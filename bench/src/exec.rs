@@ -4,13 +4,22 @@
 use std::hint::black_box;
 
 use cage_core::{
-    Error, FuncType, HostFunc, HostFunctions, Invocation, ValType, Value, prepare as check_module,
+    Error, FuncType, HostContext, HostError, HostFunc, HostFunctions, Invocation, ValType, Value,
+    prepare as check_module,
 };
 
-use super::{Case, Group, Runner, check};
+use super::{CallPath, Case, Group, Runner, check};
 
-/// The host functions every workload may import: `env.bump(x) = x + 1`.
-pub(crate) fn host_functions() -> HostFunctions {
+/// The host functions every workload may import: `env.bump(x) = x + 1`, either dynamic
+/// (`HostFunc::new`) or typed (`cage::host_fn`).
+pub(crate) fn host_functions(typed: bool) -> HostFunctions {
+    if typed {
+        return HostFunctions::new().with(cage::host_fn(
+            "env",
+            "bump",
+            |_: &mut dyn HostContext, x: i32| -> Result<i32, HostError> { Ok(x.wrapping_add(1)) },
+        ));
+    }
     HostFunctions::new().with(HostFunc::new(
         "env",
         "bump",
@@ -33,11 +42,62 @@ fn result(out: &[Value], expect: i32) -> Result<(), String> {
     }
 }
 
+/// A typed call (`Sandbox::typed`) or an untyped handle call (`Sandbox::func`) of `run` on a
+/// live instance of a concrete runtime.
+fn handle_call<B>(rt: cage::Runtime<B>, case: &Case, run: &mut Runner<'_>) -> Result<(), String>
+where
+    B: cage_core::backend::Backend,
+    B::Store: cage::TypedStore<(i32,), i32>,
+{
+    let w = &case.workload;
+    let module = rt
+        .compile(&w.source.binary()?, &host_functions(w.typed_host))
+        .map_err(text)?;
+    let mut sandbox = module.sandbox().map_err(text)?;
+    sandbox.instantiate().map_err(text)?;
+    if w.path == CallPath::Typed {
+        let f = sandbox.typed::<(i32,), i32>("run").map_err(text)?;
+        let mut iter = || -> Result<(), String> {
+            check(f.call(&mut sandbox, (w.arg,)).map_err(text)?, w.expect)
+        };
+        iter()?;
+        run(&mut iter);
+    } else {
+        let f = sandbox.func("run").map_err(text)?;
+        let args = [Value::I32(w.arg)];
+        let mut out = Vec::new();
+        let mut iter = || -> Result<(), String> {
+            sandbox.call_func(&f, &args, &mut out).map_err(text)?;
+            result(&out, w.expect)
+        };
+        iter()?;
+        run(&mut iter);
+    }
+    Ok(())
+}
+
 pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(), String> {
     let w = &case.workload;
+    if w.path != CallPath::Name {
+        let policy = case.limits.policy();
+        return match name {
+            "wasmtime" => handle_call(cage::wasmtime(&policy).map_err(text)?, case, run),
+            "wasmer-cranelift" => handle_call(
+                cage::wasmer(&policy, cage::WasmerCompiler::Cranelift).map_err(text)?,
+                case,
+                run,
+            ),
+            "wasmer-singlepass" => handle_call(
+                cage::wasmer(&policy, cage::WasmerCompiler::Singlepass).map_err(text)?,
+                case,
+                run,
+            ),
+            other => Err(format!("{other}: no typed path")),
+        };
+    }
     let rt = cage::runtime(name, &case.limits.policy()).map_err(|e| e.to_string())?;
     let bytes = w.source.binary()?;
-    let host = host_functions();
+    let host = host_functions(w.typed_host);
     let checked =
         check_module(rt.as_ref(), &bytes, &host, &Invocation::Instantiate).map_err(text)?;
     let args = [Value::I32(w.arg)];

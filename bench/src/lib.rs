@@ -73,7 +73,7 @@ pub type NativeFn = fn(i32) -> i32;
 /// One workload: a module, the export `run` called with one `i32`, the expected result.
 #[derive(Clone, Debug)]
 pub struct Workload {
-    /// Short name: `fib`, `sieve`, `matmul`, `indirect`, `small`, `large`, `trivial`, `bump`.
+    /// Short name: `fib`, `sieve`, `matmul`, `indirect`, `small`, `large`, `trivial`, `bump`, …
     pub name: &'static str,
     /// What it measures.
     pub group: Group,
@@ -87,6 +87,23 @@ pub struct Workload {
     pub expect: i32,
     /// The same algorithm in Rust, for the native baseline.
     pub native: Option<NativeFn>,
+    /// How Cage calls the guest; the raw baselines are typed calls whatever this says.
+    pub path: CallPath,
+    /// Host functions made with `cage::host_fn` (each runtime's typed host-function path)
+    /// instead of `HostFunc::new` (the dynamic `&[Value]` closure).
+    pub typed_host: bool,
+}
+
+/// How Cage calls `run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallPath {
+    /// `Sandbox::call("run", &[Value])` (dynamic dispatch): the convenience call.
+    Name,
+    /// A handle from `Sandbox::func("run")` and `call_func` with a reused result buffer: the
+    /// untyped call with no lookup and no allocation.
+    Handle,
+    /// A typed handle from `Sandbox::typed::<(i32,), i32>("run")`.
+    Typed,
 }
 
 /// Every workload, in report order.
@@ -100,6 +117,8 @@ pub fn workloads() -> Vec<Workload> {
         arg,
         expect: f(arg),
         native: Some(f),
+        path: CallPath::Name,
+        typed_host: false,
     };
     vec![
         Workload {
@@ -110,6 +129,8 @@ pub fn workloads() -> Vec<Workload> {
             arg: 0,
             expect: 0,
             native: None,
+            path: CallPath::Name,
+            typed_host: false,
         },
         Workload {
             name: "large",
@@ -119,6 +140,8 @@ pub fn workloads() -> Vec<Workload> {
             arg: 0,
             expect: 0,
             native: None,
+            path: CallPath::Name,
+            typed_host: false,
         },
         Workload {
             name: "trivial",
@@ -128,6 +151,8 @@ pub fn workloads() -> Vec<Workload> {
             arg: 41,
             expect: 42,
             native: None,
+            path: CallPath::Name,
+            typed_host: false,
         },
         Workload {
             name: "trivial",
@@ -137,6 +162,30 @@ pub fn workloads() -> Vec<Workload> {
             arg: 41,
             expect: 42,
             native: None,
+            path: CallPath::Name,
+            typed_host: false,
+        },
+        Workload {
+            name: "trivial-handle",
+            group: Group::Call,
+            about: "one untyped call through a handle (Sandbox::func + call_func, reused buffer) of run(x) = x + 1",
+            source: Source::Wat(TRIVIAL_WAT),
+            arg: 41,
+            expect: 42,
+            native: None,
+            path: CallPath::Handle,
+            typed_host: false,
+        },
+        Workload {
+            name: "trivial-typed",
+            group: Group::Call,
+            about: "one typed call (Sandbox::typed::<(i32,), i32>) of run(x) = x + 1 on a live instance",
+            source: Source::Wat(TRIVIAL_WAT),
+            arg: 41,
+            expect: 42,
+            native: None,
+            path: CallPath::Typed,
+            typed_host: false,
         },
         Workload {
             name: "bump",
@@ -146,6 +195,19 @@ pub fn workloads() -> Vec<Workload> {
             arg: HOSTCALL_N,
             expect: HOSTCALL_N,
             native: None,
+            path: CallPath::Name,
+            typed_host: false,
+        },
+        Workload {
+            name: "bump-typed",
+            group: Group::HostCall,
+            about: "10 000 guest→host calls of env.bump(x) = x + 1, a typed host function (cage::host_fn)",
+            source: Source::Wat(HOSTCALL_WAT),
+            arg: HOSTCALL_N,
+            expect: HOSTCALL_N,
+            native: None,
+            path: CallPath::Name,
+            typed_host: true,
         },
         kernel(
             "fib",
@@ -228,12 +290,18 @@ impl Limits {
     }
 }
 
+/// The raw Wasmtime baseline with its pooling allocator at its defaults
+/// (`raw-wasmtime-pooling`, instantiation workloads only): what Cage's pooled Wasmtime is next
+/// to, beside the default allocator (`raw-wasmtime`) the goals are measured against.
+pub const RAW_WASMTIME_POOLING: &str = "wasmtime-pooling";
+
 /// What runs a workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     /// A Cage runtime by name (`wasmtime`, `wasmer-cranelift`, `wasmer-singlepass`).
     Cage(&'static str),
-    /// The same runtime through its own API, configured as Cage configures it with no limits.
+    /// The same runtime through its own API, configured as Cage configures it with no limits
+    /// (or [`RAW_WASMTIME_POOLING`]).
     Raw(&'static str),
     /// The algorithm compiled for the host.
     Native,
@@ -261,7 +329,8 @@ impl Target {
     /// The Cage runtime this target is or mirrors.
     pub fn runtime(self) -> Option<&'static str> {
         match self {
-            Target::Cage(n) | Target::Raw(n) => Some(n),
+            Target::Cage(n) => Some(n),
+            Target::Raw(n) => Some(n.strip_suffix("-pooling").unwrap_or(n)),
             Target::Native => None,
         }
     }
@@ -343,7 +412,12 @@ pub struct Selection {
 pub fn all_targets() -> Vec<Target> {
     let cage = cage::available_runtimes();
     let mut v: Vec<Target> = cage.iter().map(|n| Target::Cage(n.as_str())).collect();
-    v.extend(cage.iter().map(|n| Target::Raw(n.as_str())));
+    for n in &cage {
+        v.push(Target::Raw(n.as_str()));
+        if *n == cage::RuntimeName::Wasmtime {
+            v.push(Target::Raw(RAW_WASMTIME_POOLING));
+        }
+    }
     v.push(Target::Native);
     v
 }
@@ -369,7 +443,10 @@ pub fn plan(selection: &Selection) -> Vec<Case> {
             for &t in &targets {
                 let applies = match t {
                     Target::Cage(_) => true,
-                    Target::Raw(_) => l == Limits::PLAIN,
+                    Target::Raw(n) => {
+                        l == Limits::PLAIN
+                            && (n != RAW_WASMTIME_POOLING || w.group == Group::Instantiate)
+                    }
                     Target::Native => l == Limits::PLAIN && w.native.is_some(),
                 };
                 let case = Case {

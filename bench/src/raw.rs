@@ -11,7 +11,8 @@ use super::{Group, check};
 
 pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(), String> {
     match name {
-        "wasmtime" => wasmtime_raw::prepare(case, run),
+        "wasmtime" => wasmtime_raw::prepare(case, run, false),
+        super::RAW_WASMTIME_POOLING => wasmtime_raw::prepare(case, run, true),
         "wasmer-cranelift" | "wasmer-singlepass" => wasmer_raw::prepare(case, name, run),
         _ => {
             let _ = (case, run);
@@ -21,7 +22,7 @@ pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(
 }
 
 mod wasmtime_raw {
-    use wasmtime::{Config, Engine, Linker, Module, OptLevel, Store};
+    use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, Module, OptLevel, Store};
 
     use super::{Case, Group, Runner, black_box, check};
 
@@ -29,10 +30,15 @@ mod wasmtime_raw {
         format!("raw-wasmtime: {err:#}")
     }
 
-    pub(super) fn prepare(case: &Case, run: &mut Runner<'_>) -> Result<(), String> {
+    /// `pooling`: Wasmtime's pooling allocator at its defaults, as an embedder would switch it
+    /// on.
+    pub(super) fn prepare(case: &Case, run: &mut Runner<'_>, pooling: bool) -> Result<(), String> {
         let w = &case.workload;
         let mut config = Config::new();
         config.cranelift_opt_level(OptLevel::Speed);
+        if pooling {
+            config.allocation_strategy(InstanceAllocationStrategy::pooling());
+        }
         let engine = Engine::new(&config).map_err(e)?;
         let bytes = w.source.binary()?;
         let mut linker: Linker<()> = Linker::new(&engine);

@@ -392,6 +392,7 @@ fn colour(target: &str) -> &'static str {
     match target {
         "wasmtime" => "#1f5fbf",
         "raw-wasmtime" => "#8fb4ea",
+        "raw-wasmtime-pooling" => "#c3d6f2",
         "wasmer-cranelift" => "#d9651a",
         "raw-wasmer-cranelift" => "#f2b88f",
         "wasmer-singlepass" => "#2e8b3e",

@@ -41,14 +41,110 @@
 pub use cage_core::backend::TypedStore;
 pub use cage_core::{
     Capabilities, CheckedModule, CostModel, DynModule, DynRuntime, DynSandbox, Error,
-    ExportedState, Extensions, Features, FuncType, HostContext, HostError, HostFailure, HostFn,
-    HostFunc, HostFunctions, HostState, Invocation, Limits, Module, ModuleInfo, Outcome,
-    OutcomeClass, Output, Policy, PolicyError, Preset, Proposal, RefKind, Rejection, Report,
-    Runtime, RuntimeName, Sandbox, Size, Source, Stats, Trap, TypedFunc, UnknownRuntime, ValType,
-    Value, WASI_MODULE, WasmParams, WasmResults, WasmTy, check, on_guest_thread, outcome_of,
-    prepare, run,
+    ExportedState, Extensions, Features, Func, FuncType, HostContext, HostError, HostFailure,
+    HostFn, HostFunc, HostFunctions, HostState, IntoHostFn, Invocation, Limits, Module, ModuleInfo,
+    Outcome, OutcomeClass, Output, Policy, PolicyError, Preset, Proposal, RefKind, Rejection,
+    Report, Runtime, RuntimeName, Sandbox, Size, Source, Stats, Trap, TypedFunc, UnknownRuntime,
+    ValType, Value, WASI_MODULE, WasmParams, WasmResults, WasmTy, check, on_guest_thread,
+    outcome_of, prepare, run,
 };
 pub use cage_core::{cost, module, policy, wasi};
+
+/// A typed host function for every compiled-in runtime: `f` takes the [`HostContext`] and
+/// [`WasmTy`] parameters (up to eight) and returns [`WasmResults`] or a [`HostError`]; the
+/// signature comes from the closure's types.
+///
+/// Each runtime links it through its own typed host-function path (Wasmtime's
+/// `Linker::func_wrap`, Wasmer's `Function::new_typed_with_env`), so a call from the guest costs
+/// what it costs in the raw runtime, not a round trip through [`Value`] vectors. It behaves
+/// exactly like the [`HostFunc::new`] form: `fuel_cost` is charged first, a panic is contained,
+/// reported as [`HostFailure`] and poisons the sandbox.
+///
+/// ```
+/// use cage::{HostContext, HostError, HostFunctions};
+/// fn bump(_: &mut dyn HostContext, x: i32) -> Result<i32, HostError> {
+///     Ok(x.wrapping_add(1))
+/// }
+/// let host = HostFunctions::new().with(cage::host_fn("env", "bump", bump));
+/// # let _ = host;
+/// ```
+pub fn host_fn<P, R, F>(module: &str, name: &str, f: F) -> HostFunc
+where
+    P: HostParams,
+    R: HostResults,
+    F: IntoHostFn<P, R>,
+{
+    let f = std::sync::Arc::new(f);
+    #[allow(unused_mut)]
+    let mut func = HostFunc::wrap_shared(module, name, f.clone());
+    #[cfg(feature = "wasmtime")]
+    {
+        func = func.with_fast_path(<P as cage_wasmtime::HostParams>::fast_path::<R, F>(
+            module,
+            name,
+            f.clone(),
+        ));
+    }
+    #[cfg(feature = "wasmer")]
+    {
+        func = func.with_fast_path(<P as cage_wasmer::HostParams>::fast_path::<R, F>(
+            module, name, f,
+        ));
+    }
+    func
+}
+
+pub use host_bounds::{HostParams, HostResults};
+
+/// The bounds of [`host_fn`]'s parameters and results: every [`WasmParams`]/[`WasmResults`]
+/// tuple the compiled-in runtimes can take in a typed host function (all of them, up to eight).
+mod host_bounds {
+    #[cfg(feature = "wasmtime")]
+    pub trait WasmtimeParams: cage_wasmtime::HostParams {}
+    #[cfg(feature = "wasmtime")]
+    impl<T: cage_wasmtime::HostParams> WasmtimeParams for T {}
+    #[cfg(not(feature = "wasmtime"))]
+    pub trait WasmtimeParams {}
+    #[cfg(not(feature = "wasmtime"))]
+    impl<T> WasmtimeParams for T {}
+
+    #[cfg(feature = "wasmer")]
+    pub trait WasmerParams: cage_wasmer::HostParams {}
+    #[cfg(feature = "wasmer")]
+    impl<T: cage_wasmer::HostParams> WasmerParams for T {}
+    #[cfg(not(feature = "wasmer"))]
+    pub trait WasmerParams {}
+    #[cfg(not(feature = "wasmer"))]
+    impl<T> WasmerParams for T {}
+
+    #[cfg(feature = "wasmtime")]
+    pub trait WasmtimeResults: cage_wasmtime::HostResults {}
+    #[cfg(feature = "wasmtime")]
+    impl<T: cage_wasmtime::HostResults> WasmtimeResults for T {}
+    #[cfg(not(feature = "wasmtime"))]
+    pub trait WasmtimeResults {}
+    #[cfg(not(feature = "wasmtime"))]
+    impl<T> WasmtimeResults for T {}
+
+    #[cfg(feature = "wasmer")]
+    pub trait WasmerResults: cage_wasmer::WasmerResults {}
+    #[cfg(feature = "wasmer")]
+    impl<T: cage_wasmer::WasmerResults> WasmerResults for T {}
+    #[cfg(not(feature = "wasmer"))]
+    pub trait WasmerResults {}
+    #[cfg(not(feature = "wasmer"))]
+    impl<T> WasmerResults for T {}
+
+    /// Parameters of a [`host_fn`](crate::host_fn): a tuple of up to eight
+    /// [`WasmTy`](crate::WasmTy).
+    pub trait HostParams: cage_core::WasmParams + WasmtimeParams + WasmerParams {}
+    impl<T: cage_core::WasmParams + WasmtimeParams + WasmerParams> HostParams for T {}
+
+    /// Results of a [`host_fn`](crate::host_fn): `()`, one [`WasmTy`](crate::WasmTy) or a tuple
+    /// of up to eight.
+    pub trait HostResults: cage_core::WasmResults + WasmtimeResults + WasmerResults {}
+    impl<T: cage_core::WasmResults + WasmtimeResults + WasmerResults> HostResults for T {}
+}
 
 /// The README's Rust example, compiled and run as a doctest so that it cannot rot.
 #[cfg(doctest)]

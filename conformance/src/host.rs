@@ -9,6 +9,7 @@
 //! | `cage_test.fail` | `() -> ()` | traps `host_error` with "requested failure" |
 //! | `cage_test.sum` | `(i32 ptr, i32 len) -> i32` | sum of guest memory bytes `[ptr, ptr+len)` |
 //! | `cage_test.fill` | `(i32 ptr, i32 len, i32 byte) -> ()` | writes `byte` over `[ptr, ptr+len)` |
+//! | `cage_test.divmod` | `(i32 a, i32 b) -> (i32, i32)` | `a / b` and `a % b` (unsigned); `host_error` when `b` is 0 |
 
 use cage_core::{FuncType, HostError, HostFunc, HostFunctions, ValType, Value};
 
@@ -80,6 +81,18 @@ pub fn host_functions() -> HostFunctions {
                 cage_core::backend::checked_range(arg_u64(a, 0), len, size)?;
                 cx.write(arg_u64(a, 0), &vec![arg_u64(a, 2) as u8; len])?;
                 Ok(vec![])
+            },
+        ))
+        .with(HostFunc::new(
+            m,
+            "divmod",
+            FuncType::new([I32, I32], [I32, I32]),
+            |_, a| {
+                let (x, y) = (arg_u64(a, 0) as u32, arg_u64(a, 1) as u32);
+                if y == 0 {
+                    return Err(HostError::new("division by zero"));
+                }
+                Ok(vec![Value::I32((x / y) as i32), Value::I32((x % y) as i32)])
             },
         ))
 }

@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::module::{ExternType, FuncType, ModuleInfo};
 use crate::outcome::{Rejection, Trap};
 use crate::state::HostState;
+use crate::typed::{WasmParams, WasmResults, WasmTy};
 use crate::value::Value;
 
 /// Why a host function stopped the guest.
@@ -177,6 +178,47 @@ pub fn checked_range(
     Ok(start..start + len)
 }
 
+/// A Rust closure that is a typed host function: `Fn(&mut dyn HostContext, A1, …, An) ->
+/// Result<R, HostError>` with [`WasmTy`] parameters (up to eight) and [`WasmResults`] results
+/// (see [`HostFunc::wrap`]).
+pub trait IntoHostFn<P: WasmParams, R: WasmResults>: Send + Sync + 'static {
+    /// Calls the closure with the parameters as a tuple.
+    ///
+    /// # Errors
+    /// The closure's error.
+    fn call(&self, cx: &mut dyn HostContext, args: P) -> Result<R, HostError>;
+}
+
+macro_rules! into_host_fn {
+    ($(($($t:ident),*))*) => {$(
+        impl<Func, Res, $($t),*> IntoHostFn<($($t,)*), Res> for Func
+        where
+            Func: Fn(&mut dyn HostContext, $($t),*) -> Result<Res, HostError> + Send + Sync + 'static,
+            Res: WasmResults,
+            $($t: WasmTy,)*
+        {
+            #[inline]
+            #[allow(non_snake_case)]
+            fn call(&self, cx: &mut dyn HostContext, args: ($($t,)*)) -> Result<Res, HostError> {
+                let ($($t,)*) = args;
+                self(cx, $($t),*)
+            }
+        }
+    )*};
+}
+
+into_host_fn! {
+    ()
+    (A)
+    (A, B)
+    (A, B, C)
+    (A, B, C, D)
+    (A, B, C, D, E)
+    (A, B, C, D, E, F)
+    (A, B, C, D, E, F, G)
+    (A, B, C, D, E, F, G, H)
+}
+
 /// The closure behind a host function.
 pub type HostFn =
     dyn Fn(&mut dyn HostContext, &[Value]) -> Result<Vec<Value>, HostError> + Send + Sync;
@@ -193,6 +235,8 @@ pub struct HostFunc {
     /// Fuel charged on every call, before the closure runs. Default 0.
     pub fuel_cost: u64,
     func: Arc<HostFn>,
+    /// Backend-specific typed versions of this function (see [`HostFunc::with_fast_path`]).
+    fast: Vec<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl fmt::Debug for HostFunc {
@@ -223,6 +267,90 @@ impl HostFunc {
             ty,
             fuel_cost: 0,
             func: Arc::new(func),
+            fast: Vec::new(),
+        }
+    }
+
+    /// A typed host function: a closure with [`WasmTy`] parameters and [`WasmResults`]
+    /// results, plus the [`HostContext`]; its signature comes from the closure's types.
+    ///
+    /// This is the portable, dynamic form (it works on every runtime through [`HostFunc::new`]'s
+    /// path). The `cage` crate's `cage::host_fn` builds the same function with each runtime's
+    /// typed fast path attached, which calls at the raw runtime's speed.
+    ///
+    /// ```
+    /// use cage_core::{HostContext, HostError, HostFunc};
+    /// let bump = HostFunc::wrap("env", "bump", |_: &mut dyn HostContext, x: i32| -> Result<i32, HostError> {
+    ///     Ok(x.wrapping_add(1))
+    /// });
+    /// assert_eq!(bump.ty.to_string(), "(i32) -> (i32)");
+    /// ```
+    pub fn wrap<P: WasmParams, R: WasmResults, F: IntoHostFn<P, R>>(
+        module: impl Into<String>,
+        name: impl Into<String>,
+        f: F,
+    ) -> Self {
+        Self::wrap_shared(module, name, Arc::new(f))
+    }
+
+    /// [`HostFunc::wrap`] for a closure already shared with typed fast paths.
+    pub fn wrap_shared<P: WasmParams, R: WasmResults, F: IntoHostFn<P, R>>(
+        module: impl Into<String>,
+        name: impl Into<String>,
+        f: Arc<F>,
+    ) -> Self {
+        HostFunc::new(
+            module,
+            name,
+            FuncType::new(P::TYPES.to_vec(), R::TYPES.to_vec()),
+            move |cx, args| {
+                let p = P::from_values(args)
+                    .ok_or_else(|| HostError::new("arguments of the wrong types"))?;
+                Ok(f.call(cx, p)?.into_values())
+            },
+        )
+    }
+
+    /// Attaches a backend's typed version of this function, which that backend links instead
+    /// of the dynamic closure (it must behave identically: charge `fuel_cost`, contain panics,
+    /// poison the sandbox on one). Backends look theirs up with [`HostFunc::fast_path`].
+    #[must_use]
+    pub fn with_fast_path<T: std::any::Any + Send + Sync>(mut self, fast: T) -> Self {
+        self.fast.push(Arc::new(fast));
+        self
+    }
+
+    /// The attached fast path of type `T`, if any (for backends).
+    pub fn fast_path<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
+        self.fast.iter().find_map(|f| f.downcast_ref::<T>())
+    }
+
+    /// What a typed fast path does around the closure, exactly as [`HostFunc::invoke`] does:
+    /// charge `fuel_cost`, call, contain a panic (poisoning the sandbox).
+    ///
+    /// # Errors
+    /// The closure's error, out of fuel, or a panic as [`HostError::Panic`].
+    #[inline]
+    pub fn invoke_typed<P: WasmParams, R: WasmResults, F: IntoHostFn<P, R>>(
+        module: &str,
+        name: &str,
+        fuel_cost: u64,
+        f: &F,
+        ctx: &mut dyn HostContext,
+        args: P,
+    ) -> Result<R, HostError> {
+        if fuel_cost > 0 {
+            ctx.consume_fuel(fuel_cost)?;
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.call(&mut *ctx, args))) {
+            Ok(r) => r,
+            Err(payload) => {
+                ctx.state().poison();
+                Err(HostError::Panic {
+                    function: format!("{module}.{name}"),
+                    message: panic_message(payload.as_ref()),
+                })
+            }
         }
     }
 

@@ -52,7 +52,7 @@ pub mod wasi;
 
 pub use cost::CostModel;
 pub use error::{Error, Source, outcome_of};
-pub use host::{HostContext, HostError, HostFn, HostFunc, HostFunctions};
+pub use host::{HostContext, HostError, HostFn, HostFunc, HostFunctions, IntoHostFn};
 pub use module::{CheckedModule, FuncType, ModuleInfo, check};
 pub use names::{RuntimeName, UnknownRuntime};
 pub use outcome::{HostFailure, Outcome, OutcomeClass, Rejection, Trap};
@@ -60,7 +60,7 @@ pub use policy::{Features, Limits, Policy, PolicyError, Preset, Proposal, Size};
 pub use records::{Capabilities, ExportedState, Output, Stats};
 pub use report::Report;
 pub use run::{Invocation, on_guest_thread, prepare, run};
-pub use sandbox::{DynModule, DynRuntime, DynSandbox, Module, Runtime, Sandbox, TypedFunc};
+pub use sandbox::{DynModule, DynRuntime, DynSandbox, Func, Module, Runtime, Sandbox, TypedFunc};
 pub use state::{Extensions, HostState};
 pub use typed::{WasmParams, WasmResults, WasmTy};
 pub use value::{RefKind, ValType, Value};

@@ -15,12 +15,27 @@ pub struct Capabilities {
     pub features: Features,
     /// Whether WASI preview 1 imports can be provided.
     pub wasi: bool,
+    /// Whether the runtime can import functions with more than one result (part of
+    /// `multi_value`; Wasmer's Singlepass compiler cannot compile such an import). A module
+    /// that imports one when this is `false` is `rejected: unsupported`.
+    pub multi_result_imports: bool,
 }
 
 impl Capabilities {
-    /// A runtime that runs `features` and, when `wasi`, WASI preview 1.
+    /// A runtime that runs `features` (all of each) and, when `wasi`, WASI preview 1.
     pub fn new(features: Features, wasi: bool) -> Self {
-        Capabilities { features, wasi }
+        Capabilities {
+            features,
+            wasi,
+            multi_result_imports: true,
+        }
+    }
+
+    /// The same, for a runtime that cannot import functions with more than one result.
+    #[must_use]
+    pub fn without_multi_result_imports(mut self) -> Self {
+        self.multi_result_imports = false;
+        self
     }
 }
 

@@ -251,11 +251,52 @@ impl<B: Backend> Module<B> {
 /// A backend's handle on an exported function.
 type FuncOf<B> = <<B as Backend>::Store as Store>::Func;
 
-/// An exported function looked up once: its name, the backend's handle, its result types.
-struct Resolved<F> {
-    name: Box<str>,
-    func: F,
+/// A handle on an exported function of one sandbox, untyped (see [`Sandbox::func`]).
+pub struct Func<B: Backend> {
+    name: Arc<str>,
+    func: FuncOf<B>,
+    params: Arc<[ValType]>,
     results: Arc<[ValType]>,
+    sandbox: u64,
+}
+
+impl<B: Backend> Clone for Func<B> {
+    fn clone(&self) -> Self {
+        Func {
+            name: self.name.clone(),
+            func: self.func.clone(),
+            params: self.params.clone(),
+            results: self.results.clone(),
+            sandbox: self.sandbox,
+        }
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for Func<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Func")
+            .field("name", &self.name)
+            .field("params", &self.params)
+            .field("results", &self.results)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend> Func<B> {
+    /// The export's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its parameter types.
+    pub fn params(&self) -> &[ValType] {
+        &self.params
+    }
+
+    /// Its result types.
+    pub fn results(&self) -> &[ValType] {
+        &self.results
+    }
 }
 
 /// Where a sandbox is in its life.
@@ -283,8 +324,8 @@ pub struct Sandbox<B: Backend> {
     name: RuntimeName,
     checked: CheckedModule,
     state: Lifecycle,
-    /// Exported functions looked up so far, with their result types.
-    funcs: Vec<Resolved<FuncOf<B>>>,
+    /// Exported functions looked up so far.
+    funcs: Vec<Func<B>>,
     _slot: LiveSlot,
 }
 
@@ -385,40 +426,98 @@ impl<B: Backend> Sandbox<B> {
         result
     }
 
-    /// The function `export` and its result types, checking `args` against its signature.
-    fn resolve(
-        &mut self,
-        export: &str,
-        args: &[Value],
-    ) -> Result<(FuncOf<B>, Arc<[ValType]>), Error> {
+    /// Checks that the sandbox can run guest code.
+    #[inline]
+    fn runnable(&mut self) -> Result<(), Error> {
         match self.state {
-            Lifecycle::Instantiated => {}
-            Lifecycle::Fresh => return Err(invalid("the sandbox is not instantiated")),
+            Lifecycle::Instantiated => Ok(()),
+            Lifecycle::Fresh => Err(invalid("the sandbox is not instantiated")),
+            // `guarded` explains which.
             Lifecycle::Failed | Lifecycle::Poisoned => {
-                // `guarded` explains which.
-                return self.guarded("calling", |_| unreachable_state());
+                self.guarded("calling", |_| unreachable_state())
             }
         }
-        crate::module::check_args(&self.checked, export, args)?;
-        if let Some(r) = self.funcs.iter().find(|r| &*r.name == export) {
-            return Ok((r.func.clone(), r.results.clone()));
+    }
+
+    /// The exported function `export`, resolved once (cached by name): its index in the cache.
+    fn resolve_index(&mut self, export: &str) -> Result<usize, Error> {
+        self.runnable()?;
+        if let Some(i) = self.funcs.iter().position(|f| &*f.name == export) {
+            return Ok(i);
         }
+        let ty = self.checked.info().export_func(export).ok_or_else(|| {
+            let funcs: Vec<&str> = self
+                .checked
+                .info()
+                .exports
+                .iter()
+                .filter(|e| e.ty.kind() == "func")
+                .map(|e| e.name.as_str())
+                .collect();
+            invalid(format!(
+                "no exported function `{export}` (exported functions: {})",
+                funcs.join(", ")
+            ))
+        })?;
+        let (params, results): (Arc<[ValType]>, Arc<[ValType]>) =
+            (ty.params.clone().into(), ty.results.clone().into());
         let func = self
             .store
             .func(export)
             .ok_or_else(|| invalid(format!("no exported function `{export}`")))?;
-        let results: Arc<[ValType]> = self
-            .checked
-            .info()
-            .export_func(export)
-            .map(|t| t.results.clone().into())
-            .unwrap_or_else(|| Arc::from(Vec::new()));
-        self.funcs.push(Resolved {
+        self.funcs.push(Func {
             name: export.into(),
-            func: func.clone(),
-            results: results.clone(),
+            func,
+            params,
+            results,
+            sandbox: self.id,
         });
-        Ok((func, results))
+        Ok(self.funcs.len() - 1)
+    }
+
+    /// A handle on the exported function `export`: resolved and checked once, then called with
+    /// [`Sandbox::call_func`] without a name lookup or an allocation.
+    ///
+    /// # Errors
+    /// `rejected: invalid_invocation` for a missing export or a sandbox that cannot run.
+    pub fn func(&mut self, export: &str) -> Result<Func<B>, Error> {
+        let i = self.resolve_index(export)?;
+        Ok(self.funcs[i].clone())
+    }
+
+    /// Calls the function `f` (of this sandbox) with `args`, writing its results into
+    /// `results` (cleared first): the untyped call with no lookup and no allocation once
+    /// `results` has grown to size.
+    ///
+    /// # Errors
+    /// As [`Sandbox::call`]; `rejected: invalid_invocation` for a handle of another sandbox.
+    #[inline]
+    pub fn call_func(
+        &mut self,
+        f: &Func<B>,
+        args: &[Value],
+        results: &mut Vec<Value>,
+    ) -> Result<(), Error> {
+        if f.sandbox != self.id {
+            return Err(invalid(
+                "a function handle is called on the sandbox it was made from",
+            ));
+        }
+        self.runnable()?;
+        if args.len() != f.params.len()
+            || args.iter().zip(f.params.iter()).any(|(a, t)| a.ty() != *t)
+        {
+            let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
+            return Err(invalid(format!(
+                "`{}` takes ({}), got ({})",
+                f.name,
+                list(&mut f.params.iter().map(ToString::to_string)),
+                list(&mut args.iter().map(|a| a.ty().to_string()))
+            )));
+        }
+        results.clear();
+        results.extend(f.results.iter().map(|t| Value::default_for(*t)));
+        self.guarded("calling", |store| store.call(&f.func, args, results))
     }
 
     /// Calls the exported function `export` under the fuel budget and deadline.
@@ -428,8 +527,11 @@ impl<B: Backend> Sandbox<B> {
     /// a non-function, wrong arguments, or a sandbox that is not instantiated (or failed, or
     /// was poisoned).
     pub fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
-        let (func, types) = self.resolve(export, args)?;
-        let mut results: Vec<Value> = types.iter().map(|t| Value::default_for(*t)).collect();
+        let i = self.resolve_index(export)?;
+        let f = &self.funcs[i];
+        check_arguments(&f.name, &f.params, args)?;
+        let mut results: Vec<Value> = f.results.iter().map(|t| Value::default_for(*t)).collect();
+        let func = f.func.clone();
         self.guarded("calling", |store| store.call(&func, args, &mut results))?;
         Ok(results)
     }
@@ -584,6 +686,20 @@ where
         }
         sandbox.guarded("calling", |s| s.call_typed(&self.typed, args))
     }
+}
+
+/// Checks `args` against the parameter types of the function `name`.
+#[inline]
+fn check_arguments(name: &str, params: &[ValType], args: &[Value]) -> Result<(), Error> {
+    if args.len() == params.len() && args.iter().zip(params).all(|(a, t)| a.ty() == *t) {
+        return Ok(());
+    }
+    let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
+    Err(invalid(format!(
+        "`{name}` takes ({}), got ({})",
+        list(&mut params.iter().map(ToString::to_string)),
+        list(&mut args.iter().map(|a| a.ty().to_string()))
+    )))
 }
 
 fn unreachable_state<T>() -> Result<T, Error> {

@@ -4,7 +4,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Values keyed by their type, at most one of each: how a sandbox carries host state whose
 /// type core does not know (the application's data, Cage's WASI context).
@@ -55,8 +55,10 @@ impl fmt::Debug for Extensions {
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct HostState {
-    /// When the current call into the guest must end, if it has a deadline.
-    deadline: Option<Instant>,
+    /// When the current call into the guest must end, if it has a deadline: a base instant, an
+    /// offset in nanoseconds and the timeout, added up only when a host function asks (backends
+    /// arm a deadline on every call; few calls ever ask).
+    deadline: Option<(Instant, u64, Duration)>,
     /// A host function panicked: the sandbox must not run again.
     poisoned: bool,
     /// Typed values: Cage's WASI context, the application's data.
@@ -77,11 +79,14 @@ impl HostState {
     /// past it.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
+            .map(|(base, offset, timeout)| base + Duration::from_nanos(offset) + timeout)
     }
 
-    /// Sets the deadline of the call starting now (backends, before each call).
-    pub fn set_deadline(&mut self, at: Option<Instant>) {
-        self.deadline = at;
+    /// Sets the deadline of the call starting now (backends, before each call): `base` plus
+    /// `offset` nanoseconds (a coarse clock's reading) plus `timeout`.
+    #[inline]
+    pub fn set_deadline(&mut self, deadline: Option<(Instant, u64, Duration)>) {
+        self.deadline = deadline;
     }
 
     /// Whether a host function panicked in this sandbox.

@@ -48,15 +48,21 @@ wasm_ty! {
     f64 => F64, |x: f64| Value::F64(x.to_bits()), Value::F64(b) => f64::from_bits(b);
 }
 
-/// The parameters of a typed call: a tuple of [`WasmTy`] (up to eight).
+/// The parameters of a typed call or a typed host function: a tuple of [`WasmTy`] (up to
+/// eight).
 pub trait WasmParams: sealed::Sealed + Send + 'static {
     /// The parameter types, in order.
     const TYPES: &'static [ValType];
     /// The values, in order.
     fn values(self, out: &mut Vec<Value>);
+    /// From values of [`WasmParams::TYPES`].
+    fn from_values(v: &[Value]) -> Option<Self>
+    where
+        Self: Sized;
 }
 
-/// The results of a typed call: `()`, one [`WasmTy`], or a tuple of them (up to eight).
+/// The results of a typed call or a typed host function: `()`, one [`WasmTy`], or a tuple of
+/// them (up to eight).
 pub trait WasmResults: sealed::Sealed + Send + 'static {
     /// The result types, in order.
     const TYPES: &'static [ValType];
@@ -64,6 +70,8 @@ pub trait WasmResults: sealed::Sealed + Send + 'static {
     fn from_values(v: &[Value]) -> Option<Self>
     where
         Self: Sized;
+    /// The values, in order.
+    fn into_values(self) -> Vec<Value>;
 }
 
 impl<T: WasmTy> WasmResults for T {
@@ -73,6 +81,9 @@ impl<T: WasmTy> WasmResults for T {
             [x] => T::from_value(*x),
             _ => None,
         }
+    }
+    fn into_values(self) -> Vec<Value> {
+        vec![self.into_value()]
     }
 }
 
@@ -87,6 +98,12 @@ macro_rules! tuples {
                 let ($($t,)*) = self;
                 $(out.push($t.into_value());)*
             }
+            #[allow(non_snake_case, unused_mut, unused_variables)]
+            fn from_values(v: &[Value]) -> Option<Self> {
+                let mut it = v.iter();
+                let r = ($($t::from_value(*it.next()?)?,)*);
+                it.next().is_none().then_some(r)
+            }
         }
 
         impl<$($t: WasmTy),*> WasmResults for ($($t,)*) {
@@ -96,6 +113,11 @@ macro_rules! tuples {
                 let mut it = v.iter();
                 let r = ($($t::from_value(*it.next()?)?,)*);
                 it.next().is_none().then_some(r)
+            }
+            #[allow(non_snake_case, unused_variables)]
+            fn into_values(self) -> Vec<Value> {
+                let ($($t,)*) = self;
+                vec![$($t.into_value()),*]
             }
         }
     )*};
@@ -128,8 +150,8 @@ mod tests {
         let mut v = Vec::new();
         (1i32, 2.5f32).values(&mut v);
         assert_eq!(v, [Value::I32(1), Value::F32(2.5f32.to_bits())]);
-        assert_eq!(<(i32, f32)>::from_values(&v), Some((1, 2.5)));
-        assert_eq!(<(i32,)>::from_values(&v), None);
+        assert_eq!(<(i32, f32) as WasmResults>::from_values(&v), Some((1, 2.5)));
+        assert_eq!(<(i32,) as WasmParams>::from_values(&v), None);
         assert_eq!(i64::from_values(&[Value::I64(9)]), Some(9));
     }
 }

@@ -153,6 +153,20 @@ pub fn require_supported(
             format!("{runtime} does not provide WASI, which this module imports"),
         ));
     }
+    if !caps.multi_result_imports
+        && let Some(i) = module.info().imports.iter().find(
+            |i| matches!(&i.ty, crate::module::ExternType::Func { ty } if ty.results.len() > 1),
+        )
+    {
+        return Err(Error::reject(
+            Rejection::Unsupported,
+            format!(
+                "{runtime} cannot run multi_value imports (functions with more than one \
+                 result), which this module uses: `{}.{}`",
+                i.module, i.name
+            ),
+        ));
+    }
     let allowed = policy.features.to_wasmparser();
     let usable = allowed.intersection(caps.features.to_wasmparser());
     if usable == allowed || scan(module.bytes(), usable, None).is_ok() {

@@ -1,0 +1,101 @@
+//! Wasmtime's pooling instance allocator, sized from the policy.
+//!
+//! The pool reserves, once per runtime, a slot for every instance, memory and table the policy
+//! can have alive at once (`max_instances` × `max_memories`/`max_tables`, plus one GC heap per
+//! instance when `gc` is allowed). Instantiating then takes a slot instead of mapping memory:
+//! the memory image is mapped copy-on-write and a slot that served the same module keeps its
+//! mapping. Deallocating a slot resets it (Wasmtime zeroes what the instance touched with
+//! `madvise(MADV_DONTNEED)`/`memset` before any reuse), so nothing one guest wrote is visible to
+//! the next; `tests/pooling.rs` proves it.
+//!
+//! Each sandbox's caps stay Cage's `ResourceLimiter`'s: the pool's own limits are set at or
+//! above them, so growth past a cap fails exactly as without the pool.
+//!
+//! The pool is used only when it fits: no `threads` (Wasmtime's pool cannot hold shared
+//! memories), `max_memory` ≤ the 4 GiB reservation that lets Cranelift elide bounds checks,
+//! and the whole reservation within [`ADDRESS_SPACE_BUDGET`]. Otherwise, or when the host
+//! refuses the reservation, the runtime uses Wasmtime's on-demand allocator, which behaves the
+//! same, only slower to instantiate; [`crate::Wasmtime::allocator`] says which.
+
+use cage_core::Policy;
+use wasmtime::PoolingAllocationConfig;
+
+/// Virtual memory Wasmtime reserves for each linear memory on 64-bit hosts (its default
+/// `memory_reservation`, unchanged so compiled code is the same as without the pool).
+const MEMORY_RESERVATION: u64 = 4 << 30;
+/// Wasmtime's default guard region after each memory.
+const MEMORY_GUARD: u64 = 32 << 20;
+/// Address space one runtime's pool may reserve: 16 TiB, an eighth of x86-64's user space.
+/// The default policy (1 000 instances, one memory and one GC heap each) needs about 8 TiB.
+pub const ADDRESS_SPACE_BUDGET: u64 = 16 << 40;
+/// Upper bound on one instance's `VMContext`, in bytes per byte of module: a function import
+/// takes about 4 bytes in the binary and 64 in the `VMContext`, a global 3 and 16.
+const CONTEXT_PER_MODULE_BYTE: u64 = 64;
+
+/// Which instance allocator a Wasmtime runtime uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Allocator {
+    /// The pooling allocator, sized from the policy.
+    Pooling,
+    /// Wasmtime's default: memory mapped and unmapped per instance.
+    OnDemand,
+}
+
+impl Allocator {
+    /// `pooling` or `on-demand`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Allocator::Pooling => "pooling",
+            Allocator::OnDemand => "on-demand",
+        }
+    }
+}
+
+/// The pool for `policy`, or why it is not used.
+pub(crate) fn config(policy: &Policy) -> Result<PoolingAllocationConfig, &'static str> {
+    if cfg!(not(target_pointer_width = "64")) {
+        return Err("the pool needs a 64-bit address space");
+    }
+    let l = &policy.limits;
+    if policy.features.contains(cage_core::Proposal::Threads) {
+        return Err("Wasmtime's pool cannot hold shared memories (threads)");
+    }
+    if l.max_memory.bytes() > MEMORY_RESERVATION {
+        return Err("max_memory is above the 4 GiB a pooled memory can reach");
+    }
+    let gc = u64::from(policy.features.contains(cage_core::Proposal::Gc));
+    let instances = u64::from(l.max_instances);
+    let memories = instances * (u64::from(l.max_memories) + gc);
+    let tables = instances * u64::from(l.max_tables);
+    let table_bytes = l.max_table_elements.saturating_mul(8);
+    let reserved = memories
+        .saturating_mul(MEMORY_RESERVATION + MEMORY_GUARD)
+        .saturating_add(tables.saturating_mul(table_bytes));
+    if reserved > ADDRESS_SPACE_BUDGET {
+        return Err(
+            "the pool for max_instances × (max_memories, max_tables) exceeds the address-space budget",
+        );
+    }
+    let as_u32 = |n: u64| u32::try_from(n).map_err(|_| "pool counts exceed u32");
+    let as_usize = |n: u64| usize::try_from(n).map_err(|_| "pool sizes exceed usize");
+    let mut c = PoolingAllocationConfig::new();
+    c.total_core_instances(as_u32(instances.max(1))?)
+        .total_memories(as_u32(memories.max(1))?)
+        .total_tables(as_u32(tables.max(1))?)
+        .total_gc_heaps(as_u32((instances * gc).max(1))?)
+        // Cage runs no component.
+        .total_component_instances(0)
+        .max_memories_per_module(l.max_memories)
+        .max_tables_per_module(l.max_tables)
+        // The limiter enforces `max_memory`; the pool lets memories reach the reservation.
+        .max_memory_size(as_usize(MEMORY_RESERVATION)?)
+        .table_elements(as_usize(l.max_table_elements.max(1))?)
+        .max_core_instance_size(as_usize(
+            l.max_module_size
+                .bytes()
+                .saturating_mul(CONTEXT_PER_MODULE_BYTE)
+                .clamp(1 << 20, 1 << 40),
+        )?);
+    Ok(c)
+}

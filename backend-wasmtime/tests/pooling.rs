@@ -1,0 +1,163 @@
+//! The pooling allocator trades no isolation for speed: a guest instantiated in a slot another
+//! guest used sees fresh memory (zeros beyond its data segments, its initial size), fresh tables
+//! and fresh globals, whether the slot last held the same module or another one. The pool is
+//! sized to one instance here, so every instantiation reuses the same slot.
+
+use cage_core::{HostFunctions, Policy, Rejection, Runtime, Value};
+use cage_wasmtime::{Allocator, Wasmtime};
+
+/// Writes a secret everywhere it can: memory inside the initial pages and in a grown page, a
+/// table slot, a mutable global.
+const WRITER: &str = r#"(module
+    (memory (export "memory") 1)
+    (table 4 funcref)
+    (global $g (mut i32) (i32.const 0))
+    (data (i32.const 0) "hello")
+    (func $f)
+    (elem declare func $f)
+    (func (export "write_secrets")
+        (drop (memory.grow (i32.const 1)))
+        (i32.store (i32.const 1000) (i32.const 0x5ec2e7))
+        (i32.store (i32.const 65532) (i32.const 0x5ec2e7))
+        (i32.store (i32.const 70000) (i32.const 0x5ec2e7))
+        (table.set (i32.const 2) (ref.func $f))
+        (global.set $g (i32.const 0x5ec2e7)))
+    (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+    (func (export "pages") (result i32) (memory.size))
+    (func (export "table_null") (param i32) (result i32) (ref.is_null (table.get (local.get 0))))
+    (func (export "global") (result i32) (global.get $g)))"#;
+
+/// Another module of the same shape that only reads.
+const READER: &str = r#"(module
+    (memory (export "memory") 1)
+    (table 4 funcref)
+    (global $g (mut i32) (i32.const 0))
+    (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+    (func (export "pages") (result i32) (memory.size))
+    (func (export "table_null") (param i32) (result i32) (ref.is_null (table.get (local.get 0))))
+    (func (export "global") (result i32) (global.get $g)))"#;
+
+fn runtime() -> Runtime<Wasmtime> {
+    let mut policy = Policy::default();
+    policy.limits.max_instances = 1;
+    let rt = cage_wasmtime::runtime(&policy).unwrap();
+    assert_eq!(rt.backend().allocator(), Allocator::Pooling);
+    rt
+}
+
+fn i32_of(v: Vec<Value>) -> i32 {
+    match v.as_slice() {
+        [Value::I32(x)] => *x,
+        other => panic!("expected one i32, got {other:?}"),
+    }
+}
+
+/// Asserts that a sandbox of `module` sees nothing of an earlier tenant.
+fn assert_fresh(sb: &mut cage_core::Sandbox<Wasmtime>, data: Option<&[u8]>) {
+    for addr in [1000, 65532] {
+        assert_eq!(
+            i32_of(sb.call("load", &[Value::I32(addr)]).unwrap()),
+            0,
+            "memory at {addr}"
+        );
+    }
+    assert_eq!(i32_of(sb.call("pages", &[]).unwrap()), 1, "initial size");
+    let e = sb.call("load", &[Value::I32(70000)]).unwrap_err();
+    assert_eq!(
+        e.as_trap(),
+        Some(cage_core::Trap::MemoryOutOfBounds),
+        "{e:?}"
+    );
+    for i in 0..4 {
+        assert_eq!(
+            i32_of(sb.call("table_null", &[Value::I32(i)]).unwrap()),
+            1,
+            "table[{i}]"
+        );
+    }
+    assert_eq!(i32_of(sb.call("global", &[]).unwrap()), 0, "global");
+    if let Some(data) = data {
+        let word = i32::from_le_bytes(data[..4].try_into().unwrap());
+        assert_eq!(
+            i32_of(sb.call("load", &[Value::I32(0)]).unwrap()),
+            word,
+            "data segment"
+        );
+    }
+}
+
+#[test]
+fn a_reused_slot_shows_nothing_of_the_previous_guest() {
+    let rt = runtime();
+    let writer = rt
+        .compile(&wat::parse_str(WRITER).unwrap(), &HostFunctions::new())
+        .unwrap();
+    let reader = rt
+        .compile(&wat::parse_str(READER).unwrap(), &HostFunctions::new())
+        .unwrap();
+    for round in 0..3 {
+        // The same module in the slot it used before (Wasmtime keeps its image mapped there).
+        let mut sb = writer.sandbox().unwrap();
+        sb.instantiate().unwrap();
+        assert_fresh(&mut sb, Some(b"hello"));
+        sb.call("write_secrets", &[]).unwrap();
+        assert_eq!(
+            i32_of(sb.call("load", &[Value::I32(70000)]).unwrap()),
+            0x5ec2e7
+        );
+        assert_eq!(i32_of(sb.call("table_null", &[Value::I32(2)]).unwrap()), 0);
+        drop(sb);
+
+        let mut sb = writer.sandbox().unwrap();
+        sb.instantiate().unwrap();
+        assert_fresh(&mut sb, Some(b"hello"));
+        sb.call("write_secrets", &[]).unwrap();
+        drop(sb);
+
+        // Another module in the same slot.
+        let mut sb = reader.sandbox().unwrap();
+        sb.instantiate().unwrap();
+        assert_fresh(&mut sb, None);
+        assert_eq!(
+            i32_of(sb.call("load", &[Value::I32(0)]).unwrap()),
+            0,
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn one_sandbox_more_than_the_pool_holds_is_a_typed_rejection() {
+    let rt = runtime();
+    let m = rt
+        .compile(&wat::parse_str(READER).unwrap(), &HostFunctions::new())
+        .unwrap();
+    let mut a = m.sandbox().unwrap();
+    a.instantiate().unwrap();
+    let e = m.sandbox().unwrap_err();
+    assert_eq!(e.as_rejection(), Some(Rejection::LimitExceeded), "{e:?}");
+    drop(a);
+    let mut b = m.sandbox().unwrap();
+    b.instantiate().unwrap();
+}
+
+#[test]
+fn policies_the_pool_cannot_hold_use_the_on_demand_allocator() {
+    let mut threads = Policy::default();
+    threads.features = threads.features.with(cage_core::Proposal::Threads, true);
+    let mut big_memory = Policy::default();
+    big_memory.limits.max_memory = cage_core::Size::gib(8);
+    let mut many = Policy::default();
+    many.limits.max_instances = 10_000;
+    many.limits.max_memories = 16;
+    for (what, policy) in [
+        ("threads", threads),
+        ("8 GiB memories", big_memory),
+        ("160 000 memories", many),
+    ] {
+        assert!(Wasmtime::pooling_refused(&policy).is_some(), "{what}");
+        let rt = cage_wasmtime::runtime(&policy).unwrap();
+        assert_eq!(rt.backend().allocator(), Allocator::OnDemand, "{what}");
+    }
+    assert_eq!(Wasmtime::pooling_refused(&Policy::default()), None);
+}
