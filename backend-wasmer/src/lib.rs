@@ -402,7 +402,8 @@ impl WasmerStore {
 
     /// The middleware's flag global: why its own `unreachable` ran (0 = it did not).
     fn flag(&mut self) -> i32 {
-        match self.global(&self.hidden.flag()) {
+        let hidden = self.hidden.clone();
+        match self.global(hidden.flag()) {
             Some(wasmer::Value::I32(f)) => f,
             _ => 0,
         }
@@ -414,7 +415,7 @@ impl WasmerStore {
         if let Some(g) = self
             .instance
             .as_ref()
-            .and_then(|i| i.exports.get_global(&name).ok())
+            .and_then(|i| i.exports.get_global(name).ok())
             .cloned()
         {
             let _ = g.set(&mut self.store, wasmer::Value::I32(0));
@@ -449,7 +450,7 @@ impl CageStore for WasmerStore {
                 }
             };
             let memory = instance.exports.get_memory("memory").ok().cloned();
-            let fuel = instance.exports.get_global(&s.hidden.fuel()).ok().cloned();
+            let fuel = instance.exports.get_global(s.hidden.fuel()).ok().cloned();
             {
                 let env = s.env.as_mut(&mut s.store);
                 env.memory = memory;

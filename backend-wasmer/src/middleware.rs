@@ -48,6 +48,10 @@ use crate::convert::{FLAG_GROW_FAILED, FLAG_OUT_OF_FUEL, FLAG_WAIT_UNSHARED};
 pub(crate) struct HiddenExports {
     /// The prefix every hidden export starts with.
     pub(crate) prefix: String,
+    /// The fuel-remaining global.
+    fuel: String,
+    /// The flag global (why Cage's own `unreachable` ran).
+    flag: String,
 }
 
 impl HiddenExports {
@@ -57,17 +61,21 @@ impl HiddenExports {
             .chain((1u32..).map(|i| format!("cage{i}:")))
             .find(|p| !taken(p))
             .unwrap_or_default();
-        HiddenExports { prefix }
+        HiddenExports {
+            fuel: format!("{prefix}fuel"),
+            flag: format!("{prefix}flag"),
+            prefix,
+        }
     }
 
     /// The fuel-remaining global.
-    pub(crate) fn fuel(&self) -> String {
-        format!("{}fuel", self.prefix)
+    pub(crate) fn fuel(&self) -> &str {
+        &self.fuel
     }
 
     /// The flag global (why Cage's own `unreachable` ran).
-    pub(crate) fn flag(&self) -> String {
-        format!("{}flag", self.prefix)
+    pub(crate) fn flag(&self) -> &str {
+        &self.flag
     }
 
     /// The hidden export of memory `i`.
@@ -230,14 +238,16 @@ impl ModuleMiddleware for CageMiddleware {
         let fuel = self.fuel.map(|budget| {
             let budget = i64::try_from(budget).unwrap_or(i64::MAX);
             let g = add_global(info, Type::I64, GlobalInit::I64Const(budget));
-            info.exports
-                .insert(names.fuel(), ExportIndex::Global(GlobalIndex::from_u32(g)));
+            info.exports.insert(
+                names.fuel().to_owned(),
+                ExportIndex::Global(GlobalIndex::from_u32(g)),
+            );
             (g, add_global(info, Type::I64, GlobalInit::I64Const(budget)))
         });
         let (fuel, var) = (fuel.map(|f| f.0), fuel.map(|f| f.1));
         let flag = add_global(info, Type::I32, GlobalInit::I32Const(0));
         info.exports.insert(
-            names.flag(),
+            names.flag().to_owned(),
             ExportIndex::Global(GlobalIndex::from_u32(flag)),
         );
         let scratch = add_global(info, Type::I32, GlobalInit::I32Const(0));

@@ -38,8 +38,12 @@ const READER: &str = r#"(module
     (func (export "global") (result i32) (global.get $g)))"#;
 
 fn runtime() -> Runtime<Wasmtime> {
+    runtime_of(1)
+}
+
+fn runtime_of(instances: u32) -> Runtime<Wasmtime> {
     let mut policy = Policy::default();
-    policy.limits.max_instances = 1;
+    policy.limits.max_instances = instances;
     let rt = cage_wasmtime::runtime(&policy).unwrap();
     assert_eq!(rt.backend().allocator(), Allocator::Pooling);
     rt
@@ -123,6 +127,37 @@ fn a_reused_slot_shows_nothing_of_the_previous_guest() {
             0,
             "round {round}"
         );
+    }
+}
+
+#[test]
+fn batched_slot_resets_never_hand_out_a_dirty_slot() {
+    // Four slots, reset in batches of four: sandboxes come and go in every interleaving of
+    // slots waiting for their reset, reused, and cold.
+    let rt = runtime_of(4);
+    let writer = rt
+        .compile(&wat::parse_str(WRITER).unwrap(), &HostFunctions::new())
+        .unwrap();
+    let reader = rt
+        .compile(&wat::parse_str(READER).unwrap(), &HostFunctions::new())
+        .unwrap();
+    let mut live = Vec::new();
+    for i in 0..64 {
+        if i % 3 == 0 {
+            let mut sb = reader.sandbox().unwrap();
+            sb.instantiate().unwrap();
+            assert_fresh(&mut sb, None);
+            assert_eq!(i32_of(sb.call("load", &[Value::I32(0)]).unwrap()), 0);
+        } else {
+            let mut sb = writer.sandbox().unwrap();
+            sb.instantiate().unwrap();
+            assert_fresh(&mut sb, Some(b"hello"));
+            sb.call("write_secrets", &[]).unwrap();
+            live.push(sb);
+        }
+        if live.len() >= 3 || (i % 5 == 0 && !live.is_empty()) {
+            live.remove(0);
+        }
     }
 }
 

@@ -146,12 +146,12 @@ pub fn workloads() -> Vec<Workload> {
         Workload {
             name: "trivial",
             group: Group::Instantiate,
-            about: "new sandbox + instantiate trivial.wat (memory, data segment) + call run + drop",
+            about: "new sandbox + instantiate trivial.wat (memory, data segment) + typed call of run + drop",
             source: Source::Wat(TRIVIAL_WAT),
             arg: 41,
             expect: 42,
             native: None,
-            path: CallPath::Name,
+            path: CallPath::Typed,
             typed_host: false,
         },
         Workload {
