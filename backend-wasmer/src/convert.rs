@@ -25,6 +25,8 @@ pub(crate) const FLAG_OUT_OF_FUEL: i32 = 1;
 pub(crate) const FLAG_GROW_FAILED: i32 = 2;
 /// `memory.atomic.wait` on an unshared memory (Wasmer would block instead of trapping).
 pub(crate) const FLAG_WAIT_UNSHARED: i32 = 3;
+/// The deadline watchdog raised the stop global.
+pub(crate) const FLAG_TIMEOUT: i32 = 4;
 
 /// Maps a Wasmer failure onto the taxonomy. `flag` is the middleware's flag global, which tells
 /// Cage's own `unreachable` (fuel exhausted, grow failed) from the guest's.
@@ -48,6 +50,7 @@ pub(crate) fn classify(err: &RuntimeError, flag: i32) -> Error {
                     Trap::AtomicWaitNonSharedMemory,
                     "atomic wait on non-shared memory",
                 ),
+                FLAG_TIMEOUT => (Trap::Timeout, "the deadline passed"),
                 _ => (Trap::Other, "unknown Cage middleware flag"),
             };
             return Error::trap(trap, why);
@@ -65,7 +68,6 @@ pub(crate) fn classify(err: &RuntimeError, flag: i32) -> Error {
             TrapCode::UnreachableCodeReached => Trap::Unreachable,
             TrapCode::UncaughtException => Trap::UncaughtException,
             TrapCode::UninitializedExnRef => Trap::NullReference,
-            TrapCode::HostInterrupt => Trap::Timeout,
             _ => Trap::Other,
         },
         None if err.is_exception() => Trap::UncaughtException,

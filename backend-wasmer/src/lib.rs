@@ -6,8 +6,8 @@
 //! | policy | Wasmer mechanism |
 //! |---|---|
 //! | `fuel` | Cage's own metering middleware (`middleware.rs`) configured from core's cost model: the same costs as Wasmtime, including 1 per function entered and per-byte/per-element bulk costs; exhaustion is told apart from a guest `unreachable` by a flag global |
-//! | `timeout` | `Store::interrupter()` (SIGUSR1) driven by a watchdog thread that repeats the interrupt until the call returns |
-//! | `max_memory`, `max_table_elements` | Cage's `Tunables` (`tunables.rs`) lowering every memory's and table's maximum to the cap |
+//! | `timeout` | the middleware checks a stop global at every function entry and loop header (where Wasmtime checks its epoch); a watchdog thread raises it once the call's deadline passed. No signals |
+//! | `max_memory`, `max_table_elements` | Cage's `Tunables` (`unsafe_api.rs`) lowering every memory's and table's maximum to the cap |
 //! | `trap_on_grow_failure` | the middleware checks the result of `memory.grow`/`table.grow` |
 //! | `max_memories`, `max_tables` | core's static check |
 //! | `max_instances` | core's live-sandbox counter per runtime |
@@ -24,18 +24,21 @@ mod convert;
 mod host;
 mod middleware;
 
-pub use host::{HostParams, WasmerHostFn};
-mod tunables;
+mod unsafe_api;
 mod watchdog;
+
+pub use host::{HostParams, WasmerHostFn};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cage_core::backend::{Backend, Store as CageStore, TypedStore};
+use cage_core::cache::VerifiedCode;
 use cage_core::{
     Capabilities, CheckedModule, Error, ExportedState, Features, HostFailure, HostFunc, HostState,
-    Policy, Proposal, Rejection, RuntimeName, Stats, Trap, Value,
+    Policy, Proposal, Rejection, RuntimeName, Stats, Value,
 };
+use sha2::{Digest, Sha256};
 use wasmer::sys::{
     BaseTunables, CompilerConfig, Cranelift, CraneliftOptLevel, EngineBuilder, NativeEngineExt,
     Singlepass, Target,
@@ -45,7 +48,7 @@ use wasmer::{Engine, Extern, FunctionEnv, Imports, Instance, Module, Store};
 use crate::convert::{classified, classify, from_val, to_val};
 use crate::host::Env;
 use crate::middleware::{CageMiddleware, HiddenExports};
-use crate::tunables::CageTunables;
+use crate::unsafe_api::CageTunables;
 use crate::watchdog::Watchdog;
 
 /// Which Wasmer compiler.
@@ -135,12 +138,10 @@ impl Wasmer {
     /// Builds a runtime for `policy` with `compiler`.
     ///
     /// # Errors
-    /// An invalid policy; a deadline on a platform without Wasmer's host interrupts (non-unix);
-    /// a host failure when the watchdog thread cannot start.
+    /// An invalid policy; a host failure when the watchdog thread cannot start.
     pub fn new(policy: &Policy, compiler: Compiler) -> Result<Self, Error> {
         policy.validate()?;
         let watchdog = match policy.limits.timeout {
-            #[cfg(unix)]
             Some(_) => Some(Arc::new(Watchdog::start().map_err(|e| {
                 Error::host_from(
                     HostFailure::Thread,
@@ -148,13 +149,6 @@ impl Wasmer {
                     e,
                 )
             })?)),
-            #[cfg(not(unix))]
-            Some(_) => {
-                return Err(Error::Policy(cage_core::PolicyError::Invalid(
-                    "limits.timeout needs Wasmer's host interrupts, which exist only on unix"
-                        .into(),
-                )));
-            }
             None => None,
         };
         policy.check_host_dirs()?;
@@ -202,6 +196,24 @@ impl Wasmer {
     }
 }
 
+/// The exact Wasmer this backend is built against (the workspace pins it; a test checks the
+/// two agree). Part of the compiled-module cache key.
+pub const WASMER_VERSION: &str = "7.3.0";
+
+/// Code compiled by Wasmer with Cage's middleware, before imports are bound.
+#[derive(Clone)]
+pub struct WasmerCode {
+    engine: Engine,
+    module: Module,
+    hidden: Arc<HiddenExports>,
+}
+
+impl std::fmt::Debug for WasmerCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmerCode").finish_non_exhaustive()
+    }
+}
+
 /// A module compiled by Wasmer, with its engine and its host functions.
 #[derive(Clone)]
 pub struct WasmerModule {
@@ -218,6 +230,7 @@ impl std::fmt::Debug for WasmerModule {
 }
 
 impl Backend for Wasmer {
+    type Code = WasmerCode;
     type Module = WasmerModule;
     type Store = WasmerStore;
 
@@ -233,7 +246,7 @@ impl Backend for Wasmer {
         &self.policy
     }
 
-    fn compile(&self, module: &CheckedModule, imports: &[HostFunc]) -> Result<WasmerModule, Error> {
+    fn compile_code(&self, module: &CheckedModule) -> Result<WasmerCode, Error> {
         let (engine, meter) = self.engine();
         let compiled = Module::from_binary(&engine, module.runnable_bytes()).map_err(|e| {
             Error::reject(
@@ -248,11 +261,85 @@ impl Backend for Wasmer {
                 "the metering middleware did not run on this module; refusing to run it unmetered",
             )
         })?;
-        Ok(WasmerModule {
+        Ok(WasmerCode {
             engine,
             module: compiled,
-            host: Arc::new(imports.to_vec()),
             hidden: Arc::new(hidden),
+        })
+    }
+
+    fn link(
+        &self,
+        code: &WasmerCode,
+        _: &CheckedModule,
+        imports: &[HostFunc],
+    ) -> Result<WasmerModule, Error> {
+        Ok(WasmerModule {
+            engine: code.engine.clone(),
+            module: code.module.clone(),
+            host: Arc::new(imports.to_vec()),
+            hidden: code.hidden.clone(),
+        })
+    }
+
+    fn code_fingerprint(&self) -> Vec<u8> {
+        let (engine, _) = self.engine();
+        let target = Target::default();
+        let mut fp = format!(
+            "wasmer {WASMER_VERSION}; compiler {}; {}; cpu {:?}; middleware ",
+            engine.deterministic_id(),
+            target.triple(),
+            target.cpu_features(),
+        )
+        .into_bytes();
+        // Cage's own code transformation and memory set-up: their source, so that no change to
+        // them can load code built by an older Cage.
+        let mut h = Sha256::new();
+        h.update(include_str!("middleware.rs"));
+        h.update(include_str!("unsafe_api.rs"));
+        fp.extend_from_slice(&h.finalize());
+        fp
+    }
+
+    fn serialize_code(&self, code: &WasmerCode) -> Result<Vec<u8>, Error> {
+        let module = code.module.serialize().map_err(|e| {
+            Error::host(
+                HostFailure::Runtime,
+                format!("{} cannot serialize this module: {e}", self.name()),
+            )
+        })?;
+        let prefix = code.hidden.prefix.as_bytes();
+        let mut out = Vec::with_capacity(4 + prefix.len() + module.len());
+        out.extend_from_slice(&(prefix.len() as u32).to_le_bytes());
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(&module);
+        Ok(out)
+    }
+
+    fn deserialize_code(&self, code: &VerifiedCode) -> Result<WasmerCode, Error> {
+        let bytes = code.bytes();
+        let refused = |why: &str| {
+            Error::host(
+                HostFailure::Runtime,
+                format!("{} refused cached code: {why}", self.name()),
+            )
+        };
+        let len = bytes
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(|b| u32::from_le_bytes(b) as usize)
+            .ok_or_else(|| refused("no prefix"))?;
+        let prefix = bytes
+            .get(4..4 + len)
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .ok_or_else(|| refused("bad prefix"))?;
+        let (engine, _) = self.engine();
+        let module = unsafe_api::deserialize(&engine, &bytes[4 + len..], code)
+            .map_err(|e| refused(&e.to_string()))?;
+        Ok(WasmerCode {
+            engine,
+            module,
+            hidden: Arc::new(HiddenExports::from_prefix(prefix)),
         })
     }
 
@@ -271,20 +358,11 @@ impl Backend for Wasmer {
             imports.define(&f.module, &f.name, host::function(&mut store, &env, f)?);
         }
         let deadline = match (self.policy.limits.timeout, &self.watchdog) {
-            (Some(timeout), Some(watchdog)) => {
-                #[cfg(unix)]
-                let interrupter = store.interrupter();
-                #[cfg(unix)]
-                let interrupt: Box<dyn Fn() + Send + Sync> =
-                    Box::new(move || interrupter.interrupt());
-                #[cfg(not(unix))]
-                let interrupt: Box<dyn Fn() + Send + Sync> = Box::new(|| {});
-                Some(Deadline {
-                    timeout,
-                    slot: watchdog.slot(interrupt),
-                    watchdog: watchdog.clone(),
-                })
-            }
+            (Some(timeout), Some(watchdog)) => Some(Deadline {
+                timeout,
+                slot: watchdog.slot(),
+                watchdog: watchdog.clone(),
+            }),
             _ => None,
         };
         Ok(WasmerStore {
@@ -369,7 +447,6 @@ impl WasmerStore {
             armed
         });
         let result = f(self);
-        let fired = armed.as_ref().is_some_and(|a| a.fired());
         drop(armed);
         self.deadline = deadline;
         result.map_err(|e| {
@@ -377,15 +454,7 @@ impl WasmerStore {
             // The flag answers for this trap only: a later trap of the guest's own must not
             // read it again.
             self.clear_flag();
-            // Wasmer looks up the interrupted instruction's trap code before the interrupt's
-            // own: an interrupt landing on a stack check (Singlepass puts one at every call)
-            // comes back as a stack overflow. Past the deadline, those are the deadline.
-            match err.as_trap() {
-                Some(Trap::Other | Trap::StackOverflow) if fired => {
-                    Error::trap(Trap::Timeout, "interrupted by host: the deadline passed")
-                }
-                _ => err,
-            }
+            err
         })
     }
 
@@ -458,7 +527,28 @@ impl CageStore for WasmerStore {
             }
             s.instance = Some(instance);
             Ok(())
-        })
+        })?;
+        // Outside `guarded`, which takes the deadline out for the call.
+        if let (Some(d), Some(instance)) = (&self.deadline, &self.instance) {
+            // Fail closed: without its stop global the deadline could not be enforced.
+            let stop = instance
+                .exports
+                .get_global(self.hidden.stop())
+                .map_err(|_| {
+                    Error::host(
+                        HostFailure::Runtime,
+                        "the module has no stop global: the deadline cannot be enforced",
+                    )
+                })?;
+            d.slot.cell.attach(&mut self.store, stop);
+            if !d.slot.cell.is_attached() {
+                return Err(Error::host(
+                    HostFailure::Runtime,
+                    "the stop global has no cell: the deadline cannot be enforced",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn func(&mut self, name: &str) -> Option<wasmer::Function> {
@@ -650,4 +740,17 @@ typed_calls! {
     (A, B, C, D, E, F) => (A, B, C, D, E, F);
     (A, B, C, D, E, F, G) => (A, B, C, D, E, F, G);
     (A, B, C, D, E, F, G, H) => (A, B, C, D, E, F, G, H);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_in_the_cache_key_is_the_pinned_one() {
+        let manifest = include_str!("../../Cargo.toml");
+        let pin = format!("wasmer = {{ version = \"={}\"", super::WASMER_VERSION);
+        assert!(
+            manifest.contains(&pin),
+            "update WASMER_VERSION with the workspace pin"
+        );
+    }
 }

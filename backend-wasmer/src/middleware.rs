@@ -27,7 +27,14 @@
 //!   here, with the same `fuel_consumed`.
 //!
 //! Exhaustion sets a flag global and executes `unreachable`; Cage reads the flag to tell it from
-//! the guest's own `unreachable`. One middleware value serves one module: the global indexes it
+//! the guest's own `unreachable`.
+//!
+//! Deadlines are cooperative, like Wasmtime's epochs: with a timeout, a *stop* global is checked
+//! at every function entry and loop header, and the watchdog thread raises it (through the
+//! global's cell, `unsafe_api::StopCell`) once the call's deadline passed; the guest then sets
+//! the flag and executes `unreachable`, classified `timeout`. No signal is ever sent, so an
+//! interrupt can never land in host code (Wasmer's own `SIGUSR1` interrupts could, and unwinding
+//! out of `malloc` deadlocks). One middleware value serves one module: the global indexes it
 //! adds are stored in it, so every compile gets a fresh engine and middleware.
 
 use std::sync::Mutex;
@@ -39,7 +46,7 @@ use wasmer::sys::{FunctionMiddleware, MiddlewareError, MiddlewareReaderState, Mo
 use wasmer::{ExportIndex, GlobalInit, GlobalType, LocalFunctionIndex, Mutability, Type};
 use wasmer_types::{GlobalIndex, ModuleInfo};
 
-use crate::convert::{FLAG_GROW_FAILED, FLAG_OUT_OF_FUEL, FLAG_WAIT_UNSHARED};
+use crate::convert::{FLAG_GROW_FAILED, FLAG_OUT_OF_FUEL, FLAG_TIMEOUT, FLAG_WAIT_UNSHARED};
 
 /// The names of the exports the middleware adds for Cage's bookkeeping. They start with a prefix
 /// that no export of the guest starts with (`cage:`, or `cage1:`, `cage2:`, … when the guest
@@ -52,6 +59,8 @@ pub(crate) struct HiddenExports {
     fuel: String,
     /// The flag global (why Cage's own `unreachable` ran).
     flag: String,
+    /// The stop global the deadline watchdog raises.
+    stop: String,
 }
 
 impl HiddenExports {
@@ -61,10 +70,16 @@ impl HiddenExports {
             .chain((1u32..).map(|i| format!("cage{i}:")))
             .find(|p| !taken(p))
             .unwrap_or_default();
+        Self::from_prefix(&prefix)
+    }
+
+    /// The names under `prefix` (for code loaded from the cache, which stores the prefix).
+    pub(crate) fn from_prefix(prefix: &str) -> Self {
         HiddenExports {
             fuel: format!("{prefix}fuel"),
             flag: format!("{prefix}flag"),
-            prefix,
+            stop: format!("{prefix}stop"),
+            prefix: prefix.to_owned(),
         }
     }
 
@@ -76,6 +91,11 @@ impl HiddenExports {
     /// The flag global (why Cage's own `unreachable` ran).
     pub(crate) fn flag(&self) -> &str {
         &self.flag
+    }
+
+    /// The stop global (non-zero: the deadline passed).
+    pub(crate) fn stop(&self) -> &str {
+        &self.stop
     }
 
     /// The hidden export of memory `i`.
@@ -105,6 +125,8 @@ struct Globals {
     /// Working fuel.
     var: Option<u32>,
     flag: u32,
+    /// Raised by the deadline watchdog; checked where Wasmtime checks its epoch.
+    stop: Option<u32>,
     scratch: u32,
     /// Per memory index: whether it is shared.
     shared: Vec<bool>,
@@ -193,6 +215,7 @@ fn block_type(results: &[Type]) -> Option<BlockType> {
 #[derive(Debug)]
 pub(crate) struct CageMiddleware {
     fuel: Option<u64>,
+    deadline: bool,
     costs: CostModel,
     trap_on_grow_failure: bool,
     globals: Mutex<Option<Globals>>,
@@ -202,6 +225,7 @@ impl CageMiddleware {
     pub(crate) fn new(policy: &Policy) -> Self {
         CageMiddleware {
             fuel: policy.limits.fuel,
+            deadline: policy.limits.timeout.is_some(),
             costs: policy.costs.clone(),
             trap_on_grow_failure: policy.limits.trap_on_grow_failure,
             globals: Mutex::new(None),
@@ -250,6 +274,14 @@ impl ModuleMiddleware for CageMiddleware {
             names.flag().to_owned(),
             ExportIndex::Global(GlobalIndex::from_u32(flag)),
         );
+        let stop = self.deadline.then(|| {
+            let g = add_global(info, Type::I32, GlobalInit::I32Const(0));
+            info.exports.insert(
+                names.stop().to_owned(),
+                ExportIndex::Global(GlobalIndex::from_u32(g)),
+            );
+            g
+        });
         let scratch = add_global(info, Type::I32, GlobalInit::I32Const(0));
         let shared = info.memories.values().map(|m| m.shared).collect();
         let max_bytes = info
@@ -276,6 +308,7 @@ impl ModuleMiddleware for CageMiddleware {
             fuel,
             var,
             flag,
+            stop,
             scratch,
             shared,
             results,
@@ -491,6 +524,42 @@ impl FunctionMeter {
         ]);
     }
 
+    /// Traps `timeout` (flag, unreachable) when the watchdog raised the stop global: at
+    /// function entry and loop headers, where Wasmtime checks its epoch deadline.
+    fn stop_check<'a>(&self, state: &mut MiddlewareReaderState<'a>) {
+        let Some(stop) = self.globals.stop else {
+            return;
+        };
+        let scratch = self.globals.scratch;
+        state.extend([
+            // Every check point first increments the scratch global: a store of a value the
+            // optimiser cannot know, so the load of the stop global after it is never treated
+            // as redundant. (Cranelift's alias analysis otherwise forwards the entry check's load
+            // to every loop header, since no store comes between, and the watchdog's write, from
+            // another thread, is never seen: a `(loop br 0)` ran forever.)
+            Operator::GlobalGet {
+                global_index: scratch,
+            },
+            Operator::I32Const { value: 1 },
+            Operator::I32Add,
+            Operator::GlobalSet {
+                global_index: scratch,
+            },
+            Operator::GlobalGet { global_index: stop },
+            Operator::If {
+                blockty: BlockType::Empty,
+            },
+            Operator::I32Const {
+                value: FLAG_TIMEOUT,
+            },
+            Operator::GlobalSet {
+                global_index: self.globals.flag,
+            },
+            Operator::Unreachable,
+            Operator::End,
+        ]);
+    }
+
     /// Charges `len * per_unit` for the i32 length on top of the stack, leaving it there.
     fn charge_dynamic<'a>(&self, per_unit: u8, state: &mut MiddlewareReaderState<'a>) {
         let Some(fuel) = self.metered() else { return };
@@ -596,6 +665,7 @@ impl<'a> FunctionMiddleware<'a> for FunctionMeter {
             self.load(state);
             self.flush(state);
             self.check(state);
+            self.stop_check(state);
             if let (Some(blockty), Some(_)) = (self.wrapper, self.metered()) {
                 state.push_operator(Operator::Block { blockty });
             }
@@ -686,6 +756,7 @@ impl<'a> FunctionMiddleware<'a> for FunctionMeter {
             state.push_operator(op);
             if is_loop {
                 self.check(state);
+                self.stop_check(state);
             }
             if reload {
                 self.load(state);

@@ -1,12 +1,14 @@
 //! The deadline watchdog: one thread per runtime, and one slot per store.
 //!
 //! Arming a call is lock-free and costs a few plain stores: the store's slot records the call's
-//! timeout and a new generation number. The watchdog thread scans the slots every period while
-//! calls are armed: the first scan that sees a generation notes the time, and once `timeout` has
-//! passed since then it interrupts the store, and keeps interrupting every period until the call
-//! returns, because an interrupt can be missed (Wasmer's docs say so: a signal that lands outside
-//! Wasm code is not acted on). Timing from the first sighting means a call is never stopped
-//! early; it is stopped one to two periods (plus scheduling delay) late.
+//! timeout and a new generation number, and the store's stop global is lowered. The watchdog
+//! thread scans the slots every period while calls are armed: the first scan that sees a
+//! generation notes the time, and once `timeout` has passed since then it raises the store's
+//! stop global, which the guest checks at every function entry and loop header (Cage's
+//! middleware), and raises it again every period until the call returns. Timing from the first
+//! sighting means a call is never stopped early; it is stopped one to two periods (plus
+//! scheduling delay) late. No signal is sent: the guest stops itself at a check point, never in
+//! the middle of host code.
 //!
 //! With no call armed for `LINGER` the thread slows down to one scan per `COLD`; a call armed
 //! then wakes it (in the rare race where the wake-up is missed, the next slow scan picks the call
@@ -17,6 +19,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::unsafe_api::DeadlineCell;
+
 /// How often armed calls are checked, and an interrupt repeated until the call returns.
 const PERIOD: Duration = Duration::from_micros(500);
 /// How long the thread keeps scanning every period after the last armed call.
@@ -24,17 +28,16 @@ const LINGER: Duration = Duration::from_millis(100);
 /// The scan period while no call is armed.
 const COLD: Duration = Duration::from_millis(10);
 
-type Interrupt = Box<dyn Fn() + Send + Sync>;
-
 /// One store's deadline state, shared with the watchdog thread.
 pub(crate) struct Slot {
     /// The generation of the armed call, 0 when disarmed.
     armed: AtomicU64,
     /// The armed call's timeout, in nanoseconds.
     timeout: AtomicU64,
-    /// Whether the watchdog interrupted the current call.
+    /// Whether the watchdog raised the stop global for the current call.
     fired: AtomicBool,
-    interrupt: Interrupt,
+    /// The store's stop global.
+    pub(crate) cell: DeadlineCell,
     /// Generations handed out (per slot).
     next: AtomicU64,
     /// Watchdog-only: the generation it saw last and when (nanoseconds since its start).
@@ -75,7 +78,8 @@ pub(crate) struct Armed<'a> {
 }
 
 impl Armed<'_> {
-    /// Whether the watchdog interrupted this call.
+    /// Whether the watchdog raised the stop global for this call.
+    #[cfg(test)]
     pub(crate) fn fired(&self) -> bool {
         self.slot.fired.load(Ordering::Acquire)
     }
@@ -83,7 +87,9 @@ impl Armed<'_> {
 
 impl Drop for Armed<'_> {
     fn drop(&mut self) {
-        self.slot.armed.store(0, Ordering::Release);
+        self.slot.armed.store(0, Ordering::SeqCst);
+        // No write to the instance's stop global may follow the end of the call.
+        self.slot.cell.quiesce();
     }
 }
 
@@ -106,13 +112,13 @@ impl Watchdog {
         })
     }
 
-    /// A slot for one store, interrupted by `interrupt`.
-    pub(crate) fn slot(&self, interrupt: Interrupt) -> Arc<Slot> {
+    /// A slot for one store (its stop global attached once it is instantiated).
+    pub(crate) fn slot(&self) -> Arc<Slot> {
         let slot = Arc::new(Slot {
             armed: AtomicU64::new(0),
             timeout: AtomicU64::new(0),
             fired: AtomicBool::new(false),
-            interrupt,
+            cell: DeadlineCell::default(),
             next: AtomicU64::new(1),
             seen: Mutex::new((0, 0)),
         });
@@ -134,11 +140,12 @@ impl Watchdog {
         if slot.fired.load(Ordering::Relaxed) {
             slot.fired.store(false, Ordering::Relaxed);
         }
+        slot.cell.clear();
         slot.timeout.store(nanos, Ordering::Relaxed);
         // Only the store's own thread arms its slot: no read-modify-write needed.
         let generation = slot.next.load(Ordering::Relaxed).wrapping_add(1).max(1);
         slot.next.store(generation, Ordering::Relaxed);
-        slot.armed.store(generation, Ordering::Release);
+        slot.armed.store(generation, Ordering::SeqCst);
         let shared = &self.shared;
         if !shared.hot.load(Ordering::Relaxed) {
             shared.hot.store(true, Ordering::Relaxed);
@@ -169,9 +176,12 @@ fn scan(shared: &Shared, now: u64) -> bool {
             continue;
         }
         let timeout = slot.timeout.load(Ordering::Relaxed);
-        if now.saturating_sub(seen.1) >= timeout {
+        if now.saturating_sub(seen.1) >= timeout
+            && slot
+                .cell
+                .fire(|| slot.armed.load(Ordering::SeqCst) == generation)
+        {
             slot.fired.store(true, Ordering::Release);
-            (slot.interrupt)();
         }
     }
     any
@@ -214,44 +224,51 @@ impl Drop for Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU32;
+    use std::sync::atomic::AtomicI32;
 
-    fn counting(hits: &Arc<AtomicU32>) -> Interrupt {
-        let h = hits.clone();
-        Box::new(move || {
-            h.fetch_add(1, Ordering::SeqCst);
-        })
+    /// A slot whose stop global is a leaked cell the test can watch.
+    fn watched(w: &Watchdog) -> (Arc<Slot>, &'static AtomicI32) {
+        let cell: &'static AtomicI32 = Box::leak(Box::new(AtomicI32::new(0)));
+        let slot = w.slot();
+        slot.cell.attach_static(cell);
+        (slot, cell)
     }
 
     #[test]
-    fn fires_after_the_deadline_and_repeats_until_disarmed() {
+    fn fires_after_the_deadline_and_not_after_the_call() {
         let w = Watchdog::start().unwrap();
-        let hits = Arc::new(AtomicU32::new(0));
-        let slot = w.slot(counting(&hits));
+        let (slot, cell) = watched(&w);
         let start = Instant::now();
         let (armed, _, _) = w.arm(&slot, Duration::from_millis(30));
-        while hits.load(Ordering::SeqCst) < 3 {
+        while cell.load(Ordering::SeqCst) == 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(start.elapsed() >= Duration::from_millis(30));
         assert!(armed.fired());
         drop(armed);
-        let n = hits.load(Ordering::SeqCst);
+        cell.store(0, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(20));
-        assert!(hits.load(Ordering::SeqCst) <= n + 1, "stops once disarmed");
+        assert_eq!(
+            cell.load(Ordering::SeqCst),
+            0,
+            "nothing raised once disarmed"
+        );
+        // Arming again lowers it and starts over.
+        let (armed, _, _) = w.arm(&slot, Duration::from_secs(10));
+        assert!(!armed.fired());
+        assert_eq!(slot.cell.get(), 0);
     }
 
     #[test]
-    fn an_early_return_never_fires_and_rearming_starts_over() {
+    fn an_early_return_never_fires() {
         let w = Watchdog::start().unwrap();
-        let hits = Arc::new(AtomicU32::new(0));
-        let slot = w.slot(counting(&hits));
+        let (slot, cell) = watched(&w);
         for _ in 0..20 {
             let (armed, _, _) = w.arm(&slot, Duration::from_millis(30));
             std::thread::sleep(Duration::from_millis(5));
             drop(armed);
         }
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(hits.load(Ordering::SeqCst), 0);
+        assert_eq!(cell.load(Ordering::SeqCst), 0);
     }
 }

@@ -36,7 +36,7 @@ mod host;
 mod limiter;
 mod pool;
 mod ticker;
-mod unchecked;
+mod unsafe_api;
 
 pub use host::{HostParams, HostResults, WasmtimeHostFn};
 pub use pool::{ADDRESS_SPACE_BUDGET, Allocator};
@@ -45,11 +45,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cage_core::backend::{Backend, Store as CageStore, TypedStore};
+use cage_core::cache::VerifiedCode;
 use cage_core::{
     Capabilities, CheckedModule, CostModel, Error, ExportedState, Features, HostFailure, HostFunc,
     HostState, Policy, PolicyError, Proposal, Rejection, RuntimeName, Stats, Value, WasmParams,
     WasmResults,
 };
+use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, OptLevel, Store, WasmFeatures,
 };
@@ -57,6 +59,23 @@ use wasmtime::{
 use crate::convert::{classify, from_val};
 use crate::limiter::Limiter;
 use crate::ticker::Ticker;
+
+/// The exact Wasmtime this backend is built against (the workspace pins it; a test checks
+/// the two agree). Part of the compiled-module cache key.
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// A `Hasher` that feeds SHA-256, for Wasmtime's compatibility `Hash`.
+struct Sha256Hasher(Sha256);
+
+impl std::hash::Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        // Only the SHA-256 is used.
+        0
+    }
+}
 
 /// Per-store state.
 pub(crate) struct StoreData {
@@ -236,6 +255,7 @@ impl std::fmt::Debug for WasmtimeModule {
 }
 
 impl Backend for Wasmtime {
+    type Code = wasmtime::Module;
     type Module = WasmtimeModule;
     type Store = WasmtimeStore;
 
@@ -251,18 +271,21 @@ impl Backend for Wasmtime {
         &self.policy
     }
 
-    fn compile(
+    fn compile_code(&self, module: &CheckedModule) -> Result<wasmtime::Module, Error> {
+        wasmtime::Module::new(&self.engine, module.runnable_bytes()).map_err(|e| {
+            Error::reject(
+                Rejection::Unsupported,
+                format!("wasmtime cannot compile this module: {e:#}"),
+            )
+        })
+    }
+
+    fn link(
         &self,
-        module: &CheckedModule,
+        code: &wasmtime::Module,
+        _: &CheckedModule,
         imports: &[HostFunc],
     ) -> Result<WasmtimeModule, Error> {
-        let compiled =
-            wasmtime::Module::new(&self.engine, module.runnable_bytes()).map_err(|e| {
-                Error::reject(
-                    Rejection::Unsupported,
-                    format!("wasmtime cannot compile this module: {e:#}"),
-                )
-            })?;
         let mut linker = Linker::new(&self.engine);
         let metered = self.policy.limits.fuel.is_some();
         for f in imports {
@@ -274,9 +297,31 @@ impl Backend for Wasmtime {
             })?;
         }
         let pre = linker
-            .instantiate_pre(&compiled)
+            .instantiate_pre(code)
             .map_err(|e| Error::reject(Rejection::UnresolvedImport, format!("{e:#}")))?;
         Ok(WasmtimeModule { pre })
+    }
+
+    fn code_fingerprint(&self) -> Vec<u8> {
+        use std::hash::Hash;
+        let mut h = Sha256Hasher(Sha256::new());
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        let mut fp = format!("wasmtime {WASMTIME_VERSION}; engine ").into_bytes();
+        fp.extend_from_slice(&h.0.finalize());
+        fp
+    }
+
+    fn serialize_code(&self, code: &wasmtime::Module) -> Result<Vec<u8>, Error> {
+        code.serialize().map_err(|e| {
+            Error::host(
+                HostFailure::Runtime,
+                format!("wasmtime cannot serialize this module: {e:#}"),
+            )
+        })
+    }
+
+    fn deserialize_code(&self, code: &VerifiedCode) -> Result<wasmtime::Module, Error> {
+        unsafe_api::deserialize(&self.engine, code)
     }
 
     fn store(&self, module: &WasmtimeModule, host: HostState) -> Result<WasmtimeStore, Error> {
@@ -376,7 +421,7 @@ impl CageStore for WasmtimeStore {
         results: &mut [Value],
     ) -> Result<(), Error> {
         arm(&mut self.store, &self.timeout);
-        unchecked::call(&mut self.store, func, args, results, &mut self.raw)
+        unsafe_api::call(&mut self.store, func, args, results, &mut self.raw)
     }
 
     fn stats(&mut self) -> Stats {
@@ -437,5 +482,18 @@ where
     fn call_typed(&mut self, func: &wasmtime::TypedFunc<P, R>, args: P) -> Result<R, Error> {
         arm(&mut self.store, &self.timeout);
         func.call(&mut self.store, args).map_err(|e| classify(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_in_the_cache_key_is_the_pinned_one() {
+        let manifest = include_str!("../../Cargo.toml");
+        let pin = format!("wasmtime = {{ version = \"={}\"", super::WASMTIME_VERSION);
+        assert!(
+            manifest.contains(&pin),
+            "update WASMTIME_VERSION with the workspace pin"
+        );
     }
 }

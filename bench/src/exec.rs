@@ -4,11 +4,11 @@
 use std::hint::black_box;
 
 use cage_core::{
-    Error, FuncType, HostContext, HostError, HostFunc, HostFunctions, Invocation, ValType, Value,
-    prepare as check_module,
+    DiskCache, Error, FuncType, HmacKey, HostContext, HostError, HostFunc, HostFunctions,
+    Invocation, ValType, Value, prepare as check_module,
 };
 
-use super::{CallPath, Case, Group, Runner, check};
+use super::{CacheUse, CallPath, Case, Group, Runner, check};
 
 /// The host functions every workload may import: `env.bump(x) = x + 1`, either dynamic
 /// (`HostFunc::new`) or typed (`cage::host_fn`).
@@ -116,6 +116,22 @@ pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(
     let args = [Value::I32(w.arg)];
     match w.group {
         Group::Compile => {
+            // Cold compiles must not be answered from memory; disk ones come from disk.
+            if w.cache != CacheUse::Memory {
+                rt.set_memory_cache_capacity(0);
+            }
+            let _dir = if w.cache == CacheUse::Disk {
+                let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let key = HmacKey::generate().map_err(text)?;
+                let cache = DiskCache::open(dir.path().join("cache"), key).map_err(text)?;
+                rt.set_disk_cache(Some(cache));
+                Some(dir)
+            } else {
+                None
+            };
+            if w.cache != CacheUse::Cold {
+                rt.compile_dyn(&checked, &host).map_err(text)?;
+            }
             let mut iter = || -> Result<(), String> {
                 let checked = check_module(rt.as_ref(), &bytes, &host, &Invocation::Instantiate)
                     .map_err(text)?;
@@ -124,6 +140,17 @@ pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(
             };
             iter()?;
             run(&mut iter);
+            let s = rt.cache_stats();
+            let expected = match w.cache {
+                CacheUse::Cold => s.memory_hits + s.disk_hits == 0,
+                CacheUse::Memory => s.misses == 1 && s.disk_hits == 0,
+                CacheUse::Disk => s.misses == 1 && s.memory_hits == 0 && s.stored == 1,
+            };
+            if !expected || s.rejected + s.errors > 0 {
+                return Err(format!(
+                    "the cache did not answer as the workload says: {s:?}"
+                ));
+            }
         }
         Group::Instantiate => {
             let module = rt.compile_dyn(&checked, &host).map_err(text)?;

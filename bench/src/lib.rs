@@ -92,6 +92,21 @@ pub struct Workload {
     /// Host functions made with `cage::host_fn` (each runtime's typed host-function path)
     /// instead of `HostFunc::new` (the dynamic `&[Value]` closure).
     pub typed_host: bool,
+    /// Compile workloads only: which cache answers.
+    pub cache: CacheUse,
+}
+
+/// Which compiled-module cache a compile workload uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheUse {
+    /// None: the runtime's memory cache is off; every compile is cold.
+    Cold,
+    /// The runtime's memory cache (the default): the module was compiled before by the same
+    /// runtime.
+    Memory,
+    /// The disk cache, memory cache off: each compile reads, authenticates and loads the entry
+    /// (what a new process with `cage run --cache` does).
+    Disk,
 }
 
 /// How Cage calls `run`.
@@ -119,6 +134,7 @@ pub fn workloads() -> Vec<Workload> {
         native: Some(f),
         path: CallPath::Name,
         typed_host: false,
+        cache: CacheUse::Cold,
     };
     vec![
         Workload {
@@ -131,6 +147,7 @@ pub fn workloads() -> Vec<Workload> {
             native: None,
             path: CallPath::Name,
             typed_host: false,
+            cache: CacheUse::Cold,
         },
         Workload {
             name: "large",
@@ -142,6 +159,55 @@ pub fn workloads() -> Vec<Workload> {
             native: None,
             path: CallPath::Name,
             typed_host: false,
+            cache: CacheUse::Cold,
+        },
+        Workload {
+            name: "small/cached",
+            group: Group::Compile,
+            about: "compile indirect.wat again on the same runtime: its memory cache answers",
+            source: Source::Wat(INDIRECT_WAT),
+            arg: 0,
+            expect: 0,
+            native: None,
+            path: CallPath::Name,
+            typed_host: false,
+            cache: CacheUse::Memory,
+        },
+        Workload {
+            name: "large/cached",
+            group: Group::Compile,
+            about: "compile the generated large module again on the same runtime (memory cache)",
+            source: Source::Large,
+            arg: 0,
+            expect: 0,
+            native: None,
+            path: CallPath::Name,
+            typed_host: false,
+            cache: CacheUse::Memory,
+        },
+        Workload {
+            name: "small/disk",
+            group: Group::Compile,
+            about: "compile indirect.wat from the disk cache: read, authenticate, load",
+            source: Source::Wat(INDIRECT_WAT),
+            arg: 0,
+            expect: 0,
+            native: None,
+            path: CallPath::Name,
+            typed_host: false,
+            cache: CacheUse::Disk,
+        },
+        Workload {
+            name: "large/disk",
+            group: Group::Compile,
+            about: "compile the generated large module from the disk cache",
+            source: Source::Large,
+            arg: 0,
+            expect: 0,
+            native: None,
+            path: CallPath::Name,
+            typed_host: false,
+            cache: CacheUse::Disk,
         },
         Workload {
             name: "trivial",
@@ -153,6 +219,7 @@ pub fn workloads() -> Vec<Workload> {
             native: None,
             path: CallPath::Typed,
             typed_host: false,
+            cache: CacheUse::Cold,
         },
         Workload {
             name: "trivial",
@@ -164,6 +231,7 @@ pub fn workloads() -> Vec<Workload> {
             native: None,
             path: CallPath::Name,
             typed_host: false,
+            cache: CacheUse::Cold,
         },
         Workload {
             name: "trivial-handle",
@@ -175,6 +243,7 @@ pub fn workloads() -> Vec<Workload> {
             native: None,
             path: CallPath::Handle,
             typed_host: false,
+            cache: CacheUse::Cold,
         },
         Workload {
             name: "trivial-typed",
@@ -186,6 +255,7 @@ pub fn workloads() -> Vec<Workload> {
             native: None,
             path: CallPath::Typed,
             typed_host: false,
+            cache: CacheUse::Cold,
         },
         Workload {
             name: "bump",
@@ -197,6 +267,7 @@ pub fn workloads() -> Vec<Workload> {
             native: None,
             path: CallPath::Name,
             typed_host: false,
+            cache: CacheUse::Cold,
         },
         Workload {
             name: "bump-typed",
@@ -208,6 +279,7 @@ pub fn workloads() -> Vec<Workload> {
             native: None,
             path: CallPath::Name,
             typed_host: true,
+            cache: CacheUse::Cold,
         },
         kernel(
             "fib",
@@ -443,8 +515,11 @@ pub fn plan(selection: &Selection) -> Vec<Case> {
             for &t in &targets {
                 let applies = match t {
                     Target::Cage(_) => true,
+                    // The runtimes' own caches (`Module::deserialize`) are `unsafe` to feed
+                    // from disk: no raw twin for cached compiles.
                     Target::Raw(n) => {
                         l == Limits::PLAIN
+                            && w.cache == CacheUse::Cold
                             && (n != RAW_WASMTIME_POOLING || w.group == Group::Instantiate)
                     }
                     Target::Native => l == Limits::PLAIN && w.native.is_some(),

@@ -101,7 +101,7 @@ pub struct Results {
 /// Notes printed with every report.
 pub const NOTES: &[&str] = &[
     "Times are per iteration: one compile, one request (new sandbox + instantiate + call), one call, or one kernel run.",
-    "Cage keeps no compiled-module cache: every compile is cold (Wasmtime's Module::deserialize is unsafe and not measured).",
+    "compile/small and compile/large are cold (the runtime's memory cache off); …/cached are answered by the runtime's memory cache; …/disk by Cage's authenticated disk cache (read, HMAC, load; bodies not validated again).",
     "raw-* are the runtimes' own APIs with Cranelift at OptLevel::Speed (Singlepass as is) and typed calls; they run only without limits.",
     "hostcall/bump is 10 000 host calls per iteration: divide by 10 000 for one round trip.",
 ];
@@ -265,6 +265,29 @@ impl Results {
                     s.push('\n');
                 }
             }
+        }
+        // Cache.
+        header(
+            &mut s,
+            "Compiled-module cache: cold compile ÷ compile again (median; goal ≥ 50 in memory)",
+        );
+        for (key, group) in self.workload_keys() {
+            let Some((cold_key, how)) = key
+                .strip_suffix("/cached")
+                .map(|k| (k, "memory"))
+                .or_else(|| key.strip_suffix("/disk").map(|k| (k, "disk")))
+            else {
+                continue;
+            };
+            let _ = write!(s, "{:<34}", format!("{cold_key} ({how})"));
+            for rt in &runtimes {
+                let r = self
+                    .median(&Self::id_of(cold_key, group, "plain"), rt)
+                    .zip(self.median(&Self::id_of(&key, group, "plain"), rt))
+                    .and_then(|(cold, cached)| ratio(cold, cached));
+                let _ = write!(s, " {:>18}", fmt_ratio(r));
+            }
+            s.push('\n');
         }
         // Native.
         header(&mut s, "Wasm ÷ native (median, no limits)");

@@ -40,15 +40,15 @@
 /// signature of [`WasmTy`] values.
 pub use cage_core::backend::TypedStore;
 pub use cage_core::{
-    Capabilities, CheckedModule, CostModel, DynModule, DynRuntime, DynSandbox, Error,
-    ExportedState, Extensions, Features, Func, FuncType, HostContext, HostError, HostFailure,
-    HostFn, HostFunc, HostFunctions, HostState, IntoHostFn, Invocation, Limits, Module, ModuleInfo,
-    Outcome, OutcomeClass, Output, Policy, PolicyError, Preset, Proposal, RefKind, Rejection,
-    Report, Runtime, RuntimeName, Sandbox, Size, Source, Stats, Trap, TypedFunc, UnknownRuntime,
-    ValType, Value, WASI_MODULE, WasmParams, WasmResults, WasmTy, check, on_guest_thread,
-    outcome_of, prepare, run,
+    CacheResult, CacheStats, Capabilities, CheckedModule, CostModel, DiskCache, DynModule,
+    DynRuntime, DynSandbox, Error, ExportedState, Extensions, Features, Func, FuncType, HmacKey,
+    HostContext, HostError, HostFailure, HostFn, HostFunc, HostFunctions, HostState, IntoHostFn,
+    Invocation, Limits, Module, ModuleInfo, Outcome, OutcomeClass, Output, Policy, PolicyError,
+    Preset, Proposal, RefKind, Rejection, Report, Runtime, RuntimeName, Sandbox, Size, Source,
+    Stats, Trap, TypedFunc, UnknownRuntime, ValType, Value, WASI_MODULE, WasmParams, WasmResults,
+    WasmTy, check, on_guest_thread, outcome_of, prepare, run,
 };
-pub use cage_core::{cost, module, policy, wasi};
+pub use cage_core::{cache, cost, module, policy, wasi};
 
 /// A typed host function for every compiled-in runtime: `f` takes the [`HostContext`] and
 /// [`WasmTy`] parameters (up to eight) and returns [`WasmResults`] or a [`HostError`]; the

@@ -1,6 +1,6 @@
 //! `cage bench`: the comparative benchmarks of `cage-bench`, with a table, JSON and a chart.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -84,6 +84,8 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
     };
     let started = Instant::now();
     let total = cases.len();
+    // Progress on one rewritten line only for a person watching; a log gets nothing per case.
+    let tty = std::io::stderr().is_terminal();
     // One thread for every case: Wasmer's stores stay on the thread that made them, and the
     // thread has room for the policy's guest stack.
     let (rows, errors) = match cage::on_guest_thread(&cage::Policy::default(), || {
@@ -91,8 +93,10 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
         let mut errors = Vec::new();
         for (i, case) in cases.into_iter().enumerate() {
             let (id, target) = (case.id(), case.target.name());
-            eprint!("\r\x1b[K[{}/{total}] {id} on {target}", i + 1);
-            let _ = std::io::stderr().flush();
+            if tty {
+                eprint!("\r\x1b[K[{}/{total}] {id} on {target}", i + 1);
+                let _ = std::io::stderr().flush();
+            }
             match case.prepare(&mut |iter| cage_bench::measure(iter, &budget)) {
                 Ok(Ok(summary)) => rows.push(Row { case, summary }),
                 Ok(Err(e)) | Err(e) => errors.push((id, target, e)),
@@ -104,7 +108,8 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
         Err(e) => return fail(crate::EXIT_HOST, e),
     };
     eprintln!(
-        "\r\x1b[K{total} cases in {:.1} s",
+        "{}{total} cases in {:.1} s",
+        if tty { "\r\x1b[K" } else { "" },
         started.elapsed().as_secs_f64()
     );
     let results = Results {

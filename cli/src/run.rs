@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use cage::policy::{Dir, DirMode};
 use cage::{
-    Error, HostFunctions, Invocation, Outcome, Policy, Rejection, Report, Value, on_guest_thread,
+    CacheResult, Error, HostFunctions, Invocation, Outcome, Policy, Rejection, Report, Value,
+    on_guest_thread,
 };
 use clap::Args;
 
@@ -37,6 +38,15 @@ pub(crate) struct RunArgs {
     /// Pass the host's stdio through to a WASI guest instead of capturing it.
     #[arg(long)]
     inherit_stdio: bool,
+    /// Keep compiled modules in DIR (created owner-only) and load them from there: later runs
+    /// of the same module under the same runtime and code-shaping policy skip compilation.
+    /// Entries are authenticated with a key kept outside DIR (see --cache-key).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// The cache's authentication key: a 32-byte file, created (mode 600) when missing. Default:
+    /// $XDG_CONFIG_HOME/cage/cache.key, else ~/.config/cage/cache.key. Never inside DIR.
+    #[arg(long, value_name = "FILE", requires = "cache")]
+    cache_key: Option<PathBuf>,
     /// Print exactly one JSON report on stdout.
     #[arg(long)]
     json: bool,
@@ -109,7 +119,23 @@ pub(crate) fn main(a: RunArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(crate::runtime_error_status(&e), e),
     };
-    let report = match load_and_plan(&a, &policy) {
+    if let Some(dir) = &a.cache {
+        let key = match a.cache_key.clone().or_else(default_cache_key) {
+            Some(k) => k,
+            None => {
+                return fail(
+                    EXIT_CONFIG,
+                    "--cache: no --cache-key and no $XDG_CONFIG_HOME or $HOME for the default",
+                );
+            }
+        };
+        match cage::DiskCache::open_with_key_file(dir, &key) {
+            Ok(c) => runtime.set_disk_cache(Some(c)),
+            Err(e) => return fail(EXIT_CONFIG, format!("--cache {}: {e}", dir.display())),
+        }
+    }
+    let before = runtime.cache_stats();
+    let mut report = match load_and_plan(&a, &policy) {
         Ok((bytes, invocation)) => on_guest_thread(&policy, || {
             cage::run(runtime.as_ref(), &bytes, &HostFunctions::new(), &invocation)
         })
@@ -129,7 +155,32 @@ pub(crate) fn main(a: RunArgs) -> ExitCode {
             Report::new(runtime.name(), &e.outcome(), e.message())
         }
     };
+    if a.cache.is_some() {
+        let after = runtime.cache_stats();
+        report.cache = if after.rejected > before.rejected {
+            Some(CacheResult::Rejected)
+        } else if after.disk_hits + after.memory_hits > before.disk_hits + before.memory_hits {
+            Some(CacheResult::Hit)
+        } else if after.misses > before.misses {
+            Some(CacheResult::Miss)
+        } else {
+            None
+        };
+    }
     emit(&report, a.json)
+}
+
+/// `$XDG_CONFIG_HOME/cage/cache.key`, else `~/.config/cage/cache.key`.
+fn default_cache_key() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })?;
+    Some(base.join("cage").join("cache.key"))
 }
 
 /// Reads the module and turns `--invoke` and ARGS into an invocation.
@@ -139,7 +190,7 @@ fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), 
         Some(export) => {
             // Parse arguments by the export's signature; a module too broken to describe is left
             // for `run` to reject with its real reason.
-            let args = match cage::module::describe(&bytes) {
+            let args = match cage::module::outline(&bytes) {
                 Ok(info) => {
                     let ty = info.export_func(export).ok_or_else(|| {
                         Error::reject(
@@ -168,7 +219,7 @@ fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), 
             };
             Invocation::call(export.clone(), args)
         }
-        None => Invocation::default_for(cage::module::describe(&bytes).ok().as_ref()),
+        None => Invocation::default_for(cage::module::outline(&bytes).ok().as_ref()),
     };
     Ok((bytes, invocation))
 }

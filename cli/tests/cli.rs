@@ -463,3 +463,118 @@ fn spec_and_fuzz_commands_report() {
     assert_eq!(j["modules"].as_u64(), Some(4));
     assert_eq!(j["divergences"].as_array().map(Vec::len), Some(0));
 }
+
+#[test]
+fn run_with_a_disk_cache_hits_and_refuses_what_it_cannot_trust() {
+    let base = std::env::temp_dir().join(format!("cage-cli-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let dir = base.join("cache");
+    let key = base.join("keys").join("cache.key");
+    let (dir_s, key_s) = (dir.to_str().unwrap(), key.to_str().unwrap());
+    let module = root().join("examples/fib.wat");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--runtime",
+            "wasmtime",
+            "--fuel",
+            "10000000",
+            "--json",
+            "--cache",
+            dir_s,
+            "--cache-key",
+            key_s,
+            "--invoke",
+            "fib",
+        ];
+        args.extend_from_slice(extra);
+        args.push(module.to_str().unwrap());
+        args.extend_from_slice(&["--", "20"]);
+        cage(&args)
+    };
+    let first = json(&run(&[]));
+    assert_eq!(first["cache"], "miss", "{first}");
+    let second = json(&run(&[]));
+    assert_eq!(second["cache"], "hit", "{second}");
+    for k in ["values", "fuel_consumed", "outcome"] {
+        assert_eq!(first[k], second[k], "{k}");
+    }
+    // A tampered entry is refused, the module compiled again, the run the same.
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut bytes = std::fs::read(&entry).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&entry, &bytes).unwrap();
+    let third = json(&run(&[]));
+    assert_eq!(third["cache"], "rejected", "{third}");
+    assert_eq!(first["values"], third["values"]);
+    assert_eq!(json(&run(&[]))["cache"], "hit");
+    // Without --cache there is no `cache` key.
+    let plain = json(&cage(&[
+        "run",
+        "--runtime",
+        "wasmtime",
+        "--json",
+        "--invoke",
+        "fib",
+        module.to_str().unwrap(),
+        "--",
+        "20",
+    ]));
+    assert!(plain.get("cache").is_none(), "{plain}");
+    // A cache directory others can reach, and a key inside the cache, are configuration errors.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let out = run(&[]);
+        assert_eq!(
+            out.status.code(),
+            Some(78),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let inside = dir.join("cache.key");
+    let out = cage(&[
+        "run",
+        "--runtime",
+        "wasmtime",
+        "--cache",
+        dir_s,
+        "--cache-key",
+        inside.to_str().unwrap(),
+        "--invoke",
+        "fib",
+        module.to_str().unwrap(),
+        "--",
+        "20",
+    ]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must not be inside"));
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn bench_writes_no_escape_codes_to_a_log() {
+    let out = cage(&[
+        "bench",
+        "--quick",
+        "--runtime",
+        "wasmtime",
+        "--filter",
+        "call/trivial-typed/plain",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
+    assert!(err.contains("cases in"), "{err:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("call/trivial-typed/plain"));
+}

@@ -63,6 +63,18 @@ impl DynRuntime for Unsupporting {
     fn policy(&self) -> &Policy {
         self.0.policy()
     }
+    fn check(&self, bytes: &[u8]) -> Result<CheckedModule, Error> {
+        self.0.check(bytes)
+    }
+    fn set_disk_cache(&self, cache: Option<cage::DiskCache>) {
+        self.0.set_disk_cache(cache);
+    }
+    fn set_memory_cache_capacity(&self, entries: usize) {
+        self.0.set_memory_cache_capacity(entries);
+    }
+    fn cache_stats(&self) -> cage::CacheStats {
+        self.0.cache_stats()
+    }
     fn compile_dyn(
         &self,
         _: &CheckedModule,

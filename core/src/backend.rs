@@ -1,6 +1,7 @@
 //! The backend API: what a runtime backend implements, and the helpers it may use.
 //!
-//! A backend supplies runtime primitives only: compile a checked module with its bound imports,
+//! A backend supplies runtime primitives only: compile a checked module, serialize and load
+//! its code (core's cache decides when, and authenticates what is loaded), bind its imports,
 //! make a store for it, instantiate it (segments and initialisers; never the start function),
 //! look up and call exported functions under the policy's fuel and deadline, and report counters
 //! and exported state. Everything else is written once in core ([`crate::Runtime`],
@@ -29,6 +30,9 @@ pub const HOST_STACK_MARGIN: usize = 2 << 20;
 
 /// A WebAssembly runtime configured by one [`Policy`]: compiles modules and makes stores.
 pub trait Backend: Send + Sync + 'static {
+    /// Machine code for one module before its imports are bound: what the compiled-module
+    /// cache holds. Cheap to clone.
+    type Code: Clone + Send + Sync + 'static;
     /// A compiled module with its imports bound, cheap to clone, instantiable many times.
     type Module: Clone + Send + Sync + 'static;
     /// One store holding (at most) one instance of one module.
@@ -43,13 +47,44 @@ pub trait Backend: Send + Sync + 'static {
     /// The policy the runtime was built with.
     fn policy(&self) -> &Policy;
 
-    /// Compiles `module` (checked by core, its proposals within [`Backend::capabilities`]),
-    /// binding each import to the function of the same module and name in `imports` (core
-    /// resolved them; names are unique).
+    /// Compiles `module` (checked by core, its proposals within [`Backend::capabilities`]).
     ///
     /// # Errors
     /// `rejected: unsupported` when the runtime cannot compile it; host failures.
-    fn compile(&self, module: &CheckedModule, imports: &[HostFunc]) -> Result<Self::Module, Error>;
+    fn compile_code(&self, module: &CheckedModule) -> Result<Self::Code, Error>;
+
+    /// Binds each import of `code` (compiled from `module`) to the function of the same module
+    /// and name in `imports` (core resolved them; names are unique).
+    ///
+    /// # Errors
+    /// `rejected: unresolved_import` when the runtime refuses a binding; host failures.
+    fn link(
+        &self,
+        code: &Self::Code,
+        module: &CheckedModule,
+        imports: &[HostFunc],
+    ) -> Result<Self::Module, Error>;
+
+    /// Everything besides the policy and the module that decides whether code compiled by one
+    /// instance of this backend runs correctly in another: the runtime's exact version, its
+    /// engine's compatibility hash or deterministic id, CPU features, Cage's own code
+    /// transformations. Part of the cache key ([`crate::cache::CacheKey`]).
+    fn code_fingerprint(&self) -> Vec<u8>;
+
+    /// `code` as bytes [`Backend::deserialize_code`] of a backend with the same fingerprint
+    /// and policy can load.
+    ///
+    /// # Errors
+    /// The runtime cannot serialize it (a host failure).
+    fn serialize_code(&self, code: &Self::Code) -> Result<Vec<u8>, Error>;
+
+    /// Loads code that [`Backend::serialize_code`] wrote under the same cache key and that the
+    /// cache authenticated: [`crate::cache::VerifiedCode`] exists only for such bytes. This is
+    /// where the runtime's `unsafe` deserialization happens.
+    ///
+    /// # Errors
+    /// The runtime refuses the bytes (the cache then compiles again).
+    fn deserialize_code(&self, code: &crate::cache::VerifiedCode) -> Result<Self::Code, Error>;
 
     /// Makes a store for `module` holding `host`, the state its host functions reach through
     /// [`crate::HostContext::state`]. No guest code runs.

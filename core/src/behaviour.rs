@@ -40,6 +40,7 @@ macro_rules! behaviours {
 behaviours!(
     deadline_stops_a_loop_near_the_deadline,
     deadlines_are_per_call_and_per_sandbox,
+    deadlines_stop_guests_that_mostly_run_host_code,
     fuel_stops_a_loop_with_the_exact_budget,
     compile_once_instantiate_many_with_fresh_state,
     live_sandbox_cap_is_enforced_and_released,
@@ -110,6 +111,53 @@ pub fn deadline_stops_a_loop_near_the_deadline(rt: &Factory<'_>) {
         "stopped far past the deadline: {} ms",
         r.wall_ms
     );
+}
+
+/// Tests that deadlines stop guests that spend their time in host code (a host function that
+/// allocates, in a loop) and guests whose only loop is recursion, many times over, without the
+/// process hanging: a deadline must never interrupt the host in the middle of its own code
+/// (Wasmer's signal-based interrupts could land in `malloc` and deadlock).
+pub fn deadlines_stop_guests_that_mostly_run_host_code(rt: &Factory<'_>) {
+    let policy = Policy::default().with_timeout(Some(Duration::from_millis(5)));
+    let host = HostFunctions::new().with(HostFunc::new(
+        "env",
+        "churn",
+        FuncType::new([ValType::I32], [ValType::I32]),
+        |_, args| {
+            let n = match args {
+                [Value::I32(n)] => *n,
+                _ => 0,
+            };
+            // Allocate and free, so the guest thread is often inside the allocator.
+            let v: Vec<Vec<u8>> = (0..16).map(|i| vec![i as u8; 64 + i]).collect();
+            Ok(vec![Value::I32(n.wrapping_add(v.len() as i32))])
+        },
+    ));
+    let looping = wasm(
+        r#"(module (import "env" "churn" (func $c (param i32) (result i32)))
+            (func (export "run") (local i32)
+              (loop (local.set 0 (call $c (local.get 0))) (br 0))))"#,
+    );
+    let recursing = wasm(
+        r#"(module (import "env" "churn" (func $c (param i32) (result i32)))
+            (func $f (export "run") (drop (call $c (i32.const 1))) (call $f)))"#,
+    );
+    let runtime = make(rt, &policy);
+    for (what, bytes) in [("a loop", &looping), ("recursion", &recursing)] {
+        for i in 0..40 {
+            let r = crate::on_guest_thread(&policy, || {
+                crate::run(runtime.as_ref(), bytes, &host, &Invocation::call("run", []))
+            })
+            .expect("a guest thread");
+            // Recursion may overflow the stack before the deadline: both stop it.
+            let o = r.outcome();
+            assert!(
+                o == Outcome::Trapped(Trap::Timeout)
+                    || (what == "recursion" && o == Outcome::Trapped(Trap::StackOverflow)),
+                "{what}, run {i}: {r:?}"
+            );
+        }
+    }
 }
 
 /// Tests that a sandbox's deadline counts from its own call: a call started while another

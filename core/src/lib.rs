@@ -33,6 +33,7 @@
 pub mod backend;
 #[cfg(feature = "behaviour")]
 pub mod behaviour;
+pub mod cache;
 pub mod cost;
 mod error;
 mod host;
@@ -50,6 +51,7 @@ mod typed;
 mod value;
 pub mod wasi;
 
+pub use cache::{CacheStats, DiskCache, HmacKey};
 pub use cost::CostModel;
 pub use error::{Error, Source, outcome_of};
 pub use host::{HostContext, HostError, HostFn, HostFunc, HostFunctions, IntoHostFn};
@@ -58,7 +60,7 @@ pub use names::{RuntimeName, UnknownRuntime};
 pub use outcome::{HostFailure, Outcome, OutcomeClass, Rejection, Trap};
 pub use policy::{Features, Limits, Policy, PolicyError, Preset, Proposal, Size};
 pub use records::{Capabilities, ExportedState, Output, Stats};
-pub use report::Report;
+pub use report::{CacheResult, Report};
 pub use run::{Invocation, on_guest_thread, prepare, run};
 pub use sandbox::{DynModule, DynRuntime, DynSandbox, Func, Module, Runtime, Sandbox, TypedFunc};
 pub use state::{Extensions, HostState};

@@ -14,8 +14,8 @@ use crate::value::Value;
 ///  "stdout":"","stderr":""}
 /// ```
 ///
-/// Fields after `stderr` (`output_truncated`, `compile_ms`, `module_sha256`, `failure`) are
-/// extensions.
+/// Fields after `stderr` (`output_truncated`, `compile_ms`, `module_sha256`, `failure`,
+/// `cache`) are extensions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Report {
@@ -55,6 +55,24 @@ pub struct Report {
     /// What part of the host failed, when `host_failure` (extension).
     #[serde(default)]
     pub failure: Option<HostFailure>,
+    /// What the compiled-module disk cache did, when one was used (`cage run --cache`;
+    /// extension): `hit`, `miss` (compiled and stored) or `rejected` (an entry was refused;
+    /// compiled and stored again). Absent without a cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheResult>,
+}
+
+/// What the compiled-module cache did for one run (see [`Report::cache`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CacheResult {
+    /// The code came from the cache.
+    Hit,
+    /// Nothing cached: compiled (and stored).
+    Miss,
+    /// A cached entry failed a check: ignored, compiled and stored again.
+    Rejected,
 }
 
 impl Report {
@@ -77,6 +95,7 @@ impl Report {
             compile_ms: 0.0,
             module_sha256: None,
             failure: None,
+            cache: None,
         };
         match outcome {
             Outcome::Returned(v) => r.values = v.clone(),

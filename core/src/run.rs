@@ -5,7 +5,7 @@ use std::time::Instant;
 use crate::backend::HOST_STACK_MARGIN;
 use crate::error::Error;
 use crate::host::HostFunctions;
-use crate::module::{CheckedModule, ModuleInfo, check, check_args, module_hash, require_supported};
+use crate::module::{CheckedModule, ModuleInfo, check_args, module_hash, require_supported};
 use crate::outcome::{HostFailure, Outcome, Rejection, Trap};
 use crate::policy::Policy;
 use crate::report::Report;
@@ -148,13 +148,16 @@ pub fn prepare(
     invocation: &Invocation,
 ) -> Result<CheckedModule, Error> {
     let policy: &Policy = runtime.policy();
-    let checked = check(bytes, policy)?;
-    require_supported(
-        &checked,
-        policy,
-        runtime.capabilities(),
-        runtime.name().as_str(),
-    )?;
+    let checked = runtime.check(bytes)?;
+    // A module the runtime's cache had code for was supported when it was compiled.
+    if !checked.proven() {
+        require_supported(
+            &checked,
+            policy,
+            runtime.capabilities(),
+            runtime.name().as_str(),
+        )?;
+    }
     host.resolve(checked.info(), runtime.capabilities().wasi)?;
     check_invocation(&checked, invocation)?;
     Ok(checked)

@@ -7,13 +7,15 @@
 //! on every backend because they are enforced here, not in the backends.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use crate::backend::{Backend, Store, TypedStore};
+use crate::cache::Lookup;
+use crate::cache::{CacheKey, CacheStats, Counters, DiskCache, Event, MemoryCache};
 use crate::error::Error;
 use crate::host::{HostFunctions, panic_message};
-use crate::module::{CheckedModule, ModuleInfo, require_supported};
+use crate::module::{Bodies, CheckedModule, ModuleInfo, check_scan, require_supported};
 use crate::names::RuntimeName;
 use crate::outcome::{HostFailure, Rejection};
 use crate::policy::Policy;
@@ -53,9 +55,23 @@ impl Drop for LiveSlot {
     }
 }
 
-struct Inner<B> {
+/// What a runtime's cache had for a module it checked, carried by the [`CheckedModule`] to its
+/// compile: the code, or `None` when the disk cache was looked up in vain (so the compile does
+/// not read, and count, the same bad entry twice).
+struct Preloaded<C> {
+    key: CacheKey,
+    code: Option<C>,
+}
+
+struct Inner<B: Backend> {
     backend: B,
     live: LiveSandboxes,
+    /// Compiled code and the checked module it came from, by cache key.
+    memory_cache: MemoryCache<(B::Code, CheckedModule)>,
+    disk_cache: RwLock<Option<DiskCache>>,
+    cache_counters: Counters,
+    /// The backend's code fingerprint and the policy's, computed once.
+    fingerprints: OnceLock<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A runtime configured by one policy: compile modules, make sandboxes. Cheap to clone (shared).
@@ -88,6 +104,10 @@ impl<B: Backend> Runtime<B> {
             inner: Arc::new(Inner {
                 backend,
                 live: LiveSandboxes::default(),
+                memory_cache: MemoryCache::new(crate::cache::DEFAULT_MEMORY_ENTRIES),
+                disk_cache: RwLock::new(None),
+                cache_counters: Counters::default(),
+                fingerprints: OnceLock::new(),
             }),
         }
     }
@@ -119,9 +139,45 @@ impl<B: Backend> Runtime<B> {
     /// Rejections (`invalid_module`, `feature_disabled`, `limit_exceeded`,
     /// `unresolved_import`, `unsupported`) and host failures.
     pub fn compile(&self, bytes: &[u8], host: &HostFunctions) -> Result<Module<B>, Error> {
-        let binary = crate::module::to_binary(bytes)?;
-        let checked = crate::module::check(&binary, self.policy())?;
+        let checked = self.check(bytes)?;
         self.compile_checked(&checked, host)
+    }
+
+    /// Checks `bytes` (a binary module, or WebAssembly text with the `wat` feature) under this
+    /// runtime's policy, as [`crate::check`] does, using the compiled-module cache: a module
+    /// this runtime compiled before (in memory), or whose authenticated disk entry proves it
+    /// passed this check under this policy, is not validated again (only its module-level
+    /// structure is read), and the code found travels with the result to
+    /// [`Runtime::compile_checked`].
+    ///
+    /// # Errors
+    /// As [`crate::check`].
+    pub fn check(&self, bytes: &[u8]) -> Result<CheckedModule, Error> {
+        let binary = crate::module::to_binary(bytes)?;
+        let policy = self.policy();
+        if binary.len() as u64 > policy.limits.max_module_size.bytes() {
+            return crate::module::check(&binary, policy);
+        }
+        let sha256 = crate::module::module_hash(&binary);
+        let key = self.key_for(&sha256);
+        let count = |e| self.inner.cache_counters.count(e);
+        if let Some((code, checked)) = self.inner.memory_cache.get(&key) {
+            count(Event::MemoryHit);
+            let code = Some(code);
+            return Ok(checked.with_preloaded(Arc::new(Preloaded { key, code }), true));
+        }
+        if let Some(code) = self.load(&key) {
+            let checked = check_scan(&binary, policy, Some(sha256), Bodies::Proven)?;
+            count(Event::DiskHit);
+            self.inner
+                .memory_cache
+                .insert(key, (code.clone(), checked.clone()));
+            let code = Some(code);
+            return Ok(checked.with_preloaded(Arc::new(Preloaded { key, code }), true));
+        }
+        let checked = check_scan(&binary, policy, Some(sha256), Bodies::Validate)?;
+        let code: Option<B::Code> = None;
+        Ok(checked.with_preloaded(Arc::new(Preloaded { key, code }), false))
     }
 
     /// Compiles a module core has already checked (under this runtime's policy).
@@ -134,12 +190,27 @@ impl<B: Backend> Runtime<B> {
         host: &HostFunctions,
     ) -> Result<Module<B>, Error> {
         let backend = &self.inner.backend;
-        require_supported(
-            checked,
-            backend.policy(),
-            backend.capabilities(),
-            backend.name().as_str(),
-        )?;
+        let key = self.key_for(&checked.info().sha256);
+        let preloaded = checked
+            .preloaded()
+            .and_then(|p| p.downcast_ref::<Preloaded<B::Code>>())
+            .filter(|p| p.key == key);
+        let code = match preloaded {
+            // Found by `check` (and counted there): this runtime compiled it before, so it is
+            // supported.
+            Some(Preloaded {
+                code: Some(code), ..
+            }) => code.clone(),
+            _ => {
+                require_supported(
+                    checked,
+                    backend.policy(),
+                    backend.capabilities(),
+                    backend.name().as_str(),
+                )?;
+                self.code(checked, key, preloaded.is_none())?
+            }
+        };
         let wasi = backend
             .capabilities()
             .wasi
@@ -147,15 +218,141 @@ impl<B: Backend> Runtime<B> {
         let mut imports = host.bind(checked.info(), wasi)?;
         let mut seen = std::collections::BTreeSet::new();
         imports.retain(|f| seen.insert((f.module.clone(), f.name.clone())));
-        let compiled = match catch_unwind(AssertUnwindSafe(|| backend.compile(checked, &imports))) {
-            Ok(r) => r?,
-            Err(p) => return Err(runtime_panicked(backend.name(), "compiling", p.as_ref())),
-        };
+        let compiled =
+            match catch_unwind(AssertUnwindSafe(|| backend.link(&code, checked, &imports))) {
+                Ok(r) => r?,
+                Err(p) => return Err(runtime_panicked(backend.name(), "linking", p.as_ref())),
+            };
         Ok(Module {
             runtime: self.clone(),
             compiled,
             checked: checked.clone(),
         })
+    }
+
+    /// The cache key of the module whose SHA-256 is `sha256` on this runtime.
+    fn key_for(&self, sha256: &str) -> CacheKey {
+        let inner = &self.inner;
+        let backend = &inner.backend;
+        let (fingerprint, policy) = inner.fingerprints.get_or_init(|| {
+            let fp =
+                catch_unwind(AssertUnwindSafe(|| backend.code_fingerprint())).unwrap_or_default();
+            (fp, crate::cache::policy_fingerprint(backend.policy()))
+        });
+        CacheKey::new(
+            backend.name().as_str(),
+            fingerprint,
+            policy,
+            sha256.as_bytes(),
+        )
+    }
+
+    /// The code under `key` from the disk cache, read, authenticated and loaded; `None` when
+    /// there is no cache, no entry, or an entry that fails a check (counted and logged).
+    fn load(&self, key: &CacheKey) -> Option<B::Code> {
+        let inner = &self.inner;
+        let backend = &inner.backend;
+        let name = backend.name();
+        let count = |e| inner.cache_counters.count(e);
+        let disk = inner
+            .disk_cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        match disk.get(key) {
+            Lookup::Found(verified) => {
+                match catch_unwind(AssertUnwindSafe(|| backend.deserialize_code(&verified))) {
+                    Ok(Ok(code)) => return Some(code),
+                    Ok(Err(e)) => {
+                        tracing::warn!(runtime = %name, key = ?key, error = %e, "cache entry refused by the runtime; compiling");
+                        count(Event::Rejected);
+                    }
+                    Err(_) => {
+                        tracing::warn!(runtime = %name, key = ?key, "the runtime panicked loading a cache entry; compiling");
+                        count(Event::Rejected);
+                    }
+                }
+            }
+            Lookup::Rejected(why) => {
+                tracing::warn!(runtime = %name, key = ?key, why = %why, "cache entry ignored; compiling");
+                count(Event::Rejected);
+            }
+            Lookup::Failed(why) => {
+                tracing::warn!(runtime = %name, key = ?key, why = %why, "cache read failed; compiling");
+                count(Event::Error);
+            }
+            Lookup::Absent => {}
+        }
+        None
+    }
+
+    /// The machine code of `checked`: from the memory cache, else (when `disk`) from the disk
+    /// cache (read, authenticated, loaded), else compiled (and stored in both).
+    fn code(&self, checked: &CheckedModule, key: CacheKey, disk: bool) -> Result<B::Code, Error> {
+        let inner = &self.inner;
+        let backend = &inner.backend;
+        let name = backend.name();
+        let count = |e| inner.cache_counters.count(e);
+        if let Some((code, _)) = inner.memory_cache.get(&key) {
+            count(Event::MemoryHit);
+            return Ok(code);
+        }
+        if let Some(code) = disk.then(|| self.load(&key)).flatten() {
+            count(Event::DiskHit);
+            inner
+                .memory_cache
+                .insert(key, (code.clone(), checked.clone()));
+            return Ok(code);
+        }
+        count(Event::Miss);
+        let code = match catch_unwind(AssertUnwindSafe(|| backend.compile_code(checked))) {
+            Ok(r) => r?,
+            Err(p) => return Err(runtime_panicked(name, "compiling", p.as_ref())),
+        };
+        let cache = inner
+            .disk_cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(disk) = &cache {
+            let stored = catch_unwind(AssertUnwindSafe(|| backend.serialize_code(&code)))
+                .map_err(|_| "the runtime panicked serializing code".to_owned())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .and_then(|bytes| disk.put(&key, &bytes).map_err(|e| e.to_string()));
+            match stored {
+                Ok(()) => count(Event::Stored),
+                Err(why) => {
+                    tracing::warn!(runtime = %name, key = ?key, why = %why, "cache write failed");
+                    count(Event::Error);
+                }
+            }
+        }
+        inner
+            .memory_cache
+            .insert(key, (code.clone(), checked.clone()));
+        Ok(code)
+    }
+
+    /// Keeps compiled modules in `cache` too (or stops, with `None`): later compiles of the
+    /// same module under the same runtime and code-shaping policy load them instead, also in
+    /// other processes that open the same directory with the same key.
+    pub fn set_disk_cache(&self, cache: Option<DiskCache>) {
+        *self
+            .inner
+            .disk_cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = cache;
+    }
+
+    /// How many compiled modules this runtime keeps in memory (default
+    /// [`crate::cache::DEFAULT_MEMORY_ENTRIES`]; 0 keeps none).
+    pub fn set_memory_cache_capacity(&self, entries: usize) {
+        self.inner.memory_cache.set_capacity(entries);
+    }
+
+    /// What the compiled-module cache did so far.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache_counters.snapshot()
     }
 
     /// Makes a new sandbox of `module` (see [`Module::sandbox`]).
@@ -723,6 +920,17 @@ pub trait DynRuntime: Send + Sync {
         module: &CheckedModule,
         host: &HostFunctions,
     ) -> Result<Box<dyn DynModule>, Error>;
+    /// See [`Runtime::check`].
+    ///
+    /// # Errors
+    /// As [`Runtime::check`].
+    fn check(&self, bytes: &[u8]) -> Result<CheckedModule, Error>;
+    /// See [`Runtime::set_disk_cache`].
+    fn set_disk_cache(&self, cache: Option<DiskCache>);
+    /// See [`Runtime::set_memory_cache_capacity`].
+    fn set_memory_cache_capacity(&self, entries: usize);
+    /// See [`Runtime::cache_stats`].
+    fn cache_stats(&self) -> CacheStats;
 }
 
 /// A compiled module behind a [`DynRuntime`].
@@ -774,6 +982,18 @@ impl<B: Backend> DynRuntime for Runtime<B> {
         host: &HostFunctions,
     ) -> Result<Box<dyn DynModule>, Error> {
         Ok(Box::new(self.compile_checked(module, host)?))
+    }
+    fn check(&self, bytes: &[u8]) -> Result<CheckedModule, Error> {
+        Runtime::check(self, bytes)
+    }
+    fn set_disk_cache(&self, cache: Option<DiskCache>) {
+        Runtime::set_disk_cache(self, cache);
+    }
+    fn set_memory_cache_capacity(&self, entries: usize) {
+        Runtime::set_memory_cache_capacity(self, entries);
+    }
+    fn cache_stats(&self) -> CacheStats {
+        Runtime::cache_stats(self)
     }
 }
 

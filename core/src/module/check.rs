@@ -43,6 +43,28 @@ impl From<BinaryReaderError> for Scan {
 /// proposals), or `rejected: invalid_module` (with the validator's message). A `tracing` warning
 /// with the module's hash is emitted for every limit violation.
 pub fn check(bytes: &[u8], policy: &Policy) -> Result<CheckedModule, Error> {
+    check_scan(bytes, policy, None, Bodies::Validate)
+}
+
+/// Whether [`scan`] validates function bodies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bodies {
+    /// Every body, with the policy's per-function limits: the check.
+    Validate,
+    /// None: for a module whose bytes (by SHA-256) an authenticated cache entry proves passed
+    /// [`check`] under the same policy. Module-level validation still runs and collects the
+    /// same [`ModuleInfo`].
+    Proven,
+}
+
+/// [`check`] with the module's hash already computed, and optionally body validation skipped
+/// (see [`Bodies::Proven`]).
+pub(crate) fn check_scan(
+    bytes: &[u8],
+    policy: &Policy,
+    sha256: Option<String>,
+    bodies: Bodies,
+) -> Result<CheckedModule, Error> {
     let limits = &policy.limits;
     let limit = |msg: String| {
         tracing::warn!(module = %module_hash(bytes), violation = %msg, "static limit exceeded");
@@ -56,9 +78,9 @@ pub fn check(bytes: &[u8], policy: &Policy) -> Result<CheckedModule, Error> {
         )));
     }
     let features = policy.features.to_wasmparser();
-    match scan(bytes, features, Some(limits)) {
+    match scan_bodies(bytes, features, Some(limits), bodies) {
         Ok(mut info) => {
-            info.sha256 = module_hash(bytes);
+            info.sha256 = sha256.unwrap_or_else(|| module_hash(bytes));
             info.size = bytes.len() as u64;
             Ok(CheckedModule::new(bytes, info))
         }
@@ -126,6 +148,25 @@ fn minimal_features(bytes: &[u8], base: WasmFeatures, all: WasmFeatures) -> Vec<
 /// `rejected: invalid_module` when the module is invalid under every proposal.
 pub fn describe(bytes: &[u8]) -> Result<ModuleInfo, Error> {
     match scan(bytes, WasmFeatures::all(), None) {
+        Ok(mut info) => {
+            info.sha256 = module_hash(bytes);
+            info.size = bytes.len() as u64;
+            Ok(info)
+        }
+        Err(Scan::NotAModule) => Err(not_a_module()),
+        Err(Scan::Invalid(e)) => Err(Error::reject(Rejection::InvalidModule, e.to_string())),
+        Err(Scan::Limit(m)) => Err(Error::reject(Rejection::LimitExceeded, m)),
+    }
+}
+
+/// The module's imports, exports, memories and tables, read without validating function
+/// bodies: fast, for planning a call (parsing arguments by an export's signature). Not a
+/// verdict: [`check`] is.
+///
+/// # Errors
+/// Not a module, or invalid outside its function bodies.
+pub fn outline(bytes: &[u8]) -> Result<ModuleInfo, Error> {
+    match scan_bodies(bytes, WasmFeatures::all(), None, Bodies::Proven) {
         Ok(mut info) => {
             info.sha256 = module_hash(bytes);
             info.size = bytes.len() as u64;
@@ -443,6 +484,16 @@ impl State<'_> {
 
 /// Validates with `features`; with `limits`, also enforces them. Collects [`ModuleInfo`].
 fn scan(bytes: &[u8], features: WasmFeatures, limits: Option<&Limits>) -> Result<ModuleInfo, Scan> {
+    scan_bodies(bytes, features, limits, Bodies::Validate)
+}
+
+/// [`scan`], with function bodies validated or not.
+fn scan_bodies(
+    bytes: &[u8],
+    features: WasmFeatures,
+    limits: Option<&Limits>,
+    bodies: Bodies,
+) -> Result<ModuleInfo, Scan> {
     let mut validator = Validator::new_with_features(features);
     let mut st = State {
         limits,
@@ -457,7 +508,9 @@ fn scan(bytes: &[u8], features: WasmFeatures, limits: Option<&Limits>) -> Result
         let payload = payload?;
         let valid = validator.payload(&payload)?;
         st.payload(&payload)?;
-        if let ValidPayload::Func(to_validate, body) = valid {
+        if let ValidPayload::Func(to_validate, body) = valid
+            && bodies == Bodies::Validate
+        {
             let mut func = to_validate.into_validator(std::mem::take(&mut allocs));
             if let Some(l) = limits {
                 let size = body.range().len() as u64;

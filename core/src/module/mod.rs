@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-pub use check::{MAX_BR_TABLE_TARGETS, check, describe, features_used, require_supported};
+pub(crate) use check::{Bodies, check_scan};
+pub use check::{MAX_BR_TABLE_TARGETS, check, describe, features_used, outline, require_supported};
 pub use info::{Export, ExternType, FuncType, Import, MemoryInfo, ModuleInfo, TableInfo};
 
 use crate::error::Error;
@@ -30,6 +31,11 @@ pub struct CheckedModule {
     /// The binary backends compile: the start function detached into an export.
     runnable: Arc<[u8]>,
     start_export: Option<Arc<str>>,
+    /// Compiled code a runtime found in its cache while checking (see `Runtime::check`), for
+    /// that runtime's compile to use.
+    preloaded: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    /// The preloaded code was found: this runtime compiled the module before.
+    proven: bool,
 }
 
 impl std::fmt::Debug for CheckedModule {
@@ -74,7 +80,31 @@ impl CheckedModule {
             info: Arc::new(info),
             runnable,
             start_export,
+            preloaded: None,
+            proven: false,
         }
+    }
+
+    /// The same module carrying what a runtime's cache had for it; `found` when that is code
+    /// (the runtime compiled the module before, so its proposals are supported).
+    pub(crate) fn with_preloaded(
+        mut self,
+        code: Arc<dyn std::any::Any + Send + Sync>,
+        found: bool,
+    ) -> Self {
+        self.preloaded = Some(code);
+        self.proven = found;
+        self
+    }
+
+    /// Whether a runtime's cache had code for it (see [`CheckedModule::with_preloaded`]).
+    pub(crate) fn proven(&self) -> bool {
+        self.proven
+    }
+
+    /// The code a runtime loaded for it, if any.
+    pub(crate) fn preloaded(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        self.preloaded.as_deref()
     }
 }
 

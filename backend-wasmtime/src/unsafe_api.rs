@@ -1,12 +1,13 @@
 //! The one module of the Wasmtime backend with `unsafe`: untyped calls through
 //! `Func::call_unchecked` (Wasmtime's own checks repeat what core has already checked, and cost
-//! most of an untyped call) and the conversion of raw results with `Val::from_raw`. The crate
-//! denies `unsafe_code`; this module alone allows it, and every block carries a `// SAFETY:`
-//! comment.
+//! most of an untyped call), the conversion of raw results with `Val::from_raw`, and loading
+//! cached code with `Module::deserialize`. The crate denies `unsafe_code`; this module alone
+//! allows it, and every block carries a `// SAFETY:` comment.
 
 #![allow(unsafe_code)]
 
-use cage_core::{Error, Value};
+use cage_core::cache::VerifiedCode;
+use cage_core::{Error, HostFailure, Value};
 use wasmtime::{Store, Val, ValRaw};
 
 use crate::StoreData;
@@ -73,4 +74,26 @@ pub(crate) fn call(
         };
     }
     Ok(())
+}
+
+/// Loads compiled code from the cache.
+///
+/// # Errors
+/// Wasmtime refuses the bytes (another version or configuration: it checks its own header).
+pub(crate) fn deserialize(
+    engine: &wasmtime::Engine,
+    code: &VerifiedCode,
+) -> Result<wasmtime::Module, Error> {
+    // SAFETY: `Module::deserialize` needs bytes that `Module::serialize` produced, since they
+    // become executable code. A `VerifiedCode` holds only bytes core's cache read fully into
+    // memory and authenticated with its HMAC key (kept outside the cache directory) under a key
+    // covering this runtime's version, its engine's compatibility hash, the policy and the
+    // module: bytes this backend's `serialize_code` wrote for exactly this configuration.
+    // Wasmtime copies them into fresh memory, so nothing can change them after the check.
+    unsafe { wasmtime::Module::deserialize(engine, code.bytes()) }.map_err(|e| {
+        Error::host(
+            HostFailure::Runtime,
+            format!("wasmtime refused cached code: {e:#}"),
+        )
+    })
 }

@@ -1,0 +1,262 @@
+//! The one module of the Wasmer backend with `unsafe`: Cage's `Tunables` and loading cached code.
+//!
+//! Cage's `Tunables`: caps every linear memory at `limits.max_memory` and every table at
+//! `limits.max_table_elements` (also tables with no declared maximum, which Wasmer would let grow
+//! without bound), for memories and tables created by the host and by the VM alike. Growth past a
+//! cap fails, and the guest sees -1. `vmconfig()` is forwarded so the stack size survives.
+//!
+//! `Tunables::create_vm_memory` and `create_vm_table` are `unsafe fn`s in Wasmer's API, and so is
+//! `Module::deserialize`. The crate denies `unsafe_code`; this module alone allows it, and every
+//! block carries a `// SAFETY:` comment.
+
+#![allow(unsafe_code)]
+
+use std::ptr::NonNull;
+
+use wasmer::sys::vm::{
+    MemoryError, MemoryStyle, TableStyle, VMConfig, VMMemory, VMMemoryDefinition, VMTable,
+    VMTableDefinition,
+};
+use wasmer::sys::{BaseTunables, Tunables};
+use wasmer::{MemoryType, Pages, TableType};
+
+/// Caps on memories and tables around Wasmer's base tunables.
+pub(crate) struct CageTunables {
+    base: BaseTunables,
+    vmconfig: VMConfig,
+    /// Largest memory, in pages.
+    max_pages: u32,
+    /// Largest table, in elements.
+    max_elements: u32,
+}
+
+impl CageTunables {
+    pub(crate) fn new(
+        base: BaseTunables,
+        stack_bytes: usize,
+        max_memory_bytes: u64,
+        max_elements: u64,
+    ) -> Self {
+        CageTunables {
+            base,
+            vmconfig: VMConfig {
+                wasm_stack_size: Some(stack_bytes),
+            },
+            max_pages: u32::try_from(max_memory_bytes / 65536)
+                .unwrap_or(u32::MAX)
+                .min(65536),
+            max_elements: u32::try_from(max_elements).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The memory type with its maximum lowered to the cap; an initial size above the cap is an
+    /// error (core rejects such modules before compiling; this is the second line).
+    fn cap_memory(&self, ty: &MemoryType) -> Result<MemoryType, MemoryError> {
+        let cap = Pages(self.max_pages);
+        if ty.minimum > cap {
+            return Err(MemoryError::Generic(format!(
+                "initial memory of {} pages exceeds limits.max_memory ({} pages)",
+                ty.minimum.0, cap.0
+            )));
+        }
+        let maximum = Some(ty.maximum.map_or(cap, |m| m.min(cap)));
+        Ok(MemoryType { maximum, ..*ty })
+    }
+
+    fn cap_table(&self, ty: &TableType) -> Result<TableType, String> {
+        if ty.minimum > self.max_elements {
+            return Err(format!(
+                "initial table of {} elements exceeds limits.max_table_elements ({})",
+                ty.minimum, self.max_elements
+            ));
+        }
+        let maximum = Some(
+            ty.maximum
+                .map_or(self.max_elements, |m| m.min(self.max_elements)),
+        );
+        Ok(TableType { maximum, ..*ty })
+    }
+}
+
+impl Tunables for CageTunables {
+    fn memory_style(&self, memory: &MemoryType) -> MemoryStyle {
+        self.base.memory_style(memory)
+    }
+
+    fn table_style(&self, table: &TableType) -> TableStyle {
+        self.base.table_style(table)
+    }
+
+    fn create_host_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+    ) -> Result<VMMemory, MemoryError> {
+        self.base.create_host_memory(&self.cap_memory(ty)?, style)
+    }
+
+    unsafe fn create_vm_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+        vm_definition_location: NonNull<VMMemoryDefinition>,
+    ) -> Result<VMMemory, MemoryError> {
+        let ty = self.cap_memory(ty)?;
+        // SAFETY: the caller guarantees `vm_definition_location` points to a valid, owned
+        // `VMMemoryDefinition` (this method's contract); it is passed on unchanged, and the capped
+        // type differs only in a lower maximum, which the style computed for the original type
+        // still covers.
+        unsafe {
+            self.base
+                .create_vm_memory(&ty, style, vm_definition_location)
+        }
+    }
+
+    fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
+        self.base.create_host_table(&self.cap_table(ty)?, style)
+    }
+
+    unsafe fn create_vm_table(
+        &self,
+        ty: &TableType,
+        style: &TableStyle,
+        vm_definition_location: NonNull<VMTableDefinition>,
+    ) -> Result<VMTable, String> {
+        let ty = self.cap_table(ty)?;
+        // SAFETY: as for memories: the location comes from the caller under this method's
+        // contract and is passed on unchanged; only the maximum is lowered.
+        unsafe {
+            self.base
+                .create_vm_table(&ty, style, vm_definition_location)
+        }
+    }
+
+    fn vmconfig(&self) -> &VMConfig {
+        &self.vmconfig
+    }
+}
+
+/// Loads a module that `Module::serialize` wrote, from the payload of `code`.
+///
+/// # Errors
+/// Wasmer refuses the bytes.
+pub(crate) fn deserialize(
+    engine: &wasmer::Engine,
+    bytes: &[u8],
+    code: &cage_core::cache::VerifiedCode,
+) -> Result<wasmer::Module, wasmer::DeserializeError> {
+    debug_assert!(code.bytes().ends_with(bytes));
+    // SAFETY: `Module::deserialize` turns the bytes into executable code without validating
+    // them (Wasmer 7.3), so they must be exactly what `Module::serialize` wrote. `bytes` is the
+    // tail of a `VerifiedCode`: core's cache read the whole entry into memory and authenticated
+    // it with its HMAC key (never stored in the cache directory) under a key that covers this
+    // Wasmer version, the compiler's deterministic id, the target and CPU features, the source of
+    // Cage's middleware and tunables, the policy and the module; only this backend's
+    // `serialize_code` writes such entries. Wasmer copies the bytes, so they cannot change after
+    // the check.
+    unsafe { wasmer::Module::deserialize(engine, bytes.to_vec()) }
+}
+
+/// Where the deadline watchdog raises a store's stop global: the global's cell in the instance,
+/// written from the watchdog thread while the store's thread runs guest code that reads it (as
+/// Wasmtime's epoch counter is written by its ticker and read by compiled code).
+///
+/// The cell belongs to the instance, so the pointer is only used under a protocol that keeps it
+/// alive: the watchdog writes only while the call that armed the store is running
+/// ([`DeadlineCell::fire`] re-checks the arming after announcing itself), and the store's thread,
+/// after disarming, waits until no write is in flight ([`DeadlineCell::quiesce`]) before the call
+/// returns. The instance (owned by the store) can only be dropped after the call returned.
+#[derive(Debug, Default)]
+pub(crate) struct DeadlineCell {
+    /// The stop global's value, null until the store is instantiated.
+    cell: std::sync::atomic::AtomicPtr<std::sync::atomic::AtomicI32>,
+    /// The watchdog is between its arming check and its write.
+    busy: std::sync::atomic::AtomicBool,
+}
+
+impl DeadlineCell {
+    /// Points the cell at the stop global of the store's instance. Called on the store's thread
+    /// right after instantiation, before any guest code runs.
+    pub(crate) fn attach(&self, store: &mut impl wasmer::AsStoreMut, global: &wasmer::Global) {
+        let vm = wasmer::Extern::Global(global.clone())
+            .to_vm_extern()
+            .unwrap_sys();
+        if let wasmer::sys::vm::VMExtern::Global(handle) = vm {
+            let objects = store.objects_mut().as_sys();
+            let definition = handle.get(objects).vmglobal();
+            self.cell.store(
+                definition.as_ptr().cast::<std::sync::atomic::AtomicI32>(),
+                std::sync::atomic::Ordering::SeqCst,
+            );
+        }
+    }
+
+    /// Whether [`DeadlineCell::attach`] found the cell.
+    pub(crate) fn is_attached(&self) -> bool {
+        !self
+            .cell
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .is_null()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn attach_static(&self, cell: &'static std::sync::atomic::AtomicI32) {
+        self.cell.store(
+            std::ptr::from_ref(cell).cast_mut(),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// The stop value (0: keep running).
+    #[cfg(test)]
+    pub(crate) fn get(&self) -> i32 {
+        let p = self.cell.load(std::sync::atomic::Ordering::SeqCst);
+        if p.is_null() {
+            return 0;
+        }
+        // SAFETY: a non-null pointer is the stop global's cell of the instance the store owns
+        // (or, in tests, a static); this is called on the store's thread, which owns the
+        // instance, or by tests; the cell is 16-byte aligned and its first four bytes are the
+        // i32 value (`VMGlobalDefinition` is `repr(C)` around a `RawValue` union).
+        unsafe { (*p).load(std::sync::atomic::Ordering::Relaxed) }
+    }
+
+    /// Lowers the stop global before a call is armed (on the store's thread).
+    pub(crate) fn clear(&self) {
+        let p = self.cell.load(std::sync::atomic::Ordering::SeqCst);
+        if !p.is_null() {
+            // SAFETY: as in `get`: the store's thread owns the live instance.
+            unsafe { (*p).store(0, std::sync::atomic::Ordering::Relaxed) };
+        }
+    }
+
+    /// Raises the stop global if `armed()` still holds once this write is announced (on the
+    /// watchdog thread). True when it was raised.
+    pub(crate) fn fire(&self, armed: impl Fn() -> bool) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.busy.store(true, SeqCst);
+        let mut raised = false;
+        if armed() {
+            let p = self.cell.load(SeqCst);
+            if !p.is_null() {
+                // SAFETY: `busy` was set (SeqCst) before `armed()` was read: either the store's
+                // thread had not disarmed yet, and then it waits in `quiesce` until `busy` is
+                // cleared below, so the call has not returned and the instance (owned by the
+                // store, which only its thread drops, after the call) is alive; or it had, and
+                // `armed()` is false. The cell is an aligned i32 (see `get`).
+                unsafe { (*p).store(1, std::sync::atomic::Ordering::Relaxed) };
+                raised = true;
+            }
+        }
+        self.busy.store(false, SeqCst);
+        raised
+    }
+
+    /// Waits until no [`DeadlineCell::fire`] is in flight (on the store's thread, after
+    /// disarming): no write can reach the instance after this returns.
+    pub(crate) fn quiesce(&self) {
+        while self.busy.load(std::sync::atomic::Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+    }
+}
