@@ -54,7 +54,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a module: call an export (--invoke) or run it as a WASI command.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Show a module's imports, exports, memories, tables, proposals and the policy's verdict.
     Inspect(inspect::InspectArgs),
     /// Comparative benchmarks of the runtimes: table, JSON and an SVG chart.
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Run(a) => run::main(a),
+        Command::Run(a) => run::main(*a),
         Command::Inspect(a) => inspect::main(a),
         Command::Bench(a) => bench::main(a),
         Command::Conformance(a) => conformance::main(a),
