@@ -367,6 +367,7 @@ impl Backend for Wasmer {
         };
         Ok(WasmerStore {
             store,
+            hosted: !module.host.is_empty(),
             module: module.module.clone(),
             hidden: module.hidden.clone(),
             imports,
@@ -391,6 +392,8 @@ struct Deadline {
 /// thread that made it.
 pub struct WasmerStore {
     store: Store,
+    /// The module imports host functions (which read the call's deadline from the host state).
+    hosted: bool,
     module: Module,
     /// The names of the middleware's exports in this module.
     hidden: Arc<HiddenExports>,
@@ -438,12 +441,16 @@ impl WasmerStore {
         exact_stack(self.stack);
         // The deadline is taken out for the call (no reference count to touch) and put back.
         let deadline = self.deadline.take();
+        let hosted = self.hosted;
         let armed = deadline.as_ref().map(|d| {
             let (armed, base, offset) = d.watchdog.arm(&d.slot, d.timeout);
-            self.env
-                .as_mut(&mut self.store)
-                .host
-                .set_deadline(Some((base, offset, d.timeout)));
+            // Only host functions read it.
+            if hosted {
+                self.env
+                    .as_mut(&mut self.store)
+                    .host
+                    .set_deadline(Some((base, offset, d.timeout)));
+            }
             armed
         });
         let result = f(self);

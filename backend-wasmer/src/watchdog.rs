@@ -145,7 +145,9 @@ impl Watchdog {
         // Only the store's own thread arms its slot: no read-modify-write needed.
         let generation = slot.next.load(Ordering::Relaxed).wrapping_add(1).max(1);
         slot.next.store(generation, Ordering::Relaxed);
-        slot.armed.store(generation, Ordering::SeqCst);
+        // Release: the watchdog's reads of the timeout see this call's. (Only disarming needs
+        // the sequentially consistent handshake with `DeadlineCell::fire`.)
+        slot.armed.store(generation, Ordering::Release);
         let shared = &self.shared;
         if !shared.hot.load(Ordering::Relaxed) {
             shared.hot.store(true, Ordering::Relaxed);

@@ -577,11 +577,15 @@ impl<B: Backend> Sandbox<B> {
             Lifecycle::Fresh | Lifecycle::Instantiated => {}
         }
         let result = catch_unwind(AssertUnwindSafe(|| f(&mut self.store)));
-        if self.store.host_state().is_poisoned() {
-            self.state = Lifecycle::Poisoned;
-        }
         match result {
-            Ok(r) => r,
+            Ok(Ok(v)) => Ok(v),
+            // A host function that panicked poisoned the state and failed the call.
+            Ok(Err(e)) => {
+                if self.store.host_state().is_poisoned() {
+                    self.state = Lifecycle::Poisoned;
+                }
+                Err(e)
+            }
             Err(p) => {
                 self.state = Lifecycle::Poisoned;
                 Err(runtime_panicked(self.name, what, p.as_ref()))
