@@ -7,7 +7,8 @@
 //! stop global, which the guest checks at every function entry and loop header (Cage's
 //! middleware), and raises it again every period until the call returns. Timing from the first
 //! sighting means a call is never stopped early; it is stopped one to two periods (plus
-//! scheduling delay) late. No signal is sent: the guest stops itself at a check point, never in
+//! scheduling delay) late. The period is [`cage_core::backend::deadline_period`]: 1 % of the
+//! policy's timeout, between 0.5 and 10 ms. No signal is sent: the guest stops itself at a check point, never in
 //! the middle of host code.
 //!
 //! With no call armed for `LINGER` the thread slows down to one scan per `COLD`; a call armed
@@ -21,8 +22,6 @@ use std::time::{Duration, Instant};
 
 use crate::unsafe_api::DeadlineCell;
 
-/// How often armed calls are checked, and an interrupt repeated until the call returns.
-const PERIOD: Duration = Duration::from_micros(500);
 /// How long the thread keeps scanning every period after the last armed call.
 const LINGER: Duration = Duration::from_millis(100);
 /// The scan period while no call is armed.
@@ -55,6 +54,8 @@ struct Shared {
     /// Set by calls, cleared by the thread after `LINGER` without an armed call.
     hot: AtomicBool,
     stop: AtomicBool,
+    /// How often armed calls are checked ([`cage_core::backend::deadline_period`]).
+    period: Duration,
     start: Instant,
     /// The thread's last scan, in nanoseconds since `start` (a coarse clock for callers).
     now: AtomicU64,
@@ -94,11 +95,12 @@ impl Drop for Armed<'_> {
 }
 
 impl Watchdog {
-    pub(crate) fn start() -> std::io::Result<Self> {
+    pub(crate) fn start(period: Duration) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             slots: Mutex::new(Vec::new()),
             hot: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            period,
             start: Instant::now(),
             now: AtomicU64::new(0),
         });
@@ -156,7 +158,7 @@ impl Watchdog {
             }
         }
         let now = shared.now.load(Ordering::Relaxed);
-        let period = u64::try_from(PERIOD.as_nanos()).unwrap_or(0);
+        let period = u64::try_from(shared.period.as_nanos()).unwrap_or(0);
         (Armed { slot }, shared.start, now.saturating_add(period))
     }
 }
@@ -164,9 +166,14 @@ impl Watchdog {
 /// Checks every slot once; true when a call is armed.
 fn scan(shared: &Shared, now: u64) -> bool {
     let mut any = false;
-    let mut slots = shared.slots.lock().unwrap_or_else(PoisonError::into_inner);
-    slots.retain(|w| w.strong_count() > 0);
-    for slot in slots.iter().filter_map(Weak::upgrade) {
+    // The lock is held only to copy the list: stores register their slots without waiting
+    // for a scan.
+    let slots: Vec<Arc<Slot>> = {
+        let mut slots = shared.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.retain(|w| w.strong_count() > 0);
+        slots.iter().filter_map(Weak::upgrade).collect()
+    };
+    for slot in slots {
         let generation = slot.armed.load(Ordering::Acquire);
         if generation == 0 {
             continue;
@@ -202,7 +209,7 @@ fn run(shared: &Shared) {
             shared.hot.store(true, Ordering::Relaxed);
         }
         if last_armed.elapsed() < LINGER {
-            std::thread::sleep(PERIOD);
+            std::thread::sleep(shared.period);
         } else {
             shared.hot.store(false, Ordering::Relaxed);
             std::thread::park_timeout(COLD);
@@ -238,7 +245,7 @@ mod tests {
 
     #[test]
     fn fires_after_the_deadline_and_not_after_the_call() {
-        let w = Watchdog::start().unwrap();
+        let w = Watchdog::start(Duration::from_micros(500)).unwrap();
         let (slot, cell) = watched(&w);
         let start = Instant::now();
         let (armed, _, _) = w.arm(&slot, Duration::from_millis(30));
@@ -263,7 +270,7 @@ mod tests {
 
     #[test]
     fn an_early_return_never_fires() {
-        let w = Watchdog::start().unwrap();
+        let w = Watchdog::start(Duration::from_micros(500)).unwrap();
         let (slot, cell) = watched(&w);
         for _ in 0..20 {
             let (armed, _, _) = w.arm(&slot, Duration::from_millis(30));

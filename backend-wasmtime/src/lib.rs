@@ -44,7 +44,7 @@ pub use pool::{ADDRESS_SPACE_BUDGET, Allocator};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cage_core::backend::{Backend, Store as CageStore, TypedStore};
+use cage_core::backend::{Backend, Store as CageStore, TypedStore, deadline_period};
 use cage_core::cache::VerifiedCode;
 use cage_core::{
     Capabilities, CheckedModule, CostModel, Error, ExportedState, Features, HostFailure, HostFunc,
@@ -207,13 +207,15 @@ impl Wasmtime {
             }
         };
         let ticker = match policy.limits.timeout {
-            Some(_) => Some(Arc::new(Ticker::start(&engine).map_err(|e| {
-                Error::host_from(
-                    HostFailure::Thread,
-                    format!("cannot start the deadline thread: {e}"),
-                    e,
-                )
-            })?)),
+            Some(t) => Some(Arc::new(
+                Ticker::start(&engine, deadline_period(t)).map_err(|e| {
+                    Error::host_from(
+                        HostFailure::Thread,
+                        format!("cannot start the deadline thread: {e}"),
+                        e,
+                    )
+                })?,
+            )),
             None => None,
         };
         Ok(Wasmtime {

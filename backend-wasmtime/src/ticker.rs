@@ -6,7 +6,8 @@
 //! tick after the call started notes the time, and the first tick at least `timeout` after that
 //! traps `timeout`. So a deadline holds when the ticker thread is delayed (a late tick fires late,
 //! never early and never by counting slept periods), and a call is stopped about one to two
-//! periods after its deadline on an idle machine.
+//! periods after its deadline on an idle machine (the period:
+//! [`cage_core::backend::deadline_period`], 1 % of the timeout, 0.5 to 10 ms).
 //!
 //! Arming costs a few plain loads and stores: the ticker stays *hot* (one tick per period) while
 //! calls are armed or guests are running (every epoch callback re-heats it), and cools down to a
@@ -21,8 +22,6 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
-/// The tick period while hot.
-pub(crate) const PERIOD: Duration = Duration::from_micros(500);
 /// The tick period while cold.
 const COLD: Duration = Duration::from_millis(10);
 /// How long the ticker stays hot after the last sign of a running guest.
@@ -32,6 +31,8 @@ pub(crate) struct Shared {
     /// Set by calls and epoch callbacks, cleared by the thread: a guest with a deadline runs.
     hot: AtomicBool,
     stop: AtomicBool,
+    /// The tick period while hot ([`cage_core::backend::deadline_period`]).
+    period: Duration,
     pub(crate) start: Instant,
     /// The last tick, in nanoseconds since `start` (a coarse clock for callers).
     pub(crate) now: AtomicU64,
@@ -57,10 +58,11 @@ pub(crate) struct Ticker {
 
 impl Ticker {
     /// Starts a ticker for `engine`.
-    pub(crate) fn start(engine: &Engine) -> std::io::Result<Self> {
+    pub(crate) fn start(engine: &Engine, period: Duration) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             hot: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            period,
             start: Instant::now(),
             now: AtomicU64::new(0),
         });
@@ -86,7 +88,7 @@ impl Ticker {
             t.thread().unpark();
         }
         let now = self.shared.now.load(Ordering::Relaxed);
-        let period = u64::try_from(PERIOD.as_nanos()).unwrap_or(0);
+        let period = u64::try_from(self.shared.period.as_nanos()).unwrap_or(0);
         (self.shared.start, now.saturating_add(period))
     }
 }
@@ -108,7 +110,7 @@ fn run(shared: &Shared, engine: &wasmtime::EngineWeak) {
             last_hot = Instant::now();
         }
         if last_hot.elapsed() < LINGER {
-            std::thread::sleep(PERIOD);
+            std::thread::sleep(shared.period);
         } else {
             std::thread::park_timeout(COLD);
         }
@@ -172,10 +174,12 @@ mod tests {
         assert!(matches!(d.tick(), wasmtime::UpdateDeadline::Interrupt));
     }
 
+    const PERIOD: Duration = Duration::from_micros(500);
+
     #[test]
     fn the_coarse_clock_follows_the_wall_clock() {
         let engine = Engine::default();
-        let t = Ticker::start(&engine).unwrap();
+        let t = Ticker::start(&engine, PERIOD).unwrap();
         std::thread::sleep(LINGER + Duration::from_millis(50));
         let (base, offset) = t.arm();
         let coarse = base + Duration::from_nanos(offset);
