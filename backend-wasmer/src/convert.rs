@@ -27,6 +27,8 @@ pub(crate) const FLAG_GROW_FAILED: i32 = 2;
 pub(crate) const FLAG_WAIT_UNSHARED: i32 = 3;
 /// The deadline watchdog raised the stop global.
 pub(crate) const FLAG_TIMEOUT: i32 = 4;
+/// The guest executed `unreachable` (rewritten by the middleware into a signal-raised trap).
+pub(crate) const FLAG_UNREACHABLE: i32 = 5;
 
 /// Maps a Wasmer failure onto the taxonomy. `flag` is the middleware's flag global, which tells
 /// Cage's own `unreachable` (fuel exhausted, grow failed) from the guest's.
@@ -39,7 +41,9 @@ pub(crate) fn classify(err: &RuntimeError, flag: i32) -> Error {
     }
     let message = err.message();
     let trap = match err.clone().to_trap() {
-        Some(TrapCode::UnreachableCodeReached) if flag != 0 => {
+        // Cage's middleware raises its traps (and the guest's `unreachable`) as a division by
+        // zero after setting the flag.
+        Some(TrapCode::UnreachableCodeReached | TrapCode::IntegerDivisionByZero) if flag != 0 => {
             let (trap, why) = match flag {
                 FLAG_OUT_OF_FUEL => (Trap::OutOfFuel, "all fuel consumed by WebAssembly"),
                 FLAG_GROW_FAILED => (
@@ -51,6 +55,7 @@ pub(crate) fn classify(err: &RuntimeError, flag: i32) -> Error {
                     "atomic wait on non-shared memory",
                 ),
                 FLAG_TIMEOUT => (Trap::Timeout, "the deadline passed"),
+                FLAG_UNREACHABLE => (Trap::Unreachable, "wasm `unreachable` instruction executed"),
                 _ => (Trap::Other, "unknown Cage middleware flag"),
             };
             return Error::trap(trap, why);

@@ -620,6 +620,29 @@ impl CageStore for WasmerStore {
         &mut self.env.as_mut(&mut self.store).host
     }
 
+    fn fuel(&mut self) -> Option<u64> {
+        self.fuel?;
+        let hidden = self.hidden.clone();
+        match self.global(hidden.fuel())? {
+            wasmer::Value::I64(left) => Some(u64::try_from(left).unwrap_or(0)),
+            _ => None,
+        }
+    }
+
+    fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        let global = self
+            .instance
+            .as_ref()
+            .and_then(|i| i.exports.get_global(self.hidden.fuel()).ok())
+            .cloned()
+            .ok_or_else(|| Error::host(HostFailure::Runtime, "the module has no fuel global"))?;
+        // The saved counter: every function entry loads the working one from it.
+        let value = wasmer::Value::I64(i64::try_from(fuel).unwrap_or(i64::MAX));
+        global
+            .set(&mut self.store, value)
+            .map_err(|e| Error::host(HostFailure::Runtime, format!("cannot set fuel: {e}")))
+    }
+
     fn stats(&mut self) -> Stats {
         let fuel_name = self.hidden.fuel();
         let mut peak = 0;

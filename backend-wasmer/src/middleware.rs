@@ -46,7 +46,9 @@ use wasmer::sys::{FunctionMiddleware, MiddlewareError, MiddlewareReaderState, Mo
 use wasmer::{ExportIndex, GlobalInit, GlobalType, LocalFunctionIndex, Mutability, Type};
 use wasmer_types::{GlobalIndex, ModuleInfo};
 
-use crate::convert::{FLAG_GROW_FAILED, FLAG_OUT_OF_FUEL, FLAG_TIMEOUT, FLAG_WAIT_UNSHARED};
+use crate::convert::{
+    FLAG_GROW_FAILED, FLAG_OUT_OF_FUEL, FLAG_TIMEOUT, FLAG_UNREACHABLE, FLAG_WAIT_UNSHARED,
+};
 
 /// The names of the exports the middleware adds for Cage's bookkeeping. They start with a prefix
 /// that no export of the guest starts with (`cage:`, or `cage1:`, `cage2:`, … when the guest
@@ -112,6 +114,31 @@ impl HiddenExports {
     pub(crate) fn is_memory(&self, name: &str) -> bool {
         name.strip_prefix(&self.prefix)
             .is_some_and(|rest| rest.starts_with("memory:"))
+    }
+}
+
+/// How Cage's middleware stops the guest: an integer division by zero (a trap Wasmer raises
+/// from its signal handler, on the signal stack), then `unreachable` for the validator (never
+/// reached). Not `unreachable` itself: Wasmer's Cranelift compiles it to a libcall that captures
+/// a backtrace on the guest's stack, and when that stack is nearly exhausted the capture
+/// overflows while holding the `backtrace` crate's process-wide lock, which the trap's unwinding
+/// then abandons: every later trap in the process hangs. The flag set before says why.
+const TRAP: [Operator<'static>; 5] = [
+    Operator::I32Const { value: 0 },
+    Operator::I32Const { value: 0 },
+    Operator::I32DivU,
+    Operator::Drop,
+    Operator::Unreachable,
+];
+
+/// `state.extend(ops)`, with every `unreachable` made a [`TRAP`].
+fn emit<'a>(state: &mut MiddlewareReaderState<'a>, ops: impl IntoIterator<Item = Operator<'a>>) {
+    for op in ops {
+        if matches!(op, Operator::Unreachable) {
+            state.extend(TRAP.iter().cloned());
+        } else {
+            state.push_operator(op);
+        }
     }
 }
 
@@ -504,24 +531,27 @@ impl FunctionMeter {
         let (Some(var), Some(fuel)) = (self.metered(), self.globals.fuel) else {
             return;
         };
-        state.extend([
-            Operator::GlobalGet { global_index: var },
-            Operator::I64Const { value: 0 },
-            Operator::I64LeS,
-            Operator::If {
-                blockty: BlockType::Empty,
-            },
-            Operator::I32Const {
-                value: FLAG_OUT_OF_FUEL,
-            },
-            Operator::GlobalSet {
-                global_index: self.globals.flag,
-            },
-            Operator::I64Const { value: 0 },
-            Operator::GlobalSet { global_index: fuel },
-            Operator::Unreachable,
-            Operator::End,
-        ]);
+        emit(
+            state,
+            [
+                Operator::GlobalGet { global_index: var },
+                Operator::I64Const { value: 0 },
+                Operator::I64LeS,
+                Operator::If {
+                    blockty: BlockType::Empty,
+                },
+                Operator::I32Const {
+                    value: FLAG_OUT_OF_FUEL,
+                },
+                Operator::GlobalSet {
+                    global_index: self.globals.flag,
+                },
+                Operator::I64Const { value: 0 },
+                Operator::GlobalSet { global_index: fuel },
+                Operator::Unreachable,
+                Operator::End,
+            ],
+        );
     }
 
     /// Traps `timeout` (flag, unreachable) when the watchdog raised the stop global: at
@@ -531,33 +561,36 @@ impl FunctionMeter {
             return;
         };
         let scratch = self.globals.scratch;
-        state.extend([
-            // Every check point first increments the scratch global: a store of a value the
-            // optimiser cannot know, so the load of the stop global after it is never treated
-            // as redundant. (Cranelift's alias analysis otherwise forwards the entry check's load
-            // to every loop header, since no store comes between, and the watchdog's write, from
-            // another thread, is never seen: a `(loop br 0)` ran forever.)
-            Operator::GlobalGet {
-                global_index: scratch,
-            },
-            Operator::I32Const { value: 1 },
-            Operator::I32Add,
-            Operator::GlobalSet {
-                global_index: scratch,
-            },
-            Operator::GlobalGet { global_index: stop },
-            Operator::If {
-                blockty: BlockType::Empty,
-            },
-            Operator::I32Const {
-                value: FLAG_TIMEOUT,
-            },
-            Operator::GlobalSet {
-                global_index: self.globals.flag,
-            },
-            Operator::Unreachable,
-            Operator::End,
-        ]);
+        emit(
+            state,
+            [
+                // Every check point first increments the scratch global: a store of a value the
+                // optimiser cannot know, so the load of the stop global after it is never treated
+                // as redundant. (Cranelift's alias analysis otherwise forwards the entry check's load
+                // to every loop header, since no store comes between, and the watchdog's write, from
+                // another thread, is never seen: a `(loop br 0)` ran forever.)
+                Operator::GlobalGet {
+                    global_index: scratch,
+                },
+                Operator::I32Const { value: 1 },
+                Operator::I32Add,
+                Operator::GlobalSet {
+                    global_index: scratch,
+                },
+                Operator::GlobalGet { global_index: stop },
+                Operator::If {
+                    blockty: BlockType::Empty,
+                },
+                Operator::I32Const {
+                    value: FLAG_TIMEOUT,
+                },
+                Operator::GlobalSet {
+                    global_index: self.globals.flag,
+                },
+                Operator::Unreachable,
+                Operator::End,
+            ],
+        );
     }
 
     /// Charges `len * per_unit` for the i32 length on top of the stack, leaving it there.
@@ -585,24 +618,27 @@ impl FunctionMeter {
     /// After `memory.grow`/`table.grow`: trap `resource_limit` if the result is -1.
     fn trap_on_failed_grow<'a>(&self, state: &mut MiddlewareReaderState<'a>) {
         let s = self.globals.scratch;
-        state.extend([
-            Operator::GlobalSet { global_index: s },
-            Operator::GlobalGet { global_index: s },
-            Operator::GlobalGet { global_index: s },
-            Operator::I32Const { value: -1 },
-            Operator::I32Eq,
-            Operator::If {
-                blockty: BlockType::Empty,
-            },
-            Operator::I32Const {
-                value: FLAG_GROW_FAILED,
-            },
-            Operator::GlobalSet {
-                global_index: self.globals.flag,
-            },
-            Operator::Unreachable,
-            Operator::End,
-        ]);
+        emit(
+            state,
+            [
+                Operator::GlobalSet { global_index: s },
+                Operator::GlobalGet { global_index: s },
+                Operator::GlobalGet { global_index: s },
+                Operator::I32Const { value: -1 },
+                Operator::I32Eq,
+                Operator::If {
+                    blockty: BlockType::Empty,
+                },
+                Operator::I32Const {
+                    value: FLAG_GROW_FAILED,
+                },
+                Operator::GlobalSet {
+                    global_index: self.globals.flag,
+                },
+                Operator::Unreachable,
+                Operator::End,
+            ],
+        );
     }
 }
 
@@ -712,15 +748,18 @@ impl<'a> FunctionMiddleware<'a> for FunctionMeter {
             self.save(state);
         }
         if self.waits_on_unshared(&op) {
-            state.extend([
-                Operator::I32Const {
-                    value: FLAG_WAIT_UNSHARED,
-                },
-                Operator::GlobalSet {
-                    global_index: self.globals.flag,
-                },
-                Operator::Unreachable,
-            ]);
+            emit(
+                state,
+                [
+                    Operator::I32Const {
+                        value: FLAG_WAIT_UNSHARED,
+                    },
+                    Operator::GlobalSet {
+                        global_index: self.globals.flag,
+                    },
+                    Operator::Unreachable,
+                ],
+            );
         }
         let function_end = match op {
             Operator::Block { .. }
@@ -753,7 +792,23 @@ impl<'a> FunctionMiddleware<'a> for FunctionMeter {
                 self.save(state);
             }
             let reload = is_reload_point(&op);
-            state.push_operator(op);
+            if matches!(op, Operator::Unreachable) {
+                // The guest's own: the same signal-raised trap as Cage's, flagged as its.
+                emit(
+                    state,
+                    [
+                        Operator::I32Const {
+                            value: FLAG_UNREACHABLE,
+                        },
+                        Operator::GlobalSet {
+                            global_index: self.globals.flag,
+                        },
+                        Operator::Unreachable,
+                    ],
+                );
+            } else {
+                state.push_operator(op);
+            }
             if is_loop {
                 self.check(state);
                 self.stop_check(state);

@@ -434,6 +434,18 @@ impl CageStore for WasmtimeStore {
         )
     }
 
+    fn fuel(&mut self) -> Option<u64> {
+        self.fuel?;
+        self.instance?;
+        self.store.get_fuel().ok()
+    }
+
+    fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        self.store
+            .set_fuel(fuel)
+            .map_err(|e| Error::host_from(HostFailure::Runtime, "cannot set fuel", e))
+    }
+
     fn exported_state(&mut self) -> ExportedState {
         let mut state = ExportedState::default();
         let Some(instance) = self.instance else {

@@ -62,6 +62,8 @@ pub(crate) fn main(a: FuzzArgs) -> ExitCode {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs().wrapping_mul(1_000_003))
     });
+    // Printed first, on stderr, whatever the output: a run stopped by Ctrl-C can be repeated.
+    eprintln!("cage fuzz: first seed {first} (repeat with --seed {first})");
     let deadline = Instant::now() + Duration::from_secs(a.seconds);
     let bar = ProgressBar::new_spinner();
     if a.json || !std::io::stderr().is_terminal() {

@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::policy_args::PolicyArgs;
-use crate::{EXIT_CONFIG, EXIT_REJECTED, fail};
+use crate::{EXIT_CONFIG, EXIT_REJECTED, ErrorKind};
 
 #[derive(Args, Debug)]
 pub(crate) struct InspectArgs {
@@ -33,23 +33,43 @@ fn verdict(result: &Result<(), Error>) -> serde_json::Value {
 }
 
 pub(crate) fn main(a: InspectArgs) -> ExitCode {
+    let fail = |code: u8, kind: ErrorKind, msg: &dyn std::fmt::Display| {
+        crate::fail_json(a.json, code, kind, None, msg)
+    };
     let policy = match a.policy.policy() {
         Ok(p) => p,
-        Err(e) => return fail(EXIT_CONFIG, e),
+        Err(e) => return fail(EXIT_CONFIG, ErrorKind::Config, &e),
     };
     let loaded = cage::module::load(&a.module, policy.limits.max_module_size.bytes());
-    let bytes = match loaded {
-        Ok(b) => b,
-        Err(e) => return fail(EXIT_REJECTED, e),
+    // A file that is not a module is a verdict like any other; one that cannot be read is not.
+    let (bytes, unloadable) = match loaded {
+        Ok(b) => (b, None),
+        Err(e @ Error::Host { .. }) => return fail(EXIT_REJECTED, ErrorKind::Io, &e),
+        Err(e) => (Vec::new(), Some(e)),
     };
     let info = cage::module::describe(&bytes);
-    let checked = cage::check(&bytes, &policy);
+    // The verdict `cage run` would give: the static check, then imports (no host functions on
+    // the command line; WASI preview 1), then each runtime's own `prepare` (proposals it runs).
+    let checked = match unloadable {
+        Some(e) => Err(e),
+        None => cage::check(&bytes, &policy).and_then(|m| {
+            cage::HostFunctions::new().resolve(m.info(), true)?;
+            Ok(m)
+        }),
+    };
     let used = cage::module::features_used(&bytes, &cage::Features::ALL);
+    let invocation = cage::Invocation::default_for(info.as_ref().ok());
     let mut runtimes = serde_json::Map::new();
     for name in cage::available_runtimes() {
         let v = match (&checked, cage::runtime_named(name, &policy)) {
-            (Ok(m), Ok(rt)) => {
-                cage::module::require_supported(m, &policy, rt.capabilities(), name.as_str())
+            (Ok(_), Ok(rt)) => {
+                // Compiling and making a sandbox too: the live-sandbox cap, the runtime's own
+                // refusals, as `run` meets them (no guest code runs).
+                let host = cage::HostFunctions::new();
+                cage::prepare(rt.as_ref(), &bytes, &host, &invocation)
+                    .and_then(|m| rt.compile_dyn(&m, &host))
+                    .and_then(|m| m.sandbox())
+                    .map(|_| ())
             }
             (Err(e), _) => Err(e.clone()),
             (_, Err(e)) => Err(Error::reject(cage::Rejection::Unsupported, e.to_string())),

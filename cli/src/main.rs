@@ -70,9 +70,20 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // `--json` promises one object on stdout, also for a usage error.
+            let mut args = std::env::args().skip(1);
+            let json = matches!(args.next().as_deref(), Some("run" | "inspect"))
+                && std::env::args().any(|a| a == "--json");
             let _ = e.print();
-            return ExitCode::from(code);
+            if json {
+                let msg = e.kind().to_string();
+                let _ = fail_json(true, EXIT_USAGE, ErrorKind::Usage, None, &msg);
+            }
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     tracing_subscriber::fmt()
@@ -89,6 +100,61 @@ fn main() -> ExitCode {
         Command::Conformance(a) => conformance::main(a),
         Command::Fuzz(a) => fuzz::main(a),
     }
+}
+
+/// Why the CLI could not start a run: the `error` of the JSON object `--json` prints instead of a
+/// report (its `outcome` is `"error"`).
+#[derive(Clone, Copy, Debug)]
+pub enum ErrorKind {
+    /// A bad flag, argument or invocation (exit 64).
+    Usage,
+    /// The module file cannot be read (exit 65).
+    Io,
+    /// An invalid policy, an unknown or missing runtime, a cache that cannot be set up (exit 78).
+    Config,
+    /// The host failed making the runtime (exit 71).
+    Host,
+}
+
+impl ErrorKind {
+    /// The JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Usage => "usage",
+            ErrorKind::Io => "io",
+            ErrorKind::Config => "config",
+            ErrorKind::Host => "host",
+        }
+    }
+}
+
+/// Prints an error for a person (stderr) and, with `json`, the one JSON object on stdout: the
+/// report's keys, `outcome: "error"` and `error` the kind. Returns `code`.
+pub fn fail_json(
+    json: bool,
+    code: u8,
+    kind: ErrorKind,
+    runtime: Option<&str>,
+    msg: &dyn std::fmt::Display,
+) -> ExitCode {
+    if json {
+        let v = serde_json::json!({
+            "runtime": runtime,
+            "outcome": "error",
+            "values": [],
+            "exit_code": null,
+            "trap": null,
+            "error": kind.name(),
+            "message": msg.to_string(),
+            "fuel_consumed": null,
+            "wall_ms": 0.0,
+            "peak_memory_bytes": 0,
+            "stdout": "",
+            "stderr": "",
+        });
+        println!("{v}");
+    }
+    fail(code, msg)
 }
 
 /// Prints an error for a person and returns `code`.

@@ -14,12 +14,16 @@ fn parse_size(s: &str) -> Result<Size, String> {
 fn parse_fuel(s: &str) -> Result<Limit<u64>, String> {
     match s {
         "none" | "unlimited" => Ok(Limit::Off),
-        _ => s
-            .replace('_', "")
-            .parse()
-            .map(Limit::On)
-            .map_err(|_| format!("invalid fuel `{s}`")),
+        _ => s.replace('_', "").parse().map(Limit::On).map_err(|_| {
+            format!("invalid fuel `{s}`: expected a whole number of units (1_000_000) or `none`")
+        }),
     }
+}
+
+fn parse_count(s: &str) -> Result<u64, String> {
+    s.replace('_', "")
+        .parse()
+        .map_err(|_| format!("invalid count `{s}`: expected a whole number (10_000)"))
 }
 
 fn parse_timeout(s: &str) -> Result<Limit<Duration>, String> {
@@ -45,19 +49,19 @@ pub(crate) struct PolicyArgs {
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
     /// Fuel budget (or `none`).
-    #[arg(long, value_name = "N", value_parser = parse_fuel)]
+    #[arg(long, value_name = "N", value_parser = parse_fuel, allow_hyphen_values = true)]
     pub fuel: Option<Limit<u64>>,
     /// Wall-clock deadline per call, e.g. 500ms, 2s (or `none`).
-    #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout, allow_hyphen_values = true)]
     pub timeout: Option<Limit<Duration>>,
     /// Maximum size of each linear memory, e.g. 65536 or "64 MiB".
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub max_memory: Option<Size>,
     /// Maximum elements of each table.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_count, allow_hyphen_values = true)]
     pub max_table_elements: Option<u64>,
     /// Guest stack size, e.g. "512 KiB".
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, allow_hyphen_values = true)]
     pub max_stack: Option<Size>,
 }
 

@@ -11,7 +11,7 @@ use cage::{
 use clap::Args;
 
 use crate::policy_args::PolicyArgs;
-use crate::{EXIT_CONFIG, EXIT_REJECTED, EXIT_TRAPPED, EXIT_USAGE, fail};
+use crate::{EXIT_CONFIG, EXIT_REJECTED, EXIT_TRAPPED, EXIT_USAGE, ErrorKind};
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
@@ -32,7 +32,7 @@ pub(crate) struct RunArgs {
     /// Set an environment variable for a WASI guest (repeatable); nothing else is inherited.
     #[arg(long = "env", value_name = "K=V")]
     envs: Vec<String>,
-    /// Give a WASI guest this file's contents on stdin (UTF-8 text).
+    /// Give a WASI guest this file's bytes on stdin (`-`: the host's standard input).
     #[arg(long, value_name = "FILE")]
     stdin: Option<PathBuf>,
     /// Pass the host's stdio through to a WASI guest instead of capturing it.
@@ -79,11 +79,16 @@ fn wasi_flags(a: &RunArgs, policy: &mut Policy) -> Result<(), String> {
         w.env.insert(k.to_owned(), v.to_owned());
     }
     if let Some(path) = &a.stdin {
-        let bytes = std::fs::read(path).map_err(|e| format!("--stdin {}: {e}", path.display()))?;
-        w.stdin = Some(
-            String::from_utf8(bytes)
-                .map_err(|_| format!("--stdin {}: not UTF-8 text", path.display()))?,
-        );
+        // `-` is the host's standard input; any bytes (WASI stdin is bytes).
+        let bytes = if path.as_os_str() == "-" {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+                .map_err(|e| format!("--stdin -: {e}"))?;
+            b
+        } else {
+            std::fs::read(path).map_err(|e| format!("--stdin {}: {e}", path.display()))?
+        };
+        w.stdin = Some(bytes);
     }
     if a.inherit_stdio {
         w.inherit_stdio = true;
@@ -101,60 +106,71 @@ fn wasi_flags(a: &RunArgs, policy: &mut Policy) -> Result<(), String> {
 }
 
 pub(crate) fn main(a: RunArgs) -> ExitCode {
-    let mut policy = match a.policy.policy() {
-        Ok(p) => p,
-        Err(e) => return fail(EXIT_CONFIG, e),
-    };
-    if let Err(e) = wasi_flags(&a, &mut policy) {
-        return fail(EXIT_USAGE, e);
-    }
-    if let Err(e) = policy.validate() {
-        return fail(EXIT_CONFIG, e);
-    }
     let name = a
         .runtime
         .clone()
         .unwrap_or_else(|| cage::default_runtime_name().to_string());
+    let fail = |code: u8, kind: ErrorKind, msg: &dyn std::fmt::Display| {
+        crate::fail_json(a.json, code, kind, Some(&name), msg)
+    };
+    let mut policy = match a.policy.policy() {
+        Ok(p) => p,
+        Err(e) => return fail(EXIT_CONFIG, ErrorKind::Config, &e),
+    };
+    if let Err(e) = wasi_flags(&a, &mut policy) {
+        return fail(EXIT_USAGE, ErrorKind::Usage, &e);
+    }
+    if let Err(e) = policy.validate() {
+        return fail(EXIT_CONFIG, ErrorKind::Config, &e);
+    }
     let runtime = match cage::runtime(&name, &policy) {
         Ok(r) => r,
-        Err(e) => return fail(crate::runtime_error_status(&e), e),
+        Err(e) => {
+            let code = crate::runtime_error_status(&e);
+            let kind = if code == crate::EXIT_HOST {
+                ErrorKind::Host
+            } else {
+                ErrorKind::Config
+            };
+            return fail(code, kind, &e);
+        }
     };
     if let Some(dir) = &a.cache {
-        let key = match a.cache_key.clone().or_else(default_cache_key) {
-            Some(k) => k,
-            None => {
-                return fail(
-                    EXIT_CONFIG,
-                    "--cache: no --cache-key and no $XDG_CONFIG_HOME or $HOME for the default",
-                );
-            }
+        let Some(key) = a.cache_key.clone().or_else(default_cache_key) else {
+            return fail(
+                EXIT_CONFIG,
+                ErrorKind::Config,
+                &"--cache: no --cache-key and no $XDG_CONFIG_HOME or $HOME for the default",
+            );
         };
         match cage::DiskCache::open_with_key_file(dir, &key) {
             Ok(c) => runtime.set_disk_cache(Some(c)),
-            Err(e) => return fail(EXIT_CONFIG, format!("--cache {}: {e}", dir.display())),
+            Err(e) => {
+                return fail(
+                    EXIT_CONFIG,
+                    ErrorKind::Config,
+                    &format!("--cache {}: {e}", dir.display()),
+                );
+            }
         }
     }
     let before = runtime.cache_stats();
-    let mut report = match load_and_plan(&a, &policy) {
-        Ok((bytes, invocation)) => on_guest_thread(&policy, || {
-            cage::run(runtime.as_ref(), &bytes, &HostFunctions::new(), &invocation)
-        })
-        .unwrap_or_else(|e| Report::new(runtime.name(), &e.outcome(), e.message())),
-        Err(e) => {
-            if !a.json
-                && matches!(
-                    e,
-                    Error::Rejected {
-                        rejection: Rejection::InvalidInvocation,
-                        ..
-                    }
-                )
-            {
-                return fail(EXIT_USAGE, e);
-            }
-            Report::new(runtime.name(), &e.outcome(), e.message())
+    let (bytes, invocation) = match load_and_plan(&a, &policy) {
+        Ok(p) => p,
+        // The module file cannot be read: the README's 65, as an error, not a verdict.
+        Err(Plan::Failed(e @ Error::Host { .. })) => {
+            return fail(EXIT_REJECTED, ErrorKind::Io, &e);
+        }
+        Err(Plan::Usage(message)) => return fail(EXIT_USAGE, ErrorKind::Usage, &message),
+        Err(Plan::Failed(e)) => {
+            let report = Report::new(runtime.name(), &e.outcome(), e.message());
+            return emit(&report, a.json, &policy);
         }
     };
+    let mut report = on_guest_thread(&policy, || {
+        cage::run(runtime.as_ref(), &bytes, &HostFunctions::new(), &invocation)
+    })
+    .unwrap_or_else(|e| Report::new(runtime.name(), &e.outcome(), e.message()));
     if a.cache.is_some() {
         let after = runtime.cache_stats();
         report.cache = if after.rejected > before.rejected {
@@ -167,7 +183,7 @@ pub(crate) fn main(a: RunArgs) -> ExitCode {
             None
         };
     }
-    emit(&report, a.json)
+    emit(&report, a.json, &policy)
 }
 
 /// `$XDG_CONFIG_HOME/cage/cache.key`, else `~/.config/cage/cache.key`.
@@ -183,8 +199,22 @@ fn default_cache_key() -> Option<PathBuf> {
     Some(base.join("cage").join("cache.key"))
 }
 
+/// Why a run could not be planned.
+enum Plan {
+    /// Arguments that do not fit the export or the module: a usage error.
+    Usage(String),
+    /// The module could not be read or was rejected.
+    Failed(Error),
+}
+
+impl From<Error> for Plan {
+    fn from(e: Error) -> Self {
+        Plan::Failed(e)
+    }
+}
+
 /// Reads the module and turns `--invoke` and ARGS into an invocation.
-fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), Error> {
+fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), Plan> {
     let bytes = cage::module::load(&a.module, policy.limits.max_module_size.bytes())?;
     let invocation = match &a.invoke {
         Some(export) => {
@@ -192,6 +222,8 @@ fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), 
             // for `run` to reject with its real reason.
             let args = match cage::module::outline(&bytes) {
                 Ok(info) => {
+                    // A missing export is the module's verdict (`invalid_invocation`); arguments
+                    // that do not fit it are the caller's mistake (usage).
                     let ty = info.export_func(export).ok_or_else(|| {
                         Error::reject(
                             Rejection::InvalidInvocation,
@@ -199,27 +231,34 @@ fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), 
                         )
                     })?;
                     if ty.params.len() != a.args.len() {
-                        return Err(Error::reject(
-                            Rejection::InvalidInvocation,
-                            format!(
-                                "`{export}` takes {} arguments {ty}, got {}",
-                                ty.params.len(),
-                                a.args.len()
-                            ),
-                        ));
+                        return Err(Plan::Usage(format!(
+                            "`{export}` takes {} arguments {ty}, got {}",
+                            ty.params.len(),
+                            a.args.len()
+                        )));
                     }
                     ty.params
                         .iter()
                         .zip(&a.args)
                         .map(|(t, s)| Value::parse_as(*t, s))
                         .collect::<Result<Vec<_>, _>>()
-                        .map_err(|m| Error::reject(Rejection::InvalidInvocation, m))?
+                        .map_err(Plan::Usage)?
                 }
                 Err(_) => Vec::new(),
             };
             Invocation::call(export.clone(), args)
         }
-        None => Invocation::default_for(cage::module::outline(&bytes).ok().as_ref()),
+        None => {
+            let invocation = Invocation::default_for(cage::module::outline(&bytes).ok().as_ref());
+            if !a.args.is_empty() && matches!(invocation, Invocation::Instantiate) {
+                return Err(Plan::Usage(
+                    "ARGS were given, but the module is not a WASI command (no `_start`) and no \
+                     --invoke names an export to pass them to"
+                        .into(),
+                ));
+            }
+            invocation
+        }
     };
     Ok((bytes, invocation))
 }
@@ -235,7 +274,7 @@ fn exit_code(report: &Report) -> ExitCode {
     }
 }
 
-fn emit(report: &Report, json: bool) -> ExitCode {
+fn emit(report: &Report, json: bool, policy: &Policy) -> ExitCode {
     if json {
         println!("{}", serde_json::to_string(report).unwrap_or_default());
         return exit_code(report);
@@ -257,5 +296,17 @@ fn emit(report: &Report, json: bool) -> ExitCode {
         report.wall_ms, report.peak_memory_bytes
     ));
     eprintln!("{line}");
+    // Which limits were in force, so that an unbounded run is never a surprise.
+    let l = &policy.limits;
+    eprintln!(
+        "limits: fuel {}, timeout {}, max memory {}, max stack {}",
+        l.fuel.map_or_else(|| "none".to_owned(), |f| f.to_string()),
+        l.timeout.map_or_else(
+            || "none".to_owned(),
+            |t| humantime::format_duration(t).to_string()
+        ),
+        l.max_memory,
+        l.max_stack
+    );
     exit_code(report)
 }

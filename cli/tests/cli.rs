@@ -112,9 +112,10 @@ fn bad_arguments_are_usage_errors_or_rejections() {
         "1",
         "2",
     ]);
-    assert_eq!(out.status.code(), Some(65));
-    assert_eq!(json(&out)["error"], "invalid_invocation");
+    assert_eq!(out.status.code(), Some(64), "a usage error in both modes");
+    assert_eq!(json(&out)["error"], "usage");
     let out = cage(&["run", "--json", "--invoke", "nope", "examples/fib.wat"]);
+    assert_eq!(out.status.code(), Some(65));
     assert_eq!(json(&out)["error"], "invalid_invocation");
     assert_eq!(
         cage(&["run", "--fuel", "lots", "examples/fib.wat"])
@@ -130,7 +131,8 @@ fn bad_arguments_are_usage_errors_or_rejections() {
 fn missing_and_hostile_module_files() {
     let out = cage(&["run", "--json", "no/such/file.wasm"]);
     assert_eq!(out.status.code(), Some(65));
-    assert_eq!(json(&out)["error"], "invalid_invocation");
+    assert_eq!(json(&out)["outcome"], "error");
+    assert_eq!(json(&out)["error"], "io");
     let p = tmp("garbage.wasm", "\0asm\x01\0\0\0\x01\x7f");
     let out = cage(&["run", "--json", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(65));
@@ -577,4 +579,247 @@ fn bench_writes_no_escape_codes_to_a_log() {
     assert!(!err.contains('\x1b') && !err.contains('\r'), "{err:?}");
     assert!(err.contains("cases in"), "{err:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("call/trivial-typed/plain"));
+}
+
+/// The case files of the corpus (`.wat` and `.wasm` with a `.toml` sidecar or `;;!` header).
+fn corpus_modules() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "wat" || x == "wasm") {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&root().join("conformance/cases"), &mut v);
+    v.sort();
+    v
+}
+
+/// The policy part of a case's header (`;;!` lines or a `.toml` sidecar), as a policy file:
+/// everything but the `[case]` table.
+fn case_policy(module: &Path) -> String {
+    let header = match std::fs::read_to_string(module.with_extension("toml")) {
+        Ok(t) => t,
+        Err(_) => std::fs::read_to_string(module)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix(";;! "))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    let mut out = String::new();
+    let mut in_case = false;
+    for line in header.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_case = t == "[case]";
+        }
+        if !in_case {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn inspect_gives_the_verdict_run_gives_over_the_corpus() {
+    let dir = std::env::temp_dir().join(format!("cage-cli-inspect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut compared = 0;
+    for module in corpus_modules() {
+        let text = case_policy(&module);
+        // Cases with preopened directories write to them: the case runner gives them copies;
+        // here they are left out rather than run on the repository's fixtures.
+        if text.contains("[[wasi.dirs]]") {
+            continue;
+        }
+        let policy = dir.join("policy.toml");
+        std::fs::write(&policy, text).unwrap();
+        let (m, p) = (module.to_str().unwrap(), policy.to_str().unwrap());
+        let inspect = cage(&["inspect", "--json", "--policy", p, m]);
+        let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&inspect.stdout) else {
+            panic!(
+                "{m}: inspect printed no JSON: {}",
+                String::from_utf8_lossy(&inspect.stderr)
+            );
+        };
+        if doc["outcome"] == "error" {
+            // A policy the CLI refuses on its own, without the case runner's set-up.
+            continue;
+        }
+        let run = cage(&["run", "--runtime", "wasmtime", "--json", "--policy", p, m]);
+        let report = json(&run);
+        if report["outcome"] == "error" {
+            continue;
+        }
+        let verdict = &doc["runtimes"]["wasmtime"];
+        let rejected = report["outcome"] == "rejected";
+        assert_eq!(
+            verdict["accepted"].as_bool(),
+            Some(!rejected),
+            "{m}: inspect {verdict}, run {report}"
+        );
+        if rejected {
+            assert_eq!(verdict["error"], report["error"], "{m}");
+        }
+        compared += 1;
+    }
+    assert!(compared > 100, "only {compared} cases compared");
+}
+
+/// Runs `cage` with `stdin` piped in.
+fn cage_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cage"))
+        .args(args)
+        .current_dir(root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot run cage");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn exit_statuses_and_json_agree_in_both_modes() {
+    let not_wasm = tmp("elf.wasm", "\u{7f}ELF and then some");
+    let not_wasm = not_wasm.to_str().unwrap();
+    // (arguments, exit status, the JSON `outcome` and `error`)
+    let rows: [(&[&str], i32, &str, &str); 8] = [
+        (&["run", "nosuch.wasm"], 65, "error", "io"),
+        (
+            &["run", "--invoke", "fib", "examples/fib.wat", "--", "1", "2"],
+            64,
+            "error",
+            "usage",
+        ),
+        (
+            &["run", "--fuel", "-5", "examples/fib.wat"],
+            64,
+            "error",
+            "usage",
+        ),
+        (
+            &["run", "--max-memory", "-1", "examples/fib.wat"],
+            64,
+            "error",
+            "usage",
+        ),
+        (
+            &["run", "--preset", "nosuch", "examples/fib.wat"],
+            78,
+            "error",
+            "config",
+        ),
+        (
+            &["run", "--runtime", "nosuch", "examples/fib.wat"],
+            78,
+            "error",
+            "config",
+        ),
+        (
+            &["run", "examples/fib.wat", "--", "1"],
+            64,
+            "error",
+            "usage",
+        ),
+        (&["run", not_wasm], 65, "rejected", "invalid_module"),
+    ];
+    for (args, status, outcome, error) in rows {
+        let text = cage(args);
+        assert_eq!(text.status.code(), Some(status), "{args:?}: {text:?}");
+        assert!(
+            text.stdout.is_empty(),
+            "{args:?}: nothing on stdout in text mode"
+        );
+        let mut with_json = args.to_vec();
+        with_json.insert(1, "--json");
+        let out = cage(&with_json);
+        assert_eq!(out.status.code(), Some(status), "{with_json:?}");
+        let v = json(&out);
+        assert_eq!(v["outcome"], outcome, "{with_json:?}: {v}");
+        assert_eq!(v["error"], error, "{with_json:?}: {v}");
+        assert!(v["message"].is_string(), "{with_json:?}: {v}");
+    }
+    // The messages say what is valid, not what a parser thought.
+    let err = String::from_utf8_lossy(&cage(&["run", "--fuel", "-5", "examples/fib.wat"]).stderr)
+        .into_owned();
+    assert!(
+        err.contains("invalid fuel `-5`") && !err.contains("-- -5"),
+        "{err}"
+    );
+    let err =
+        String::from_utf8_lossy(&cage(&["run", "--max-memory", "lots", "examples/fib.wat"]).stderr)
+            .into_owned();
+    assert!(
+        err.contains("invalid size `lots`") && !err.contains("parse"),
+        "{err}"
+    );
+    let err = String::from_utf8_lossy(&cage(&["run", not_wasm]).stderr).into_owned();
+    assert!(
+        err.contains("not a WebAssembly module") && err.contains("7f 45 4c 46"),
+        "{err}"
+    );
+    let bad_text = tmp("bad.wat", "(module (func $f (result i32) (i32.const)))");
+    let out = cage(&["run", "--json", bad_text.to_str().unwrap()]);
+    let v = json(&out);
+    assert!(v["message"].as_str().unwrap().contains("bad.wat"), "{v}");
+}
+
+#[test]
+fn default_runs_are_bounded_and_say_so() {
+    // The default preset stops an endless loop (10 s), and the summary names the limits.
+    let out = cage(&[
+        "run",
+        "--runtime",
+        "wasmtime",
+        "--timeout",
+        "50ms",
+        "--invoke",
+        "spin",
+        "examples/spin.wat",
+    ]);
+    assert_eq!(out.status.code(), Some(70));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("limits: fuel none, timeout 50ms"), "{err}");
+    let policy = cage::Policy::default();
+    assert_eq!(
+        policy.limits.timeout,
+        Some(std::time::Duration::from_secs(10))
+    );
+}
+
+#[test]
+fn stdin_takes_any_bytes_from_a_file_or_dash() {
+    let module = "conformance/cases/real/stdio_args_env.wasm";
+    let bytes: &[u8] = &[0xff, 0x00, 0x80, b'\n'];
+    let file = tmp("binary-stdin", "");
+    std::fs::write(&file, bytes).unwrap();
+    let from_file = json(&cage(&[
+        "run",
+        "--json",
+        "--stdin",
+        file.to_str().unwrap(),
+        module,
+    ]));
+    let from_dash = json(&cage_with_stdin(
+        &["run", "--json", "--stdin", "-", module],
+        bytes,
+    ));
+    assert_eq!(from_file["outcome"], "exited", "{from_file}");
+    assert!(
+        from_file["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("stdin: 4 bytes"),
+        "{from_file}"
+    );
+    assert_eq!(from_file["stdout"], from_dash["stdout"]);
 }

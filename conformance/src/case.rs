@@ -228,7 +228,7 @@ impl Case {
             .apply(Policy::default(), path.parent())
             .map_err(|e| bad(e.to_string()))?;
         if let Some(stdin) = &spec.stdin {
-            policy.wasi.stdin = Some(stdin.clone());
+            policy.wasi.stdin = Some(stdin.clone().into_bytes());
         }
         let args = spec
             .args

@@ -248,6 +248,11 @@ fn stack_limit(traces: &[(RuntimeName, Trace)]) -> Option<usize> {
         .min()
 }
 
+/// A fuel count for a message: the number, or `unmetered`.
+fn fuel_text(f: Option<u64>) -> String {
+    f.map_or_else(|| "unmetered".to_owned(), |f| f.to_string())
+}
+
 /// The first difference between the traces, described.
 fn compare(traces: &[(RuntimeName, Trace)]) -> Option<String> {
     let ((base_name, base), rest) = traces.split_first()?;
@@ -256,8 +261,12 @@ fn compare(traces: &[(RuntimeName, Trace)]) -> Option<String> {
             for (a, b) in base.steps.iter().zip(&t.steps).take(at) {
                 if a.outcome != b.outcome || a.fuel != b.fuel {
                     return Some(format!(
-                        "`{}`: {name} {} (fuel {:?}), {base_name} {} (fuel {:?})",
-                        a.what, b.outcome, b.fuel, a.outcome, a.fuel
+                        "`{}`: {name} {} (fuel {}), {base_name} {} (fuel {})",
+                        a.what,
+                        b.outcome,
+                        fuel_text(b.fuel),
+                        a.outcome,
+                        fuel_text(a.fuel)
                     ));
                 }
             }
@@ -281,8 +290,10 @@ fn compare(traces: &[(RuntimeName, Trace)]) -> Option<String> {
             }
             if a.fuel != b.fuel {
                 return Some(format!(
-                    "`{}`: {name} consumed {:?} fuel, {base_name} {:?}",
-                    a.what, b.fuel, a.fuel
+                    "`{}`: {name} consumed {} fuel, {base_name} {}",
+                    a.what,
+                    fuel_text(b.fuel),
+                    fuel_text(a.fuel)
                 ));
             }
         }

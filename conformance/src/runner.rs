@@ -196,9 +196,15 @@ pub fn run_case(case: &Case, runtimes: &[RuntimeName], factory: &Factory<'_>) ->
                 .filter(|(_, r)| signature(r) != base)
                 .map(|(n, r)| {
                     let (o, out, fuel) = signature(r);
+                    let fuel_text =
+                        |f: Option<u64>| f.map_or_else(|| "-".to_owned(), |f| f.to_string());
                     format!(
-                        "{n}: {o} stdout {out:?} fuel {fuel:?} vs {}: {} stdout {:?} fuel {:?}",
-                        first.0, base.0, base.1, base.2
+                        "{n}: {o} stdout {out:?} fuel {} vs {}: {} stdout {:?} fuel {}",
+                        fuel_text(fuel),
+                        first.0,
+                        base.0,
+                        base.1,
+                        fuel_text(base.2)
                     )
                 })
                 .collect();

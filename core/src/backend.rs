@@ -137,8 +137,20 @@ pub trait Store {
         results: &mut [Value],
     ) -> Result<(), Error>;
 
-    /// Fuel and memory counters.
+    /// Fuel and memory counters. (Core computes `fuel_consumed` itself from
+    /// [`Store::fuel`] once the sandbox is instantiated, so that refuelling keeps it exact; the
+    /// backend's value serves before that.)
     fn stats(&mut self) -> Stats;
+
+    /// Fuel left, `None` without metering or before instantiation.
+    fn fuel(&mut self) -> Option<u64>;
+
+    /// Sets the fuel left (between calls; the policy meters, the store is instantiated: core
+    /// checks both).
+    ///
+    /// # Errors
+    /// Host failures.
+    fn set_fuel(&mut self, fuel: u64) -> Result<(), Error>;
 
     /// The exported globals and memories of the guest (never the backend's own bookkeeping
     /// exports).

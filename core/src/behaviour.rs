@@ -42,6 +42,7 @@ behaviours!(
     deadlines_are_per_call_and_per_sandbox,
     deadlines_stop_guests_that_mostly_run_host_code,
     fuel_stops_a_loop_with_the_exact_budget,
+    refuelling_and_per_call_budgets_count_every_unit,
     compile_once_instantiate_many_with_fresh_state,
     live_sandbox_cap_is_enforced_and_released,
     host_closures_see_memory_state_and_fuel,
@@ -158,6 +159,78 @@ pub fn deadlines_stop_guests_that_mostly_run_host_code(rt: &Factory<'_>) {
             );
         }
     }
+}
+
+/// Tests refuelling: fuel left, set and added between calls (also after `out_of_fuel`), and the
+/// per-call budget mode; `fuel_consumed` totals everything consumed, identically everywhere.
+pub fn refuelling_and_per_call_budgets_count_every_unit(rt: &Factory<'_>) {
+    let text = r#"(module
+        (func (export "work") (param i32) (result i32)
+          (loop $l (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
+                   (br_if $l (local.get 0)))
+          (local.get 0))
+        (func (export "spin") (loop br 0)))"#;
+    let bytes = wasm(text);
+    let host = HostFunctions::new();
+    let sandbox = |policy: &Policy| {
+        let runtime = make(rt, policy);
+        let checked = crate::prepare(runtime.as_ref(), &bytes, &host, &Invocation::Instantiate)
+            .expect("prepare");
+        let module = runtime.compile_dyn(&checked, &host).expect("compile");
+        let mut sb = module.sandbox().expect("sandbox");
+        assert_eq!(sb.fuel_remaining(), None, "nothing before instantiation");
+        let e = sb.set_fuel(1).unwrap_err();
+        assert_eq!(
+            e.as_rejection(),
+            Some(Rejection::InvalidInvocation),
+            "{e:?}"
+        );
+        sb.instantiate().expect("instantiate");
+        sb
+    };
+    let consumed = |sb: &mut Box<dyn crate::DynSandbox>| sb.stats().fuel_consumed.unwrap();
+
+    let mut sb = sandbox(&Policy::default().with_fuel(Some(10_000)));
+    assert_eq!(sb.fuel_remaining(), Some(10_000));
+    sb.call("work", &[Value::I32(10)]).unwrap();
+    let c1 = consumed(&mut sb);
+    assert!(c1 > 10 && c1 < 200, "{c1}");
+    assert_eq!(sb.fuel_remaining(), Some(10_000 - c1));
+    let e = sb.call("spin", &[]).unwrap_err();
+    assert_eq!(e.as_trap(), Some(Trap::OutOfFuel));
+    assert_eq!(consumed(&mut sb), 10_000);
+    assert_eq!(sb.fuel_remaining(), Some(0));
+    // Out of fuel is not the end: add some and go on.
+    sb.add_fuel(5_000).unwrap();
+    assert_eq!(sb.fuel_remaining(), Some(5_000));
+    assert_eq!(sb.call("work", &[Value::I32(10)]).unwrap(), [Value::I32(0)]);
+    assert_eq!(consumed(&mut sb), 10_000 + c1);
+    sb.set_fuel(3).unwrap();
+    let e = sb.call("work", &[Value::I32(10)]).unwrap_err();
+    assert_eq!(e.as_trap(), Some(Trap::OutOfFuel));
+    assert_eq!(consumed(&mut sb), 10_000 + c1 + 3);
+
+    // Per call: every call gets the whole budget, the total still counts.
+    let mut policy = Policy::default().with_fuel(Some(1_000));
+    policy.limits.fuel_per_call = true;
+    let mut sb = sandbox(&policy);
+    let e = sb.call("spin", &[]).unwrap_err();
+    assert_eq!(e.as_trap(), Some(Trap::OutOfFuel));
+    assert_eq!(sb.call("work", &[Value::I32(10)]).unwrap(), [Value::I32(0)]);
+    assert_eq!(consumed(&mut sb), 1_000 + c1);
+    assert_eq!(sb.fuel_remaining(), Some(1_000 - c1));
+
+    // Without metering there is nothing to set; per-call budgets need a budget.
+    let mut sb = sandbox(&Policy::default().with_fuel(None));
+    let e = sb.add_fuel(1).unwrap_err();
+    assert_eq!(
+        e.as_rejection(),
+        Some(Rejection::InvalidInvocation),
+        "{e:?}"
+    );
+    let mut bad = Policy::default().with_fuel(None);
+    bad.limits.fuel_per_call = true;
+    assert!(bad.validate().is_err());
 }
 
 /// Tests that a sandbox's deadline counts from its own call: a call started while another

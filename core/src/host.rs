@@ -390,9 +390,13 @@ impl HostFunc {
         };
         let types: Vec<_> = results.iter().map(Value::ty).collect();
         if types != self.ty.results {
+            let got: Vec<String> = types.iter().map(ToString::to_string).collect();
             return Err(HostError::new(format!(
-                "host function {}.{} returned {types:?}, its signature says {}",
-                self.module, self.name, self.ty
+                "host function {}.{} returned ({}), its signature says {}",
+                self.module,
+                self.name,
+                got.join(", "),
+                self.ty
             )));
         }
         Ok(results)

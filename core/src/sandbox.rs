@@ -440,6 +440,12 @@ impl<B: Backend> Module<B> {
             checked: self.checked.clone(),
             state: Lifecycle::Fresh,
             funcs: Vec::new(),
+            fuel: policy.limits.fuel.map(|budget| FuelBook {
+                budget,
+                per_call: policy.limits.fuel_per_call,
+                base: budget,
+                spent: 0,
+            }),
             _slot: slot,
         })
     }
@@ -523,7 +529,23 @@ pub struct Sandbox<B: Backend> {
     state: Lifecycle,
     /// Exported functions looked up so far.
     funcs: Vec<Func<B>>,
+    /// The fuel account, with metering.
+    fuel: Option<FuelBook>,
     _slot: LiveSlot,
+}
+
+/// A metered sandbox's fuel account: what was consumed before the last refuelling, and the fuel
+/// it left the sandbox with.
+#[derive(Clone, Copy, Debug)]
+struct FuelBook {
+    /// `limits.fuel`.
+    budget: u64,
+    /// Every call starts with `budget` (`limits.fuel_per_call`).
+    per_call: bool,
+    /// Fuel left right after the last refuelling (initially `budget`).
+    base: u64,
+    /// Consumed before the last refuelling.
+    spent: u64,
 }
 
 impl<B: Backend> std::fmt::Debug for Sandbox<B> {
@@ -718,6 +740,7 @@ impl<B: Backend> Sandbox<B> {
         }
         results.clear();
         results.extend(f.results.iter().map(|t| Value::default_for(*t)));
+        self.refuel_for_call()?;
         self.guarded("calling", |store| store.call(&f.func, args, results))
     }
 
@@ -733,6 +756,7 @@ impl<B: Backend> Sandbox<B> {
         check_arguments(&f.name, &f.params, args)?;
         let mut results: Vec<Value> = f.results.iter().map(|t| Value::default_for(*t)).collect();
         let func = f.func.clone();
+        self.refuel_for_call()?;
         self.guarded("calling", |store| store.call(&func, args, &mut results))?;
         Ok(results)
     }
@@ -791,7 +815,67 @@ impl<B: Backend> Sandbox<B> {
 
     /// Fuel and memory counters (valid in every state).
     pub fn stats(&mut self) -> Stats {
-        self.store.stats()
+        let mut stats = self.store.stats();
+        if let (Some(book), Lifecycle::Instantiated) = (self.fuel, self.state)
+            && let Some(left) = self.store.fuel()
+        {
+            stats.fuel_consumed = Some(book.spent.saturating_add(book.base.saturating_sub(left)));
+        }
+        stats
+    }
+
+    /// Fuel left for the sandbox's next calls; `None` without metering or before
+    /// instantiation.
+    pub fn fuel_remaining(&mut self) -> Option<u64> {
+        match (self.fuel, self.state) {
+            (Some(_), Lifecycle::Instantiated) => self.store.fuel(),
+            _ => None,
+        }
+    }
+
+    /// Sets the fuel left for the sandbox's next calls to `fuel` (between calls; also after an
+    /// `out_of_fuel` trap, which leaves the sandbox usable). `fuel_consumed` keeps counting:
+    /// it is everything consumed, across refuellings. Identical on every runtime.
+    ///
+    /// # Errors
+    /// `rejected: invalid_invocation` without metering (`limits.fuel`) or before a successful
+    /// instantiation; host failures.
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        let Some(mut book) = self.fuel else {
+            return Err(invalid("the policy has no fuel budget (limits.fuel)"));
+        };
+        if self.state != Lifecycle::Instantiated {
+            return Err(invalid("fuel can be set once the sandbox is instantiated"));
+        }
+        let left = self.store.fuel().unwrap_or(0);
+        book.spent = book.spent.saturating_add(book.base.saturating_sub(left));
+        book.base = fuel;
+        self.store.set_fuel(fuel)?;
+        self.fuel = Some(book);
+        Ok(())
+    }
+
+    /// Adds `fuel` to what is left (saturating); see [`Sandbox::set_fuel`].
+    ///
+    /// # Errors
+    /// As [`Sandbox::set_fuel`].
+    pub fn add_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        let left = match (self.fuel, self.state) {
+            (Some(_), Lifecycle::Instantiated) => self.store.fuel().unwrap_or(0),
+            _ => 0,
+        };
+        self.set_fuel(left.saturating_add(fuel))
+    }
+
+    /// With `limits.fuel_per_call`, gives the call about to start the whole budget.
+    #[inline]
+    fn refuel_for_call(&mut self) -> Result<(), Error> {
+        match self.fuel {
+            Some(book) if book.per_call && self.state == Lifecycle::Instantiated => {
+                self.set_fuel(book.budget)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The exported globals and memories of the instance: empty unless instantiated (an
@@ -885,6 +969,7 @@ where
                 "a typed function is called on the sandbox it was made from",
             ));
         }
+        sandbox.refuel_for_call()?;
         sandbox.guarded("calling", |s| s.call_typed(&self.typed, args))
     }
 }
@@ -968,6 +1053,18 @@ pub trait DynSandbox {
     fn take_output(&mut self) -> Output;
     /// The sandbox's host state (typed extensions), for per-sandbox data.
     fn extensions(&mut self) -> &mut Extensions;
+    /// See [`Sandbox::fuel_remaining`].
+    fn fuel_remaining(&mut self) -> Option<u64>;
+    /// See [`Sandbox::set_fuel`].
+    ///
+    /// # Errors
+    /// As [`Sandbox::set_fuel`].
+    fn set_fuel(&mut self, fuel: u64) -> Result<(), Error>;
+    /// See [`Sandbox::add_fuel`].
+    ///
+    /// # Errors
+    /// As [`Sandbox::add_fuel`].
+    fn add_fuel(&mut self, fuel: u64) -> Result<(), Error>;
 }
 
 impl<B: Backend> DynRuntime for Runtime<B> {
@@ -1028,5 +1125,14 @@ impl<B: Backend> DynSandbox for Sandbox<B> {
     }
     fn extensions(&mut self) -> &mut Extensions {
         &mut self.store.host_state().extensions
+    }
+    fn fuel_remaining(&mut self) -> Option<u64> {
+        Sandbox::fuel_remaining(self)
+    }
+    fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        Sandbox::set_fuel(self, fuel)
+    }
+    fn add_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        Sandbox::add_fuel(self, fuel)
     }
 }

@@ -151,17 +151,46 @@ pub fn module_hash(bytes: &[u8]) -> String {
 /// # Errors
 /// Text that does not parse is `rejected: invalid_module`.
 pub fn to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
+    to_binary_named(source, None)
+}
+
+/// [`to_binary`] for the file at `path` (named in text errors).
+fn to_binary_named(source: &[u8], path: Option<&Path>) -> Result<Vec<u8>, Error> {
     if source.starts_with(b"\0asm") {
         return Ok(source.to_vec());
     }
-    text_to_binary(source)
+    let binary_name = path.is_some_and(|p| p.extension().is_some_and(|e| e == "wasm"));
+    if binary_name || std::str::from_utf8(source).is_err() || source.contains(&0) {
+        let magic: Vec<String> = source.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        return Err(Error::reject(
+            Rejection::InvalidModule,
+            format!(
+                "{}not a WebAssembly module (magic {}, expected 00 61 73 6d){}",
+                path.map_or_else(String::new, |p| format!("{}: ", p.display())),
+                if magic.is_empty() {
+                    "none: the file is empty".to_owned()
+                } else {
+                    magic.join(" ")
+                },
+                if binary_name {
+                    ""
+                } else {
+                    ", and not WebAssembly text"
+                }
+            ),
+        ));
+    }
+    text_to_binary(source, path)
 }
 
 #[cfg(feature = "wat")]
-fn text_to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
+fn text_to_binary(source: &[u8], path: Option<&Path>) -> Result<Vec<u8>, Error> {
     wat::parse_bytes(source)
         .map(|b| b.into_owned())
-        .map_err(|e| {
+        .map_err(|mut e| {
+            if let Some(p) = path {
+                e.set_path(p);
+            }
             Error::reject(
                 Rejection::InvalidModule,
                 format!("invalid WebAssembly text: {e}"),
@@ -170,13 +199,12 @@ fn text_to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
 }
 
 #[cfg(not(feature = "wat"))]
-fn text_to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
-    let magic: Vec<String> = source.iter().take(4).map(|b| format!("{b:02x}")).collect();
+fn text_to_binary(_source: &[u8], path: Option<&Path>) -> Result<Vec<u8>, Error> {
     Err(Error::reject(
         Rejection::InvalidModule,
         format!(
-            "not a WebAssembly binary (magic {}); WebAssembly text needs the `wat` feature",
-            magic.join(" ")
+            "{}WebAssembly text needs the `wat` feature of cage (or convert it with `wat2wasm`)",
+            path.map_or_else(String::new, |p| format!("{}: ", p.display()))
         ),
     ))
 }
@@ -185,14 +213,16 @@ fn text_to_binary(source: &[u8]) -> Result<Vec<u8>, Error> {
 /// times that for text) so that a huge file cannot exhaust host memory.
 ///
 /// # Errors
-/// I/O errors are `invalid_invocation`; oversized input is `limit_exceeded`; bad text is
-/// `invalid_module`.
+/// A file that cannot be read is a host failure (`filesystem`); oversized input is
+/// `limit_exceeded`; a file that is neither a binary module nor valid text is
+/// `invalid_module`, named.
 pub fn load(path: &Path, max_size: u64) -> Result<Vec<u8>, Error> {
     use std::io::Read;
     let io = |e: std::io::Error| {
-        Error::reject(
-            Rejection::InvalidInvocation,
+        Error::host_from(
+            crate::outcome::HostFailure::Filesystem,
             format!("cannot read {}: {e}", path.display()),
+            e,
         )
     };
     let file = std::fs::File::open(path).map_err(io)?;
@@ -210,7 +240,7 @@ pub fn load(path: &Path, max_size: u64) -> Result<Vec<u8>, Error> {
             ),
         ));
     }
-    to_binary(&source)
+    to_binary_named(&source, Some(path))
 }
 
 #[cfg(test)]

@@ -201,16 +201,21 @@ fn load_refuses_huge_files() {
         ),
         "{e:?}"
     );
+    // A file that cannot be read is the host's problem, not a verdict on a module.
     let e = load(&dir.join("missing.wat"), 500).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Rejected {
-                rejection: Rejection::InvalidInvocation,
-                ..
-            }
-        ),
+    assert_eq!(
+        e.as_host_failure(),
+        Some(crate::outcome::HostFailure::Filesystem),
         "{e:?}"
+    );
+    // A `.wasm` that is not one says so, with its first bytes.
+    std::fs::write(dir.join("elf.wasm"), b"\x7fELF\x02\x01").unwrap();
+    let e = load(&dir.join("elf.wasm"), 500).unwrap_err();
+    assert_eq!(e.as_rejection(), Some(Rejection::InvalidModule));
+    let m = e.message().unwrap_or_default();
+    assert!(
+        m.contains("not a WebAssembly module") && m.contains("7f 45 4c 46"),
+        "{m}"
     );
     std::fs::remove_dir_all(&dir).ok();
 }

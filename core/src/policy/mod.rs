@@ -61,10 +61,14 @@ pub struct Limits {
     /// Default: none [strict: 10 000 000; permissive: none].
     #[serde(serialize_with = "units::ser_fuel")]
     pub fuel: Option<u64>,
+    /// With `fuel`: every call into the guest starts with the whole budget instead of what the
+    /// sandbox's earlier calls left (for a long-lived instance serving many small requests).
+    /// `fuel_consumed` still totals every call. Needs `fuel`. Default: false in every preset.
+    pub fuel_per_call: bool,
     /// Wall-clock deadline for each call into the guest (instantiation with its start function
     /// counts as one call). Past it the guest traps `timeout`; blocking host calls are
     /// interrupted too. Checked at loop back-edges and function entries, so a guest stops within
-    /// a few milliseconds of the deadline. Default: none [strict: 1 s; permissive: none].
+    /// a few milliseconds of the deadline. Default: 10 s [strict: 1 s; permissive: none].
     #[serde(serialize_with = "units::ser_timeout")]
     pub timeout: Option<Duration>,
     /// Maximum size of each linear memory, in bytes. A module that declares a larger initial
@@ -159,6 +163,7 @@ impl Preset {
             Preset::Strict => (
                 Limits {
                     fuel: Some(10_000_000),
+                    fuel_per_call: false,
                     timeout: Some(Duration::from_secs(1)),
                     max_memory: Size::mib(16),
                     max_table_elements: 1_000,
@@ -180,7 +185,11 @@ impl Preset {
             Preset::Default => (
                 Limits {
                     fuel: None,
-                    timeout: None,
+                    fuel_per_call: false,
+                    // Finite, so that a forgotten flag never leaves a guest running forever: long
+                    // enough for any request-sized job (and most batch jobs) on a slow machine,
+                    // short enough to notice. `permissive` is the explicit way to run unbounded.
+                    timeout: Some(Duration::from_secs(10)),
                     max_memory: Size::mib(64),
                     max_table_elements: 10_000,
                     max_memories: 1,
@@ -201,6 +210,7 @@ impl Preset {
             Preset::Permissive => (
                 Limits {
                     fuel: None,
+                    fuel_per_call: false,
                     timeout: None,
                     max_memory: Size::gib(4),
                     max_table_elements: 1_000_000,
@@ -343,6 +353,9 @@ impl Policy {
     pub fn validate(&self) -> Result<(), PolicyError> {
         let l = &self.limits;
         let bad = |m: String| Err(PolicyError::Invalid(m));
+        if l.fuel_per_call && l.fuel.is_none() {
+            return bad("limits.fuel_per_call = true needs a limits.fuel budget".into());
+        }
         if l.timeout == Some(Duration::ZERO) {
             return bad("limits.timeout must be longer than 0 (omit it for no deadline)".into());
         }
@@ -445,6 +458,7 @@ struct LimitsOverlay {
     max_module_size: Option<Size>,
     max_output: Option<Size>,
     trap_on_grow_failure: Option<bool>,
+    fuel_per_call: Option<bool>,
     max_functions: Option<u32>,
     max_function_size: Option<Size>,
     max_locals: Option<u32>,
@@ -517,6 +531,7 @@ impl PolicyOverlay {
             max_module_size,
             max_output,
             trap_on_grow_failure,
+            fuel_per_call,
             max_functions,
             max_function_size,
             max_locals,
@@ -535,7 +550,7 @@ impl PolicyOverlay {
                 t.env = v.clone();
             }
             if let Some(v) = &w.stdin {
-                t.stdin = Some(v.clone());
+                t.stdin = Some(v.clone().into_bytes());
             }
             if let Some(v) = w.inherit_stdio {
                 t.inherit_stdio = v;

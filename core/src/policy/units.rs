@@ -37,10 +37,16 @@ impl std::str::FromStr for Size {
         if let Ok(n) = t.replace('_', "").parse::<u64>() {
             return Ok(Size(n));
         }
+        // The parser's own wording ("cannot parse float from empty string") helps nobody.
         t.parse::<bytesize::ByteSize>()
+            .ok()
+            .filter(|_| !t.starts_with('-'))
             .map(|b| Size(b.as_u64()))
-            .map_err(|e| {
-                format!("invalid size `{s}`: {e} (expected bytes, e.g. 65536 or \"64 MiB\")")
+            .ok_or_else(|| {
+                format!(
+                    "invalid size `{s}`: expected a number of bytes (65536) or a number and a \
+                     unit (512 KiB, 64 MiB, 4 GiB)"
+                )
             })
     }
 }
@@ -89,8 +95,9 @@ impl<'de> Deserialize<'de> for Size {
 
 /// Parses a duration such as `"500ms"`, `"2s"` or `"1m 30s"`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("invalid duration `{s}`: {e} (expected e.g. \"500ms\" or \"2s\")"))
+    humantime::parse_duration(s.trim()).map_err(|_| {
+        format!("invalid duration `{s}`: expected a number and a unit, e.g. 500ms, 2s, 1m")
+    })
 }
 
 /// Formats a duration the way [`parse_duration`] reads it.

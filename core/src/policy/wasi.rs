@@ -17,9 +17,10 @@ pub struct Wasi {
     /// The guest's environment: only these variables. The host environment is never inherited.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Bytes the guest reads on stdin. By default stdin is empty (reads return end of file).
-    #[serde(default)]
-    pub stdin: Option<String>,
+    /// Bytes the guest reads on stdin (any bytes; a policy file gives them as text). By default
+    /// stdin is empty (reads return end of file).
+    #[serde(default, with = "stdin_bytes")]
+    pub stdin: Option<Vec<u8>>,
     /// Pass the host's stdio through instead of capturing it (CLI only, for interactive use).
     /// By default `false`: output is captured, bounded by `limits.max_output`.
     #[serde(default)]
@@ -124,4 +125,36 @@ pub enum DirMode {
     Ro,
     /// Read-write.
     Rw,
+}
+
+/// `stdin` as text in policy files: bytes that are UTF-8 serialise as a string, others as an
+/// array of numbers; both deserialise.
+mod stdin_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Text(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            None => s.serialize_none(),
+            Some(b) => match std::str::from_utf8(b) {
+                Ok(text) => text.serialize(s),
+                Err(_) => b.serialize(s),
+            },
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        Ok(Option::<Repr>::deserialize(d)?.map(|r| match r {
+            Repr::Text(t) => t.into_bytes(),
+            Repr::Bytes(b) => b,
+        }))
+    }
 }

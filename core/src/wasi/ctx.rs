@@ -202,7 +202,7 @@ impl WasiCtx {
         } else {
             (
                 Input::Bytes {
-                    data: w.stdin.clone().unwrap_or_default().into_bytes(),
+                    data: w.stdin.clone().unwrap_or_default(),
                     pos: 0,
                 },
                 Sink::Captured {
