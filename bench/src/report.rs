@@ -220,7 +220,7 @@ impl Results {
         // Abstraction overhead.
         header(
             &mut s,
-            "Abstraction overhead: Cage ÷ raw runtime API (median, no limits; goal ≤ 1.02)",
+            "Abstraction overhead: Cage ÷ raw runtime API (median, no limits)",
         );
         for (key, group) in self.workload_keys() {
             let id = Self::id_of(&key, group, "plain");
