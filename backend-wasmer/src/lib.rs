@@ -345,6 +345,36 @@ impl Backend for Wasmer {
         })
     }
 
+    fn sandbox_cost(&self, module: &CheckedModule) -> cage_core::budget::Cost {
+        // What Wasmer's tunables reserve for each defined memory: a static memory its bound
+        // plus its guard, a dynamic one its maximum plus its guard; two mappings each (the
+        // accessible pages and the rest).
+        let base = BaseTunables::for_target(&Target::default());
+        let cap = self.policy.limits.max_memory.bytes();
+        let mut bytes = 0u64;
+        let mut maps = 0u64;
+        for m in module.info().memories.iter().filter(|m| !m.imported) {
+            let pages = |b: u64| u32::try_from(b / 65_536).unwrap_or(u32::MAX);
+            let ty = wasmer::MemoryType::new(
+                pages(m.initial_bytes),
+                m.maximum_bytes.map(pages),
+                m.shared,
+            );
+            use wasmer::sys::Tunables as _;
+            bytes += match base.memory_style(&ty) {
+                wasmer::sys::vm::MemoryStyle::Static {
+                    bound,
+                    offset_guard_size,
+                } => u64::from(bound.0) * 65_536 + offset_guard_size,
+                wasmer::sys::vm::MemoryStyle::Dynamic { offset_guard_size } => {
+                    cap.saturating_add(offset_guard_size)
+                }
+            };
+            maps += 2;
+        }
+        cage_core::budget::Cost::sandbox(bytes, maps)
+    }
+
     fn store(&self, module: &WasmerModule, host: HostState) -> Result<WasmerStore, Error> {
         let mut store = Store::new(module.engine.clone());
         let env = FunctionEnv::new(

@@ -160,6 +160,8 @@ fn config(policy: &Policy) -> Config {
 pub struct Wasmtime {
     engine: Engine,
     allocator: Allocator,
+    /// The pool's share of the process budget, returned when the runtime is dropped.
+    _pool_reservation: Option<cage_core::budget::Reservation>,
     policy: Policy,
     capabilities: Capabilities,
     ticker: Option<Arc<Ticker>>,
@@ -188,22 +190,28 @@ impl Wasmtime {
     pub fn new(policy: &Policy) -> Result<Self, Error> {
         policy.validate()?;
         policy.check_host_dirs()?;
+        // The pool's reservation comes out of the process budget; a pool that does not fit
+        // there, or that the host refuses (`vm.overcommit_memory = 2`, `ulimit -v`), gives way
+        // to the on-demand allocator: the pool is speed, not a limit.
         let pooled = pool::config(policy).ok().and_then(|pool| {
+            let reserved = cage_core::budget::reserve(cage_core::budget::Cost::reservation(
+                pool::reservation(policy),
+                4,
+            ))
+            .ok()?;
             let mut c = config(policy);
             c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-            // A host that refuses the reservation (`vm.overcommit_memory = 2`, `ulimit -v`)
-            // gets the on-demand allocator: the pool is speed, not a limit.
-            Engine::new(&c).ok()
+            Engine::new(&c).ok().map(|e| (e, reserved))
         });
-        let (engine, allocator) = match pooled {
-            Some(engine) => (engine, Allocator::Pooling),
+        let (engine, allocator, pool_reservation) = match pooled {
+            Some((engine, reserved)) => (engine, Allocator::Pooling, Some(reserved)),
             None => {
                 let engine = Engine::new(&config(policy)).map_err(|e| {
                     Error::Policy(PolicyError::Invalid(format!(
                         "wasmtime refuses this policy: {e:#}"
                     )))
                 })?;
-                (engine, Allocator::OnDemand)
+                (engine, Allocator::OnDemand, None)
             }
         };
         let ticker = match policy.limits.timeout {
@@ -221,6 +229,7 @@ impl Wasmtime {
         Ok(Wasmtime {
             engine,
             allocator,
+            _pool_reservation: pool_reservation,
             policy: policy.clone(),
             capabilities: Capabilities::new(supported_features(), true),
             ticker,
@@ -324,6 +333,21 @@ impl Backend for Wasmtime {
 
     fn deserialize_code(&self, code: &VerifiedCode) -> Result<wasmtime::Module, Error> {
         unsafe_api::deserialize(&self.engine, code)
+    }
+
+    fn sandbox_cost(&self, module: &CheckedModule) -> cage_core::budget::Cost {
+        if self.allocator == Allocator::Pooling {
+            // Reserved with the pool, when the runtime was made.
+            return cage_core::budget::Cost::sandbox(0, 0);
+        }
+        let memories = module
+            .info()
+            .memories
+            .iter()
+            .filter(|m| !m.imported)
+            .count() as u64;
+        let (bytes, maps) = pool::ON_DEMAND_MEMORY;
+        cage_core::budget::Cost::sandbox(memories * bytes, memories * maps)
     }
 
     fn store(&self, module: &WasmtimeModule, host: HostState) -> Result<WasmtimeStore, Error> {

@@ -36,6 +36,23 @@ const CONTEXT_PER_MODULE_BYTE: u64 = 64;
 /// calls; measured 15 % off `instantiate/trivial`.
 const DECOMMIT_BATCH: u64 = 32;
 
+/// Address space and mappings one memory takes with the on-demand allocator: the reservation,
+/// a guard before and after, and three mappings (guard, accessible pages, the copy-on-write
+/// image).
+pub(crate) const ON_DEMAND_MEMORY: (u64, u64) = (MEMORY_RESERVATION + 2 * MEMORY_GUARD, 3);
+
+/// What the pool for `policy` reserves, for the process budget: `None` when it is not used.
+pub(crate) fn reservation(policy: &Policy) -> u64 {
+    let l = &policy.limits;
+    let gc = u64::from(policy.features.contains(cage_core::Proposal::Gc));
+    let instances = u64::from(l.max_instances);
+    let memories = instances * (u64::from(l.max_memories) + gc);
+    let tables = instances * u64::from(l.max_tables);
+    memories
+        .saturating_mul(MEMORY_RESERVATION + MEMORY_GUARD)
+        .saturating_add(tables.saturating_mul(l.max_table_elements.saturating_mul(8)))
+}
+
 /// Which instance allocator a Wasmtime runtime uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]

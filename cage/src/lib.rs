@@ -48,7 +48,10 @@ pub use cage_core::{
     Stats, Trap, TypedFunc, UnknownRuntime, ValType, Value, WASI_MODULE, WasmParams, WasmResults,
     WasmTy, check, on_guest_thread, outcome_of, prepare, run,
 };
-pub use cage_core::{cache, cost, module, policy, wasi};
+pub use cage_core::{
+    ProcessBudget, ProcessUsage, process_budget, process_usage, set_process_budget,
+};
+pub use cage_core::{budget, cache, cost, module, policy, wasi};
 
 /// A typed host function for every compiled-in runtime: `f` takes the [`HostContext`] and
 /// [`WasmTy`] parameters (up to eight) and returns [`WasmResults`] or a [`HostError`]; the

@@ -97,6 +97,11 @@ pub trait Backend: Send + Sync + 'static {
     /// The runtime refuses the bytes (the cache then compiles again).
     fn deserialize_code(&self, code: &crate::cache::VerifiedCode) -> Result<Self::Code, Error>;
 
+    /// What one sandbox of `module` reserves, for the process budget ([`crate::budget`]):
+    /// the address space and mappings its memories and tables will take when instantiated
+    /// (nothing for what a pool reserved up front). Core charges it before the store is made.
+    fn sandbox_cost(&self, module: &CheckedModule) -> crate::budget::Cost;
+
     /// Makes a store for `module` holding `host`, the state its host functions reach through
     /// [`crate::HostContext::state`]. No guest code runs.
     ///

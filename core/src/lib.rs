@@ -33,6 +33,7 @@
 pub mod backend;
 #[cfg(feature = "behaviour")]
 pub mod behaviour;
+pub mod budget;
 pub mod cache;
 pub mod cost;
 mod error;
@@ -51,6 +52,7 @@ mod typed;
 mod value;
 pub mod wasi;
 
+pub use budget::{ProcessBudget, ProcessUsage, process_budget, process_usage, set_process_budget};
 pub use cache::{CacheStats, DiskCache, HmacKey};
 pub use cost::CostModel;
 pub use error::{Error, Source, outcome_of};

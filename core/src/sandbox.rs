@@ -417,6 +417,8 @@ impl<B: Backend> Module<B> {
         let inner = &self.runtime.inner;
         let policy = inner.backend.policy();
         let slot = inner.live.acquire(policy.limits.max_instances)?;
+        // The process budget, before anything is mapped.
+        let reservation = crate::budget::reserve(inner.backend.sandbox_cost(&self.checked))?;
         let mut extensions = Extensions::new();
         if self.checked.info().imports_wasi() {
             let ctx = WasiCtx::new(policy)
@@ -446,6 +448,7 @@ impl<B: Backend> Module<B> {
                 base: budget,
                 spent: 0,
             }),
+            _budget: reservation,
             _slot: slot,
         })
     }
@@ -531,6 +534,8 @@ pub struct Sandbox<B: Backend> {
     funcs: Vec<Func<B>>,
     /// The fuel account, with metering.
     fuel: Option<FuelBook>,
+    /// Returned to the process budget after the store (declared first) is dropped.
+    _budget: crate::budget::Reservation,
     _slot: LiveSlot,
 }
 
