@@ -18,7 +18,9 @@ fn rss_kib() -> u64 {
 
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_else(|| "wasmtime".into());
-    let max: usize = std::env::args().nth(2).map_or(200_000, |m| m.parse().unwrap());
+    let max: usize = std::env::args()
+        .nth(2)
+        .map_or(200_000, |m| m.parse().unwrap());
     let mut policy = Policy::default().with_max_memory(65_536).with_timeout(None);
     policy.limits.max_instances = u32::try_from(max).unwrap_or(u32::MAX);
     let bytes = wat::parse_str(
@@ -47,10 +49,11 @@ fn main() {
     };
     let elapsed = start.elapsed();
     // The held sandboxes still work.
-    let ok = held
-        .iter_mut()
-        .step_by(997)
-        .all(|sb| sb.call("get", &[]).map(|v| v == [Value::I32(42)]).unwrap_or(false));
+    let ok = held.iter_mut().step_by(997).all(|sb| {
+        sb.call("get", &[])
+            .map(|v| v == [Value::I32(42)])
+            .unwrap_or(false)
+    });
     println!(
         "{name}: {} live sandboxes ({:.1} µs each), stopped by: {stop}; held ones work: {ok}; \
          RSS {} MiB; budget {:?}, used {:?}",

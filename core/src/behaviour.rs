@@ -41,6 +41,7 @@ behaviours!(
     deadline_stops_a_loop_near_the_deadline,
     deadlines_are_per_call_and_per_sandbox,
     deadlines_stop_guests_that_mostly_run_host_code,
+    deadlines_hold_with_many_guests_at_once,
     fuel_stops_a_loop_with_the_exact_budget,
     refuelling_and_per_call_budgets_count_every_unit,
     compile_once_instantiate_many_with_fresh_state,
@@ -112,6 +113,46 @@ pub fn deadline_stops_a_loop_near_the_deadline(rt: &Factory<'_>) {
         "stopped far past the deadline: {} ms",
         r.wall_ms
     );
+}
+
+/// Tests that deadlines hold under load: 32 guests spinning at once (on however few cores) under
+/// a 100 ms deadline all stop, none early, none absurdly late (the deadline is judged by the wall
+/// clock, not by counted ticks that a busy machine delays).
+pub fn deadlines_hold_with_many_guests_at_once(rt: &Factory<'_>) {
+    let policy = Policy::default().with_timeout(Some(Duration::from_millis(100)));
+    let runtime: Arc<dyn DynRuntime> = Arc::from(make(rt, &policy));
+    let bytes = wasm(SPIN);
+    let walls: Vec<f64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..32)
+            .map(|_| {
+                let (runtime, bytes, policy) = (runtime.clone(), &bytes, &policy);
+                s.spawn(move || {
+                    crate::on_guest_thread(policy, || {
+                        crate::run(
+                            runtime.as_ref(),
+                            bytes,
+                            &HostFunctions::new(),
+                            &Invocation::call("spin", []),
+                        )
+                    })
+                    .expect("a guest thread")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                let r = h.join().expect("no panic");
+                assert_eq!(r.outcome(), Outcome::Trapped(Trap::Timeout), "{r:?}");
+                r.wall_ms
+            })
+            .collect()
+    });
+    for w in &walls {
+        assert!(*w >= 95.0, "stopped early: {w} ms");
+        // Generous: 32 spinning threads on a 2-core CI machine; the README gives the figures.
+        assert!(*w <= 1_000.0, "stopped absurdly late: {w} ms");
+    }
 }
 
 /// Tests that deadlines stop guests that spend their time in host code (a host function that

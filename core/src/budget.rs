@@ -16,7 +16,8 @@
 //! `vm.max_map_count` (Linux; 65 530 unless raised), and one sandbox per 64 KiB of physical
 //! memory. An application sets its own with [`set_process_budget`].
 
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
 use crate::outcome::Rejection;
@@ -116,38 +117,64 @@ impl Cost {
     }
 }
 
-struct State {
-    budget: ProcessBudget,
-    usage: ProcessUsage,
+/// The budget and the usage, as atomics: charging a sandbox is three additions, no lock
+/// (instance-per-request on many threads must not queue here).
+struct Counters {
+    limit: [AtomicU64; 3],
+    used: [AtomicU64; 3],
 }
 
-fn state() -> MutexGuard<'static, State> {
-    static STATE: OnceLock<Mutex<State>> = OnceLock::new();
-    STATE
-        .get_or_init(|| {
-            Mutex::new(State {
-                budget: ProcessBudget::for_this_machine(),
-                usage: ProcessUsage::default(),
-            })
-        })
-        .lock()
-        // Only counters live here: a panic cannot leave them half-updated.
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+fn counters() -> &'static Counters {
+    static C: OnceLock<Counters> = OnceLock::new();
+    C.get_or_init(|| {
+        let b = ProcessBudget::for_this_machine();
+        Counters {
+            limit: [
+                AtomicU64::new(b.sandboxes),
+                AtomicU64::new(b.address_space),
+                AtomicU64::new(b.mappings),
+            ],
+            used: Default::default(),
+        }
+    })
+}
+
+const NAMES: [&str; 3] = ["sandboxes", "address space (bytes)", "memory mappings"];
+
+fn amounts(c: Cost) -> [u64; 3] {
+    [c.sandboxes, c.address_space, c.mappings]
 }
 
 /// Sets the process budget. What is already held stays held; new sandboxes must fit.
 pub fn set_process_budget(budget: ProcessBudget) {
-    state().budget = budget;
+    let c = counters();
+    for (l, v) in c
+        .limit
+        .iter()
+        .zip([budget.sandboxes, budget.address_space, budget.mappings])
+    {
+        l.store(v, Ordering::SeqCst);
+    }
 }
 
 /// The process budget in force.
 pub fn process_budget() -> ProcessBudget {
-    state().budget
+    let l = &counters().limit;
+    ProcessBudget {
+        sandboxes: l[0].load(Ordering::SeqCst),
+        address_space: l[1].load(Ordering::SeqCst),
+        mappings: l[2].load(Ordering::SeqCst),
+    }
 }
 
 /// What the process holds now.
 pub fn process_usage() -> ProcessUsage {
-    state().usage
+    let u = &counters().used;
+    ProcessUsage {
+        sandboxes: u[0].load(Ordering::SeqCst),
+        address_space: u[1].load(Ordering::SeqCst),
+        mappings: u[2].load(Ordering::SeqCst),
+    }
 }
 
 /// Reserved budget; dropping it gives it back.
@@ -156,11 +183,12 @@ pub struct Reservation(Cost);
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        let mut s = state();
-        let u = &mut s.usage;
-        u.sandboxes = u.sandboxes.saturating_sub(self.0.sandboxes);
-        u.address_space = u.address_space.saturating_sub(self.0.address_space);
-        u.mappings = u.mappings.saturating_sub(self.0.mappings);
+        let u = &counters().used;
+        for (c, a) in u.iter().zip(amounts(self.0)) {
+            if a > 0 {
+                c.fetch_sub(a, Ordering::AcqRel);
+            }
+        }
     }
 }
 
@@ -169,34 +197,30 @@ impl Drop for Reservation {
 /// # Errors
 /// `rejected: limit_exceeded`, naming the process budget and the quantity.
 pub fn reserve(cost: Cost) -> Result<Reservation, Error> {
-    let mut s = state();
-    let (b, u) = (s.budget, s.usage);
-    let over = |what: &str, held: u64, need: u64, max: u64| {
-        Err(Error::reject(
-            Rejection::LimitExceeded,
-            format!(
-                "the process budget is exhausted: {what} {held} held + {need} needed > {max} \
-                 (cage::set_process_budget)"
-            ),
-        ))
-    };
-    if u.sandboxes.saturating_add(cost.sandboxes) > b.sandboxes {
-        return over("sandboxes", u.sandboxes, cost.sandboxes, b.sandboxes);
+    let c = counters();
+    let want = amounts(cost);
+    for i in 0..3 {
+        if want[i] == 0 {
+            continue;
+        }
+        let held = c.used[i].fetch_add(want[i], Ordering::AcqRel);
+        let max = c.limit[i].load(Ordering::Acquire);
+        if held.saturating_add(want[i]) > max {
+            // Give back what this call took, this one included.
+            for (used, w) in c.used.iter().zip(want).take(i + 1) {
+                if w > 0 {
+                    used.fetch_sub(w, Ordering::AcqRel);
+                }
+            }
+            return Err(Error::reject(
+                Rejection::LimitExceeded,
+                format!(
+                    "the process budget is exhausted: {} {held} held + {} needed > {max} \
+                     (cage::set_process_budget)",
+                    NAMES[i], want[i]
+                ),
+            ));
+        }
     }
-    if u.address_space.saturating_add(cost.address_space) > b.address_space {
-        return over(
-            "address space (bytes)",
-            u.address_space,
-            cost.address_space,
-            b.address_space,
-        );
-    }
-    if u.mappings.saturating_add(cost.mappings) > b.mappings {
-        return over("memory mappings", u.mappings, cost.mappings, b.mappings);
-    }
-    let u = &mut s.usage;
-    u.sandboxes += cost.sandboxes;
-    u.address_space += cost.address_space;
-    u.mappings += cost.mappings;
     Ok(Reservation(cost))
 }
