@@ -17,6 +17,7 @@ mod conformance;
 mod fuzz;
 mod inspect;
 mod policy_args;
+mod policy_cmd;
 mod run;
 
 use std::process::ExitCode;
@@ -64,6 +65,9 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
     /// Differential fuzzing: wasm-smith modules on every runtime, compared.
     Fuzz(fuzz::FuzzArgs),
+    /// Policies: write a complete one (init), show where each value comes from (explain), find
+    /// risky settings (audit).
+    Policy(policy_cmd::PolicyCmd),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench::main(a),
         Command::Conformance(a) => conformance::main(a),
         Command::Fuzz(a) => fuzz::main(a),
+        Command::Policy(a) => policy_cmd::main(a),
     }
 }
 

@@ -44,7 +44,7 @@ fn parse_timeout(s: &str) -> Result<Limit<Duration>, String> {
 pub(crate) struct PolicyArgs {
     /// Policy file (TOML); its keys override the preset.
     #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
+    pub(crate) policy: Option<PathBuf>,
     /// Preset to start from: strict, default, permissive.
     #[arg(long, value_name = "NAME")]
     pub preset: Option<String>,
@@ -68,10 +68,16 @@ pub(crate) struct PolicyArgs {
 impl PolicyArgs {
     /// Builds and validates the policy.
     pub(crate) fn policy(&self) -> Result<Policy, PolicyError> {
+        Ok(self.layers()?.2)
+    }
+
+    /// The preset, the policy after the file, and the final policy after the flags.
+    pub(crate) fn layers(&self) -> Result<(Policy, Policy, Policy), PolicyError> {
         let preset: Preset = match &self.preset {
             Some(p) => p.parse()?,
             None => Preset::Default,
         };
+        let mut base = preset;
         let mut policy = match &self.policy {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
@@ -81,11 +87,15 @@ impl PolicyArgs {
                 let mut overlay = PolicyOverlay::from_toml(&text)?;
                 if self.preset.is_some() {
                     overlay.preset = None;
+                } else if let Some(name) = &overlay.preset {
+                    // The file's own preset is the base its keys are read against.
+                    base = name.parse()?;
                 }
                 overlay.apply(preset.policy(), path.parent())?
             }
             None => preset.policy(),
         };
+        let after_file = policy.clone();
         let l = &mut policy.limits;
         if let Some(f) = self.fuel {
             l.fuel = f.into_option();
@@ -103,6 +113,6 @@ impl PolicyArgs {
             l.max_stack = s;
         }
         policy.validate()?;
-        Ok(policy)
+        Ok((base.policy(), after_file, policy))
     }
 }

@@ -823,3 +823,70 @@ fn stdin_takes_any_bytes_from_a_file_or_dash() {
     );
     assert_eq!(from_file["stdout"], from_dash["stdout"]);
 }
+
+#[test]
+fn policy_init_explain_and_audit() {
+    for preset in ["strict", "default", "permissive"] {
+        let out = cage(&["policy", "init", "--preset", preset]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("# Bytes of each linear memory. Protects against"),
+            "{text}"
+        );
+        // Every key is there, and the file reads back as the preset.
+        let parsed = cage::Policy::from_toml(&text).unwrap();
+        let want: cage::Preset = preset.parse().unwrap();
+        assert_eq!(parsed, want.policy(), "{preset}");
+    }
+    let file = tmp("explained.toml", "[limits]\nmax_memory = \"1 MiB\"\n");
+    let out = cage(&[
+        "policy",
+        "explain",
+        file.to_str().unwrap(),
+        "--fuel",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    let source = |key: &str| {
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .map(|r| r["source"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(source("limits.fuel").as_deref(), Some("flag"));
+    assert_eq!(source("limits.max_memory").as_deref(), Some("file"));
+    assert_eq!(source("limits.max_stack").as_deref(), Some("preset"));
+
+    // A risky policy fails the audit, a clean one passes.
+    let out = cage(&["policy", "audit", "--preset", "permissive", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["denied"], true);
+    assert_eq!(v["findings"][0]["severity"], "high");
+    assert_eq!(v["findings"][0]["key"], "limits.fuel");
+    let out = cage(&["policy", "audit", "--preset", "strict"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let risky = tmp(
+        "risky.toml",
+        "preset = \"strict\"\n[features]\nthreads = true\n",
+    );
+    let out = cage(&["policy", "audit", risky.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("features.threads"));
+    let out = cage(&["policy", "audit", "--preset", "strict", "--deny", "info"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "info findings fail at --deny info"
+    );
+}

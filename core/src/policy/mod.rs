@@ -5,6 +5,8 @@
 //! the preset's value. [`Policy::validate`] rejects impossible combinations, naming the settings;
 //! every backend calls it before it builds an engine.
 
+pub mod audit;
+pub mod docs;
 mod features;
 mod units;
 mod wasi;

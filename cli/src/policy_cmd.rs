@@ -1,0 +1,252 @@
+//! `cage policy init | explain | audit`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cage::policy::audit::{Severity, audit};
+use cage::policy::docs::{FEATURES, key_doc};
+use cage::{Policy, Preset};
+use clap::{Args, Subcommand};
+use serde_json::{Value as Json, json};
+
+use crate::policy_args::PolicyArgs;
+use crate::{EXIT_CONFIG, EXIT_USAGE, ErrorKind};
+
+#[derive(Args, Debug)]
+pub(crate) struct PolicyCmd {
+    #[command(subcommand)]
+    command: PolicySub,
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicySub {
+    /// Print (or write) a complete policy file: every key with its value and a comment saying
+    /// what it limits and what it protects against.
+    Init {
+        /// Preset to start from: strict, default, permissive.
+        #[arg(long, default_value = "default")]
+        preset: String,
+        /// Write to FILE instead of stdout (refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// The effective policy: each value, where it came from (preset, file, flag) and what it
+    /// protects against.
+    Explain {
+        /// Policy file (same as --policy).
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Risky settings, each with a severity and a fix; exit status 1 when one is at or above
+    /// --deny.
+    Audit {
+        /// Policy file (same as --policy).
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// The severity that fails: info, low, medium, high.
+        #[arg(long, value_name = "LEVEL", default_value = "high")]
+        deny: String,
+    },
+}
+
+pub(crate) fn main(cmd: PolicyCmd) -> ExitCode {
+    match cmd.command {
+        PolicySub::Init { preset, out } => init(&preset, out),
+        PolicySub::Explain { file, policy, json } => explain(file, policy, json),
+        PolicySub::Audit {
+            file,
+            policy,
+            json,
+            deny,
+        } => audit_cmd(file, policy, json, &deny),
+    }
+}
+
+/// The policy file `init` writes: [`Policy::to_toml`] with a comment before every key.
+pub(crate) fn commented_toml(preset: Preset) -> String {
+    let policy = preset.policy();
+    let mut out = format!(
+        "# Cage policy: the `{}` preset, every key with its value. Keys override the preset;\n\
+         # flags override keys. Check it with `cage policy audit FILE`, see where each value \n\
+         # comes from with `cage policy explain FILE`.\npreset = \"{}\"\n",
+        preset.name(),
+        preset.name()
+    );
+    let mut section = String::new();
+    for line in policy.to_toml().lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            section = name.trim_matches(['[', ']']).to_owned();
+            out.push('\n');
+            if section == "features" {
+                out.push_str(&format!("# Proposals: true to {FEATURES}.\n"));
+            }
+        } else if let Some((key, _)) = t.split_once(" = ")
+            && let Some(d) = key_doc(&section, key)
+        {
+            out.push_str(&format!(
+                "# {}. Protects against {}.\n",
+                capitalise(d.meaning),
+                d.protects
+            ));
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+}
+
+fn init(preset: &str, out: Option<PathBuf>) -> ExitCode {
+    let preset: Preset = match preset.parse() {
+        Ok(p) => p,
+        Err(e) => return crate::fail(EXIT_CONFIG, e),
+    };
+    let text = commented_toml(preset);
+    match out {
+        None => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Some(path) => {
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => crate::fail(EXIT_USAGE, format!("{}: {e}", path.display())),
+            }
+        }
+    }
+}
+
+/// Every key of `policy` as (`section.key`, value), from its serialised form.
+fn keys(policy: &Policy) -> Vec<(String, Json)> {
+    let v = serde_json::to_value(policy).unwrap_or(Json::Null);
+    let mut out = Vec::new();
+    if let Json::Object(sections) = v {
+        for (section, body) in sections {
+            if let Json::Object(keys) = body {
+                for (k, value) in keys {
+                    out.push((format!("{section}.{k}"), value));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn value_of<'a>(layer: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
+    layer.iter().find(|(k, _)| k == key).map(|x| &x.1)
+}
+
+fn with_file(file: Option<PathBuf>, mut policy: PolicyArgs) -> PolicyArgs {
+    if file.is_some() {
+        policy.policy = file;
+    }
+    policy
+}
+
+fn explain(file: Option<PathBuf>, args: PolicyArgs, json: bool) -> ExitCode {
+    let args = with_file(file, args);
+    let (preset, after_file, effective) = match args.layers() {
+        Ok(l) => l,
+        Err(e) => return crate::fail_json(json, EXIT_CONFIG, ErrorKind::Config, None, &e),
+    };
+    let (p0, p1) = (keys(&preset), keys(&after_file));
+    let mut rows = Vec::new();
+    for (key, value) in keys(&effective) {
+        let in_file = value_of(&p1, &key);
+        let in_preset = value_of(&p0, &key);
+        let source = if in_file != Some(&value) {
+            "flag"
+        } else if in_preset != Some(&value) {
+            "file"
+        } else {
+            "preset"
+        };
+        let (section, name) = key.split_once('.').unwrap_or(("", &key));
+        let (meaning, protects) = match key_doc(section, name) {
+            Some(d) => (d.meaning, d.protects),
+            None if section == "features" => (FEATURES, "proposals nobody reviewed for the guests"),
+            None => ("", ""),
+        };
+        rows.push(json!({"key": key, "value": value, "source": source,
+                         "meaning": meaning, "protects": protects}));
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(out, "{}", json!({"keys": rows}));
+    } else {
+        for r in &rows {
+            let _ = writeln!(
+                out,
+                "{:<30} {:<14} {:<7} {}",
+                r["key"].as_str().unwrap_or(""),
+                r["value"].to_string(),
+                r["source"].as_str().unwrap_or(""),
+                r["meaning"].as_str().unwrap_or("")
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn audit_cmd(file: Option<PathBuf>, args: PolicyArgs, json: bool, deny: &str) -> ExitCode {
+    let deny: Severity = match deny.parse() {
+        Ok(d) => d,
+        Err(e) => {
+            return crate::fail_json(json, EXIT_USAGE, ErrorKind::Usage, None, &e);
+        }
+    };
+    let args = with_file(file, args);
+    let policy = match args.policy() {
+        Ok(p) => p,
+        Err(e) => return crate::fail_json(json, EXIT_CONFIG, ErrorKind::Config, None, &e),
+    };
+    let findings = audit(&policy);
+    let denied = findings.iter().any(|f| f.severity >= deny);
+    let mut out = std::io::stdout().lock();
+    if json {
+        let _ = writeln!(
+            out,
+            "{}",
+            json!({"findings": findings, "deny": deny.name(), "denied": denied})
+        );
+    } else {
+        if findings.is_empty() {
+            let _ = writeln!(out, "no findings");
+        }
+        for f in &findings {
+            let _ = writeln!(
+                out,
+                "{:<6} {}: {}\n       fix: {}",
+                f.severity.name().to_uppercase(),
+                f.key,
+                f.problem,
+                f.fix
+            );
+        }
+    }
+    if denied {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,187 @@
+//! One line per policy key: what it limits and what it protects against, for `cage policy init`
+//! and `cage policy explain`.
+
+/// A documented policy key.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct KeyDoc {
+    /// `limits`, `features` or `wasi`.
+    pub section: &'static str,
+    /// The key.
+    pub key: &'static str,
+    /// What it sets.
+    pub meaning: &'static str,
+    /// What it protects the host against.
+    pub protects: &'static str,
+}
+
+const fn doc(
+    section: &'static str,
+    key: &'static str,
+    meaning: &'static str,
+    protects: &'static str,
+) -> KeyDoc {
+    KeyDoc {
+        section,
+        key,
+        meaning,
+        protects,
+    }
+}
+
+/// Every `[limits]` and `[wasi]` key (features are one per proposal, see [`FEATURES`]).
+pub const KEYS: &[KeyDoc] = &[
+    doc(
+        "limits",
+        "fuel",
+        "instructions per sandbox, in the cost model's units (or \"none\")",
+        "a guest that computes forever or bills more CPU than its share",
+    ),
+    doc(
+        "limits",
+        "fuel_per_call",
+        "every call starts with the whole fuel budget instead of what earlier calls left",
+        "a long-lived instance starving after many small calls",
+    ),
+    doc(
+        "limits",
+        "timeout",
+        "wall-clock deadline for each call into the guest (or \"none\")",
+        "a guest (or a blocking host call) holding a thread forever",
+    ),
+    doc(
+        "limits",
+        "max_memory",
+        "bytes of each linear memory",
+        "a guest exhausting host memory",
+    ),
+    doc(
+        "limits",
+        "max_table_elements",
+        "elements of each table",
+        "a guest exhausting host memory through tables",
+    ),
+    doc(
+        "limits",
+        "max_memories",
+        "linear memories per module",
+        "memory caps multiplied by many memories",
+    ),
+    doc(
+        "limits",
+        "max_tables",
+        "tables per module",
+        "table caps multiplied by many tables",
+    ),
+    doc(
+        "limits",
+        "max_instances",
+        "live sandboxes per runtime object",
+        "one tenant or request flood filling the process",
+    ),
+    doc(
+        "limits",
+        "max_stack",
+        "native stack the guest may use",
+        "deep recursion crashing the host thread",
+    ),
+    doc(
+        "limits",
+        "max_module_size",
+        "bytes of a module binary",
+        "huge inputs exhausting memory before validation",
+    ),
+    doc(
+        "limits",
+        "max_output",
+        "bytes of captured stdout and stderr",
+        "a guest filling host memory with output",
+    ),
+    doc(
+        "limits",
+        "trap_on_grow_failure",
+        "a failed memory.grow/table.grow traps instead of returning -1",
+        "guests that ignore allocation failure and run on corrupted state",
+    ),
+    doc(
+        "limits",
+        "max_functions",
+        "functions per module",
+        "compile bombs (compile time and code size)",
+    ),
+    doc(
+        "limits",
+        "max_function_size",
+        "bytes of one function body",
+        "compile bombs",
+    ),
+    doc(
+        "limits",
+        "max_locals",
+        "locals of one function",
+        "compile bombs and huge stack frames",
+    ),
+    doc(
+        "limits",
+        "max_nesting",
+        "nesting depth of blocks in one function",
+        "compile bombs (validator and compiler recursion)",
+    ),
+    doc(
+        "limits",
+        "max_data_segments",
+        "data segments per module",
+        "instantiation bombs (and a crash of Wasmtime before 48.0.8)",
+    ),
+    doc(
+        "wasi",
+        "args",
+        "argv as the guest sees it",
+        "leaking host information through arguments",
+    ),
+    doc(
+        "wasi",
+        "env",
+        "the guest's environment variables (nothing is inherited)",
+        "leaking host secrets through the environment",
+    ),
+    doc(
+        "wasi",
+        "stdin",
+        "bytes the guest reads on stdin",
+        "a guest blocking on the host's terminal",
+    ),
+    doc(
+        "wasi",
+        "inherit_stdio",
+        "the host's stdio instead of captured, bounded output",
+        "unbounded output and reads of the host's terminal",
+    ),
+    doc(
+        "wasi",
+        "clock",
+        "real clocks, or a deterministic one",
+        "timing side channels and non-reproducible runs",
+    ),
+    doc(
+        "wasi",
+        "random",
+        "the OS generator, or a seeded one",
+        "non-reproducible runs",
+    ),
+    doc(
+        "wasi",
+        "dirs",
+        "host directories the guest may open, each read-only or read-write",
+        "reads and writes outside what the guest needs",
+    ),
+];
+
+/// What enabling a proposal means.
+pub const FEATURES: &str = "allow the WebAssembly proposal (validation refuses modules that use a \
+                            proposal the policy does not allow)";
+
+/// The documentation of `section.key`, if it is a known key.
+pub fn key_doc(section: &str, key: &str) -> Option<&'static KeyDoc> {
+    KEYS.iter().find(|d| d.section == section && d.key == key)
+}
