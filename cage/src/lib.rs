@@ -51,7 +51,8 @@ pub use cage_core::{
 pub use cage_core::{
     ProcessBudget, ProcessUsage, process_budget, process_usage, set_process_budget,
 };
-pub use cage_core::{budget, cache, cost, module, policy, wasi};
+pub use cage_core::{budget, cache, cost, module, policy, telemetry, wasi};
+pub use cage_core::{enable_metrics, metrics_enabled};
 
 /// A typed host function for every compiled-in runtime: `f` takes the [`HostContext`] and
 /// [`WasmTy`] parameters (up to eight) and returns [`WasmResults`] or a [`HostError`]; the

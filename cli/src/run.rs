@@ -47,6 +47,10 @@ pub(crate) struct RunArgs {
     /// $XDG_CONFIG_HOME/cage/cache.key, else ~/.config/cage/cache.key. Never inside DIR.
     #[arg(long, value_name = "FILE", requires = "cache")]
     cache_key: Option<PathBuf>,
+    /// Record the run's per-call metrics and print them, in Prometheus text format, on stderr
+    /// after the run (names: see the README's "Metrics").
+    #[arg(long)]
+    metrics: bool,
     /// Print exactly one JSON report on stdout.
     #[arg(long)]
     json: bool,
@@ -154,6 +158,17 @@ pub(crate) fn main(a: RunArgs) -> ExitCode {
             }
         }
     }
+    let prometheus = if a.metrics {
+        match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => {
+                cage::enable_metrics(true);
+                Some(handle)
+            }
+            Err(e) => return fail(EXIT_CONFIG, ErrorKind::Config, &format!("--metrics: {e}")),
+        }
+    } else {
+        None
+    };
     let before = runtime.cache_stats();
     let (bytes, invocation) = match load_and_plan(&a, &policy) {
         Ok(p) => p,
@@ -183,7 +198,11 @@ pub(crate) fn main(a: RunArgs) -> ExitCode {
             None
         };
     }
-    emit(&report, a.json, &policy)
+    let status = emit(&report, a.json, &policy);
+    if let Some(handle) = prometheus {
+        eprint!("{}", handle.render());
+    }
+    status
 }
 
 /// `$XDG_CONFIG_HOME/cage/cache.key`, else `~/.config/cage/cache.key`.

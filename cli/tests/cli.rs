@@ -890,3 +890,31 @@ fn policy_init_explain_and_audit() {
         "info findings fail at --deny info"
     );
 }
+
+#[test]
+fn run_metrics_print_prometheus_text_on_stderr() {
+    let out = cage(&[
+        "run",
+        "--runtime",
+        "wasmtime",
+        "--metrics",
+        "--json",
+        "--fuel",
+        "100000",
+        "--invoke",
+        "spin",
+        "examples/spin.wat",
+    ]);
+    assert_eq!(out.status.code(), Some(70));
+    assert_eq!(json(&out)["trap"], "out_of_fuel");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("# TYPE cage_calls_total counter"), "{err}");
+    assert!(
+        err.contains(r#"outcome="trapped",kind="out_of_fuel"} 1"#),
+        "{err}"
+    );
+    assert!(
+        err.contains("cage_call_fuel_sum{runtime=\"wasmtime\""),
+        "{err}"
+    );
+}

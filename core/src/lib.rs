@@ -48,6 +48,7 @@ mod report;
 mod run;
 mod sandbox;
 mod state;
+pub mod telemetry;
 mod typed;
 mod value;
 pub mod wasi;
@@ -66,6 +67,7 @@ pub use report::{CacheResult, Report};
 pub use run::{Invocation, on_guest_thread, prepare, run};
 pub use sandbox::{DynModule, DynRuntime, DynSandbox, Func, Module, Runtime, Sandbox, TypedFunc};
 pub use state::{Extensions, HostState};
+pub use telemetry::{enable_metrics, metrics_enabled};
 pub use typed::{WasmParams, WasmResults, WasmTy};
 pub use value::{RefKind, ValType, Value};
 

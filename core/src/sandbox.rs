@@ -631,6 +631,10 @@ impl<B: Backend> Sandbox<B> {
         if self.state == Lifecycle::Instantiated {
             return Ok(());
         }
+        self.observed("(instantiate)", Self::instantiate_inner)
+    }
+
+    fn instantiate_inner(&mut self) -> Result<(), Error> {
         let start = self.checked.start_export().map(str::to_owned);
         let result = self.guarded("instantiating", |store| {
             store.instantiate()?;
@@ -651,6 +655,42 @@ impl<B: Backend> Sandbox<B> {
                 Err(_) => Lifecycle::Failed,
             };
         }
+        result
+    }
+
+    /// Runs one call into the guest inside a `cage.call` span, recording its metrics when they
+    /// are on (see [`crate::telemetry`]).
+    #[inline]
+    fn observed<T>(
+        &mut self,
+        export: &str,
+        f: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let span = tracing::info_span!(
+            "cage.call",
+            runtime = %self.name,
+            module = %crate::telemetry::module_label(&self.checked.info().sha256),
+            export
+        );
+        let _entered = span.enter();
+        if !crate::telemetry::metrics_enabled() {
+            return f(self);
+        }
+        let fuel_before = self.stats().fuel_consumed;
+        let start = std::time::Instant::now();
+        let result = f(self);
+        let wall = start.elapsed();
+        let stats = self.stats();
+        crate::telemetry::record(&crate::telemetry::CallRecord {
+            runtime: self.name,
+            module: &self.checked.info().sha256,
+            result: result.as_ref().map(|_| ()),
+            fuel: stats
+                .fuel_consumed
+                .map(|f| f.saturating_sub(fuel_before.unwrap_or(0))),
+            wall,
+            peak_memory: stats.peak_memory_bytes,
+        });
         result
     }
 
@@ -745,8 +785,10 @@ impl<B: Backend> Sandbox<B> {
         }
         results.clear();
         results.extend(f.results.iter().map(|t| Value::default_for(*t)));
-        self.refuel_for_call()?;
-        self.guarded("calling", |store| store.call(&f.func, args, results))
+        self.observed(&f.name, |s| {
+            s.refuel_for_call()?;
+            s.guarded("calling", |store| store.call(&f.func, args, results))
+        })
     }
 
     /// Calls the exported function `export` under the fuel budget and deadline.
@@ -761,8 +803,11 @@ impl<B: Backend> Sandbox<B> {
         check_arguments(&f.name, &f.params, args)?;
         let mut results: Vec<Value> = f.results.iter().map(|t| Value::default_for(*t)).collect();
         let func = f.func.clone();
-        self.refuel_for_call()?;
-        self.guarded("calling", |store| store.call(&func, args, &mut results))?;
+        let name = f.name.clone();
+        self.observed(&name, |s| {
+            s.refuel_for_call()?;
+            s.guarded("calling", |store| store.call(&func, args, &mut results))
+        })?;
         Ok(results)
     }
 
@@ -813,6 +858,7 @@ impl<B: Backend> Sandbox<B> {
         let typed = self.guarded("resolving a typed function", |s| s.typed(&func))?;
         Ok(TypedFunc {
             typed,
+            name: export.into(),
             sandbox: self.id,
             _signature: std::marker::PhantomData,
         })
@@ -931,6 +977,8 @@ where
     B::Store: TypedStore<P, R>,
 {
     typed: <B::Store as TypedStore<P, R>>::Typed,
+    /// The export's name (for spans and metrics).
+    name: Arc<str>,
     sandbox: u64,
     _signature: std::marker::PhantomData<fn(P) -> R>,
 }
@@ -942,6 +990,7 @@ where
     fn clone(&self) -> Self {
         TypedFunc {
             typed: self.typed.clone(),
+            name: self.name.clone(),
             sandbox: self.sandbox,
             _signature: std::marker::PhantomData,
         }
@@ -974,8 +1023,10 @@ where
                 "a typed function is called on the sandbox it was made from",
             ));
         }
-        sandbox.refuel_for_call()?;
-        sandbox.guarded("calling", |s| s.call_typed(&self.typed, args))
+        sandbox.observed(&self.name, |sb| {
+            sb.refuel_for_call()?;
+            sb.guarded("calling", |s| s.call_typed(&self.typed, args))
+        })
     }
 }
 
