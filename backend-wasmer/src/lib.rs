@@ -36,12 +36,14 @@ use cage_core::backend::{Backend, Store as CageStore, TypedStore, deadline_perio
 use cage_core::cache::VerifiedCode;
 use cage_core::{
     Capabilities, CheckedModule, Error, ExportedState, Features, HostFailure, HostFunc, HostState,
-    Policy, Proposal, Rejection, RuntimeName, Stats, Value,
+    Policy, PolicyError, Proposal, Rejection, RuntimeName, Stats, Value,
 };
 use sha2::{Digest, Sha256};
+#[cfg(feature = "singlepass")]
+use wasmer::sys::Singlepass;
 use wasmer::sys::{
     BaseTunables, CompilerConfig, Cranelift, CraneliftOptLevel, EngineBuilder, NativeEngineExt,
-    Singlepass, Target,
+    Target,
 };
 use wasmer::{Engine, Extern, FunctionEnv, Imports, Instance, Module, Store};
 
@@ -67,6 +69,14 @@ impl Compiler {
         match self {
             Compiler::Cranelift => RuntimeName::WasmerCranelift,
             Compiler::Singlepass => RuntimeName::WasmerSinglepass,
+        }
+    }
+
+    /// Whether this build has the compiler: Singlepass needs the `singlepass` feature.
+    pub fn is_compiled_in(self) -> bool {
+        match self {
+            Compiler::Cranelift => true,
+            Compiler::Singlepass => cfg!(feature = "singlepass"),
         }
     }
 
@@ -141,6 +151,14 @@ impl Wasmer {
     /// An invalid policy; a host failure when the watchdog thread cannot start.
     pub fn new(policy: &Policy, compiler: Compiler) -> Result<Self, Error> {
         policy.validate()?;
+        if !compiler.is_compiled_in() {
+            return Err(PolicyError::Invalid(format!(
+                "{} is not compiled in: enable the `singlepass` feature of cage-wasmer \
+                 (`wasmer-singlepass` of cage)",
+                compiler.runtime_name()
+            ))
+            .into());
+        }
         let watchdog = match policy.limits.timeout {
             Some(t) => Some(Arc::new(Watchdog::start(deadline_period(t)).map_err(
                 |e| {
@@ -181,8 +199,17 @@ impl Wasmer {
                 c.push_middleware(middleware);
                 EngineBuilder::new(c)
             }
+            #[cfg(feature = "singlepass")]
             Compiler::Singlepass => {
                 let mut c = Singlepass::new();
+                c.push_middleware(middleware);
+                EngineBuilder::new(c)
+            }
+            // `new` refuses a compiler that is not compiled in, so no engine is asked of it;
+            // Cranelift stands in to keep this total.
+            #[cfg(not(feature = "singlepass"))]
+            Compiler::Singlepass => {
+                let mut c = Cranelift::new();
                 c.push_middleware(middleware);
                 EngineBuilder::new(c)
             }
@@ -814,5 +841,28 @@ mod tests {
             manifest.contains(&pin),
             "update WASMER_VERSION with the workspace pin"
         );
+    }
+
+    /// Without the `singlepass` feature (`cargo test -p cage-wasmer --no-default-features`), the
+    /// BUSL-licensed compiler is absent and asking for it is a typed error, never a silent
+    /// Cranelift.
+    #[test]
+    fn singlepass_is_there_exactly_when_its_feature_is() {
+        use super::{Compiler, Wasmer};
+        let policy = cage_core::Policy::default();
+        let made = Wasmer::new(&policy, Compiler::Singlepass);
+        assert_eq!(
+            Compiler::Singlepass.is_compiled_in(),
+            cfg!(feature = "singlepass")
+        );
+        if cfg!(feature = "singlepass") {
+            assert!(made.is_ok());
+        } else {
+            let e = made.expect_err("refused").to_string();
+            assert!(
+                e.contains("not compiled in") && e.contains("singlepass"),
+                "{e}"
+            );
+        }
     }
 }

@@ -243,12 +243,9 @@ pub fn available_runtimes() -> Vec<RuntimeName> {
 
 fn is_compiled_in(name: RuntimeName) -> bool {
     let wasmtime = cfg!(feature = "wasmtime") && name == RuntimeName::Wasmtime;
-    let wasmer = cfg!(feature = "wasmer")
-        && matches!(
-            name,
-            RuntimeName::WasmerCranelift | RuntimeName::WasmerSinglepass
-        );
-    wasmtime || wasmer
+    let cranelift = cfg!(feature = "wasmer") && name == RuntimeName::WasmerCranelift;
+    let singlepass = cfg!(feature = "wasmer-singlepass") && name == RuntimeName::WasmerSinglepass;
+    wasmtime || cranelift || singlepass
 }
 
 /// Makes the runtime named `name` (`wasmtime`, `wasmer-cranelift`, `wasmer-singlepass`, or the
@@ -277,7 +274,7 @@ pub fn runtime_named(
             policy,
             cage_wasmer::Compiler::Cranelift,
         )?)),
-        #[cfg(feature = "wasmer")]
+        #[cfg(feature = "wasmer-singlepass")]
         RuntimeName::WasmerSinglepass => Ok(Box::new(cage_wasmer::runtime(
             policy,
             cage_wasmer::Compiler::Singlepass,

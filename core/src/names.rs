@@ -37,7 +37,8 @@ impl RuntimeName {
     pub fn feature(self) -> &'static str {
         match self {
             RuntimeName::Wasmtime => "wasmtime",
-            RuntimeName::WasmerCranelift | RuntimeName::WasmerSinglepass => "wasmer",
+            RuntimeName::WasmerCranelift => "wasmer",
+            RuntimeName::WasmerSinglepass => "wasmer-singlepass",
         }
     }
 }
