@@ -703,12 +703,17 @@ impl CageStore for WasmerStore {
     fn stats(&mut self) -> Stats {
         let fuel_name = self.hidden.fuel();
         let mut peak = 0;
+        let mut peak_table = 0u64;
         let mut fuel_global = None;
         if let Some(i) = &self.instance {
             for (name, ext) in i.exports.iter() {
                 match ext {
                     Extern::Memory(m) if self.hidden.is_memory(name) => {
                         peak += m.view(&self.store).data_size();
+                    }
+                    // Tables never shrink: the size now is the largest reached.
+                    Extern::Table(t) if self.hidden.is_table(name) => {
+                        peak_table = peak_table.max(u64::from(t.size(&self.store)));
                     }
                     Extern::Global(g) if *name == fuel_name => fuel_global = Some(g.clone()),
                     _ => {}
@@ -723,6 +728,7 @@ impl CageStore for WasmerStore {
             _ => 0,
         });
         Stats::new(budget.map(|b| b.saturating_sub(left.unwrap_or(b))), peak)
+            .with_peak_table_elements(peak_table)
     }
 }
 

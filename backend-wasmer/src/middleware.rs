@@ -115,6 +115,17 @@ impl HiddenExports {
         name.strip_prefix(&self.prefix)
             .is_some_and(|rest| rest.starts_with("memory:"))
     }
+
+    /// The hidden export of table `i` (for the peak table size).
+    pub(crate) fn table(&self, i: u32) -> String {
+        format!("{}table:{i}", self.prefix)
+    }
+
+    /// Whether `name` is a hidden table export.
+    pub(crate) fn is_table(&self, name: &str) -> bool {
+        name.strip_prefix(&self.prefix)
+            .is_some_and(|rest| rest.starts_with("table:"))
+    }
 }
 
 /// How Cage's middleware stops the guest: an integer division by zero (a trap Wasmer raises
@@ -330,6 +341,11 @@ impl ModuleMiddleware for CageMiddleware {
         for m in memories {
             info.exports
                 .insert(names.memory(m.as_u32()), ExportIndex::Memory(m));
+        }
+        let tables: Vec<_> = info.tables.keys().collect();
+        for t in tables {
+            info.exports
+                .insert(names.table(t.as_u32()), ExportIndex::Table(t));
         }
         *slot = Some(Globals {
             fuel,

@@ -456,6 +456,7 @@ impl CageStore for WasmtimeStore {
                 .map(|f| f.saturating_sub(self.store.get_fuel().unwrap_or(0))),
             self.store.data().limiter.peak_memory_bytes,
         )
+        .with_peak_table_elements(self.store.data().limiter.peak_table_elements)
     }
 
     fn fuel(&mut self) -> Option<u64> {

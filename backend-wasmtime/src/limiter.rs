@@ -18,6 +18,8 @@ pub(crate) struct Limiter {
     pub(crate) memory_bytes: u64,
     /// Largest `memory_bytes` seen.
     pub(crate) peak_memory_bytes: u64,
+    /// Largest size one table was allowed to reach (tables never shrink).
+    pub(crate) peak_table_elements: u64,
 }
 
 impl Limiter {
@@ -30,6 +32,7 @@ impl Limiter {
             trap_on_grow_failure: l.trap_on_grow_failure,
             memory_bytes: 0,
             peak_memory_bytes: 0,
+            peak_table_elements: 0,
         }
     }
 
@@ -97,6 +100,7 @@ impl wasmtime::ResourceLimiter for Limiter {
                 "table.grow to {desired} elements exceeds the table's maximum {max}"
             ));
         }
+        self.peak_table_elements = self.peak_table_elements.max(desired as u64);
         Ok(true)
     }
 

@@ -48,6 +48,7 @@ pub use cage_core::{
     Stats, Trap, TypedFunc, UnknownRuntime, ValType, Value, WASI_MODULE, WasmParams, WasmResults,
     WasmTy, check, on_guest_thread, outcome_of, prepare, run,
 };
+pub use cage_core::{Observed, run_observed};
 pub use cage_core::{
     ProcessBudget, ProcessUsage, process_budget, process_usage, set_process_budget,
 };

@@ -18,6 +18,7 @@ mod fuzz;
 mod inspect;
 mod policy_args;
 mod policy_cmd;
+mod profile;
 mod run;
 
 use std::process::ExitCode;
@@ -68,6 +69,9 @@ enum Command {
     /// Policies: write a complete one (init), show where each value comes from (explain), find
     /// risky settings (audit).
     Policy(policy_cmd::PolicyCmd),
+    /// Measure a module on every runtime (fuel, time, memory, tables, stack, output) and
+    /// recommend a policy from what it used, verified by re-running under it.
+    Profile(Box<profile::ProfileArgs>),
 }
 
 fn main() -> ExitCode {
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
         Command::Conformance(a) => conformance::main(a),
         Command::Fuzz(a) => fuzz::main(a),
         Command::Policy(a) => policy_cmd::main(a),
+        Command::Profile(a) => profile::main(*a),
     }
 }
 

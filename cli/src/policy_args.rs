@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cage::policy::{Limit, PolicyOverlay, parse_duration};
+use cage::policy::{Dir, DirMode, Limit, PolicyOverlay, parse_duration};
 use cage::{Policy, PolicyError, Preset, Size};
 use clap::Args;
 
@@ -114,5 +114,59 @@ impl PolicyArgs {
         }
         policy.validate()?;
         Ok((base.policy(), after_file, policy))
+    }
+}
+
+/// The WASI capability flags `cage run` and `cage profile` share.
+#[derive(Args, Debug, Default)]
+pub(crate) struct WasiArgs {
+    /// Preopen a host directory read-write for a WASI guest (repeatable).
+    #[arg(long = "dir", value_name = "HOST::GUEST")]
+    pub(crate) dirs: Vec<String>,
+    /// Preopen a host directory read-only for a WASI guest (repeatable).
+    #[arg(long = "dir-ro", value_name = "HOST::GUEST")]
+    pub(crate) dirs_ro: Vec<String>,
+    /// Set an environment variable for a WASI guest (repeatable); nothing else is inherited.
+    #[arg(long = "env", value_name = "K=V")]
+    pub(crate) envs: Vec<String>,
+    /// Give a WASI guest this file's bytes on stdin (`-`: the host's standard input).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) stdin: Option<PathBuf>,
+}
+
+impl WasiArgs {
+    /// Lays the directories, variables and stdin over the policy.
+    pub(crate) fn apply(&self, policy: &mut Policy) -> Result<(), String> {
+        let w = &mut policy.wasi;
+        for (spec, mode) in self
+            .dirs
+            .iter()
+            .map(|d| (d, DirMode::Rw))
+            .chain(self.dirs_ro.iter().map(|d| (d, DirMode::Ro)))
+        {
+            let (host, guest) = spec
+                .split_once("::")
+                .ok_or_else(|| format!("--dir `{spec}`: expected HOST::GUEST"))?;
+            w.dirs.push(Dir::new(host, guest, mode));
+        }
+        for kv in &self.envs {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("--env `{kv}`: expected K=V"))?;
+            w.env.insert(k.to_owned(), v.to_owned());
+        }
+        if let Some(path) = &self.stdin {
+            // `-` is the host's standard input; any bytes (WASI stdin is bytes).
+            let bytes = if path.as_os_str() == "-" {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+                    .map_err(|e| format!("--stdin -: {e}"))?;
+                b
+            } else {
+                std::fs::read(path).map_err(|e| format!("--stdin {}: {e}", path.display()))?
+            };
+            w.stdin = Some(bytes);
+        }
+        Ok(())
     }
 }

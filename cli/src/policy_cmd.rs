@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cage::policy::audit::{Severity, audit};
+use cage::policy::audit::{Observations, Severity, audit, audit_against};
 use cage::policy::docs::{FEATURES, key_doc};
 use cage::{Policy, Preset};
 use clap::{Args, Subcommand};
@@ -55,6 +55,10 @@ enum PolicySub {
         /// The severity that fails: info, low, medium, high.
         #[arg(long, value_name = "LEVEL", default_value = "high")]
         deny: String,
+        /// Also compare the limits with what `cage profile --json` observed (its output file):
+        /// limits far above the observations, or below them, are findings.
+        #[arg(long, value_name = "FILE")]
+        profile: Option<PathBuf>,
     },
 }
 
@@ -67,20 +71,31 @@ pub(crate) fn main(cmd: PolicyCmd) -> ExitCode {
             policy,
             json,
             deny,
-        } => audit_cmd(file, policy, json, &deny),
+            profile,
+        } => audit_cmd(file, policy, json, &deny, profile),
     }
 }
 
 /// The policy file `init` writes: [`Policy::to_toml`] with a comment before every key.
 pub(crate) fn commented_toml(preset: Preset) -> String {
-    let policy = preset.policy();
-    let mut out = format!(
+    let header = format!(
         "# Cage policy: the `{}` preset, every key with its value. Keys override the preset;\n\
          # flags override keys. Check it with `cage policy audit FILE`, see where each value \n\
          # comes from with `cage policy explain FILE`.\npreset = \"{}\"\n",
         preset.name(),
         preset.name()
     );
+    annotated_toml(&preset.policy(), &header, &|_, _| None)
+}
+
+/// `policy` as TOML after `header`, every key preceded by what it limits and protects against,
+/// and by `note(section, key)` when it has one (e.g. what `cage profile` observed).
+pub(crate) fn annotated_toml(
+    policy: &Policy,
+    header: &str,
+    note: &dyn Fn(&str, &str) -> Option<String>,
+) -> String {
+    let mut out = header.to_owned();
     let mut section = String::new();
     for line in policy.to_toml().lines() {
         let t = line.trim();
@@ -90,14 +105,19 @@ pub(crate) fn commented_toml(preset: Preset) -> String {
             if section == "features" {
                 out.push_str(&format!("# Proposals: true to {FEATURES}.\n"));
             }
-        } else if let Some((key, _)) = t.split_once(" = ")
-            && let Some(d) = key_doc(&section, key)
-        {
-            out.push_str(&format!(
-                "# {}. Protects against {}.\n",
-                capitalise(d.meaning),
-                d.protects
-            ));
+        } else if let Some((key, _)) = t.split_once(" = ") {
+            if let Some(d) = key_doc(&section, key) {
+                out.push_str(&format!(
+                    "# {}. Protects against {}.\n",
+                    capitalise(d.meaning),
+                    d.protects
+                ));
+            }
+            if let Some(n) = note(&section, key) {
+                for l in n.lines() {
+                    out.push_str(&format!("# {l}\n"));
+                }
+            }
         }
         out.push_str(line);
         out.push('\n');
@@ -208,7 +228,46 @@ fn explain(file: Option<PathBuf>, args: PolicyArgs, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn audit_cmd(file: Option<PathBuf>, args: PolicyArgs, json: bool, deny: &str) -> ExitCode {
+/// The maxima over runtimes of a `cage profile --json` output.
+fn observations(path: &std::path::Path) -> Result<Observations, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--profile {}: {e}", path.display()))?;
+    let v: Json = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "--profile {}: not cage profile --json output: {e}",
+            path.display()
+        )
+    })?;
+    let runtimes = v["runtimes"]
+        .as_array()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "--profile {}: no `runtimes` (cage profile --json output)",
+                path.display()
+            )
+        })?;
+    let max_u64 = |f: &dyn Fn(&Json) -> &Json| runtimes.iter().filter_map(|r| f(r).as_u64()).max();
+    let mut o = Observations::default();
+    o.fuel = max_u64(&|r| &r["fuel"]["max"]);
+    o.peak_memory_bytes = max_u64(&|r| &r["peak_memory_bytes"]["max"]);
+    o.peak_table_elements = max_u64(&|r| &r["peak_table_elements"]["max"]);
+    o.min_stack_bytes = max_u64(&|r| &r["min_stack_bytes"]);
+    o.wall = runtimes
+        .iter()
+        .filter_map(|r| r["wall_ms"]["max"].as_f64())
+        .max_by(f64::total_cmp)
+        .map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+    Ok(o)
+}
+
+fn audit_cmd(
+    file: Option<PathBuf>,
+    args: PolicyArgs,
+    json: bool,
+    deny: &str,
+    profile: Option<PathBuf>,
+) -> ExitCode {
     let deny: Severity = match deny.parse() {
         Ok(d) => d,
         Err(e) => {
@@ -220,7 +279,16 @@ fn audit_cmd(file: Option<PathBuf>, args: PolicyArgs, json: bool, deny: &str) ->
         Ok(p) => p,
         Err(e) => return crate::fail_json(json, EXIT_CONFIG, ErrorKind::Config, None, &e),
     };
-    let findings = audit(&policy);
+    let mut findings = audit(&policy);
+    if let Some(path) = &profile {
+        match observations(path) {
+            Ok(o) => {
+                findings.extend(audit_against(&policy, &o));
+                findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+            }
+            Err(e) => return crate::fail_json(json, EXIT_USAGE, ErrorKind::Usage, None, &e),
+        }
+    }
     let denied = findings.iter().any(|f| f.severity >= deny);
     let mut out = std::io::stdout().lock();
     if json {

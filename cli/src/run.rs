@@ -3,14 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cage::policy::{Dir, DirMode};
 use cage::{
     CacheResult, Error, HostFunctions, Invocation, Outcome, Policy, Rejection, Report, Value,
     on_guest_thread,
 };
 use clap::Args;
 
-use crate::policy_args::PolicyArgs;
+use crate::policy_args::{PolicyArgs, WasiArgs};
 use crate::{EXIT_CONFIG, EXIT_REJECTED, EXIT_TRAPPED, EXIT_USAGE, ErrorKind};
 
 #[derive(Args, Debug)]
@@ -23,18 +22,8 @@ pub(crate) struct RunArgs {
     /// Call this export; ARGS are parsed by its signature.
     #[arg(long, value_name = "EXPORT")]
     invoke: Option<String>,
-    /// Preopen a host directory read-write for a WASI guest (repeatable).
-    #[arg(long = "dir", value_name = "HOST::GUEST")]
-    dirs: Vec<String>,
-    /// Preopen a host directory read-only for a WASI guest (repeatable).
-    #[arg(long = "dir-ro", value_name = "HOST::GUEST")]
-    dirs_ro: Vec<String>,
-    /// Set an environment variable for a WASI guest (repeatable); nothing else is inherited.
-    #[arg(long = "env", value_name = "K=V")]
-    envs: Vec<String>,
-    /// Give a WASI guest this file's bytes on stdin (`-`: the host's standard input).
-    #[arg(long, value_name = "FILE")]
-    stdin: Option<PathBuf>,
+    #[command(flatten)]
+    wasi: WasiArgs,
     /// Pass the host's stdio through to a WASI guest instead of capturing it.
     #[arg(long)]
     inherit_stdio: bool,
@@ -64,36 +53,8 @@ pub(crate) struct RunArgs {
 /// Lays the WASI flags over the policy. ARGS after `--` are the WASI command's arguments (with
 /// the module's file name as `argv[0]`) when there is no `--invoke`.
 fn wasi_flags(a: &RunArgs, policy: &mut Policy) -> Result<(), String> {
+    a.wasi.apply(policy)?;
     let w = &mut policy.wasi;
-    for (spec, mode) in a
-        .dirs
-        .iter()
-        .map(|d| (d, DirMode::Rw))
-        .chain(a.dirs_ro.iter().map(|d| (d, DirMode::Ro)))
-    {
-        let (host, guest) = spec
-            .split_once("::")
-            .ok_or_else(|| format!("--dir `{spec}`: expected HOST::GUEST"))?;
-        w.dirs.push(Dir::new(host, guest, mode));
-    }
-    for kv in &a.envs {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| format!("--env `{kv}`: expected K=V"))?;
-        w.env.insert(k.to_owned(), v.to_owned());
-    }
-    if let Some(path) = &a.stdin {
-        // `-` is the host's standard input; any bytes (WASI stdin is bytes).
-        let bytes = if path.as_os_str() == "-" {
-            let mut b = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
-                .map_err(|e| format!("--stdin -: {e}"))?;
-            b
-        } else {
-            std::fs::read(path).map_err(|e| format!("--stdin {}: {e}", path.display()))?
-        };
-        w.stdin = Some(bytes);
-    }
     if a.inherit_stdio {
         w.inherit_stdio = true;
     }

@@ -918,3 +918,199 @@ fn run_metrics_print_prometheus_text_on_stderr() {
         "{err}"
     );
 }
+
+/// Copies a directory tree (the WASI testsuite's scratch roots are small).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn profile_recommends_a_verified_policy_that_stops_twice_the_need() {
+    let dir = tmp("profile-marker", "").parent().unwrap().join("profile");
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("workload.toml");
+    let report = dir.join("workload.json");
+    let out = cage(&[
+        "profile",
+        "--invoke",
+        "work",
+        "--runs",
+        "2",
+        "--json",
+        "--write-policy",
+        policy.to_str().unwrap(),
+        "examples/workload.wat",
+        "--",
+        "8",
+        "8",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    std::fs::write(&report, v.to_string()).unwrap();
+    assert_eq!(v["verified"]["ok"], true, "{v}");
+    let runtimes = v["runtimes"].as_array().unwrap();
+    assert_eq!(runtimes.len(), cage::available_runtimes().len());
+    let fuel = runtimes[0]["fuel"]["max"].as_u64().unwrap();
+    for r in runtimes {
+        // Fuel is identical everywhere; memory is what the guest grew to.
+        assert_eq!(r["fuel"]["max"].as_u64(), Some(fuel), "{r}");
+        assert_eq!(r["peak_memory_bytes"]["max"], 8 * 65_536, "{r}");
+        assert!(r["min_stack_bytes"].as_u64().unwrap() >= 16 * 1024, "{r}");
+    }
+    let text = std::fs::read_to_string(&policy).unwrap();
+    assert!(text.contains("# observed: "), "{text}");
+    let rec = cage::Policy::from_toml(&text).unwrap();
+    let l = &rec.limits;
+    assert!(
+        l.fuel.unwrap() >= fuel && l.fuel.unwrap() < 2 * fuel,
+        "{l:?}"
+    );
+    assert!(l.max_memory.bytes() >= 8 * 65_536 && l.max_memory.bytes() < 16 * 65_536);
+    // Exactly the proposals the module uses: none beyond MVP.
+    assert!(!rec.features.contains(cage::Proposal::Simd));
+    assert!(!rec.features.contains(cage::Proposal::Threads));
+
+    // Under the recommendation: the profiled input completes on every runtime; twice the work
+    // runs out of fuel; twice the memory cannot grow (the guest traps on the failed grow).
+    for runtime in cage::available_runtimes() {
+        let run = |n: &str, pages: &str| {
+            let out = cage(&[
+                "run",
+                "--runtime",
+                runtime.as_str(),
+                "--policy",
+                policy.to_str().unwrap(),
+                "--json",
+                "--invoke",
+                "work",
+                "examples/workload.wat",
+                "--",
+                n,
+                pages,
+            ]);
+            json(&out)
+        };
+        assert_eq!(run("8", "8")["outcome"], "returned", "{runtime}");
+        assert_eq!(run("16", "8")["trap"], "out_of_fuel", "{runtime}");
+        assert_eq!(run("8", "16")["trap"], "unreachable", "{runtime}");
+    }
+
+    // The audit passes the recommendation against its own profile, and flags a preset whose
+    // limits are far above what the guest needs.
+    let out = cage(&[
+        "policy",
+        "audit",
+        policy.to_str().unwrap(),
+        "--profile",
+        report.to_str().unwrap(),
+        "--deny",
+        "medium",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = cage(&[
+        "policy",
+        "audit",
+        "--preset",
+        "strict",
+        "--profile",
+        report.to_str().unwrap(),
+        "--deny",
+        "medium",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    let keys: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"limits.max_memory"), "{v}");
+}
+
+#[test]
+fn profile_narrows_wasi_to_what_a_real_program_used() {
+    // A program nobody here wrote: the official WASI testsuite's file_pread_pwrite (Rust).
+    let dir = tmp("profile-wasi-marker", "")
+        .parent()
+        .unwrap()
+        .join("profile-wasi");
+    let _ = std::fs::remove_dir_all(&dir);
+    let scratch = dir.join("root");
+    copy_tree(
+        &root().join("conformance/wasi-testsuite/rust/fs-tests.dir"),
+        &scratch,
+    );
+    let unused = dir.join("unused");
+    std::fs::create_dir_all(&unused).unwrap();
+    let root_arg = format!("{}::/", scratch.display());
+    let unused_arg = format!("{}::/unused", unused.display());
+    let out = cage(&[
+        "profile",
+        "--runs",
+        "1",
+        "--json",
+        "--dir",
+        &root_arg,
+        "--dir",
+        &unused_arg,
+        "--env",
+        "SECRET=1",
+        "conformance/wasi-testsuite/rust/file_pread_pwrite.wasm",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v = json(&out);
+    assert_eq!(v["verified"]["ok"], true, "{v}");
+    let rec = &v["recommended"]["policy"];
+    let dirs = rec["wasi"]["dirs"].as_array().unwrap();
+    assert_eq!(dirs.len(), 1, "only the directory it reached: {rec}");
+    assert_eq!(dirs[0]["guest"], "/");
+    assert_eq!(dirs[0]["mode"], "rw", "it writes files");
+    assert_eq!(
+        rec["wasi"]["env"],
+        serde_json::json!({}),
+        "it never read its environment"
+    );
+
+    // A guest that fails while profiling gets no recommendation.
+    let out = cage(&[
+        "profile",
+        "--runs",
+        "1",
+        "--json",
+        "--invoke",
+        "spin",
+        "--fuel",
+        "100000",
+        "examples/spin.wat",
+    ]);
+    assert_eq!(out.status.code(), Some(70));
+    let v = json(&out);
+    assert_eq!(v["recommended"], serde_json::Value::Null);
+    assert_eq!(v["failures"][0]["outcome"], "trapped:out_of_fuel", "{v}");
+}

@@ -60,6 +60,7 @@ behaviours!(
     a_failed_instantiation_cannot_be_retried,
     exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start,
     memory_caps_hold_and_grow_failures_can_trap,
+    peak_table_size_is_reported,
     wasi_preopens_output_and_read_only_directories,
     wasi_calls_cost_the_documented_fuel,
 );
@@ -885,6 +886,24 @@ pub fn a_failed_instantiation_cannot_be_retried(rt: &Factory<'_>) {
         fresh.instantiate().unwrap_err().as_trap(),
         Some(Trap::MemoryOutOfBounds)
     );
+}
+
+/// Tests `peak_table_elements`: the largest size one table reached (declared, then grown),
+/// the same on every runtime.
+pub fn peak_table_size_is_reported(rt: &Factory<'_>) {
+    let text = r#"(module (table $a 3 funcref) (table $b 10 funcref)
+        (func (export "grow") (param i32) (result i32)
+          (table.grow $a (ref.null func) (local.get 0))))"#;
+    let mut policy = Policy::default();
+    policy.limits.max_tables = 2;
+    let r = run(rt, &policy, text, "grow", &[Value::I32(0)]);
+    assert_eq!(r.outcome(), Outcome::Returned(vec![Value::I32(3)]), "{r:?}");
+    assert_eq!(r.peak_table_elements, 10, "the larger declared table");
+    let r = run(rt, &policy, text, "grow", &[Value::I32(20)]);
+    assert_eq!(r.outcome(), Outcome::Returned(vec![Value::I32(3)]), "{r:?}");
+    assert_eq!(r.peak_table_elements, 23, "the grown table");
+    let none = run(rt, &policy, r#"(module (func (export "f")))"#, "f", &[]);
+    assert_eq!(none.peak_table_elements, 0);
 }
 
 /// Tests memory caps (the limiter or tunables): growth past `max_memory` returns -1, with

@@ -64,7 +64,7 @@ pub use outcome::{HostFailure, Outcome, OutcomeClass, Rejection, Trap};
 pub use policy::{Features, Limits, Policy, PolicyError, Preset, Proposal, Size};
 pub use records::{Capabilities, ExportedState, Output, Stats};
 pub use report::{CacheResult, Report};
-pub use run::{Invocation, on_guest_thread, prepare, run};
+pub use run::{Invocation, Observed, on_guest_thread, prepare, run, run_observed};
 pub use sandbox::{DynModule, DynRuntime, DynSandbox, Func, Module, Runtime, Sandbox, TypedFunc};
 pub use state::{Extensions, HostState};
 pub use telemetry::{enable_metrics, metrics_enabled};

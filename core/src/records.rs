@@ -47,6 +47,9 @@ pub struct Stats {
     pub fuel_consumed: Option<u64>,
     /// Largest total size of the sandbox's linear memories seen, in bytes.
     pub peak_memory_bytes: u64,
+    /// Largest size any one of the sandbox's tables reached, in elements (what
+    /// `limits.max_table_elements` caps).
+    pub peak_table_elements: u64,
 }
 
 impl Stats {
@@ -55,7 +58,15 @@ impl Stats {
         Stats {
             fuel_consumed,
             peak_memory_bytes,
+            peak_table_elements: 0,
         }
+    }
+
+    /// With the largest table size seen.
+    #[must_use]
+    pub fn with_peak_table_elements(mut self, elements: u64) -> Self {
+        self.peak_table_elements = elements;
+        self
     }
 }
 

@@ -15,7 +15,7 @@ use crate::value::Value;
 /// ```
 ///
 /// Fields after `stderr` (`output_truncated`, `compile_ms`, `module_sha256`, `failure`,
-/// `cache`) are extensions.
+/// `cache`, `peak_table_elements`) are extensions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Report {
@@ -60,6 +60,10 @@ pub struct Report {
     /// compiled and stored again). Absent without a cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheResult>,
+    /// Largest size any one table reached, in elements (extension): what
+    /// `limits.max_table_elements` caps, as `peak_memory_bytes` is for memory.
+    #[serde(default)]
+    pub peak_table_elements: u64,
 }
 
 /// What the compiled-module cache did for one run (see [`Report::cache`]).
@@ -96,6 +100,7 @@ impl Report {
             module_sha256: None,
             failure: None,
             cache: None,
+            peak_table_elements: 0,
         };
         match outcome {
             Outcome::Returned(v) => r.values = v.clone(),

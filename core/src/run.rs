@@ -11,6 +11,7 @@ use crate::policy::Policy;
 use crate::report::Report;
 use crate::sandbox::{DynRuntime, DynSandbox};
 use crate::value::Value;
+use crate::wasi::{WasiCtx, WasiUsage};
 
 /// What to run in a module.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +91,28 @@ pub fn run(
     host: &HostFunctions,
     invocation: &Invocation,
 ) -> Report {
+    run_observed(runtime, bytes, host, invocation).report
+}
+
+/// A run's report and what the guest used of its WASI capabilities.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Observed {
+    /// The report, as [`run`] gives it.
+    pub report: Report,
+    /// What the guest used of what `[wasi]` grants; `None` without WASI or when no sandbox was
+    /// made.
+    pub wasi: Option<WasiUsage>,
+}
+
+/// [`run`], also returning what the guest used of its WASI capabilities (for `cage profile`).
+pub fn run_observed(
+    runtime: &dyn DynRuntime,
+    bytes: &[u8],
+    host: &HostFunctions,
+    invocation: &Invocation,
+) -> Observed {
+    let report = |report| Observed { report, wasi: None };
     let name = runtime.name();
     let hash = module_hash(bytes);
     let start = Instant::now();
@@ -100,17 +123,17 @@ pub fn run(
     };
     let checked = match prepare(runtime, bytes, host, invocation) {
         Ok(c) => c,
-        Err(e) => return reject(e, ms(start)),
+        Err(e) => return report(reject(e, ms(start))),
     };
     let compiled = match runtime.compile_dyn(&checked, host) {
         Ok(c) => c,
-        Err(e) => return reject(e, ms(start)),
+        Err(e) => return report(reject(e, ms(start))),
     };
     let compile_ms = ms(start);
     let started = Instant::now();
     let mut sandbox = match compiled.sandbox() {
         Ok(s) => s,
-        Err(e) => return reject(e, compile_ms),
+        Err(e) => return report(reject(e, compile_ms)),
     };
     let result = execute(sandbox.as_mut(), invocation);
     let wall_ms = ms(started);
@@ -124,16 +147,21 @@ pub fn run(
     };
     let message = result.err().and_then(|e| e.message());
     let mut report = Report::new(name, &outcome, message);
+    let wasi = sandbox.extensions().get_mut::<WasiCtx>().map(|w| w.usage());
     let stats = sandbox.stats();
     let output = sandbox.take_output();
     report.fuel_consumed = stats.fuel_consumed;
     report.peak_memory_bytes = stats.peak_memory_bytes;
+    report.peak_table_elements = stats.peak_table_elements;
     report.stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     report.stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     report.output_truncated = output.truncated;
     report.wall_ms = wall_ms;
     report.compile_ms = compile_ms;
-    finish(report, Some(hash))
+    Observed {
+        report: finish(report, Some(hash)),
+        wasi,
+    }
 }
 
 /// Everything decided before a runtime compiles: validation and static limits, runtime support

@@ -938,6 +938,17 @@ impl<B: Backend> Sandbox<B> {
         }
     }
 
+    /// What the guest used so far of the WASI capabilities its policy grants (which preopens it
+    /// reached and changed, whether it read its environment, …); `None` for a module without
+    /// WASI.
+    pub fn wasi_usage(&mut self) -> Option<crate::wasi::WasiUsage> {
+        self.store
+            .host_state()
+            .extensions
+            .get_mut::<WasiCtx>()
+            .map(|w| w.usage())
+    }
+
     /// Takes the WASI output captured so far (empty for a module without WASI).
     pub fn take_output(&mut self) -> Output {
         self.store

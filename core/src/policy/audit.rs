@@ -260,3 +260,115 @@ mod tests {
         );
     }
 }
+
+/// What a guest was observed to use (the maxima of `cage profile --json` over its runtimes),
+/// to audit a policy's limits against evidence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Observations {
+    /// Fuel consumed.
+    pub fuel: Option<u64>,
+    /// Peak linear memory, in bytes.
+    pub peak_memory_bytes: Option<u64>,
+    /// Largest table, in elements.
+    pub peak_table_elements: Option<u64>,
+    /// The smallest stack under which the guest completes, in bytes.
+    pub min_stack_bytes: Option<u64>,
+    /// Wall time of the slowest run.
+    pub wall: Option<std::time::Duration>,
+}
+
+/// How far above an observation a limit may be before the audit says so.
+pub const FAR_ABOVE: u64 = 10;
+
+/// Findings for limits far above (more than [`FAR_ABOVE`] times) or below what a profile
+/// observed: far above, a runaway guest gets that much before it is stopped (medium); below,
+/// the guest as profiled would be stopped (high).
+pub fn audit_against(policy: &Policy, seen: &Observations) -> Vec<Finding> {
+    let l = &policy.limits;
+    let mut v = Vec::new();
+    let mut check = |key: &str, limit: Option<u64>, observed: Option<u64>, unit: &str| {
+        let Some(observed) = observed else { return };
+        let Some(limit) = limit else {
+            v.push(Finding {
+                severity: Severity::Medium,
+                key: key.to_owned(),
+                problem: format!("no limit, and the profile observed {observed} {unit}"),
+                fix: format!("set {key} from the profile (cage profile --write-policy)"),
+            });
+            return;
+        };
+        if limit < observed {
+            v.push(Finding {
+                severity: Severity::High,
+                key: key.to_owned(),
+                problem: format!(
+                    "{limit} {unit} is below the {observed} {unit} the profile observed: the \
+                     guest as profiled is stopped"
+                ),
+                fix: format!("raise {key} to the observed value times a headroom"),
+            });
+        } else if limit / observed.max(1) > FAR_ABOVE {
+            v.push(Finding {
+                severity: Severity::Medium,
+                key: key.to_owned(),
+                problem: format!(
+                    "{limit} {unit} is {}× the {observed} {unit} the profile observed: a runaway \
+                     guest gets that much before it is stopped",
+                    limit / observed.max(1)
+                ),
+                fix: format!("lower {key} toward the observed value times a headroom"),
+            });
+        }
+    };
+    check("limits.fuel", l.fuel, seen.fuel, "fuel");
+    check(
+        "limits.max_memory",
+        Some(l.max_memory.bytes()),
+        seen.peak_memory_bytes,
+        "bytes",
+    );
+    check(
+        "limits.max_table_elements",
+        Some(l.max_table_elements),
+        seen.peak_table_elements.filter(|t| *t > 0),
+        "elements",
+    );
+    check(
+        "limits.max_stack",
+        Some(l.max_stack.bytes()),
+        seen.min_stack_bytes,
+        "bytes",
+    );
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    // Wall time varies by machine and load: only a timeout below what was seen, or no
+    // timeout, is reported, and one 100 times above it (at least a second).
+    if let Some(wall) = seen.wall {
+        match l.timeout {
+            None => {}
+            Some(t) if t < wall => v.push(Finding {
+                severity: Severity::High,
+                key: "limits.timeout".into(),
+                problem: format!(
+                    "{} ms is below the {} ms the slowest profiled run took",
+                    ms(t),
+                    ms(wall)
+                ),
+                fix: "raise limits.timeout (cage calibrate relates it to fuel)".into(),
+            }),
+            Some(t) if t > wall * 100 && t.as_secs() >= 1 => v.push(Finding {
+                severity: Severity::Low,
+                key: "limits.timeout".into(),
+                problem: format!(
+                    "{} ms is over 100× the {} ms the slowest profiled run took",
+                    ms(t),
+                    ms(wall).max(1)
+                ),
+                fix: "lower limits.timeout toward the observed time times a headroom".into(),
+            }),
+            Some(_) => {}
+        }
+    }
+    v.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    v
+}

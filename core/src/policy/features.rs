@@ -135,6 +135,8 @@ impl Features {
 
     /// No proposal at all (not even the MVP's mutable globals).
     pub const NONE: Features = Features(WasmFeatures::empty());
+    /// WebAssembly 1.0 (MVP): what every module may use whatever the policy allows.
+    pub const MVP: Features = Features(WasmFeatures::MVP);
 
     /// The set of exactly these proposals.
     pub fn of(proposals: &[Proposal]) -> Self {

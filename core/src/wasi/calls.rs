@@ -168,21 +168,25 @@ fn sizes(g: &mut Guest<'_>, a: &Args<'_>, items: &[Vec<u8>]) -> Res<()> {
 }
 
 pub(crate) fn args_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    g.wasi()?.used.args.set(true);
     let items = args_list(g.wasi()?);
     put_strings(g, a.u32(0), a.u32(1), &items)
 }
 
 pub(crate) fn args_sizes_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    g.wasi()?.used.args.set(true);
     let items = args_list(g.wasi()?);
     sizes(g, a, &items)
 }
 
 pub(crate) fn environ_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    g.wasi()?.used.environ.set(true);
     let items = env_list(g.wasi()?);
     put_strings(g, a.u32(0), a.u32(1), &items)
 }
 
 pub(crate) fn environ_sizes_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    g.wasi()?.used.environ.set(true);
     let items = env_list(g.wasi()?);
     sizes(g, a, &items)
 }
@@ -191,6 +195,7 @@ pub(crate) fn environ_sizes_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
 // Clocks, random, scheduling, signals, sockets
 
 pub(crate) fn clock_res_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    g.wasi()?.used.clock.set(true);
     if g.wasi()?.now(a.u32(0)).is_none() {
         return Err(Errno::Inval.into());
     }
@@ -198,11 +203,13 @@ pub(crate) fn clock_res_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
 }
 
 pub(crate) fn clock_time_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    g.wasi()?.used.clock.set(true);
     let now = g.wasi()?.now(a.u32(0)).ok_or(Errno::Inval)?;
     g.put_u64(a.u32(2), now)
 }
 
 pub(crate) fn random_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    g.wasi()?.used.random.set(true);
     let (ptr, len) = (a.u32(0), a.u32(1));
     // Bounds first: a guest cannot make the host generate more than its memory holds.
     g.write(ptr, &[])?;
@@ -441,7 +448,9 @@ pub(crate) fn fd_filestat_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
 }
 
 pub(crate) fn fd_filestat_set_size(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
-    let f = g.wasi()?.fds.file(a.u32(0))?;
+    let w = g.wasi()?;
+    let f = w.fds.file(a.u32(0))?;
+    w.used.changed(f.root);
     if f.read_only {
         return Err(Errno::Perm.into());
     }
@@ -476,8 +485,10 @@ pub(crate) fn fd_filestat_set_times(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> 
     let spec = |t: Option<SystemTime>| {
         t.map(|t| SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(t)))
     };
-    match g.wasi()?.fds.get(a.u32(0))? {
+    let w = g.wasi()?;
+    match w.fds.get(a.u32(0))? {
         Desc::File(f) => {
+            w.used.changed(f.root);
             if f.read_only {
                 return Err(Errno::Perm.into());
             }
@@ -491,6 +502,7 @@ pub(crate) fn fd_filestat_set_times(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> 
             f.file.set_times(t)?;
         }
         Desc::Dir(d) => {
+            w.used.changed(d.root);
             if d.read_only {
                 return Err(Errno::Perm.into());
             }
@@ -665,6 +677,7 @@ pub(crate) fn fd_readdir(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     let (buf, cap, cookie, used) = (a.u32(1), a.u32(2), a.u64(3), a.u32(4));
     let w = g.wasi()?;
     let dir = w.fds.dir(a.u32(0))?;
+    w.used.reached(dir.root);
     let here = dir.dir.dir_metadata()?;
     let mut entries: Vec<(Vec<u8>, u8, (u64, u64))> = Vec::new();
     for e in dir.dir.entries()? {
@@ -709,11 +722,18 @@ pub(crate) fn fd_readdir(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
 
 /// The directory `fd` for a path operation: anything else is `EBADF`.
 fn dir_of(w: &WasiCtx, fd: u32) -> Res<&DirDesc> {
-    Ok(w.fds.dir(fd)?)
+    let d = w.fds.dir(fd)?;
+    w.used.reached(d.root);
+    Ok(d)
 }
 
-fn refuse_if(read_only: bool) -> Res<()> {
-    if read_only {
+/// A change under `dirs`: noted (for [`WasiCtx::usage`]), then refused with `EPERM` if one of
+/// them is read-only.
+fn refuse_change(w: &WasiCtx, dirs: &[&DirDesc]) -> Res<()> {
+    for d in dirs {
+        w.used.changed(d.root);
+    }
+    if dirs.iter().any(|d| d.read_only) {
         return Err(Errno::Perm.into());
     }
     Ok(())
@@ -723,8 +743,9 @@ pub(crate) fn path_create_directory(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> 
     let fd = a.u32(0);
     dir_of(g.wasi()?, fd)?;
     let path = g.string(a.u32(1), a.u32(2))?;
-    let d = dir_of(g.wasi()?, fd)?;
-    refuse_if(d.read_only)?;
+    let w = g.wasi()?;
+    let d = dir_of(w, fd)?;
+    refuse_change(w, &[d])?;
     d.dir.create_dir(&path)?;
     Ok(())
 }
@@ -749,8 +770,9 @@ pub(crate) fn path_filestat_set_times(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()
     let (atim, mtim) = times(a, 4)?;
     dir_of(g.wasi()?, fd)?;
     let path = g.string(a.u32(2), a.u32(3))?;
-    let d = dir_of(g.wasi()?, fd)?;
-    refuse_if(d.read_only)?;
+    let w = g.wasi()?;
+    let d = dir_of(w, fd)?;
+    refuse_change(w, &[d])?;
     let spec = |t: Option<SystemTime>| {
         t.map(|t| SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(t)))
     };
@@ -770,7 +792,7 @@ pub(crate) fn path_link(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     let new = g.string(a.u32(5), a.u32(6))?;
     let w = g.wasi()?;
     let (src, dst) = (dir_of(w, from)?, dir_of(w, to)?);
-    refuse_if(src.read_only || dst.read_only)?;
+    refuse_change(w, &[src, dst])?;
     if lookup & LOOKUP_FOLLOW != 0 {
         return Err(Errno::Inval.into());
     }
@@ -794,13 +816,15 @@ pub(crate) fn path_open(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
         Desc::File(_) => return Err(Errno::Notdir.into()),
         _ => return Err(Errno::Badf.into()),
     };
-    let desc = open_at(d, lookup, &path, oflags, base, fdflags)?;
+    w.used.reached(d.root);
+    let desc = open_at(w, d, lookup, &path, oflags, base, fdflags)?;
     let new = w.fds.push(desc)?;
     g.put_u32(a.u32(8), new)
 }
 
 /// Opens `path` under `d` as Wasmtime's preview 1 does.
 fn open_at(
+    w: &WasiCtx,
     d: &DirDesc,
     lookup: u32,
     path: &str,
@@ -844,8 +868,8 @@ fn open_at(
     if oflags & OFLAGS_DIRECTORY != 0 && oflags & (OFLAGS_CREAT | OFLAGS_EXCL | OFLAGS_TRUNC) != 0 {
         return Err(Errno::Inval.into());
     }
-    if d.read_only && (create || write) {
-        return Err(Errno::Perm.into());
+    if create || write {
+        refuse_change(w, &[d])?;
     }
     let file = d.dir.open_with(path, &o)?.into_std();
     if file.metadata()?.is_dir() {
@@ -854,6 +878,7 @@ fn open_at(
             preopen: None,
             read_only: d.read_only,
             read,
+            root: d.root,
         }));
     }
     if oflags & OFLAGS_DIRECTORY != 0 {
@@ -867,6 +892,7 @@ fn open_at(
         read_only: d.read_only,
         read,
         write,
+        root: d.root,
     }))
 }
 
@@ -891,8 +917,9 @@ pub(crate) fn path_remove_directory(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> 
     let fd = a.u32(0);
     dir_of(g.wasi()?, fd)?;
     let path = g.string(a.u32(1), a.u32(2))?;
-    let d = dir_of(g.wasi()?, fd)?;
-    refuse_if(d.read_only)?;
+    let w = g.wasi()?;
+    let d = dir_of(w, fd)?;
+    refuse_change(w, &[d])?;
     d.dir.remove_dir(&path)?;
     Ok(())
 }
@@ -905,7 +932,7 @@ pub(crate) fn path_rename(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     let new = g.string(a.u32(4), a.u32(5))?;
     let w = g.wasi()?;
     let (src, dst) = (dir_of(w, from)?, dir_of(w, to)?);
-    refuse_if(src.read_only || dst.read_only)?;
+    refuse_change(w, &[src, dst])?;
     src.dir.rename(&old, &dst.dir, &new)?;
     Ok(())
 }
@@ -915,8 +942,9 @@ pub(crate) fn path_symlink(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     dir_of(g.wasi()?, fd)?;
     let target = g.string(a.u32(0), a.u32(1))?;
     let link = g.string(a.u32(3), a.u32(4))?;
-    let d = dir_of(g.wasi()?, fd)?;
-    refuse_if(d.read_only)?;
+    let w = g.wasi()?;
+    let d = dir_of(w, fd)?;
+    refuse_change(w, &[d])?;
     DirExt::symlink(&d.dir, Path::new(&target), Path::new(&link))?;
     Ok(())
 }
@@ -925,8 +953,9 @@ pub(crate) fn path_unlink_file(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     let fd = a.u32(0);
     dir_of(g.wasi()?, fd)?;
     let path = g.string(a.u32(1), a.u32(2))?;
-    let d = dir_of(g.wasi()?, fd)?;
-    refuse_if(d.read_only)?;
+    let w = g.wasi()?;
+    let d = dir_of(w, fd)?;
+    refuse_change(w, &[d])?;
     d.dir.remove_file_or_symlink(&path)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The state of one sandbox's WASI: arguments, environment, descriptors, stdio, clocks, random.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{IsTerminal, Read, Write};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -37,6 +38,8 @@ pub(crate) struct DirDesc {
     pub(crate) read_only: bool,
     /// Opened for reading (`fd_readdir` needs it).
     pub(crate) read: bool,
+    /// The preopen (index in `wasi.dirs`) it was reached through.
+    pub(crate) root: usize,
 }
 
 /// An open file with Cage's own position (as Wasmtime's preview 1 keeps it).
@@ -49,6 +52,8 @@ pub(crate) struct FileDesc {
     pub(crate) read_only: bool,
     pub(crate) read: bool,
     pub(crate) write: bool,
+    /// The preopen (index in `wasi.dirs`) it was opened under.
+    pub(crate) root: usize,
 }
 
 /// Descriptor numbers: the lowest three are stdio, preopens follow in policy order, and a freed
@@ -181,6 +186,39 @@ pub struct WasiCtx {
     /// the order the guest first observes them.
     inodes: HashMap<(u64, u64), u64>,
     pub(crate) costs: crate::cost::WasiCosts,
+    /// What the guest used, for [`WasiCtx::usage`].
+    pub(crate) used: Used,
+}
+
+/// What a guest used so far. Cells, because path operations hold the descriptor they resolve
+/// through (a shared borrow of the context) when they find out they change something.
+#[derive(Debug, Default)]
+pub(crate) struct Used {
+    /// Per preopen: (guest path, reached, changed or tried to).
+    dirs: Vec<(String, Cell<bool>, Cell<bool>)>,
+    pub(crate) args: Cell<bool>,
+    pub(crate) environ: Cell<bool>,
+    pub(crate) clock: Cell<bool>,
+    pub(crate) random: Cell<bool>,
+    stdin_bytes: Cell<u64>,
+}
+
+impl Used {
+    /// Something under preopen `root` was reached.
+    pub(crate) fn reached(&self, root: usize) {
+        if let Some((_, r, _)) = self.dirs.get(root) {
+            r.set(true);
+        }
+    }
+
+    /// Something under preopen `root` was changed, or a change was tried (and refused under a
+    /// read-only preopen).
+    pub(crate) fn changed(&self, root: usize) {
+        if let Some((_, r, c)) = self.dirs.get(root) {
+            r.set(true);
+            c.set(true);
+        }
+    }
 }
 
 impl WasiCtx {
@@ -219,7 +257,7 @@ impl WasiCtx {
             fds.push(d)
                 .map_err(|_| std::io::Error::other("descriptor table full"))?;
         }
-        for d in &w.dirs {
+        for (root, d) in w.dirs.iter().enumerate() {
             let dir = cap_std::fs::Dir::open_ambient_dir(&d.host, cap_std::ambient_authority())
                 .map_err(|e| {
                     std::io::Error::new(
@@ -232,6 +270,7 @@ impl WasiCtx {
                 preopen: Some(d.guest.clone()),
                 read_only: d.mode == DirMode::Ro,
                 read: true,
+                root,
             }))
             .map_err(|_| std::io::Error::other("descriptor table full"))?;
         }
@@ -251,6 +290,14 @@ impl WasiCtx {
             origin: Instant::now(),
             inodes: HashMap::new(),
             costs: policy.costs.wasi,
+            used: Used {
+                dirs: w
+                    .dirs
+                    .iter()
+                    .map(|d| (d.guest.clone(), Cell::new(false), Cell::new(false)))
+                    .collect(),
+                ..Used::default()
+            },
         })
     }
 
@@ -284,6 +331,27 @@ impl WasiCtx {
         *self.inodes.entry((dev, ino)).or_insert(next)
     }
 
+    /// What the guest used so far of what its policy grants.
+    pub fn usage(&self) -> WasiUsage {
+        let u = &self.used;
+        WasiUsage {
+            dirs: u
+                .dirs
+                .iter()
+                .map(|(guest, reached, changed)| DirUsage {
+                    guest: guest.clone(),
+                    reached: reached.get(),
+                    changed: changed.get(),
+                })
+                .collect(),
+            args: u.args.get(),
+            environ: u.environ.get(),
+            clock: u.clock.get(),
+            random: u.random.get(),
+            stdin_bytes: u.stdin_bytes.get(),
+        }
+    }
+
     /// Reads up to `len` bytes of stdin.
     pub(crate) fn read_stdin(&mut self, len: usize) -> Result<Vec<u8>, Errno> {
         match &mut self.stdin {
@@ -291,6 +359,9 @@ impl WasiCtx {
                 let end = data.len().min(pos.saturating_add(len));
                 let out = data[*pos..end].to_vec();
                 *pos = end;
+                self.used
+                    .stdin_bytes
+                    .set(self.used.stdin_bytes.get() + out.len() as u64);
                 Ok(out)
             }
             Input::Inherit => {
@@ -322,4 +393,38 @@ impl WasiCtx {
             _ => false,
         }
     }
+}
+
+/// What a WASI guest used of what its policy grants, observed while it ran: the evidence
+/// `cage profile` narrows a policy with.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct WasiUsage {
+    /// Per `[[wasi.dirs]]` entry, in policy order.
+    pub dirs: Vec<DirUsage>,
+    /// Whether the guest read its arguments (`args_get`/`args_sizes_get`).
+    pub args: bool,
+    /// Whether the guest read its environment. Preview 1 hands over the whole environment at
+    /// once, so which variables it then looked at is not observable.
+    pub environ: bool,
+    /// Whether the guest read a clock.
+    pub clock: bool,
+    /// Whether the guest asked for random bytes.
+    pub random: bool,
+    /// Bytes the guest read from stdin.
+    pub stdin_bytes: u64,
+}
+
+/// What a guest did under one preopened directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct DirUsage {
+    /// The guest path it is preopened at.
+    pub guest: String,
+    /// Whether the guest reached anything under it (a path operation, `fd_readdir`); start-up
+    /// enumeration of preopens does not count.
+    pub reached: bool,
+    /// Whether the guest changed anything under it, or tried to (a refused change under a
+    /// read-only preopen counts: the guest needed write access).
+    pub changed: bool,
 }

@@ -32,7 +32,7 @@ pub mod errno;
 mod guest;
 mod poll;
 
-pub use ctx::WasiCtx;
+pub use ctx::{DirUsage, WasiCtx, WasiUsage};
 pub use errno::Errno;
 
 use crate::WASI_MODULE;
