@@ -15,6 +15,7 @@
 //! assert!(summary.median_ns > 0.0);
 //! ```
 
+pub mod calibrate;
 mod exec;
 mod measure;
 mod raw;

@@ -13,6 +13,7 @@
 //! | 78 | the policy is invalid, or the runtime is unknown or not compiled in |
 
 mod bench;
+mod calibrate;
 mod conformance;
 mod fuzz;
 mod inspect;
@@ -72,6 +73,9 @@ enum Command {
     /// Measure a module on every runtime (fuel, time, memory, tables, stack, output) and
     /// recommend a policy from what it used, verified by re-running under it.
     Profile(Box<profile::ProfileArgs>),
+    /// Measure nanoseconds per fuel unit per runtime on this machine over several kinds of
+    /// work, and convert between a timeout and a fuel budget.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
         Command::Fuzz(a) => fuzz::main(a),
         Command::Policy(a) => policy_cmd::main(a),
         Command::Profile(a) => profile::main(*a),
+        Command::Calibrate(a) => calibrate::main(a),
     }
 }
 

@@ -1114,3 +1114,53 @@ fn profile_narrows_wasi_to_what_a_real_program_used() {
     assert_eq!(v["recommended"], serde_json::Value::Null);
     assert_eq!(v["failures"][0]["outcome"], "trapped:out_of_fuel", "{v}");
 }
+
+#[test]
+fn calibrate_reports_ns_per_fuel_with_spread_and_converts() {
+    let out = cage(&[
+        "calibrate",
+        "--runtime",
+        "wasmtime",
+        "--samples",
+        "2",
+        "--timeout",
+        "1s",
+        "--fuel",
+        "1000000",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    let r = &v["runtimes"][0];
+    assert_eq!(r["runtime"], "wasmtime");
+    let workloads = r["workloads"].as_array().unwrap();
+    assert!(workloads.len() >= 5, "{r}");
+    for w in workloads {
+        let s = &w["ns_per_fuel"];
+        let (min, median, max) = (
+            s["min"].as_f64().unwrap(),
+            s["median"].as_f64().unwrap(),
+            s["max"].as_f64().unwrap(),
+        );
+        assert!(0.0 < min && min <= median && median <= max, "{w}");
+        assert!(w["fuel"].as_u64().unwrap() > 0, "{w}");
+    }
+    let (typical, worst) = (
+        r["typical_ns_per_fuel"].as_f64().unwrap(),
+        r["worst_ns_per_fuel"].as_f64().unwrap(),
+    );
+    assert!(typical <= worst, "{r}");
+    // The conversions follow from the measured rates.
+    let f = &r["fuel_for_timeout"];
+    let worst_fuel = f["worst_case"].as_u64().unwrap() as f64;
+    assert!((worst_fuel - 1e9 / worst).abs() <= 1e9 / worst * 1e-6 + 1.0, "{r}");
+    assert!(f["worst_case"].as_u64() <= f["typical"].as_u64(), "{r}");
+    let t = &r["time_for_fuel"];
+    let ms = t["worst_case_ms"].as_f64().unwrap();
+    assert!((ms - 1e6 * worst / 1e6).abs() < 1e-6 * ms.max(1.0), "{r}");
+}
