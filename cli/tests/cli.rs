@@ -1158,7 +1158,10 @@ fn calibrate_reports_ns_per_fuel_with_spread_and_converts() {
     // The conversions follow from the measured rates.
     let f = &r["fuel_for_timeout"];
     let worst_fuel = f["worst_case"].as_u64().unwrap() as f64;
-    assert!((worst_fuel - 1e9 / worst).abs() <= 1e9 / worst * 1e-6 + 1.0, "{r}");
+    assert!(
+        (worst_fuel - 1e9 / worst).abs() <= 1e9 / worst * 1e-6 + 1.0,
+        "{r}"
+    );
     assert!(f["worst_case"].as_u64() <= f["typical"].as_u64(), "{r}");
     let t = &r["time_for_fuel"];
     let ms = t["worst_case_ms"].as_f64().unwrap();
