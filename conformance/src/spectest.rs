@@ -2,9 +2,10 @@
 //!
 //! Cage gives guests host *functions* only; a sandbox never shares globals, memories or tables
 //! with the host or with another instance. The spec testsuite's `spectest` module also exports
-//! globals, a table and a memory, so a module that imports those is rewritten before it is
+//! globals, a table and memories, so a module that imports those is rewritten before it is
 //! checked: each such import becomes a definition with the same limits and value (`global_i32`
-//! = 666, `table` = 10..20 funcrefs, `memory` = 1..2 pages), and every constant expression that
+//! = 666, `table` = 10..20 funcrefs, `memory` = 1..2 pages, `shared_memory` the same, shared),
+//! and every constant expression that
 //! reads such a global reads the constant instead (a WebAssembly 2.0 constant expression may
 //! only read imported globals). Imports from other modules (`register`ed instances) cannot be
 //! provided: such a module is skipped, with that reason.
@@ -204,19 +205,25 @@ pub fn link(bytes: &[u8]) -> Result<Vec<u8>, LinkError> {
                             n_tables += 1;
                         }
                         TypeRef::Memory(m) => {
-                            let ok = imp.name == "memory"
+                            // `memory`: 1..2 pages; `shared_memory` (threads): 1..2 pages,
+                            // shared. Both must be asked for with a maximum of at least 2
+                            // (and `shared_memory` with exactly `shared`).
+                            let shared = imp.name == "shared_memory";
+                            let ok = (imp.name == "memory" || shared)
                                 && !m.memory64
-                                && !m.shared
+                                && m.shared == shared
                                 && m.page_size_log2.is_none()
                                 && m.initial <= 1
-                                && m.maximum.is_none_or(|x| x >= 2);
+                                && m.maximum.is_none_or(|x| x >= 2)
+                                && (!shared || m.maximum.is_some());
                             if !ok {
                                 return Err(LinkError::Unlinkable(format!(
                                     "incompatible import spectest.{}",
                                     imp.name
                                 )));
                             }
-                            memory_defs.extend([0x01, 1, 2]);
+                            // limits flag 0x03: shared with a maximum.
+                            memory_defs.extend([if shared { 0x03 } else { 0x01 }, 1, 2]);
                             n_memories += 1;
                         }
                         TypeRef::Tag(_) => {

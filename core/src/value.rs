@@ -60,6 +60,27 @@ impl fmt::Display for ValType {
 }
 
 impl ValType {
+    /// Maps a wasmparser value type whose concrete heap types are resolved by `is_func`
+    /// (whether the type at that index is a function type).
+    pub(crate) fn from_wasmparser_in(
+        t: wasmparser::ValType,
+        is_func: &dyn Fn(wasmparser::UnpackedIndex) -> bool,
+    ) -> Self {
+        match t {
+            wasmparser::ValType::Ref(r) => match r.heap_type() {
+                wasmparser::HeapType::Concrete(i) | wasmparser::HeapType::Exact(i) => {
+                    ValType::Ref(if is_func(i) {
+                        RefKind::Func
+                    } else {
+                        RefKind::Any
+                    })
+                }
+                _ => Self::from_wasmparser(t),
+            },
+            _ => Self::from_wasmparser(t),
+        }
+    }
+
     /// Maps a wasmparser value type.
     pub(crate) fn from_wasmparser(t: wasmparser::ValType) -> Self {
         use wasmparser::{AbstractHeapType as A, HeapType as H};

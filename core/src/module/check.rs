@@ -276,10 +276,6 @@ fn table_info(ty: &wasmparser::TableType, imported: bool) -> TableInfo {
     }
 }
 
-fn val_types(v: &[wasmparser::ValType]) -> Vec<ValType> {
-    v.iter().copied().map(ValType::from_wasmparser).collect()
-}
-
 struct State<'l> {
     limits: Option<&'l Limits>,
     info: ModuleInfo,
@@ -363,7 +359,34 @@ impl State<'_> {
                 ..
             } => return Err(Scan::NotAModule),
             Payload::TypeSection(r) => {
+                // Which types are function types, first: a signature may refer to any type
+                // (a typed function reference), also one defined later in its rec group.
+                let mut is_func = Vec::new();
+                let mut starts = Vec::new();
                 for group in r.clone() {
+                    starts.push(is_func.len());
+                    for sub in group?.into_types() {
+                        is_func.push(matches!(
+                            sub.composite_type.inner,
+                            CompositeInnerType::Func(_)
+                        ));
+                    }
+                }
+                for (g, group) in r.clone().into_iter().enumerate() {
+                    let start = starts.get(g).copied().unwrap_or(0);
+                    let resolve = |i: wasmparser::UnpackedIndex| {
+                        let at = match i {
+                            wasmparser::UnpackedIndex::Module(m) => m as usize,
+                            wasmparser::UnpackedIndex::RecGroup(r) => start + r as usize,
+                            wasmparser::UnpackedIndex::Id(_) => return false,
+                        };
+                        is_func.get(at).copied().unwrap_or(false)
+                    };
+                    let val_types = |v: &[wasmparser::ValType]| -> Vec<ValType> {
+                        v.iter()
+                            .map(|t| ValType::from_wasmparser_in(*t, &resolve))
+                            .collect()
+                    };
                     for sub in group?.into_types() {
                         self.types.push(match &sub.composite_type.inner {
                             CompositeInnerType::Func(f) => {
