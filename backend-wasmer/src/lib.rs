@@ -177,9 +177,14 @@ impl Wasmer {
             policy: policy.clone(),
             capabilities: match compiler {
                 // Singlepass's import trampoline handles at most one result.
+                // Wasmer 7.3's VM makes only funcref and externref tables ("tables of types
+                // other than funcref or externref"), also where it runs exceptions.
                 Compiler::Singlepass => Capabilities::new(compiler.supported_features(), true)
-                    .without_multi_result_imports(),
-                Compiler::Cranelift => Capabilities::new(compiler.supported_features(), true),
+                    .without_multi_result_imports()
+                    .with_plain_tables_only(),
+                Compiler::Cranelift => {
+                    Capabilities::new(compiler.supported_features(), true).with_plain_tables_only()
+                }
             },
             watchdog,
         })

@@ -6,7 +6,7 @@ use cage_core::backend::checked_range;
 use cage_core::{
     HostContext, HostError, HostFunc, HostState, IntoHostFn, WasmParams, WasmResults, WasmTy,
 };
-use wasmtime::{Caller, Extern, Linker, Val};
+use wasmtime::{Caller, Linker, Val};
 
 use crate::StoreData;
 use crate::convert::{HostTrap, from_val, to_val, val_type};
@@ -19,10 +19,7 @@ struct Context<'a, 'c> {
 
 impl Context<'_, '_> {
     fn memory(&mut self) -> Option<wasmtime::Memory> {
-        match self.caller.get_export("memory") {
-            Some(Extern::Memory(m)) => Some(m),
-            _ => None,
-        }
+        self.caller.data().memory
     }
 }
 

@@ -84,6 +84,11 @@ pub(crate) struct StoreData {
     deadline: ticker::Deadline,
     /// The sandbox's host state (deadline, WASI, the application's data).
     pub(crate) host: HostState,
+    /// The instance's memory exported as `memory`, which host functions read and write: found
+    /// once at instantiation (as Wasmer's backend does), so that a host function the guest
+    /// re-exports and the application calls directly sees the same memory as when the guest
+    /// calls it.
+    pub(crate) memory: Option<wasmtime::Memory>,
 }
 
 /// The proposals this backend can run: WebAssembly 3.0 plus wide arithmetic and custom page
@@ -356,6 +361,7 @@ impl Backend for Wasmtime {
             &self.engine,
             StoreData {
                 limiter: Limiter::new(l),
+                memory: None,
                 deadline: ticker::Deadline {
                     ticker: self.ticker.as_ref().map(|t| t.shared.clone()),
                     ..ticker::Deadline::default()
@@ -425,6 +431,7 @@ impl CageStore for WasmtimeStore {
             .pre
             .instantiate(&mut self.store)
             .map_err(|e| classify(&e))?;
+        self.store.data_mut().memory = instance.get_memory(&mut self.store, "memory");
         if let Some(f) = self.fuel {
             self.store
                 .set_fuel(f)

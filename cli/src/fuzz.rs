@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use cage_conformance::fuzz::{SeedResult, fuzz_policy, run_seed};
+use cage_conformance::fuzz::{SeedResult, run_seed};
 use clap::Args;
 use console::style;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -72,12 +72,21 @@ pub(crate) fn main(a: FuzzArgs) -> ExitCode {
         bar.set_style(s);
     }
     let (mut modules, mut compared, mut steps, mut stack_limited) = (0u64, 0u64, 0u64, 0u64);
+    let (mut with_imports, mut with_proposals, mut with_limits) = (0u64, 0u64, 0u64);
+    let mut runtime_bugs: Vec<serde_json::Value> = Vec::new();
     let mut divergences: Vec<(u64, String, Option<PathBuf>)> = Vec::new();
     let mut seed = first;
     while Instant::now() < deadline && a.count.is_none_or(|c| seed.wrapping_sub(first) < c) {
         let r = run_seed(seed, &runtimes, &factory);
         if r.module.is_some() {
             modules += 1;
+            let shape = cage_conformance::fuzz::Shape::of(seed);
+            with_imports += u64::from(shape.imports);
+            with_proposals += u64::from(!shape.proposals().is_empty());
+            with_limits += u64::from(shape.limits);
+        }
+        for (rt, bug) in &r.runtime_bugs {
+            runtime_bugs.push(json!({"seed": seed, "runtime": rt, "bug": bug}));
         }
         if r.traces.len() >= 2 {
             compared += 1;
@@ -116,6 +125,10 @@ pub(crate) fn main(a: FuzzArgs) -> ExitCode {
                 "compared": compared,
                 "steps": steps,
                 "stack_limited": stack_limited,
+                "with_imports": with_imports,
+                "with_proposals": with_proposals,
+                "with_limits": with_limits,
+                "runtime_bugs": runtime_bugs,
                 "divergences": list,
             })
         );
@@ -128,6 +141,11 @@ pub(crate) fn main(a: FuzzArgs) -> ExitCode {
                 .collect::<Vec<_>>()
                 .join(", "),
             divergences.len()
+        );
+        println!(
+            "  modules with host and WASI imports {with_imports}, with proposals beyond 2.0 \
+             {with_proposals}, with tight limits {with_limits}; declared runtime bugs hit {}",
+            runtime_bugs.len()
         );
         for (s, _, p) in &divergences {
             if let Some(p) = p {
@@ -169,7 +187,9 @@ fn write_reproducer(dir: &std::path::Path, r: &SeedResult) -> std::io::Result<Pa
         )
     };
     let expect = base.steps[at].outcome.to_string();
-    let fuel = fuzz_policy().limits.fuel.unwrap_or(1_000_000);
+    let shape = cage_conformance::fuzz::Shape::of(r.seed);
+    let policy = cage_conformance::fuzz::fuzz_policy_for(r.seed, shape, None);
+    let fuel = policy.limits.fuel.unwrap_or(1_000_000);
     let mut case = toml::Table::new();
     case.insert(
         "description".into(),
@@ -194,7 +214,31 @@ fn write_reproducer(dir: &std::path::Path, r: &SeedResult) -> std::io::Result<Pa
         i64::try_from(fuel).unwrap_or(i64::MAX).into(),
     );
     limits.insert("timeout".into(), "10s".into());
+    limits.insert("max_memories".into(), 4.into());
+    if shape.limits {
+        limits.insert(
+            "max_memory".into(),
+            i64::try_from(policy.limits.max_memory.bytes())
+                .unwrap_or(i64::MAX)
+                .into(),
+        );
+        limits.insert(
+            "max_table_elements".into(),
+            i64::try_from(policy.limits.max_table_elements)
+                .unwrap_or(i64::MAX)
+                .into(),
+        );
+        limits.insert("trap_on_grow_failure".into(), true.into());
+    }
     doc.insert("limits".into(), limits.into());
+    let proposals = shape.proposals();
+    if !proposals.is_empty() {
+        let mut features = toml::Table::new();
+        for p in proposals {
+            features.insert(p.name().into(), true.into());
+        }
+        doc.insert("features".into(), features.into());
+    }
     doc.insert("case".into(), case.into());
     std::fs::write(
         wasm.with_extension("toml"),

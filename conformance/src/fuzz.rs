@@ -2,18 +2,27 @@
 //! compared.
 //!
 //! A seed determines a module: [`generate`] draws `wasm-smith`'s input from ChaCha20 seeded with
-//! it, so a seed reproduces its module anywhere. The module uses the default policy's proposals
-//! (WebAssembly 2.0; SIMD in one module out of four), no imports, NaNs canonicalised, at most
-//! one memory of at most 64 pages and one table of at most 1 000 elements, and every function
-//! exported. Every second seed is made terminating by `wasm-smith` (a fuel global bounds loops
-//! and calls); the others run until Cage's own fuel (1 000 000) stops them, which puts
-//! out-of-fuel traps under comparison too.
+//! it, so a seed reproduces its module anywhere. The seed also draws the module's [`Shape`]:
+//! WebAssembly 2.0 always (SIMD in one module out of four); the proposals *both* Wasmtime and
+//! Wasmer (Cranelift) run, each in a share of the modules (multi-memory, extended constants,
+//! exceptions, relaxed SIMD, wide arithmetic: [`SHARED_PROPOSALS`]; a runtime whose capabilities
+//! lack one, e.g. Singlepass, is left out of that module's comparison); in half of the modules
+//! imports of Cage host functions (the conformance `cage_test` set: fuel charging, guest-memory
+//! reads and writes, host errors, two results) and of WASI preview 1 (files under a fresh scratch
+//! preopen per runtime, arguments, environment, stdin, a frozen clock, seeded random bytes, exit);
+//! in a quarter, tight limits (a 4-page memory cap, 100 table elements, `trap_on_grow_failure`).
+//! NaNs are canonicalised, every function and the first memory are exported (the memory as
+//! `memory`, where host functions and WASI find it). Every second seed is made terminating by
+//! `wasm-smith` (a fuel global bounds loops and calls); the others run until Cage's own fuel
+//! (1 000 000) stops them, which puts out-of-fuel traps under comparison too.
 //!
 //! [`run_seed`] instantiates the module on each runtime and calls every exported function in
 //! export order with zero arguments, on the same instance, then compares across runtimes: the
-//! outcome of each step (class, trap name, values), `fuel_consumed` after each step while no
-//! step has trapped, and the exported globals and the SHA-256 of each exported memory at the
-//! end. A runtime that cannot run a proposal the module uses is left out of the comparison.
+//! outcome of each step (class, trap name, exit code, values), `fuel_consumed` after each step
+//! while no step has trapped, and at the end the exported globals, the SHA-256 of each exported
+//! memory, the guest's stdout and stderr, and the files it left in its scratch directory (path,
+//! kind, size, SHA-256). A runtime that cannot run a proposal the module uses (declared in its
+//! capabilities) is left out of the comparison.
 //!
 //! One difference is documented rather than fixed: the runtimes' native frames differ in size,
 //! so one `max_stack` allows different recursion depths. When a step runs out of stack on any
@@ -22,49 +31,214 @@
 //! on another), later steps and the final state (which the depth reached changes) are not
 //! compared.
 
+use std::path::{Path, PathBuf};
+
 use arbitrary::Unstructured;
+use cage_core::policy::{Clock, Dir, DirMode, Random};
 use cage_core::{
-    DynRuntime, Error, ExportedState, HostFunctions, Invocation, Outcome, Policy, Rejection,
-    RuntimeName, Value, on_guest_thread, prepare,
+    DynRuntime, Error, ExportedState, Features, Invocation, Outcome, Policy, Proposal, Rejection,
+    RuntimeName, Size, Value, on_guest_thread, prepare,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
 
 use crate::runner::Factory;
 
+/// The proposals beyond WebAssembly 2.0 that both Wasmtime and Wasmer (Cranelift) run, which
+/// fuzzing enables in a share of the modules. A test checks them against both runtimes'
+/// declared capabilities.
+pub const SHARED_PROPOSALS: &[Proposal] = &[
+    Proposal::MultiMemory,
+    Proposal::ExtendedConst,
+    Proposal::Exceptions,
+    Proposal::RelaxedSimd,
+    Proposal::WideArithmetic,
+];
+
+/// What a seed's module may use and how it runs, drawn from the seed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Shape {
+    /// Fixed-width SIMD.
+    pub simd: bool,
+    /// Several memories.
+    pub multi_memory: bool,
+    /// Extended constant expressions.
+    pub extended_const: bool,
+    /// Exception handling.
+    pub exceptions: bool,
+    /// Relaxed SIMD (with SIMD).
+    pub relaxed_simd: bool,
+    /// Wide arithmetic.
+    pub wide_arithmetic: bool,
+    /// Imports of `cage_test` host functions and WASI preview 1.
+    pub imports: bool,
+    /// Tight limits: 4-page memories, 100 table elements, `trap_on_grow_failure`.
+    pub limits: bool,
+    /// Made terminating by `wasm-smith`.
+    pub terminating: bool,
+}
+
+impl Shape {
+    /// The shape of `seed`'s module.
+    pub fn of(seed: u64) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5eed_5a9e);
+        let mut one_in = |n: u32| rng.next_u32().is_multiple_of(n);
+        let simd = seed % 4 == 3;
+        Shape {
+            simd,
+            multi_memory: one_in(4),
+            extended_const: one_in(4),
+            exceptions: one_in(6),
+            relaxed_simd: simd && one_in(2),
+            wide_arithmetic: one_in(6),
+            imports: one_in(2),
+            limits: one_in(4),
+            terminating: seed.is_multiple_of(2),
+        }
+    }
+
+    /// The proposals beyond WebAssembly 2.0 it enables.
+    pub fn proposals(self) -> Vec<Proposal> {
+        [
+            (self.multi_memory, Proposal::MultiMemory),
+            (self.extended_const, Proposal::ExtendedConst),
+            (self.exceptions, Proposal::Exceptions),
+            (self.relaxed_simd, Proposal::RelaxedSimd),
+            (self.wide_arithmetic, Proposal::WideArithmetic),
+        ]
+        .into_iter()
+        .filter_map(|(on, p)| on.then_some(p))
+        .collect()
+    }
+}
+
 /// The policy fuzzed modules run under: the default preset with 1 000 000 fuel and a
-/// 10-second deadline as a backstop.
+/// 10-second deadline as a backstop (the shape of seed 0: no proposal beyond 2.0, no limits,
+/// no WASI directory).
 pub fn fuzz_policy() -> Policy {
+    fuzz_policy_for(0, Shape::default(), None)
+}
+
+/// The policy of a module of `shape`, with `scratch` preopened read-write at `/scratch`.
+pub fn fuzz_policy_for(seed: u64, shape: Shape, scratch: Option<&Path>) -> Policy {
     let mut p = Policy::default();
     p.limits.fuel = Some(1_000_000);
     p.limits.timeout = Some(std::time::Duration::from_secs(10));
+    p.limits.max_memories = 4;
+    let mut f = Features::WASM2;
+    for q in shape.proposals() {
+        f.set(q, true);
+    }
+    p.features = f;
+    if shape.limits {
+        p.limits.max_memory = Size(4 * 65_536);
+        p.limits.max_table_elements = 100;
+        p.limits.trap_on_grow_failure = true;
+    }
+    let w = &mut p.wasi;
+    w.args = vec!["fuzz".into(), format!("seed-{seed}")];
+    w.env.insert("CAGE_FUZZ".into(), "1".into());
+    w.stdin = Some(b"fuzz input\n".to_vec());
+    w.clock = Clock::Frozen;
+    w.random = Random::Seeded { seed };
+    if let Some(dir) = scratch {
+        w.dirs.push(Dir::new(dir, "/scratch", DirMode::Rw));
+    }
     p
 }
 
-/// The `wasm-smith` configuration for `seed`.
-fn config(seed: u64) -> wasm_smith::Config {
+/// The imports a module may draw from: every `cage_test` host function and the WASI preview 1
+/// calls whose effects stay in the sandbox (files under the scratch preopen, captured output,
+/// the frozen clock, seeded random bytes, exit); not `poll_oneoff` (it would sleep) nor the
+/// socket calls (always refused).
+fn import_menu() -> Vec<u8> {
+    const WASI: &[&str] = &[
+        "args_get",
+        "args_sizes_get",
+        "environ_get",
+        "environ_sizes_get",
+        "clock_res_get",
+        "clock_time_get",
+        "random_get",
+        "fd_write",
+        "fd_read",
+        "fd_close",
+        "fd_seek",
+        "fd_tell",
+        "fd_fdstat_get",
+        "fd_filestat_get",
+        "fd_prestat_get",
+        "fd_prestat_dir_name",
+        "fd_readdir",
+        "fd_pwrite",
+        "fd_pread",
+        "path_open",
+        "path_create_directory",
+        "path_remove_directory",
+        "path_unlink_file",
+        "path_filestat_get",
+        "path_rename",
+        "proc_exit",
+        "sched_yield",
+    ];
+    let ty = |params: &[cage_core::ValType], results: &[cage_core::ValType]| {
+        let list = |v: &[cage_core::ValType]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        format!("(param {}) (result {})", list(params), list(results))
+    };
+    let mut text = String::from("(module\n");
+    for name in WASI {
+        if let Some(f) = cage_core::wasi::preview1_type(name) {
+            text.push_str(&format!(
+                "  (import \"{}\" \"{name}\" (func {}))\n",
+                cage_core::WASI_MODULE,
+                ty(&f.params, &f.results)
+            ));
+        }
+    }
+    for f in crate::host::host_functions().iter() {
+        text.push_str(&format!(
+            "  (import \"{}\" \"{}\" (func {}))\n",
+            f.module,
+            f.name,
+            ty(&f.ty.params, &f.ty.results)
+        ));
+    }
+    text.push(')');
+    cage_core::module::to_binary(text.as_bytes()).unwrap_or_default()
+}
+
+/// The `wasm-smith` configuration for `seed`'s shape.
+fn config(shape: Shape) -> wasm_smith::Config {
     wasm_smith::Config {
-        // WebAssembly 2.0, as the default policy.
+        // WebAssembly 2.0, as the default policy, and the shape's proposals.
         bulk_memory_enabled: true,
         reference_types_enabled: true,
         multi_value_enabled: true,
         saturating_float_to_int_enabled: true,
         sign_extension_ops_enabled: true,
-        simd_enabled: seed % 4 == 3,
-        relaxed_simd_enabled: false,
-        exceptions_enabled: false,
+        simd_enabled: shape.simd,
+        relaxed_simd_enabled: shape.relaxed_simd,
+        exceptions_enabled: shape.exceptions,
         gc_enabled: false,
         memory64_enabled: false,
         tail_call_enabled: false,
         threads_enabled: false,
-        wide_arithmetic_enabled: false,
-        extended_const_enabled: false,
+        wide_arithmetic_enabled: shape.wide_arithmetic,
+        extended_const_enabled: shape.extended_const,
         custom_page_sizes_enabled: false,
         compact_imports_enabled: false,
         // Deterministic and bounded.
         canonicalize_nans: true,
-        max_imports: 0,
-        max_memories: 1,
+        available_imports: shape.imports.then(import_menu),
+        max_imports: if shape.imports { 12 } else { 0 },
+        max_memories: if shape.multi_memory { 3 } else { 1 },
         max_memory32_bytes: 64 * 65_536,
         max_tables: 1,
         max_table_elements: 1_000,
@@ -78,15 +252,92 @@ fn config(seed: u64) -> wasm_smith::Config {
 
 /// The module for `seed`, or `None` when `wasm-smith` could not make one from its input.
 pub fn generate(seed: u64) -> Option<Vec<u8>> {
+    let shape = Shape::of(seed);
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut input = vec![0u8; 2_048 + (seed % 7) as usize * 2_048];
     rng.fill_bytes(&mut input);
     let mut u = Unstructured::new(&input);
-    let mut module = wasm_smith::Module::new(config(seed), &mut u).ok()?;
-    if seed.is_multiple_of(2) {
+    let mut module = wasm_smith::Module::new(config(shape), &mut u).ok()?;
+    if shape.terminating {
         module.ensure_termination(1_000).ok()?;
     }
-    Some(module.to_bytes())
+    export_memory(&module.to_bytes())
+}
+
+/// `bytes` with memory 0 also exported as `memory` (where host functions and WASI find a
+/// guest's memory), unless an export has that name already or there is no memory.
+fn export_memory(bytes: &[u8]) -> Option<Vec<u8>> {
+    use wasmparser::{Parser, Payload};
+    let mut has_memory = false;
+    let mut exports: Option<Vec<(String, wasmparser::ExternalKind, u32)>> = None;
+    let mut sections: Vec<(u8, std::ops::Range<usize>)> = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.ok()?;
+        match &payload {
+            Payload::ImportSection(r) => {
+                for imp in r.clone().into_imports() {
+                    if matches!(imp.ok()?.ty, wasmparser::TypeRef::Memory(_)) {
+                        has_memory = true;
+                    }
+                }
+            }
+            Payload::MemorySection(r) => has_memory |= r.count() > 0,
+            Payload::ExportSection(r) => {
+                let mut v = Vec::new();
+                for e in r.clone() {
+                    let e = e.ok()?;
+                    v.push((e.name.to_owned(), e.kind, e.index));
+                }
+                exports = Some(v);
+            }
+            _ => {}
+        }
+        if let Some((id, range)) = payload.as_section() {
+            sections.push((id, range));
+        }
+    }
+    let mut list = exports.clone().unwrap_or_default();
+    if !has_memory || list.iter().any(|(n, _, _)| n == "memory") {
+        return Some(bytes.to_vec());
+    }
+    list.push(("memory".into(), wasmparser::ExternalKind::Memory, 0));
+    let mut section = wasm_encoder::ExportSection::new();
+    for (name, kind, index) in &list {
+        let kind = match kind {
+            wasmparser::ExternalKind::Func | wasmparser::ExternalKind::FuncExact => {
+                wasm_encoder::ExportKind::Func
+            }
+            wasmparser::ExternalKind::Table => wasm_encoder::ExportKind::Table,
+            wasmparser::ExternalKind::Memory => wasm_encoder::ExportKind::Memory,
+            wasmparser::ExternalKind::Global => wasm_encoder::ExportKind::Global,
+            wasmparser::ExternalKind::Tag => wasm_encoder::ExportKind::Tag,
+        };
+        section.export(name, kind, *index);
+    }
+    let mut out = wasm_encoder::Module::new();
+    let mut placed = false;
+    // The export section sits before start (8), element (9), data count (12), code (10) and
+    // data (11); custom sections keep their places.
+    for (id, range) in sections {
+        let after_exports = matches!(id, 8..=12);
+        if id == 7 || (!placed && after_exports) {
+            if !placed {
+                out.section(&section);
+                placed = true;
+            }
+            if id == 7 {
+                continue;
+            }
+        }
+        out.section(&wasm_encoder::RawSection {
+            id,
+            data: &bytes[range],
+        });
+    }
+    if !placed {
+        out.section(&section);
+    }
+    Some(out.finish())
 }
 
 /// One step of a run: instantiation or a call.
@@ -98,6 +349,8 @@ pub struct Step {
     pub outcome: Outcome,
     /// Fuel consumed so far, while no step has trapped.
     pub fuel: Option<u64>,
+    /// The runtime's or Cage's explanation of a failure (not compared).
+    pub message: Option<String>,
 }
 
 /// Everything one runtime did with a module.
@@ -107,6 +360,10 @@ pub struct Trace {
     pub steps: Vec<Step>,
     /// Exported globals and memories at the end.
     pub state: ExportedState,
+    /// What the guest wrote to stdout and stderr.
+    pub output: (Vec<u8>, Vec<u8>),
+    /// The files the guest left in its scratch directory: path, kind, size, SHA-256 (hex).
+    pub files: Vec<String>,
 }
 
 /// A seed's results.
@@ -120,6 +377,9 @@ pub struct SeedResult {
     pub traces: Vec<(RuntimeName, Trace)>,
     /// Runtimes left out, and why.
     pub unsupported: Vec<(RuntimeName, String)>,
+    /// Runtimes left out because they hit a declared bug of their own (see
+    /// [`known_runtime_bug`]), and which.
+    pub runtime_bugs: Vec<(RuntimeName, String)>,
     /// How the runtimes differed, if they did.
     pub divergence: Option<String>,
     /// The step at which a runtime ran out of stack, after which nothing is compared.
@@ -133,14 +393,30 @@ pub fn run_seed(seed: u64, runtimes: &[RuntimeName], factory: &Factory<'_>) -> S
         module: generate(seed),
         traces: Vec::new(),
         unsupported: Vec::new(),
+        runtime_bugs: Vec::new(),
         divergence: None,
         stack_limited_at: None,
     };
     let Some(bytes) = result.module.clone() else {
         return result;
     };
-    let policy = fuzz_policy();
+    let shape = Shape::of(seed);
     for &name in runtimes {
+        // A fresh scratch directory per runtime, so that each starts from the same nothing.
+        let scratch = if shape.imports {
+            match tempfile::Builder::new().prefix("cage-fuzz-").tempdir() {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    result
+                        .unsupported
+                        .push((name, format!("no scratch directory: {e}")));
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let policy = fuzz_policy_for(seed, shape, scratch.as_ref().map(tempfile::TempDir::path));
         let rt = match factory(name, &policy) {
             Ok(rt) => rt,
             Err(e) => {
@@ -149,7 +425,15 @@ pub fn run_seed(seed: u64, runtimes: &[RuntimeName], factory: &Factory<'_>) -> S
             }
         };
         match on_guest_thread(&policy, || trace(rt.as_ref(), &bytes)) {
-            Ok(Ok(t)) => result.traces.push((name, t)),
+            Ok(Ok(mut t)) => {
+                if let Some(dir) = &scratch {
+                    t.files = files_in(dir.path());
+                }
+                match known_runtime_bug(name, shape, &t) {
+                    Some(bug) => result.runtime_bugs.push((name, bug.to_owned())),
+                    None => result.traces.push((name, t)),
+                }
+            }
             Ok(Err(why)) => result.unsupported.push((name, why)),
             Err(e) => result.unsupported.push((name, e.to_string())),
         }
@@ -159,17 +443,81 @@ pub fn run_seed(seed: u64, runtimes: &[RuntimeName], factory: &Factory<'_>) -> S
     result
 }
 
+/// The files under `dir`, sorted: relative path, kind, size and SHA-256 of the contents
+/// (timestamps differ by design and are left out).
+fn files_in(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path: PathBuf = e.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                out.push(format!("{rel}/ dir"));
+                walk(root, &path, out);
+            } else if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap_or_default();
+                out.push(format!("{rel} -> {}", target.display()));
+            } else {
+                let data = std::fs::read(&path).unwrap_or_default();
+                let h = Sha256::digest(&data);
+                out.push(format!(
+                    "{rel} file {} bytes sha256 {:02x}{:02x}{:02x}{:02x}",
+                    data.len(),
+                    h[0],
+                    h[1],
+                    h[2],
+                    h[3]
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// A declared bug of a runtime itself that a trace shows, which takes that runtime out of the
+/// comparison (the README's table of differences lists each):
+///
+/// - Wasmer 7.3's Cranelift translator panics compiling some exception-handling code
+///   ("declared type of variable … doesn't match type of value …", fuzz seed 242). Cage catches
+///   the panic and reports `host_failure: runtime`; Wasmtime runs the module.
+pub fn known_runtime_bug(name: RuntimeName, shape: Shape, t: &Trace) -> Option<&'static str> {
+    let first = t.steps.first()?;
+    let panicked = first.what == "compile"
+        && first.outcome == Outcome::HostFailure(cage_core::HostFailure::Runtime)
+        && first
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("panicked while compiling"));
+    (name == RuntimeName::WasmerCranelift && shape.exceptions && panicked)
+        .then_some("Wasmer 7.3's Cranelift panics compiling this exception-handling code")
+}
+
 /// Runs `bytes` on `rt`; `Err` when the runtime cannot run it (`rejected:unsupported`).
 fn trace(rt: &dyn DynRuntime, bytes: &[u8]) -> Result<Trace, String> {
-    let host = HostFunctions::new();
+    let host = crate::host::host_functions();
     let mut t = Trace {
         steps: Vec::new(),
         state: ExportedState::default(),
+        output: (Vec::new(), Vec::new()),
+        files: Vec::new(),
     };
-    let step = |what: &str, outcome: Outcome, fuel: Option<u64>| Step {
+    let step = |what: &str, e: &Error| Step {
         what: what.to_owned(),
-        outcome,
-        fuel,
+        outcome: e.outcome(),
+        fuel: None,
+        message: e.message(),
     };
     let checked = match prepare(rt, bytes, &host, &Invocation::Instantiate) {
         Ok(c) => c,
@@ -178,21 +526,21 @@ fn trace(rt: &dyn DynRuntime, bytes: &[u8]) -> Result<Trace, String> {
             message,
         }) => return Err(message),
         Err(e) => {
-            t.steps.push(step("check", e.outcome(), None));
+            t.steps.push(step("check", &e));
             return Ok(t);
         }
     };
     let module = match rt.compile_dyn(&checked, &host) {
         Ok(m) => m,
         Err(e) => {
-            t.steps.push(step("compile", e.outcome(), None));
+            t.steps.push(step("compile", &e));
             return Ok(t);
         }
     };
     let mut sandbox = match module.sandbox() {
         Ok(s) => s,
         Err(e) => {
-            t.steps.push(step("sandbox", e.outcome(), None));
+            t.steps.push(step("sandbox", &e));
             return Ok(t);
         }
     };
@@ -201,9 +549,9 @@ fn trace(rt: &dyn DynRuntime, bytes: &[u8]) -> Result<Trace, String> {
                       sb: &mut dyn cage_core::DynSandbox,
                       what: &str,
                       r: Result<Vec<Value>, Error>| {
-        let outcome = match r {
-            Ok(v) => Outcome::Returned(v),
-            Err(e) => e.outcome(),
+        let (outcome, message) = match r {
+            Ok(v) => (Outcome::Returned(v), None),
+            Err(e) => (e.outcome(), e.message()),
         };
         clean &= matches!(outcome, Outcome::Returned(_));
         let fuel = if clean {
@@ -211,7 +559,12 @@ fn trace(rt: &dyn DynRuntime, bytes: &[u8]) -> Result<Trace, String> {
         } else {
             None
         };
-        t.steps.push(step(what, outcome, fuel));
+        t.steps.push(Step {
+            what: what.to_owned(),
+            outcome,
+            fuel,
+            message,
+        });
     };
     let r = sandbox.instantiate().map(|()| Vec::new());
     let instantiated = r.is_ok();
@@ -228,6 +581,8 @@ fn trace(rt: &dyn DynRuntime, bytes: &[u8]) -> Result<Trace, String> {
         }
     }
     t.state = sandbox.exported_state();
+    let out = sandbox.take_output();
+    t.output = (out.stdout, out.stderr);
     Ok(t)
 }
 
@@ -310,6 +665,26 @@ fn compare(traces: &[(RuntimeName, Trace)]) -> Option<String> {
                 "{name} exports {} globals, {base_name} {}",
                 t.state.globals.len(),
                 base.state.globals.len()
+            ));
+        }
+        if base.output != t.output {
+            let show = |o: &(Vec<u8>, Vec<u8>)| {
+                format!(
+                    "stdout {:?}, stderr {:?}",
+                    String::from_utf8_lossy(&o.0),
+                    String::from_utf8_lossy(&o.1)
+                )
+            };
+            return Some(format!(
+                "output: {name} {}, {base_name} {}",
+                show(&t.output),
+                show(&base.output)
+            ));
+        }
+        if base.files != t.files {
+            return Some(format!(
+                "files left: {name} {:?}, {base_name} {:?}",
+                t.files, base.files
             ));
         }
         if base.state.memories != t.state.memories {

@@ -47,3 +47,48 @@ fn generated_modules_behave_identically_on_every_runtime() {
         divergences.join("\n")
     );
 }
+
+/// The proposals fuzzing enables are exactly ones both Wasmtime and Wasmer (Cranelift) declare.
+#[test]
+fn shared_proposals_are_in_both_runtimes_capabilities() {
+    let policy = cage::Policy::default();
+    for name in [
+        cage::RuntimeName::Wasmtime,
+        cage::RuntimeName::WasmerCranelift,
+    ] {
+        let rt = factory(name, &policy).unwrap();
+        for p in cage_conformance::fuzz::SHARED_PROPOSALS {
+            assert!(
+                rt.capabilities().features.contains(*p),
+                "{name} does not declare {p}"
+            );
+        }
+    }
+}
+
+/// The seeds reach what the fuzzer promises: imports (WASI and `cage_test`), each shared
+/// proposal, and tight limits, in a share of the modules.
+#[test]
+fn the_smoke_seeds_cover_imports_proposals_and_limits() {
+    use cage_conformance::fuzz::Shape;
+    let shapes: Vec<Shape> = SEEDS.map(Shape::of).collect();
+    let count = |f: fn(&Shape) -> bool| shapes.iter().filter(|s| f(s)).count();
+    assert!(count(|s| s.imports) > 100);
+    assert!(count(|s| s.limits) > 50);
+    assert!(count(|s| s.multi_memory) > 40);
+    assert!(count(|s| s.exceptions) > 20);
+    assert!(count(|s| s.relaxed_simd) > 20);
+    assert!(count(|s| s.wide_arithmetic) > 20);
+    assert!(count(|s| s.extended_const) > 40);
+    // Generated modules really import WASI and cage_test functions.
+    let (mut wasi, mut host) = (0, 0);
+    for seed in SEEDS.filter(|s| Shape::of(*s).imports).take(60) {
+        let Some(bytes) = cage_conformance::fuzz::generate(seed) else {
+            continue;
+        };
+        let info = cage::module::outline(&bytes).unwrap();
+        wasi += usize::from(info.imports.iter().any(|i| i.module == cage::WASI_MODULE));
+        host += usize::from(info.imports.iter().any(|i| i.module == "cage_test"));
+    }
+    assert!(wasi > 10 && host > 10, "wasi {wasi}, cage_test {host}");
+}

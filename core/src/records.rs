@@ -19,6 +19,11 @@ pub struct Capabilities {
     /// `multi_value`; Wasmer's Singlepass compiler cannot compile such an import). A module
     /// that imports one when this is `false` is `rejected: unsupported`.
     pub multi_result_imports: bool,
+    /// Whether the runtime can make tables and element segments of other references than
+    /// `funcref` and `externref` (`exnref`, `anyref`, typed references; Wasmer 7.3 cannot,
+    /// though it runs exceptions). A module with such a table or segment when this is `false`
+    /// is `rejected: unsupported`.
+    pub other_table_elements: bool,
 }
 
 impl Capabilities {
@@ -28,7 +33,15 @@ impl Capabilities {
             features,
             wasi,
             multi_result_imports: true,
+            other_table_elements: true,
         }
+    }
+
+    /// The same, for a runtime that makes tables of `funcref` and `externref` only.
+    #[must_use]
+    pub fn with_plain_tables_only(mut self) -> Self {
+        self.other_table_elements = false;
+        self
     }
 
     /// The same, for a runtime that cannot import functions with more than one result.

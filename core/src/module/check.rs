@@ -208,6 +208,27 @@ pub fn require_supported(
             ),
         ));
     }
+    if !caps.other_table_elements && module.info().other_element_segments {
+        return Err(Error::reject(
+            Rejection::Unsupported,
+            format!(
+                "{runtime} cannot make element segments of other references than funcref and \
+                 externref, which this module uses"
+            ),
+        ));
+    }
+    if !caps.other_table_elements
+        && let Some(t) = module.info().tables.iter().find(|t| !t.plain_elements)
+    {
+        return Err(Error::reject(
+            Rejection::Unsupported,
+            format!(
+                "{runtime} cannot make tables of {} (only funcref and externref), which this \
+                 module uses",
+                t.element
+            ),
+        ));
+    }
     let allowed = policy.features.to_wasmparser();
     let usable = allowed.intersection(caps.features.to_wasmparser());
     if usable == allowed || scan(module.bytes(), usable, None).is_ok() {
@@ -273,6 +294,13 @@ fn table_info(ty: &wasmparser::TableType, imported: bool) -> TableInfo {
         element: ty.element_type.to_string(),
         initial: ty.initial,
         maximum: ty.maximum,
+        plain_elements: matches!(
+            ty.element_type.heap_type(),
+            wasmparser::HeapType::Abstract {
+                shared: false,
+                ty: wasmparser::AbstractHeapType::Func | wasmparser::AbstractHeapType::Extern,
+            }
+        ),
     }
 }
 
@@ -488,6 +516,22 @@ impl State<'_> {
                 }
             }
             Payload::StartSection { .. } => self.info.has_start = true,
+            Payload::ElementSection(r) => {
+                for e in r.clone() {
+                    if let wasmparser::ElementItems::Expressions(ty, _) = e?.items
+                        && !matches!(
+                            ty.heap_type(),
+                            wasmparser::HeapType::Abstract {
+                                shared: false,
+                                ty: wasmparser::AbstractHeapType::Func
+                                    | wasmparser::AbstractHeapType::Extern,
+                            }
+                        )
+                    {
+                        self.info.other_element_segments = true;
+                    }
+                }
+            }
             Payload::DataSection(r) => {
                 self.data_segments += u64::from(r.count());
                 if let Some(l) = self.limits

@@ -71,6 +71,10 @@ pub struct TableInfo {
     pub initial: u64,
     /// Declared maximum, if any.
     pub maximum: Option<u64>,
+    /// Whether the elements are `funcref` or `externref` (nullable or not), the table types of
+    /// WebAssembly 2.0; `false` for `exnref`, `anyref` and typed references.
+    #[serde(skip)]
+    pub plain_elements: bool,
 }
 
 /// The type of an import or export.
@@ -164,6 +168,10 @@ pub struct ModuleInfo {
     pub functions: u32,
     /// Whether the module has a start function.
     pub has_start: bool,
+    /// Whether an element segment holds other references than `funcref`/`externref`
+    /// (`exnref`, `anyref`, typed references; see [`crate::Capabilities`]).
+    #[serde(skip)]
+    pub other_element_segments: bool,
 }
 
 impl ModuleInfo {
