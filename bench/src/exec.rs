@@ -42,6 +42,9 @@ fn result(out: &[Value], expect: i32) -> Result<(), String> {
     }
 }
 
+/// Stack of a parallel workload's load threads: room for the default `max_stack` and the host.
+const HELPER_STACK: usize = 8 << 20;
+
 /// A typed call (`Sandbox::typed`) or an untyped handle call (`Sandbox::func`) of `run` on a
 /// live instance of a concrete runtime.
 fn handle_call<B>(rt: cage::Runtime<B>, case: &Case, run: &mut Runner<'_>) -> Result<(), String>
@@ -56,14 +59,43 @@ where
     if w.group == Group::Instantiate {
         // One request, as the raw baselines make it: a new sandbox, instantiation, a typed
         // lookup and call, drop.
-        let mut iter = || -> Result<(), String> {
+        let request = || -> Result<(), String> {
             let mut sandbox = module.sandbox().map_err(text)?;
             sandbox.instantiate().map_err(text)?;
             let f = sandbox.typed::<(i32,), i32>("run").map_err(text)?;
             check(f.call(&mut sandbox, (w.arg,)).map_err(text)?, w.expect)
         };
-        iter()?;
-        run(&mut iter);
+        // The other threads of a parallel workload make the same requests for as long as this
+        // one is measured.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let failed = std::sync::Mutex::new(None::<String>);
+        std::thread::scope(|s| -> Result<(), String> {
+            let mut spawned = Ok(());
+            for _ in 1..w.threads {
+                let helper = std::thread::Builder::new()
+                    .name("cage-bench-load".into())
+                    .stack_size(HELPER_STACK)
+                    .spawn_scoped(s, || {
+                        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            if let Err(e) = request() {
+                                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                                break;
+                            }
+                        }
+                    });
+                if let Err(e) = helper {
+                    spawned = Err(format!("cannot start a load thread: {e}"));
+                    break;
+                }
+            }
+            let mut iter = || -> Result<(), String> { request() };
+            let measured = spawned.and_then(|()| iter()).map(|()| run(&mut iter));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            measured
+        })?;
+        if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(format!("a load thread failed: {e}"));
+        }
         return Ok(());
     }
     let mut sandbox = module.sandbox().map_err(text)?;

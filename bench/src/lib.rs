@@ -95,6 +95,10 @@ pub struct Workload {
     pub typed_host: bool,
     /// Compile workloads only: which cache answers.
     pub cache: CacheUse,
+    /// Instantiate workloads: threads making requests at once. The measured thread is one of
+    /// them; the others run the same requests for as long as it is measured, so its time per
+    /// request is the time under that much parallel load (throughput = threads / time).
+    pub threads: usize,
 }
 
 /// Which compiled-module cache a compile workload uses.
@@ -122,6 +126,11 @@ pub enum CallPath {
     Typed,
 }
 
+/// Cores available to the process (at least 2, so that the parallel workload is parallel).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
+
 /// Every workload, in report order.
 pub fn workloads() -> Vec<Workload> {
     use workloads::*;
@@ -136,6 +145,7 @@ pub fn workloads() -> Vec<Workload> {
         path: CallPath::Name,
         typed_host: false,
         cache: CacheUse::Cold,
+        threads: 1,
     };
     vec![
         Workload {
@@ -149,6 +159,7 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Name,
             typed_host: false,
             cache: CacheUse::Cold,
+            threads: 1,
         },
         Workload {
             name: "large",
@@ -161,6 +172,7 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Name,
             typed_host: false,
             cache: CacheUse::Cold,
+            threads: 1,
         },
         Workload {
             name: "small/cached",
@@ -173,6 +185,7 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Name,
             typed_host: false,
             cache: CacheUse::Memory,
+            threads: 1,
         },
         Workload {
             name: "large/cached",
@@ -185,6 +198,7 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Name,
             typed_host: false,
             cache: CacheUse::Memory,
+            threads: 1,
         },
         Workload {
             name: "small/disk",
@@ -197,6 +211,7 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Name,
             typed_host: false,
             cache: CacheUse::Disk,
+            threads: 1,
         },
         Workload {
             name: "large/disk",
@@ -209,6 +224,7 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Name,
             typed_host: false,
             cache: CacheUse::Disk,
+            threads: 1,
         },
         Workload {
             name: "trivial",
@@ -221,6 +237,20 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Typed,
             typed_host: false,
             cache: CacheUse::Cold,
+            threads: 1,
+        },
+        Workload {
+            name: "trivial-parallel",
+            group: Group::Instantiate,
+            about: "the trivial request on one thread while every other core makes the same requests: time per request under parallel load (throughput = cores / time)",
+            source: Source::Wat(TRIVIAL_WAT),
+            arg: 41,
+            expect: 42,
+            native: None,
+            path: CallPath::Typed,
+            typed_host: false,
+            cache: CacheUse::Cold,
+            threads: cores(),
         },
         Workload {
             name: "trivial",
@@ -233,6 +263,7 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Name,
             typed_host: false,
             cache: CacheUse::Cold,
+            threads: 1,
         },
         Workload {
             name: "trivial-handle",
@@ -245,6 +276,7 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Handle,
             typed_host: false,
             cache: CacheUse::Cold,
+            threads: 1,
         },
         Workload {
             name: "trivial-typed",
@@ -257,6 +289,7 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Typed,
             typed_host: false,
             cache: CacheUse::Cold,
+            threads: 1,
         },
         Workload {
             name: "bump",
@@ -269,6 +302,7 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Name,
             typed_host: false,
             cache: CacheUse::Cold,
+            threads: 1,
         },
         Workload {
             name: "bump-typed",
@@ -281,6 +315,7 @@ pub fn workloads() -> Vec<Workload> {
             path: CallPath::Name,
             typed_host: true,
             cache: CacheUse::Cold,
+            threads: 1,
         },
         kernel(
             "fib",
@@ -520,6 +555,7 @@ pub fn plan(selection: &Selection) -> Vec<Case> {
                     // from disk: no raw twin for cached compiles.
                     Target::Raw(n) => {
                         l == Limits::PLAIN
+                            && w.threads == 1
                             && w.cache == CacheUse::Cold
                             && (n != RAW_WASMTIME_POOLING || w.group == Group::Instantiate)
                     }
