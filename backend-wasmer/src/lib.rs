@@ -225,8 +225,23 @@ impl Wasmer {
             usize::try_from(l.max_stack.bytes()).unwrap_or(usize::MAX),
             l.max_memory.bytes(),
             l.max_table_elements,
+            self.right_sized_style(),
         ));
         (engine, meter)
+    }
+}
+
+impl Wasmer {
+    /// The memory style every memory gets with `limits.memory_reservation = "max_memory"`, or
+    /// `None` for Wasmer's own choice (4 GiB static memories).
+    fn right_sized_style(&self) -> Option<wasmer::sys::vm::MemoryStyle> {
+        (self.policy.limits.memory_reservation == cage_core::policy::MemoryReservation::MaxMemory)
+            .then(|| {
+                unsafe_api::right_sized_style(
+                    self.compiler == Compiler::Cranelift,
+                    self.policy.limits.max_memory.bytes(),
+                )
+            })
     }
 }
 
@@ -393,7 +408,10 @@ impl Backend for Wasmer {
                 m.shared,
             );
             use wasmer::sys::Tunables as _;
-            bytes += match base.memory_style(&ty) {
+            let style = self
+                .right_sized_style()
+                .unwrap_or_else(|| base.memory_style(&ty));
+            bytes += match style {
                 wasmer::sys::vm::MemoryStyle::Static {
                     bound,
                     offset_guard_size,

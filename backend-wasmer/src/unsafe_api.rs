@@ -28,6 +28,31 @@ pub(crate) struct CageTunables {
     max_pages: u32,
     /// Largest table, in elements.
     max_elements: u32,
+    /// `Some` with `limits.memory_reservation = "max_memory"`: the style of every memory.
+    right_sized: Option<MemoryStyle>,
+}
+
+/// The memory style of `limits.memory_reservation = "max_memory"` for a compiler: Cranelift
+/// gets a static memory bounded at the cap (it compiles a check against that bound; the
+/// reservation is the cap and a 64 KiB guard); Singlepass, which emits no bounds check at all
+/// for a static memory (it relies on the full 4 GiB reservation), gets a dynamic one, for which
+/// it emits explicit checks (the reservation follows the memory's size).
+pub(crate) fn right_sized_style(cranelift: bool, max_memory_bytes: u64) -> MemoryStyle {
+    let guard = cage_core::policy::SMALL_MEMORY_GUARD;
+    if cranelift {
+        MemoryStyle::Static {
+            bound: Pages(
+                u32::try_from(max_memory_bytes / 65_536)
+                    .unwrap_or(u32::MAX)
+                    .min(65_536),
+            ),
+            offset_guard_size: guard,
+        }
+    } else {
+        MemoryStyle::Dynamic {
+            offset_guard_size: guard,
+        }
+    }
 }
 
 impl CageTunables {
@@ -36,8 +61,10 @@ impl CageTunables {
         stack_bytes: usize,
         max_memory_bytes: u64,
         max_elements: u64,
+        right_sized: Option<MemoryStyle>,
     ) -> Self {
         CageTunables {
+            right_sized,
             base,
             vmconfig: VMConfig {
                 wasm_stack_size: Some(stack_bytes),
@@ -80,7 +107,8 @@ impl CageTunables {
 
 impl Tunables for CageTunables {
     fn memory_style(&self, memory: &MemoryType) -> MemoryStyle {
-        self.base.memory_style(memory)
+        self.right_sized
+            .unwrap_or_else(|| self.base.memory_style(memory))
     }
 
     fn table_style(&self, table: &TableType) -> TableStyle {

@@ -157,6 +157,15 @@ fn config(policy: &Policy) -> Config {
     c.shared_memory(enabled.contains(WasmFeatures::THREADS));
     // Relaxed SIMD gives the same answers on every host, so runtimes can be compared.
     c.relaxed_simd_deterministic(true);
+    // `limits.memory_reservation`: with `max_memory`, each memory reserves only what the
+    // policy lets it reach (plus a small guard), and Cranelift compiles bounds checks.
+    if l.memory_reservation == cage_core::policy::MemoryReservation::MaxMemory {
+        let (reservation, guard) = pool::memory_layout(policy);
+        c.memory_reservation(reservation);
+        c.memory_guard_size(guard);
+        c.memory_reservation_for_growth(0);
+        c.guard_before_linear_memory(false);
+    }
     c
 }
 
@@ -341,17 +350,20 @@ impl Backend for Wasmtime {
     }
 
     fn sandbox_cost(&self, module: &CheckedModule) -> cage_core::budget::Cost {
-        if self.allocator == Allocator::Pooling {
-            // Reserved with the pool, when the runtime was made.
-            return cage_core::budget::Cost::sandbox(0, 0);
-        }
         let memories = module
             .info()
             .memories
             .iter()
             .filter(|m| !m.imported)
             .count() as u64;
-        let (bytes, maps) = pool::ON_DEMAND_MEMORY;
+        if self.allocator == Allocator::Pooling {
+            // The address space was reserved with the pool, when the runtime was made; but a
+            // live pooled memory splits the pool's mapping where its accessible pages end
+            // (measured: 3 mappings per live 1-page sandbox), and tables may too.
+            let tables = module.info().tables.iter().filter(|t| !t.imported).count() as u64;
+            return cage_core::budget::Cost::sandbox(0, 3 * memories + tables);
+        }
+        let (bytes, maps) = pool::on_demand_memory(&self.policy);
         cage_core::budget::Cost::sandbox(memories * bytes, memories * maps)
     }
 

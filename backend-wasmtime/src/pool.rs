@@ -18,13 +18,33 @@
 //! same, only slower to instantiate; [`crate::Wasmtime::allocator`] says which.
 
 use cage_core::Policy;
+use cage_core::policy::{MemoryReservation, SMALL_MEMORY_GUARD};
 use wasmtime::PoolingAllocationConfig;
 
 /// Virtual memory Wasmtime reserves for each linear memory on 64-bit hosts (its default
 /// `memory_reservation`, unchanged so compiled code is the same as without the pool).
-const MEMORY_RESERVATION: u64 = 4 << 30;
+const FULL_RESERVATION: u64 = 4 << 30;
 /// Wasmtime's default guard region after each memory.
-const MEMORY_GUARD: u64 = 32 << 20;
+const FULL_GUARD: u64 = 32 << 20;
+
+/// What each linear memory reserves under `policy`, and its guard: Wasmtime's defaults with
+/// `memory_reservation = "full"`; `max_memory` (whole pages, at least one) and a 64 KiB guard
+/// with `"max_memory"`, where Cranelift then compiles explicit bounds checks.
+pub(crate) fn memory_layout(policy: &Policy) -> (u64, u64) {
+    match policy.limits.memory_reservation {
+        MemoryReservation::MaxMemory => (
+            policy
+                .limits
+                .max_memory
+                .bytes()
+                .div_ceil(65_536)
+                .max(1)
+                .saturating_mul(65_536),
+            SMALL_MEMORY_GUARD,
+        ),
+        _ => (FULL_RESERVATION, FULL_GUARD),
+    }
+}
 /// Address space one runtime's pool may reserve: 16 TiB, an eighth of x86-64's user space.
 /// The default policy (1 000 instances, one memory and one GC heap each) needs about 8 TiB.
 pub const ADDRESS_SPACE_BUDGET: u64 = 16 << 40;
@@ -42,7 +62,10 @@ const DECOMMIT_BATCH: u64 = 32;
 /// Address space and mappings one memory takes with the on-demand allocator: the reservation,
 /// a guard before and after, and three mappings (guard, accessible pages, the copy-on-write
 /// image).
-pub(crate) const ON_DEMAND_MEMORY: (u64, u64) = (MEMORY_RESERVATION + 2 * MEMORY_GUARD, 3);
+pub(crate) fn on_demand_memory(policy: &Policy) -> (u64, u64) {
+    let (reservation, guard) = memory_layout(policy);
+    (reservation + 2 * guard, 3)
+}
 
 /// What the pool for `policy` reserves, for the process budget: `None` when it is not used.
 pub(crate) fn reservation(policy: &Policy) -> u64 {
@@ -51,8 +74,9 @@ pub(crate) fn reservation(policy: &Policy) -> u64 {
     let instances = u64::from(l.max_instances);
     let memories = instances * (u64::from(l.max_memories) + gc);
     let tables = instances * u64::from(l.max_tables);
+    let (reservation, guard) = memory_layout(policy);
     memories
-        .saturating_mul(MEMORY_RESERVATION + MEMORY_GUARD)
+        .saturating_mul(reservation + guard)
         .saturating_add(tables.saturating_mul(l.max_table_elements.saturating_mul(8)))
 }
 
@@ -85,7 +109,8 @@ pub(crate) fn config(policy: &Policy) -> Result<PoolingAllocationConfig, &'stati
     if policy.features.contains(cage_core::Proposal::Threads) {
         return Err("Wasmtime's pool cannot hold shared memories (threads)");
     }
-    if l.max_memory.bytes() > MEMORY_RESERVATION {
+    let (reservation, guard) = memory_layout(policy);
+    if l.max_memory.bytes() > reservation {
         return Err("max_memory is above the 4 GiB a pooled memory can reach");
     }
     let gc = u64::from(policy.features.contains(cage_core::Proposal::Gc));
@@ -94,7 +119,7 @@ pub(crate) fn config(policy: &Policy) -> Result<PoolingAllocationConfig, &'stati
     let tables = instances * u64::from(l.max_tables);
     let table_bytes = l.max_table_elements.saturating_mul(8);
     let reserved = memories
-        .saturating_mul(MEMORY_RESERVATION + MEMORY_GUARD)
+        .saturating_mul(reservation + guard)
         .saturating_add(tables.saturating_mul(table_bytes));
     if reserved > ADDRESS_SPACE_BUDGET {
         return Err(
@@ -121,7 +146,7 @@ pub(crate) fn config(policy: &Policy) -> Result<PoolingAllocationConfig, &'stati
         .max_memories_per_module(l.max_memories)
         .max_tables_per_module(l.max_tables)
         // The limiter enforces `max_memory`; the pool lets memories reach the reservation.
-        .max_memory_size(as_usize(MEMORY_RESERVATION)?)
+        .max_memory_size(as_usize(reservation)?)
         .table_elements(as_usize(l.max_table_elements.max(1))?)
         .max_core_instance_size(as_usize(
             l.max_module_size

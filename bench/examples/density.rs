@@ -1,5 +1,5 @@
 //! How many live 1-page sandboxes (a memory with a data segment) one process holds before the
-//! process budget refuses the next one: `density [RUNTIME] [MAX]`. Prints the count, why it
+//! process budget refuses the next one: `density [RUNTIME] [MAX] [full|max_memory]`. Prints the count, why it
 //! stopped, the time per sandbox and the resident memory.
 use std::time::Instant;
 
@@ -16,12 +16,25 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Memory mappings of this process now.
+fn mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
+}
+
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_else(|| "wasmtime".into());
     let max: usize = std::env::args()
         .nth(2)
         .map_or(200_000, |m| m.parse().unwrap());
-    let mut policy = Policy::default().with_max_memory(65_536).with_timeout(None);
+    // `density RUNTIME MAX max_memory`: memories reserved at `max_memory` instead of 4 GiB.
+    let reservation = match std::env::args().nth(3).as_deref() {
+        Some("max_memory") => cage::policy::MemoryReservation::MaxMemory,
+        _ => cage::policy::MemoryReservation::Full,
+    };
+    let mut policy = Policy::default()
+        .with_max_memory(65_536)
+        .with_timeout(None)
+        .with_memory_reservation(reservation);
     policy.limits.max_instances = u32::try_from(max).unwrap_or(u32::MAX);
     let bytes = wat::parse_str(
         r#"(module (memory 1 1) (data (i32.const 0) "\2a")
@@ -56,10 +69,11 @@ fn main() {
     });
     println!(
         "{name}: {} live sandboxes ({:.1} µs each), stopped by: {stop}; held ones work: {ok}; \
-         RSS {} MiB; budget {:?}, used {:?}",
+         RSS {} MiB; {} mappings; budget {:?}, used {:?}",
         held.len(),
         elapsed.as_secs_f64() * 1e6 / held.len().max(1) as f64,
         rss_kib() / 1024,
+        mappings(),
         cage::process_budget(),
         cage::process_usage(),
     );

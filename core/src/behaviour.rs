@@ -61,6 +61,7 @@ behaviours!(
     exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start,
     memory_caps_hold_and_grow_failures_can_trap,
     peak_table_size_is_reported,
+    memories_reserved_at_max_memory_behave_the_same,
     wasi_preopens_output_and_read_only_directories,
     wasi_calls_cost_the_documented_fuel,
 );
@@ -886,6 +887,64 @@ pub fn a_failed_instantiation_cannot_be_retried(rt: &Factory<'_>) {
         fresh.instantiate().unwrap_err().as_trap(),
         Some(Trap::MemoryOutOfBounds)
     );
+}
+
+/// Tests `limits.memory_reservation = "max_memory"`: memories reserved at `max_memory` (explicit
+/// bounds checks instead of a 4 GiB reservation) grow to the cap and no further, and every
+/// access past the current size traps `memory_out_of_bounds`, also with large static offsets
+/// and near 4 GiB, exactly as with full reservations.
+pub fn memories_reserved_at_max_memory_behave_the_same(rt: &Factory<'_>) {
+    let text = r#"(module (memory 1)
+        (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+        (func (export "load") (param i32) (result i32) (i32.load8_u (local.get 0)))
+        (func (export "load_far") (param i32) (result i32)
+          (i32.load offset=65536 (local.get 0)))
+        (func (export "store") (param i32) (i32.store8 (local.get 0) (i32.const 7))))"#;
+    for reservation in [
+        crate::policy::MemoryReservation::Full,
+        crate::policy::MemoryReservation::MaxMemory,
+    ] {
+        let policy = Policy::default()
+            .with_max_memory(4 * 65_536)
+            .with_memory_reservation(reservation);
+        let r = make(rt, &policy);
+        let host = HostFunctions::new();
+        let checked = crate::prepare(r.as_ref(), &wasm(text), &host, &Invocation::Instantiate)
+            .unwrap_or_else(|e| panic!("{reservation:?}: {e}"));
+        let m = r.compile_dyn(&checked, &host).unwrap();
+        crate::on_guest_thread(&policy, || {
+            let mut sb = m.sandbox().unwrap();
+            sb.instantiate().unwrap();
+            let mut call = |f: &str, a: i32| sb.call(f, &[Value::I32(a)]);
+            let oob = |r: Result<Vec<Value>, crate::Error>| {
+                r.expect_err("out of bounds").as_trap() == Some(Trap::MemoryOutOfBounds)
+            };
+            assert!(oob(call("load", 65_536)), "{reservation:?}: past one page");
+            assert_eq!(call("grow", 3).unwrap(), [Value::I32(1)], "{reservation:?}");
+            assert_eq!(
+                call("grow", 1).unwrap(),
+                [Value::I32(-1)],
+                "{reservation:?}: the cap"
+            );
+            call("store", 4 * 65_536 - 1).unwrap();
+            assert_eq!(call("load", 4 * 65_536 - 1).unwrap(), [Value::I32(7)]);
+            assert!(
+                oob(call("load", 4 * 65_536)),
+                "{reservation:?}: past the cap"
+            );
+            assert!(
+                oob(call("load_far", 3 * 65_536 - 3)),
+                "{reservation:?}: offset"
+            );
+            assert!(oob(call("load_far", -4)), "{reservation:?}: near 4 GiB");
+            assert!(
+                oob(call("load", -1)),
+                "{reservation:?}: the last byte of 4 GiB"
+            );
+            assert_eq!(sb.stats().peak_memory_bytes, 4 * 65_536);
+        })
+        .expect("a guest thread");
+    }
 }
 
 /// Tests `peak_table_elements`: the largest size one table reached (declared, then grown),

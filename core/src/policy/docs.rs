@@ -134,6 +134,12 @@ pub const KEYS: &[KeyDoc] = &[
         "instantiation bombs (and a crash of Wasmtime before 48.0.8)",
     ),
     doc(
+        "limits",
+        "memory_reservation",
+        "address space each memory reserves: \"full\" (4 GiB and guards, no bounds checks) or \"max_memory\" (max_memory and a 64 KiB guard, bounds checks)",
+        "running out of address space or memory mappings with many live sandboxes",
+    ),
+    doc(
         "wasi",
         "args",
         "argv as the guest sees it",

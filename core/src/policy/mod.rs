@@ -117,7 +117,39 @@ pub struct Limits {
     /// Compile-bomb guard: data segments per module. Wasmtime before 48.0.8 panicked compiling
     /// modules with more than about 32 000. Default: 10 000 [1 000; 30 000].
     pub max_data_segments: u32,
+    /// How much address space each linear memory reserves: `full` (4 GiB plus guards, so that
+    /// compiled code needs no bounds checks: fastest) or `max_memory` (`max_memory` plus a
+    /// 64 KiB guard, with explicit bounds checks in compiled code: many more sandboxes per
+    /// process, slower memory-bound code). Not a limit: the guest sees the same either way.
+    /// Default: full in every preset.
+    pub memory_reservation: MemoryReservation,
 }
+
+/// How much address space each linear memory reserves (`limits.memory_reservation`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MemoryReservation {
+    /// 4 GiB plus guard regions: compiled code elides bounds checks.
+    #[default]
+    Full,
+    /// `max_memory` plus a 64 KiB guard: explicit bounds checks; a small sandbox costs little
+    /// address space and few mappings.
+    MaxMemory,
+}
+
+impl MemoryReservation {
+    /// `full` or `max_memory`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MemoryReservation::Full => "full",
+            MemoryReservation::MaxMemory => "max_memory",
+        }
+    }
+}
+
+/// The guard region after a memory reserved at `max_memory` (`MemoryReservation::MaxMemory`).
+pub const SMALL_MEMORY_GUARD: u64 = 64 * 1024;
 
 /// A sandbox policy: limits, allowed proposals, WASI capabilities and the fuel cost model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -181,6 +213,7 @@ impl Preset {
                     max_locals: 2_000,
                     max_nesting: 500,
                     max_data_segments: 1_000,
+                    memory_reservation: MemoryReservation::Full,
                 },
                 Features::WASM2.with(Proposal::Simd, false),
             ),
@@ -206,6 +239,7 @@ impl Preset {
                     max_locals: 10_000,
                     max_nesting: 5_000,
                     max_data_segments: 10_000,
+                    memory_reservation: MemoryReservation::Full,
                 },
                 Features::WASM2,
             ),
@@ -228,6 +262,7 @@ impl Preset {
                     max_locals: 50_000,
                     max_nesting: 50_000,
                     max_data_segments: 30_000,
+                    memory_reservation: MemoryReservation::Full,
                 },
                 Features::WASM3_NO_THREADS,
             ),
@@ -338,6 +373,13 @@ impl Policy {
     #[must_use]
     pub fn with_trap_on_grow_failure(mut self, on: bool) -> Self {
         self.limits.trap_on_grow_failure = on;
+        self
+    }
+
+    /// Sets how much address space each memory reserves.
+    #[must_use]
+    pub fn with_memory_reservation(mut self, r: MemoryReservation) -> Self {
+        self.limits.memory_reservation = r;
         self
     }
 
@@ -466,6 +508,7 @@ struct LimitsOverlay {
     max_locals: Option<u32>,
     max_nesting: Option<u32>,
     max_data_segments: Option<u32>,
+    memory_reservation: Option<MemoryReservation>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -538,7 +581,8 @@ impl PolicyOverlay {
             max_function_size,
             max_locals,
             max_nesting,
-            max_data_segments
+            max_data_segments,
+            memory_reservation
         );
         p.features
             .apply(&self.features)

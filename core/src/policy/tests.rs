@@ -31,6 +31,19 @@ fn contract_keys_parse() {
 }
 
 #[test]
+fn memory_reservation_parses_and_defaults_to_full() {
+    assert_eq!(
+        Policy::default().limits.memory_reservation,
+        MemoryReservation::Full
+    );
+    let p = Policy::from_toml("[limits]\nmemory_reservation = \"max_memory\"\n").unwrap();
+    assert_eq!(p.limits.memory_reservation, MemoryReservation::MaxMemory);
+    assert!(Policy::from_toml("[limits]\nmemory_reservation = \"huge\"\n").is_err());
+    // It round-trips through the complete file `to_toml` writes.
+    assert_eq!(Policy::from_toml(&p.to_toml()).unwrap(), p);
+}
+
+#[test]
 fn sizes_accept_integers_and_absent_keys_keep_preset() {
     let p = Policy::from_toml("[limits]\nmax_memory = 65536\n").unwrap();
     assert_eq!(p.limits.max_memory, Size(65536));
