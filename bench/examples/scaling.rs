@@ -13,8 +13,13 @@ fn main() {
     .unwrap();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per_thread = 20_000;
-    let policy = Policy::default();
-    let only = std::env::args().nth(1);
+    // `scaling [RUNTIME] [full|max_memory]`
+    let reservation = match std::env::args().nth(2).as_deref() {
+        Some("max_memory") => cage::policy::MemoryReservation::MaxMemory,
+        _ => cage::policy::MemoryReservation::Full,
+    };
+    let policy = Policy::default().with_memory_reservation(reservation);
+    let only = std::env::args().nth(1).filter(|o| o != "all");
     for name in cage::available_runtimes()
         .into_iter()
         .filter(|n| only.as_deref().is_none_or(|o| o == n.as_str()))

@@ -97,6 +97,35 @@ fn the_process_budget_refuses_with_a_typed_rejection_and_nothing_breaks() {
         ));
         exercise(m.as_ref(), 2, "address space");
         set_process_budget(default);
+
+        // Mappings, with memories reserved at `max_memory` (Wasmtime pools them): every live
+        // sandbox is charged its mappings, pooled or not, so the kernel's `vm.max_map_count`
+        // is never what refuses.
+        let policy =
+            Policy::default().with_memory_reservation(cage::policy::MemoryReservation::MaxMemory);
+        let rt = cage::runtime_named(name, &policy).unwrap();
+        let m = module(rt.as_ref());
+        let before = process_usage();
+        let one = m.sandbox().unwrap();
+        let per_sandbox = process_usage().mappings - before.mappings;
+        let bytes = process_usage().address_space - before.address_space;
+        assert!(
+            per_sandbox >= 2,
+            "{name}: {per_sandbox} mappings per sandbox"
+        );
+        assert!(
+            bytes < 1 << 30,
+            "{name}: {bytes} bytes reserved per small sandbox"
+        );
+        drop(one);
+        let used = process_usage();
+        set_process_budget(ProcessBudget::new(
+            default.sandboxes,
+            default.address_space,
+            used.mappings + 2 * per_sandbox,
+        ));
+        exercise(m.as_ref(), 2, "mappings");
+        set_process_budget(default);
     }
     assert_eq!(
         process_usage().sandboxes,
