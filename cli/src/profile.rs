@@ -518,7 +518,17 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
         }
     }
     if !failures.is_empty() {
-        return Ok(ExitCode::from(EXIT_TRAPPED));
+        // A module no runtime accepts is the README's 65; any other failed run 70.
+        let rejected = failures.iter().all(|f| {
+            f["outcome"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("rejected"))
+        });
+        return Ok(ExitCode::from(if rejected {
+            EXIT_REJECTED
+        } else {
+            EXIT_TRAPPED
+        }));
     }
     if !disagreements.is_empty() || !verified {
         return Ok(ExitCode::from(1));

@@ -1113,6 +1113,24 @@ fn profile_narrows_wasi_to_what_a_real_program_used() {
     let v = json(&out);
     assert_eq!(v["recommended"], serde_json::Value::Null);
     assert_eq!(v["failures"][0]["outcome"], "trapped:out_of_fuel", "{v}");
+
+    // Hostile or wrong input is a typed error with one JSON object, never a crash.
+    let junk = tmp("junk.wasm", "\0asm\x01\0\0\0\x7f\x7f");
+    let out = cage(&["profile", "--json", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(65));
+    assert_eq!(json(&out)["recommended"], serde_json::Value::Null);
+    let out = cage(&["profile", "--json", "--headroom", "0.5", "examples/fib.wat"]);
+    assert_eq!(out.status.code(), Some(64));
+    let bad = tmp("bad-inputs.jsonl", "{\"argz\": []}\n");
+    let out = cage(&[
+        "profile",
+        "--json",
+        "--inputs",
+        bad.to_str().unwrap(),
+        "examples/hello-wasi.wat",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(json(&out)["error"].as_str().unwrap().contains("argz"));
 }
 
 #[test]
