@@ -882,6 +882,21 @@ fn print_human(
             }
         );
     }
+    let count = |k: &str| module[k].as_array().map_or(0, Vec::len);
+    let wasi = module["imports"].as_array().map_or(0, |v| {
+        v.iter()
+            .filter(|i| {
+                i.as_str()
+                    .is_some_and(|s| s.starts_with("wasi_snapshot_preview1::"))
+            })
+            .count()
+    });
+    println!(
+        "imports: {} ({wasi} from WASI preview 1); memories declared: {}; tables declared: {}",
+        count("imports"),
+        count("memories"),
+        count("tables")
+    );
     println!();
     println!(
         "{:<18} {:>23} {:>19} {:>12} {:>7} {:>10} {:>10} {:>10}",
