@@ -12,6 +12,7 @@
 #![allow(unsafe_code)]
 
 use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
 
 use wasmer::sys::vm::{
     MemoryError, MemoryStyle, TableStyle, VMConfig, VMMemory, VMMemoryDefinition, VMTable,
@@ -19,6 +20,7 @@ use wasmer::sys::vm::{
 };
 use wasmer::sys::{BaseTunables, Tunables};
 use wasmer::{MemoryType, Pages, TableType};
+use wasmer_vm::{LinearMemory, Mmap, MmapType};
 
 /// Caps on memories and tables around Wasmer's base tunables.
 pub(crate) struct CageTunables {
@@ -30,6 +32,185 @@ pub(crate) struct CageTunables {
     max_elements: u32,
     /// `Some` with `limits.memory_reservation = "max_memory"`: the style of every memory.
     right_sized: Option<MemoryStyle>,
+    /// Memories of this engine's instances, kept for the next instance (see [`MemoryPool`]).
+    pool: Arc<MemoryPool>,
+}
+
+/// Memories reused across instances of one engine (one module): a new instance takes an idle
+/// mapping instead of mapping one, and a dropped instance gives its mapping back instead of
+/// unmapping it. Mapping and unmapping per instance made instance-per-request slower on two
+/// threads than on one (each `munmap` interrupts every core running the process to flush its
+/// TLB); a reused mapping costs no system call.
+///
+/// Only what cannot leak is kept: unshared memories of static style (a fixed reservation) no
+/// larger than [`POOL_MAX_INITIAL`] at start that never grew (a grown one would need its pages
+/// made inaccessible again: a system call and a TLB flush, so it is unmapped as before). A kept
+/// memory is zeroed, every byte the guest could reach, before it is kept; the next instance
+/// then writes its data segments as into a fresh mapping. Idle memories are charged to the
+/// process budget (refused: unmapped instead).
+pub(crate) struct MemoryPool {
+    idle: Mutex<Vec<Idle>>,
+    capacity: usize,
+}
+
+/// Largest initial memory the pool keeps (zeroing it on return costs a `memset` of that size).
+pub(crate) const POOL_MAX_INITIAL: usize = 2 << 20;
+
+struct Idle {
+    mmap: Mmap,
+    /// Accessible bytes: the memory's initial size.
+    initial: usize,
+    _charge: cage_core::budget::Reservation,
+}
+
+impl MemoryPool {
+    pub(crate) fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        MemoryPool {
+            idle: Mutex::new(Vec::new()),
+            capacity: 2 * cores,
+        }
+    }
+
+    /// An idle mapping of `reserved` bytes with `initial` accessible, zeroed.
+    fn take(&self, reserved: usize, initial: usize) -> Option<Mmap> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let at = idle
+            .iter()
+            .position(|m| m.mmap.len() == reserved && m.initial == initial)?;
+        Some(idle.swap_remove(at).mmap)
+    }
+
+    /// Keeps `mmap` (zeroed by the caller) if there is room in the pool and in the budget.
+    fn put(&self, mmap: Mmap, initial: usize) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() >= self.capacity {
+            return;
+        }
+        let cost = cage_core::budget::Cost::reservation(mmap.len() as u64, 2);
+        if let Ok(charge) = cage_core::budget::reserve(cost) {
+            idle.push(Idle {
+                mmap,
+                initial,
+                _charge: charge,
+            });
+        }
+    }
+}
+
+/// A linear memory whose mapping comes from (and returns to) a [`MemoryPool`]; otherwise what
+/// Wasmer's own static memory does.
+struct PooledMemory {
+    /// `Some` until dropped.
+    mmap: Option<Mmap>,
+    /// Accessible bytes, the memory's size.
+    size: usize,
+    /// The size at instantiation.
+    initial: usize,
+    ty: MemoryType,
+    style: MemoryStyle,
+    /// The definition compiled code reads (in the instance's `VMContext`).
+    def: NonNull<VMMemoryDefinition>,
+    pool: Arc<MemoryPool>,
+}
+
+impl std::fmt::Debug for PooledMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledMemory")
+            .field("size", &self.size)
+            .field("ty", &self.ty)
+            .finish_non_exhaustive()
+    }
+}
+
+// SAFETY: the only non-`Send`/`Sync` field is `def`, a pointer into the `VMContext` of the
+// instance that owns this memory; Wasmer's own `VMOwnedMemory` holds the same pointer and is
+// `Send + Sync` for the same reason: the memory is used only under the store that owns both.
+unsafe impl Send for PooledMemory {}
+// SAFETY: as for `Send`; `&self` methods only read `def`'s address and this memory's fields.
+unsafe impl Sync for PooledMemory {}
+
+impl LinearMemory for PooledMemory {
+    fn ty(&self) -> MemoryType {
+        MemoryType {
+            minimum: self.size(),
+            ..self.ty
+        }
+    }
+
+    fn size(&self) -> Pages {
+        Pages((self.size / 65_536) as u32)
+    }
+
+    fn style(&self) -> MemoryStyle {
+        self.style
+    }
+
+    /// As Wasmer's static memory: within the static bound and the (capped) maximum, the new
+    /// pages are made accessible in place.
+    fn grow(&mut self, delta: Pages) -> Result<Pages, MemoryError> {
+        let current = self.size();
+        if delta.0 == 0 {
+            return Ok(current);
+        }
+        let refuse = MemoryError::CouldNotGrow {
+            current,
+            attempted_delta: delta,
+        };
+        let new = current.checked_add(delta).ok_or(refuse.clone())?;
+        let bound = match self.style {
+            MemoryStyle::Static { bound, .. } => bound,
+            MemoryStyle::Dynamic { .. } => return Err(refuse),
+        };
+        if self.ty.maximum.is_some_and(|m| new > m) || new > bound || new > Pages::max_value() {
+            return Err(refuse);
+        }
+        let (prev_bytes, new_bytes) = (current.bytes().0, new.bytes().0);
+        let mmap = self.mmap.as_mut().ok_or(refuse)?;
+        mmap.make_accessible(prev_bytes, new_bytes - prev_bytes)
+            .map_err(MemoryError::Region)?;
+        self.size = new_bytes;
+        let base = mmap.as_mut_ptr();
+        // SAFETY: `def` points to this memory's definition in its instance's `VMContext`,
+        // valid for as long as the instance and so this memory (`create_vm_memory`'s
+        // contract); compiled code reads it only while this store runs code, not concurrently
+        // with `grow`, which the store's `&mut` access excludes.
+        unsafe {
+            let md = self.def.as_ptr();
+            (*md).base = base;
+            (*md).current_length = new_bytes;
+        }
+        Ok(current)
+    }
+
+    fn vmmemory(&self) -> NonNull<VMMemoryDefinition> {
+        self.def
+    }
+
+    fn try_clone(&self) -> Result<Box<dyn LinearMemory + Send + Sync + 'static>, MemoryError> {
+        Err(MemoryError::UnsupportedOperation {
+            message: "a sandbox's memory cannot be cloned".into(),
+        })
+    }
+
+    fn copy(&self) -> Result<Box<dyn LinearMemory + Send + Sync + 'static>, MemoryError> {
+        Err(MemoryError::UnsupportedOperation {
+            message: "a sandbox's memory cannot be copied to another store".into(),
+        })
+    }
+}
+
+impl Drop for PooledMemory {
+    fn drop(&mut self) {
+        let Some(mut mmap) = self.mmap.take() else {
+            return;
+        };
+        if self.size == self.initial {
+            // Every byte the guest could reach: nothing of this tenant survives.
+            mmap.as_mut_slice_accessible().fill(0);
+            self.pool.put(mmap, self.initial);
+        }
+    }
 }
 
 /// The memory style of `limits.memory_reservation = "max_memory"` for a compiler: Cranelift
@@ -65,6 +246,7 @@ impl CageTunables {
     ) -> Self {
         CageTunables {
             right_sized,
+            pool: Arc::new(MemoryPool::new()),
             base,
             vmconfig: VMConfig {
                 wasm_stack_size: Some(stack_bytes),
@@ -130,6 +312,45 @@ impl Tunables for CageTunables {
         vm_definition_location: NonNull<VMMemoryDefinition>,
     ) -> Result<VMMemory, MemoryError> {
         let ty = self.cap_memory(ty)?;
+        if let MemoryStyle::Static {
+            bound,
+            offset_guard_size,
+        } = *style
+            && !ty.shared
+            && ty.minimum <= bound
+            && ty.minimum.bytes().0 <= POOL_MAX_INITIAL
+        {
+            let initial = ty.minimum.bytes().0;
+            let reserved = usize::try_from(offset_guard_size)
+                .ok()
+                .and_then(|g| bound.bytes().0.checked_add(g))
+                .ok_or_else(|| MemoryError::Generic("memory reservation overflows".into()))?;
+            let mut mmap = match self.pool.take(reserved, initial) {
+                Some(m) => m,
+                None => Mmap::accessible_reserved(initial, reserved, None, MmapType::Private)
+                    .map_err(MemoryError::Region)?,
+            };
+            let base = mmap.as_mut_ptr();
+            // SAFETY: the caller guarantees `vm_definition_location` points to a valid, owned
+            // `VMMemoryDefinition` (this method's contract); as Wasmer's own static memory does,
+            // it is set to the mapping's base and accessible length, which the mapping (owned
+            // by the memory returned, as long as the instance) keeps valid.
+            unsafe {
+                let md = vm_definition_location.as_ptr();
+                (*md).base = base;
+                (*md).current_length = initial;
+            }
+            let memory: Box<dyn LinearMemory + Send + Sync + 'static> = Box::new(PooledMemory {
+                mmap: Some(mmap),
+                size: initial,
+                initial,
+                ty,
+                style: *style,
+                def: vm_definition_location,
+                pool: self.pool.clone(),
+            });
+            return Ok(VMMemory::from_custom(memory));
+        }
         // SAFETY: the caller guarantees `vm_definition_location` points to a valid, owned
         // `VMMemoryDefinition` (this method's contract); it is passed on unchanged, and the capped
         // type differs only in a lower maximum, which the style computed for the original type

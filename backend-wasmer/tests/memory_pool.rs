@@ -1,0 +1,71 @@
+//! Wasmer memories reused across instances of one module (the backend's memory pool) leak
+//! nothing: a guest instantiated after another one, on the same module, sees its data segments,
+//! zeros everywhere else and its initial size, whether the earlier tenant wrote inside its
+//! initial pages only (its mapping is zeroed and reused) or also grew (its mapping is unmapped).
+//! Both compilers, both reservations.
+
+use cage_core::policy::MemoryReservation;
+use cage_core::{HostFunctions, Invocation, Policy, Trap, Value};
+use cage_wasmer::Compiler;
+
+const GUEST: &str = r#"(module
+    (memory (export "memory") 1)
+    (data (i32.const 0) "hello")
+    (func (export "write") (param $grow i32)
+        (if (local.get $grow) (then (drop (memory.grow (i32.const 1)))))
+        (i32.store (i32.const 1000) (i32.const 0x5ec2e7))
+        (i32.store (i32.const 65532) (i32.const 0x5ec2e7))
+        (i32.store (i32.const 0) (i32.const 0x5ec2e7)))
+    (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+    (func (export "pages") (result i32) (memory.size)))"#;
+
+fn i32_of(v: Vec<Value>) -> i32 {
+    match v.as_slice() {
+        [Value::I32(x)] => *x,
+        other => panic!("expected one i32, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_reused_memory_shows_nothing_of_the_previous_tenant() {
+    let bytes = cage_core::module::to_binary(GUEST.as_bytes()).unwrap();
+    for compiler in [Compiler::Cranelift, Compiler::Singlepass] {
+        for reservation in [MemoryReservation::Full, MemoryReservation::MaxMemory] {
+            let policy = Policy::default().with_memory_reservation(reservation);
+            let rt = cage_wasmer::runtime(&policy, compiler).unwrap();
+            let host = HostFunctions::new();
+            let checked = cage_core::prepare(&rt, &bytes, &host, &Invocation::Instantiate).unwrap();
+            let module = rt.compile_checked(&checked, &host).unwrap();
+            cage_core::on_guest_thread(&policy, || {
+                for grow in [0, 1, 0, 0, 1, 0] {
+                    let mut sb = module.sandbox().unwrap();
+                    sb.instantiate().unwrap();
+                    let what = format!("{compiler:?} {reservation:?} after grow={grow}");
+                    // Fresh: the data segment, zeros, the initial size, nothing past it.
+                    assert_eq!(
+                        i32_of(sb.call("load", &[Value::I32(0)]).unwrap()),
+                        i32::from_le_bytes(*b"hell"),
+                        "{what}"
+                    );
+                    for addr in [1000, 65532] {
+                        assert_eq!(
+                            i32_of(sb.call("load", &[Value::I32(addr)]).unwrap()),
+                            0,
+                            "{what}: memory at {addr}"
+                        );
+                    }
+                    assert_eq!(i32_of(sb.call("pages", &[]).unwrap()), 1, "{what}");
+                    let e = sb.call("load", &[Value::I32(70_000)]).unwrap_err();
+                    assert_eq!(e.as_trap(), Some(Trap::MemoryOutOfBounds), "{what}");
+                    // Then this tenant writes its secrets (and grows, every other time).
+                    sb.call("write", &[Value::I32(grow)]).unwrap();
+                    assert_eq!(
+                        i32_of(sb.call("load", &[Value::I32(1000)]).unwrap()),
+                        0x5ec2e7
+                    );
+                }
+            })
+            .unwrap();
+        }
+    }
+}
