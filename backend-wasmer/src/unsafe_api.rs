@@ -5,9 +5,15 @@
 //! without bound), for memories and tables created by the host and by the VM alike. Growth past a
 //! cap fails, and the guest sees -1. `vmconfig()` is forwarded so the stack size survives.
 //!
+//! The same `Tunables` keep a pool of memories per engine ([`MemoryPool`]): instance-per-request
+//! reuses a zeroed mapping instead of mapping and unmapping one per instance. The pooled memory
+//! is a `LinearMemory` of Cage's that writes its definition where Wasmer's own static memory
+//! would, and behaves as it does.
+//!
 //! `Tunables::create_vm_memory` and `create_vm_table` are `unsafe fn`s in Wasmer's API, and so is
-//! `Module::deserialize`. The crate denies `unsafe_code`; this module alone allows it, and every
-//! block carries a `// SAFETY:` comment.
+//! `Module::deserialize`; a custom memory's definition pointer is written through `unsafe` and
+//! it must be declared `Send + Sync`. The crate denies `unsafe_code`; this module alone allows
+//! it, and every block carries a `// SAFETY:` comment.
 
 #![allow(unsafe_code)]
 
