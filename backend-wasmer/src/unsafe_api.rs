@@ -52,55 +52,72 @@ pub(crate) struct CageTunables {
 /// larger than [`POOL_MAX_INITIAL`] at start that never grew (a grown one would need its pages
 /// made inaccessible again: a system call and a TLB flush, so it is unmapped as before). A kept
 /// memory is zeroed, every byte the guest could reach, before it is kept; the next instance
-/// then writes its data segments as into a fresh mapping. Idle memories are charged to the
-/// process budget (refused: unmapped instead).
+/// then writes its data segments as into a fresh mapping.
+///
+/// Idle memories are not charged to the process budget (a sandbox is charged its memory when it
+/// is made, whether it then reuses an idle one or maps a new one; charging idle ones as well
+/// would refuse sandboxes that would only have reused them). Instead they are bounded: at most
+/// [`IDLE_PER_ENGINE`] per engine and [`IDLE_PER_PROCESS`] in the whole process, so the
+/// address space they hold (at most 64 × 8 GiB, 0.4 % of the 128 TiB user space) and their
+/// mappings (128) stay inside the quarter of each resource the budget keeps in reserve.
 pub(crate) struct MemoryPool {
     idle: Mutex<Vec<Idle>>,
-    capacity: usize,
 }
+
+/// Idle memories one engine keeps.
+pub(crate) const IDLE_PER_ENGINE: usize = 4;
+/// Idle memories the whole process keeps.
+pub(crate) const IDLE_PER_PROCESS: usize = 64;
+/// Idle memories kept now, over every engine.
+static IDLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Largest initial memory the pool keeps (zeroing it on return costs a `memset` of that size).
 pub(crate) const POOL_MAX_INITIAL: usize = 2 << 20;
 
 struct Idle {
-    mmap: Mmap,
+    /// `Some` until taken.
+    mmap: Option<Mmap>,
     /// Accessible bytes: the memory's initial size.
     initial: usize,
-    _charge: cage_core::budget::Reservation,
+}
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        IDLE.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl MemoryPool {
     pub(crate) fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         MemoryPool {
             idle: Mutex::new(Vec::new()),
-            capacity: 2 * cores,
         }
     }
 
     /// An idle mapping of `reserved` bytes with `initial` accessible, zeroed.
     fn take(&self, reserved: usize, initial: usize) -> Option<Mmap> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let at = idle
-            .iter()
-            .position(|m| m.mmap.len() == reserved && m.initial == initial)?;
-        Some(idle.swap_remove(at).mmap)
+        let at = idle.iter().position(|m| {
+            m.initial == initial && m.mmap.as_ref().is_some_and(|m| m.len() == reserved)
+        })?;
+        idle.swap_remove(at).mmap.take()
     }
 
-    /// Keeps `mmap` (zeroed by the caller) if there is room in the pool and in the budget.
+    /// Keeps `mmap` (zeroed by the caller) if there is room in this pool and in the process.
     fn put(&self, mmap: Mmap, initial: usize) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() >= self.capacity {
+        if idle.len() >= IDLE_PER_ENGINE {
             return;
         }
-        let cost = cage_core::budget::Cost::reservation(mmap.len() as u64, 2);
-        if let Ok(charge) = cage_core::budget::reserve(cost) {
-            idle.push(Idle {
-                mmap,
-                initial,
-                _charge: charge,
-            });
+        let kept = IDLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let entry = Idle {
+            mmap: Some(mmap),
+            initial,
+        };
+        if kept < IDLE_PER_PROCESS {
+            idle.push(entry);
         }
+        // Else `entry` is dropped here: unmapped, and the count goes back down.
     }
 }
 

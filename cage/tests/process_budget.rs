@@ -32,7 +32,7 @@ fn exercise(m: &dyn cage::DynModule, held: usize, what: &str) {
         })
         .collect();
     let Err(e) = m.sandbox() else {
-        panic!("a sandbox past the budget was made")
+        panic!("a sandbox past the budget was made ({what})")
     };
     assert_eq!(e.as_rejection(), Some(Rejection::LimitExceeded), "{e:?}");
     let msg = e.message().unwrap_or_default();
