@@ -48,9 +48,10 @@ pub(crate) struct CageTunables {
 /// threads than on one (each `munmap` interrupts every core running the process to flush its
 /// TLB); a reused mapping costs no system call.
 ///
-/// Only what cannot leak is kept: unshared memories of static style (a fixed reservation) no
-/// larger than [`POOL_MAX_INITIAL`] at start that never grew (a grown one would need its pages
-/// made inaccessible again: a system call and a TLB flush, so it is unmapped as before). A kept
+/// Only what cannot leak is kept: unshared memories (static, or dynamic as Singlepass gets with
+/// `memory_reservation = "max_memory"`) no larger than [`POOL_MAX_INITIAL`] at start that never
+/// grew (a grown one would need its pages made inaccessible again: a system call and a TLB
+/// flush, so it is unmapped as before). A kept
 /// memory is zeroed, every byte the guest could reach, before it is kept; the next instance
 /// then writes its data segments as into a fresh mapping.
 ///
@@ -169,8 +170,9 @@ impl LinearMemory for PooledMemory {
         self.style
     }
 
-    /// As Wasmer's static memory: within the static bound and the (capped) maximum, the new
-    /// pages are made accessible in place.
+    /// As Wasmer's own memories: within the (capped) maximum, a static memory makes the new
+    /// pages accessible in place (up to its bound); a dynamic one does so within its mapping
+    /// and otherwise moves to a larger mapping (the definition follows).
     fn grow(&mut self, delta: Pages) -> Result<Pages, MemoryError> {
         let current = self.size();
         if delta.0 == 0 {
@@ -183,15 +185,25 @@ impl LinearMemory for PooledMemory {
         let new = current.checked_add(delta).ok_or(refuse.clone())?;
         let bound = match self.style {
             MemoryStyle::Static { bound, .. } => bound,
-            MemoryStyle::Dynamic { .. } => return Err(refuse),
+            MemoryStyle::Dynamic { .. } => Pages::max_value(),
         };
         if self.ty.maximum.is_some_and(|m| new > m) || new > bound || new > Pages::max_value() {
             return Err(refuse);
         }
         let (prev_bytes, new_bytes) = (current.bytes().0, new.bytes().0);
-        let mmap = self.mmap.as_mut().ok_or(refuse)?;
-        mmap.make_accessible(prev_bytes, new_bytes - prev_bytes)
-            .map_err(MemoryError::Region)?;
+        let guard = usize::try_from(self.style.offset_guard_size()).map_err(|_| refuse.clone())?;
+        let mmap = self.mmap.as_mut().ok_or(refuse.clone())?;
+        if new_bytes > mmap.len().saturating_sub(guard) {
+            // A dynamic memory outgrew its mapping: a larger one, the contents copied.
+            let reserved = new_bytes.checked_add(guard).ok_or(refuse)?;
+            let mut moved = Mmap::accessible_reserved(new_bytes, reserved, None, MmapType::Private)
+                .map_err(MemoryError::Region)?;
+            moved.as_mut_slice()[..prev_bytes].copy_from_slice(&mmap.as_slice()[..prev_bytes]);
+            *mmap = moved;
+        } else {
+            mmap.make_accessible(prev_bytes, new_bytes - prev_bytes)
+                .map_err(MemoryError::Region)?;
+        }
         self.size = new_bytes;
         let base = mmap.as_mut_ptr();
         // SAFETY: `def` points to this memory's definition in its instance's `VMContext`,
@@ -335,18 +347,21 @@ impl Tunables for CageTunables {
         vm_definition_location: NonNull<VMMemoryDefinition>,
     ) -> Result<VMMemory, MemoryError> {
         let ty = self.cap_memory(ty)?;
-        if let MemoryStyle::Static {
-            bound,
-            offset_guard_size,
-        } = *style
+        // What Wasmer's own memory of this style reserves: a static one its bound, a dynamic
+        // one its initial size, each with its guard after.
+        let mapped = match *style {
+            MemoryStyle::Static { bound, .. } if ty.minimum <= bound => Some(bound),
+            MemoryStyle::Dynamic { .. } => Some(ty.minimum),
+            MemoryStyle::Static { .. } => None,
+        };
+        if let Some(mapped) = mapped
             && !ty.shared
-            && ty.minimum <= bound
             && ty.minimum.bytes().0 <= POOL_MAX_INITIAL
         {
             let initial = ty.minimum.bytes().0;
-            let reserved = usize::try_from(offset_guard_size)
+            let reserved = usize::try_from(style.offset_guard_size())
                 .ok()
-                .and_then(|g| bound.bytes().0.checked_add(g))
+                .and_then(|g| mapped.bytes().0.checked_add(g))
                 .ok_or_else(|| MemoryError::Generic("memory reservation overflows".into()))?;
             let mut mmap = match self.pool.take(reserved, initial) {
                 Some(m) => m,
