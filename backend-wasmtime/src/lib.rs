@@ -165,6 +165,10 @@ fn config(policy: &Policy) -> Config {
         c.memory_guard_size(guard);
         c.memory_reservation_for_growth(0);
         c.guard_before_linear_memory(false);
+        // Data segments copied at instantiation rather than mapped copy-on-write from an
+        // image: one mapping less per live memory (2 instead of 3), which is what bounds how
+        // many small sandboxes a process holds (`vm.max_map_count`).
+        c.memory_init_cow(false);
     }
     c
 }
@@ -359,9 +363,11 @@ impl Backend for Wasmtime {
         if self.allocator == Allocator::Pooling {
             // The address space was reserved with the pool, when the runtime was made; but a
             // live pooled memory splits the pool's mapping where its accessible pages end
-            // (measured: 3 mappings per live 1-page sandbox), and tables may too.
+            // (measured: 3 mappings per live 1-page sandbox, 2 without the copy-on-write
+            // image), and tables may too.
             let tables = module.info().tables.iter().filter(|t| !t.imported).count() as u64;
-            return cage_core::budget::Cost::sandbox(0, 3 * memories + tables);
+            let per_memory = pool::mappings_per_memory(&self.policy);
+            return cage_core::budget::Cost::sandbox(0, per_memory * memories + tables);
         }
         let (bytes, maps) = pool::on_demand_memory(&self.policy);
         cage_core::budget::Cost::sandbox(memories * bytes, memories * maps)

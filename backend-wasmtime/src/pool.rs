@@ -64,7 +64,17 @@ const DECOMMIT_BATCH: u64 = 32;
 /// image).
 pub(crate) fn on_demand_memory(policy: &Policy) -> (u64, u64) {
     let (reservation, guard) = memory_layout(policy);
-    (reservation + 2 * guard, 3)
+    (reservation + 2 * guard, mappings_per_memory(policy))
+}
+
+/// Mappings one live memory takes: its accessible pages, the rest of its reservation and guard,
+/// and with `memory_reservation = "full"` the copy-on-write image of its data segments (with
+/// `"max_memory"` data is copied instead, to save that mapping).
+pub(crate) fn mappings_per_memory(policy: &Policy) -> u64 {
+    match policy.limits.memory_reservation {
+        MemoryReservation::MaxMemory => 2,
+        _ => 3,
+    }
 }
 
 /// What the pool for `policy` reserves, for the process budget: `None` when it is not used.

@@ -3,6 +3,7 @@
 //! and fresh globals, whether the slot last held the same module or another one. The pool is
 //! sized to one instance here, so every instantiation reuses the same slot.
 
+use cage_core::policy::MemoryReservation;
 use cage_core::{HostFunctions, Policy, Rejection, Runtime, Value};
 use cage_wasmtime::{Allocator, Wasmtime};
 
@@ -37,12 +38,17 @@ const READER: &str = r#"(module
     (func (export "table_null") (param i32) (result i32) (ref.is_null (table.get (local.get 0))))
     (func (export "global") (result i32) (global.get $g)))"#;
 
+/// Both reservations: `"full"` (4 GiB slots, data mapped copy-on-write) and `"max_memory"`
+/// (small slots, data copied in).
+const RESERVATIONS: [MemoryReservation; 2] =
+    [MemoryReservation::Full, MemoryReservation::MaxMemory];
+
 fn runtime() -> Runtime<Wasmtime> {
-    runtime_of(1)
+    runtime_of(1, MemoryReservation::Full)
 }
 
-fn runtime_of(instances: u32) -> Runtime<Wasmtime> {
-    let mut policy = Policy::default();
+fn runtime_of(instances: u32, reservation: MemoryReservation) -> Runtime<Wasmtime> {
+    let mut policy = Policy::default().with_memory_reservation(reservation);
     policy.limits.max_instances = instances;
     let rt = cage_wasmtime::runtime(&policy).unwrap();
     assert_eq!(rt.backend().allocator(), Allocator::Pooling);
@@ -92,7 +98,12 @@ fn assert_fresh(sb: &mut cage_core::Sandbox<Wasmtime>, data: Option<&[u8]>) {
 
 #[test]
 fn a_reused_slot_shows_nothing_of_the_previous_guest() {
-    let rt = runtime();
+    for reservation in RESERVATIONS {
+        reused_slot(runtime_of(1, reservation));
+    }
+}
+
+fn reused_slot(rt: Runtime<Wasmtime>) {
     let writer = rt
         .compile(&wat::parse_str(WRITER).unwrap(), &HostFunctions::new())
         .unwrap();
@@ -134,7 +145,12 @@ fn a_reused_slot_shows_nothing_of_the_previous_guest() {
 fn batched_slot_resets_never_hand_out_a_dirty_slot() {
     // Four slots, reset in batches of four: sandboxes come and go in every interleaving of
     // slots waiting for their reset, reused, and cold.
-    let rt = runtime_of(4);
+    for reservation in RESERVATIONS {
+        batched_resets(runtime_of(4, reservation));
+    }
+}
+
+fn batched_resets(rt: Runtime<Wasmtime>) {
     let writer = rt
         .compile(&wat::parse_str(WRITER).unwrap(), &HostFunctions::new())
         .unwrap();
