@@ -22,7 +22,7 @@ use std::time::Duration;
 use cage::policy::{DirMode, MAX_STACK_RANGE};
 use cage::{
     Features, HostFunctions, Invocation, Outcome, Policy, Proposal, Report, RuntimeName, Size,
-    Value, on_guest_thread,
+    on_guest_thread,
 };
 use clap::Args;
 use serde::Serialize;
@@ -210,48 +210,14 @@ fn plan(
     if let Some(s) = &input.stdin {
         policy.wasi.stdin = Some(s.clone().into_bytes());
     }
-    let export = input.invoke.as_ref().or(a.invoke.as_ref());
-    let invocation = match export {
-        Some(export) => {
-            let ty = info
-                .and_then(|i| i.export_func(export))
-                .ok_or_else(|| (EXIT_REJECTED, format!("no exported function `{export}`")))?;
-            if ty.params.len() != input.args.len() {
-                return Err(usage(format!(
-                    "`{export}` takes {} arguments {ty}, got {}",
-                    ty.params.len(),
-                    input.args.len()
-                )));
-            }
-            let args = ty
-                .params
-                .iter()
-                .zip(&input.args)
-                .map(|(t, s)| Value::parse_as(*t, s))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(usage)?;
-            Invocation::call(export.clone(), args)
-        }
-        None => {
-            let argv0 = a
-                .module
-                .file_name()
-                .map_or_else(|| "module".into(), |n| n.to_string_lossy().into_owned());
-            if !input.args.is_empty() || policy.wasi.args.is_empty() {
-                policy.wasi.args = std::iter::once(argv0)
-                    .chain(input.args.iter().cloned())
-                    .collect();
-            }
-            let inv = Invocation::default_for(info);
-            if !input.args.is_empty() && matches!(inv, Invocation::Instantiate) {
-                return Err(usage(
-                    "arguments were given, but the module is not a WASI command (no `_start`) \
-                     and no --invoke names an export to pass them to",
-                ));
-            }
-            inv
-        }
-    };
+    let export = input.invoke.as_deref().or(a.invoke.as_deref());
+    if export.is_none() && (!input.args.is_empty() || policy.wasi.args.is_empty()) {
+        policy.wasi.args = crate::run::wasi_argv(&a.module, &input.args);
+    }
+    let invocation = crate::run::invocation(info, export, &input.args).map_err(|e| match e {
+        crate::run::Plan::Usage(m) => usage(m),
+        crate::run::Plan::Failed(e) => (EXIT_REJECTED, e.to_string()),
+    })?;
     Ok((policy, invocation))
 }
 

@@ -59,15 +59,17 @@ fn wasi_flags(a: &RunArgs, policy: &mut Policy) -> Result<(), String> {
         w.inherit_stdio = true;
     }
     if a.invoke.is_none() && (!a.args.is_empty() || w.args.is_empty()) {
-        let argv0 = a
-            .module
-            .file_name()
-            .map_or_else(|| "module".into(), |n| n.to_string_lossy().into_owned());
-        w.args = std::iter::once(argv0)
-            .chain(a.args.iter().cloned())
-            .collect();
+        w.args = wasi_argv(&a.module, &a.args);
     }
     Ok(())
+}
+
+/// A WASI command's `argv`: the module's file name, then ARGS.
+pub(crate) fn wasi_argv(module: &std::path::Path, args: &[String]) -> Vec<String> {
+    let argv0 = module
+        .file_name()
+        .map_or_else(|| "module".into(), |n| n.to_string_lossy().into_owned());
+    std::iter::once(argv0).chain(args.iter().cloned()).collect()
 }
 
 pub(crate) fn main(a: RunArgs) -> ExitCode {
@@ -180,7 +182,7 @@ fn default_cache_key() -> Option<PathBuf> {
 }
 
 /// Why a run could not be planned.
-enum Plan {
+pub(crate) enum Plan {
     /// Arguments that do not fit the export or the module: a usage error.
     Usage(String),
     /// The module could not be read or was rejected.
@@ -196,51 +198,62 @@ impl From<Error> for Plan {
 /// Reads the module and turns `--invoke` and ARGS into an invocation.
 fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), Plan> {
     let bytes = cage::module::load(&a.module, policy.limits.max_module_size.bytes())?;
-    let invocation = match &a.invoke {
+    let info = cage::module::outline(&bytes).ok();
+    let invocation = invocation(info.as_ref(), a.invoke.as_deref(), &a.args)?;
+    Ok((bytes, invocation))
+}
+
+/// What to run: `export` with `args` parsed by its signature, or without an export the module's
+/// default (a WASI command, whose `args` are its argv, or instantiation alone). A module too
+/// broken to describe (`info` is `None`) is left for the run to reject with its real reason.
+///
+/// # Errors
+/// A missing export is the module's verdict (`invalid_invocation`); arguments that do not fit
+/// it, or arguments for a module that takes none, are the caller's mistake (usage).
+pub(crate) fn invocation(
+    info: Option<&cage::ModuleInfo>,
+    export: Option<&str>,
+    args: &[String],
+) -> Result<Invocation, Plan> {
+    match export {
         Some(export) => {
-            // Parse arguments by the export's signature; a module too broken to describe is left
-            // for `run` to reject with its real reason.
-            let args = match cage::module::outline(&bytes) {
-                Ok(info) => {
-                    // A missing export is the module's verdict (`invalid_invocation`); arguments
-                    // that do not fit it are the caller's mistake (usage).
-                    let ty = info.export_func(export).ok_or_else(|| {
-                        Error::reject(
-                            Rejection::InvalidInvocation,
-                            format!("no exported function `{export}`"),
-                        )
-                    })?;
-                    if ty.params.len() != a.args.len() {
-                        return Err(Plan::Usage(format!(
-                            "`{export}` takes {} arguments {ty}, got {}",
-                            ty.params.len(),
-                            a.args.len()
-                        )));
-                    }
-                    ty.params
-                        .iter()
-                        .zip(&a.args)
-                        .map(|(t, s)| Value::parse_as(*t, s))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(Plan::Usage)?
-                }
-                Err(_) => Vec::new(),
+            let Some(info) = info else {
+                return Ok(Invocation::call(export, Vec::new()));
             };
-            Invocation::call(export.clone(), args)
+            let ty = info.export_func(export).ok_or_else(|| {
+                Error::reject(
+                    Rejection::InvalidInvocation,
+                    format!("no exported function `{export}`"),
+                )
+            })?;
+            if ty.params.len() != args.len() {
+                return Err(Plan::Usage(format!(
+                    "`{export}` takes {} arguments {ty}, got {}",
+                    ty.params.len(),
+                    args.len()
+                )));
+            }
+            let values = ty
+                .params
+                .iter()
+                .zip(args)
+                .map(|(t, s)| Value::parse_as(*t, s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(Plan::Usage)?;
+            Ok(Invocation::call(export, values))
         }
         None => {
-            let invocation = Invocation::default_for(cage::module::outline(&bytes).ok().as_ref());
-            if !a.args.is_empty() && matches!(invocation, Invocation::Instantiate) {
+            let invocation = Invocation::default_for(info);
+            if !args.is_empty() && matches!(invocation, Invocation::Instantiate) {
                 return Err(Plan::Usage(
                     "ARGS were given, but the module is not a WASI command (no `_start`) and no \
                      --invoke names an export to pass them to"
                         .into(),
                 ));
             }
-            invocation
+            Ok(invocation)
         }
-    };
-    Ok((bytes, invocation))
+    }
 }
 
 fn exit_code(report: &Report) -> ExitCode {
