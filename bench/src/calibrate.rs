@@ -62,25 +62,25 @@ pub const KERNELS: &[Kernel] = &[
     },
 ];
 
-/// Median, minimum and maximum.
+/// Median, minimum and maximum of some measurements (zeros when there are none).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct Spread {
-    /// Median.
-    pub median: f64,
+pub struct Spread<T = f64> {
+    /// Median (the upper one of an even count).
+    pub median: T,
     /// Minimum.
-    pub min: f64,
+    pub min: T,
     /// Maximum.
-    pub max: f64,
+    pub max: T,
 }
 
-impl Spread {
-    /// Of `v` (not empty).
-    pub fn of(mut v: Vec<f64>) -> Self {
-        v.sort_by(f64::total_cmp);
+impl<T: Copy + PartialOrd + Default> Spread<T> {
+    /// Of `v`.
+    pub fn of(mut v: Vec<T>) -> Self {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
         Spread {
-            median: v.get(v.len() / 2).copied().unwrap_or(0.0),
-            min: v.first().copied().unwrap_or(0.0),
-            max: v.last().copied().unwrap_or(0.0),
+            median: v.get(v.len() / 2).copied().unwrap_or_default(),
+            min: v.first().copied().unwrap_or_default(),
+            max: v.last().copied().unwrap_or_default(),
         }
     }
 }

@@ -24,6 +24,7 @@ use cage::{
     Features, HostFunctions, Invocation, Outcome, Policy, Proposal, Report, RuntimeName, Size,
     on_guest_thread,
 };
+use cage_bench::calibrate::Spread;
 use clap::Args;
 use serde::Serialize;
 use serde_json::json;
@@ -101,24 +102,6 @@ struct Run {
     report: Report,
     #[serde(skip)]
     wasi: Option<cage::wasi::WasiUsage>,
-}
-
-/// Median and maximum.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-struct Spread<T> {
-    median: T,
-    max: T,
-}
-
-fn spread<T: Copy + PartialOrd + Default>(mut v: Vec<T>) -> Spread<T> {
-    if v.is_empty() {
-        return Spread::default();
-    }
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    Spread {
-        median: v[v.len() / 2],
-        max: v[v.len() - 1],
-    }
 }
 
 /// Per runtime.
@@ -378,12 +361,12 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
                 .iter()
                 .map(|r| r.fuel)
                 .collect::<Option<Vec<_>>>()
-                .map(spread),
-            wall_ms: spread(runs.iter().map(|r| r.wall_ms).collect()),
-            compile_ms: spread(runs.iter().map(|r| r.compile_ms).collect()),
-            peak_memory_bytes: spread(runs.iter().map(|r| r.peak_memory_bytes).collect()),
-            peak_table_elements: spread(runs.iter().map(|r| r.peak_table_elements).collect()),
-            output_bytes: spread(runs.iter().map(|r| r.output_bytes).collect()),
+                .map(Spread::of),
+            wall_ms: Spread::of(runs.iter().map(|r| r.wall_ms).collect()),
+            compile_ms: Spread::of(runs.iter().map(|r| r.compile_ms).collect()),
+            peak_memory_bytes: Spread::of(runs.iter().map(|r| r.peak_memory_bytes).collect()),
+            peak_table_elements: Spread::of(runs.iter().map(|r| r.peak_table_elements).collect()),
+            output_bytes: Spread::of(runs.iter().map(|r| r.output_bytes).collect()),
             min_stack_bytes: None,
             runs,
         });
