@@ -176,7 +176,7 @@ fn write_reproducer(dir: &std::path::Path, r: &SeedResult) -> std::io::Result<Pa
         .steps
         .iter()
         .zip(&other.steps)
-        .position(|(x, y)| x != y)
+        .position(|(x, y)| x.outcome != y.outcome || x.fuel != y.fuel)
         .unwrap_or(base.steps.len().saturating_sub(1));
     let (before, invoke): (Vec<String>, Option<String>) = if at == 0 {
         (Vec::new(), None)

@@ -92,3 +92,22 @@ fn the_smoke_seeds_cover_imports_proposals_and_limits() {
     }
     assert!(wasi > 10 && host > 10, "wasi {wasi}, cage_test {host}");
 }
+
+/// The declared runtime bugs are recognised (and only on the runtime that has them): the seeds
+/// that found them report it, and the other runtimes still agree.
+#[test]
+fn declared_runtime_bugs_are_reported_apart() {
+    for (seed, runtime) in [
+        (242, cage::RuntimeName::WasmerCranelift),
+        (6_004_797, cage::RuntimeName::WasmerSinglepass),
+    ] {
+        let r = run_seed(seed, &cage::available_runtimes(), &factory);
+        assert!(
+            r.runtime_bugs.iter().any(|(n, _)| *n == runtime),
+            "seed {seed}: {:?}",
+            r.runtime_bugs
+        );
+        assert_eq!(r.runtime_bugs.len(), 1, "seed {seed}");
+        assert_eq!(r.divergence, None, "seed {seed}");
+    }
+}
