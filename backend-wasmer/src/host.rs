@@ -67,6 +67,10 @@ impl HostContext for Context<'_> {
             .map_or(0, |m| m.view(&self.store).data_size())
     }
 
+    fn has_memory(&mut self) -> bool {
+        self.memory.is_some()
+    }
+
     fn consume_fuel(&mut self, amount: u64) -> Result<(), HostError> {
         let Some(left) = self.remaining() else {
             return Ok(());

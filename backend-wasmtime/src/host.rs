@@ -53,6 +53,10 @@ impl HostContext for Context<'_, '_> {
             .map_or(0, |m| m.data_size(&*self.caller) as u64)
     }
 
+    fn has_memory(&mut self) -> bool {
+        self.memory().is_some()
+    }
+
     fn consume_fuel(&mut self, amount: u64) -> Result<(), HostError> {
         if !self.metered {
             return Ok(());

@@ -40,6 +40,7 @@ mod unsafe_api;
 
 pub use host::{HostParams, HostResults, WasmtimeHostFn};
 pub use pool::{ADDRESS_SPACE_BUDGET, Allocator};
+pub use unsafe_api::WasmtimeFunc;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -442,7 +443,7 @@ fn arm(store: &mut Store<StoreData>, timeout: &Option<(Duration, Arc<Ticker>)>) 
 }
 
 impl CageStore for WasmtimeStore {
-    type Func = wasmtime::Func;
+    type Func = WasmtimeFunc;
 
     fn instantiate(&mut self) -> Result<(), Error> {
         let instance = self
@@ -459,15 +460,16 @@ impl CageStore for WasmtimeStore {
         Ok(())
     }
 
-    fn func(&mut self, name: &str) -> Option<wasmtime::Func> {
+    fn func(&mut self, name: &str) -> Option<WasmtimeFunc> {
         let instance = self.instance?;
-        instance.get_func(&mut self.store, name)
+        let func = instance.get_func(&mut self.store, name)?;
+        Some(WasmtimeFunc::new(&self.store, func))
     }
 
     #[inline]
     fn call(
         &mut self,
-        func: &wasmtime::Func,
+        func: &WasmtimeFunc,
         args: &[Value],
         results: &mut [Value],
     ) -> Result<(), Error> {
@@ -532,8 +534,8 @@ where
 {
     type Typed = wasmtime::TypedFunc<P, R>;
 
-    fn typed(&mut self, func: &wasmtime::Func) -> Result<wasmtime::TypedFunc<P, R>, Error> {
-        func.typed::<P, R>(&self.store).map_err(|e| {
+    fn typed(&mut self, func: &WasmtimeFunc) -> Result<wasmtime::TypedFunc<P, R>, Error> {
+        func.func.typed::<P, R>(&self.store).map_err(|e| {
             Error::host_from(
                 HostFailure::Runtime,
                 "wasmtime refused a signature core had checked",

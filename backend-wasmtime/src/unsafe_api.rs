@@ -1,77 +1,145 @@
 //! The one module of the Wasmtime backend with `unsafe`: untyped calls through
-//! `Func::call_unchecked` (Wasmtime's own checks repeat what core has already checked, and cost
-//! most of an untyped call), the conversion of raw results with `Val::from_raw`, and loading
-//! cached code with `Module::deserialize`. The crate denies `unsafe_code`; this module alone
+//! `Func::call_unchecked` (after checks of its own that cost less than `Func::call`'s, which
+//! allocate), the conversion of raw results with `Val::from_raw`, and loading cached code with
+//! `Module::deserialize`. The crate denies `unsafe_code`; this module alone
 //! allows it, and every block carries a `// SAFETY:` comment.
 
 #![allow(unsafe_code)]
 
 use cage_core::cache::VerifiedCode;
-use cage_core::{Error, HostFailure, Value};
+use cage_core::{Error, HostFailure, Rejection, Value};
 use wasmtime::{Store, Val, ValRaw};
 
 use crate::StoreData;
-use crate::convert::{classify, from_val, to_val, val_type};
+use crate::convert::{classify, from_val, to_val};
 
-/// A value as a raw slot: numbers directly, references through the store.
-fn to_raw(store: &mut Store<StoreData>, v: &Value) -> Result<ValRaw, Error> {
-    Ok(match *v {
-        Value::I32(x) => ValRaw::i32(x),
-        Value::I64(x) => ValRaw::i64(x),
-        Value::F32(b) => ValRaw::f32(b),
-        Value::F64(b) => ValRaw::f64(b),
-        Value::V128(x) => ValRaw::v128(x),
-        _ => {
-            let val = to_val(&mut *store, v)?;
-            val.to_raw(&mut *store).map_err(|e| classify(&e))?
-        }
-    })
+/// An exported function with its exact Wasmtime signature, read once when it was looked up:
+/// what [`call`] checks every call against, so that no caller (safe code included) can make
+/// `call_unchecked` see arguments or result slots of other types.
+#[derive(Clone, Debug)]
+pub struct WasmtimeFunc {
+    pub(crate) func: wasmtime::Func,
+    params: std::sync::Arc<[wasmtime::ValType]>,
+    results: std::sync::Arc<[wasmtime::ValType]>,
 }
 
-/// Calls `func` with `args`, writing its results into `results`, whose values already have the
-/// result types (core makes them from the export's signature); `buf` is a reused buffer.
+impl WasmtimeFunc {
+    /// `func` with its signature in `store`.
+    pub(crate) fn new(store: &Store<StoreData>, func: wasmtime::Func) -> Self {
+        let ty = func.ty(store);
+        WasmtimeFunc {
+            func,
+            params: ty.params().collect(),
+            results: ty.results().collect(),
+        }
+    }
+}
+
+fn mismatch(what: &str) -> Error {
+    Error::reject(
+        Rejection::InvalidInvocation,
+        format!("{what} do not match the function's signature"),
+    )
+}
+
+/// Whether a number `v` is of the Wasmtime type `ty` (references are checked as `Val`s).
+fn number_matches(v: &Value, ty: &wasmtime::ValType) -> bool {
+    matches!(
+        (v, ty),
+        (Value::I32(_), wasmtime::ValType::I32)
+            | (Value::I64(_), wasmtime::ValType::I64)
+            | (Value::F32(_), wasmtime::ValType::F32)
+            | (Value::F64(_), wasmtime::ValType::F64)
+            | (Value::V128(_), wasmtime::ValType::V128)
+    )
+}
+
+/// Calls `f` with `args`, writing its results into `results`; `buf` is a reused buffer.
 ///
-/// Core has checked that `func` is the export whose signature has exactly the types of `args`
-/// as parameters and of `results` as results.
+/// Sound for any input: every argument is checked against `f`'s own parameter types (numbers by
+/// kind, references with `Val::matches_ty`, which also checks nullability and concrete types)
+/// and `results` must have exactly as many slots as `f` returns; anything else is
+/// `rejected: invalid_invocation`, never an unchecked call. Reference arguments are all created
+/// (rooted) before any is turned into a raw slot, so that no garbage collection runs between
+/// making a raw value and the call that reads it.
 pub(crate) fn call(
     store: &mut Store<StoreData>,
-    func: &wasmtime::Func,
+    f: &WasmtimeFunc,
     args: &[Value],
     results: &mut [Value],
     buf: &mut Vec<ValRaw>,
 ) -> Result<(), Error> {
+    if args.len() != f.params.len() {
+        return Err(mismatch("the arguments"));
+    }
+    if results.len() != f.results.len() {
+        return Err(mismatch("the result slots"));
+    }
+    // First every reference argument as a rooted `Val` (creating an `ExternRef` may collect
+    // garbage), checked against its parameter type.
+    let mut refs: Vec<Val> = Vec::new();
+    for (a, ty) in args.iter().zip(f.params.iter()) {
+        if ty.is_ref() {
+            let val = to_val(&mut *store, a)?;
+            if !val.matches_ty(&*store, ty).map_err(|e| classify(&e))? {
+                return Err(mismatch("the arguments"));
+            }
+            refs.push(val);
+        } else if !number_matches(a, ty) {
+            return Err(mismatch("the arguments"));
+        }
+    }
+    // Then the raw slots, with no allocation in between.
     buf.clear();
-    for a in args {
-        let raw = to_raw(store, a)?;
+    let mut refs = refs.iter();
+    for (a, ty) in args.iter().zip(f.params.iter()) {
+        let raw = match *a {
+            _ if ty.is_ref() => match refs.next() {
+                Some(val) => val.to_raw(&mut *store).map_err(|e| classify(&e))?,
+                None => return Err(mismatch("the arguments")),
+            },
+            Value::I32(x) => ValRaw::i32(x),
+            Value::I64(x) => ValRaw::i64(x),
+            Value::F32(b) => ValRaw::f32(b),
+            Value::F64(b) => ValRaw::f64(b),
+            Value::V128(x) => ValRaw::v128(x),
+            _ => return Err(mismatch("the arguments")),
+        };
         buf.push(raw);
     }
     if buf.len() < results.len() {
         buf.resize(results.len(), ValRaw::i32(0));
     }
-    // SAFETY: `call_unchecked` needs a buffer of the function's parameters, of the right types,
-    // with room for its results, and references valid in this store. Core checked that `args`
-    // have exactly the export's parameter types and sized `results` to its result types; the
-    // buffer holds one slot per argument, in order, converted by type (references through
-    // `Val::to_raw` on this same store), and at least as many slots as results. The call is
-    // synchronous (no `call_async` in this engine).
-    let r = unsafe { func.call_unchecked(&mut *store, buf.as_mut_slice() as *mut [ValRaw]) };
+    // SAFETY: `call_unchecked` needs a buffer holding the function's parameters, of its types,
+    // with room for its results, and references valid in this store. Checked just above, in
+    // this function: one slot per parameter of `f` (whose types were read from `f` itself in
+    // this store), numbers of exactly the parameter's type, references that `matches_ty`
+    // accepted, made in this store and still rooted in `refs` (no allocation, hence no
+    // collection, between `to_raw` and this call); the buffer has at least as many slots as
+    // `f` has results. The engine has no async support, so the call cannot be recursive from
+    // within `call_async`.
+    let r = unsafe {
+        f.func
+            .call_unchecked(&mut *store, buf.as_mut_slice() as *mut [ValRaw])
+    };
     r.map_err(|e| classify(&e))?;
-    for (slot, raw) in results.iter_mut().zip(buf.iter()) {
-        *slot = match *slot {
-            Value::I32(_) => Value::I32(raw.get_i32()),
-            Value::I64(_) => Value::I64(raw.get_i64()),
-            Value::F32(_) => Value::F32(raw.get_f32()),
-            Value::F64(_) => Value::F64(raw.get_f64()),
-            Value::V128(_) => Value::V128(raw.get_v128()),
-            other => {
-                let ty = val_type(other.ty());
-                // SAFETY: the slot holds a result of type `ty` (the export's result type at this
-                // position, which the placeholder value was made from) written by the call that
-                // just returned on this store.
-                let val: Val = unsafe { Val::from_raw(&mut *store, *raw, ty) };
-                from_val(&mut *store, &val)
-            }
+    // Results: first every slot as a (rooted) `Val`, then converted.
+    let mut vals: Vec<Val> = Vec::with_capacity(results.len());
+    for (raw, ty) in buf.iter().zip(f.results.iter()) {
+        let val = match ty {
+            wasmtime::ValType::I32 => Val::I32(raw.get_i32()),
+            wasmtime::ValType::I64 => Val::I64(raw.get_i64()),
+            wasmtime::ValType::F32 => Val::F32(raw.get_f32()),
+            wasmtime::ValType::F64 => Val::F64(raw.get_f64()),
+            wasmtime::ValType::V128 => Val::V128(raw.get_v128().into()),
+            // SAFETY: the slot holds a result of type `ty` (read from `f` itself in this store)
+            // written by the call that just returned on this store.
+            _ => unsafe { Val::from_raw(&mut *store, *raw, ty.clone()) },
         };
+        vals.push(val);
+    }
+    for (slot, val) in results.iter_mut().zip(&vals) {
+        *slot = from_val(&mut *store, val);
     }
     Ok(())
 }

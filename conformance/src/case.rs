@@ -58,6 +58,86 @@ pub struct CaseSpec {
     /// calls, such as the fuel left after a trap.)
     #[serde(default)]
     pub before: Vec<String>,
+    /// Things made in the case's directories before each run, in each runtime's fresh copy
+    /// (extension): what a corpus embedded in a binary cannot carry, such as a FIFO or a
+    /// directory of twenty thousand files.
+    #[serde(default)]
+    pub make: Vec<Make>,
+}
+
+/// One thing made in a case's directory before it runs (`[[case.make]]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Make {
+    /// The `[[wasi.dirs]]` entry it is made in, by position (default 0).
+    #[serde(default)]
+    pub dir: usize,
+    /// Its path inside that directory (relative, no `..`).
+    pub path: String,
+    /// What it is.
+    pub kind: MakeKind,
+    /// For `files`: how many. For `file`: its size in bytes (a sparse file).
+    #[serde(default)]
+    pub count: u64,
+}
+
+/// What `[[case.make]]` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MakeKind {
+    /// A named pipe (FIFO).
+    Fifo,
+    /// A directory holding `count` empty files named `00000`, `00001`, ….
+    Files,
+    /// A file of `count` bytes (sparse: zeros that take no disk).
+    File,
+}
+
+impl Make {
+    /// Makes it under `root` (the case directory's copy).
+    ///
+    /// # Errors
+    /// A path that leaves `root`, or the host refusing.
+    pub fn make(&self, root: &Path) -> std::io::Result<()> {
+        let rel = Path::new(&self.path);
+        if rel.is_absolute()
+            || rel
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(std::io::Error::other(format!(
+                "[[case.make]] path `{}` must be relative, without `..`",
+                self.path
+            )));
+        }
+        let at = root.join(rel);
+        match self.kind {
+            MakeKind::Fifo => make_fifo(&at),
+            MakeKind::Files => {
+                std::fs::create_dir_all(&at)?;
+                let width = self.count.to_string().len().max(5);
+                for i in 0..self.count {
+                    std::fs::File::create(at.join(format!("{i:0width$}")))?;
+                }
+                Ok(())
+            }
+            MakeKind::File => std::fs::File::create(&at)?.set_len(self.count),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn make_fifo(at: &Path) -> std::io::Result<()> {
+    rustix::fs::mkfifoat(rustix::fs::CWD, at, rustix::fs::Mode::from_raw_mode(0o600))
+        .map_err(std::io::Error::from)
+}
+
+#[cfg(not(unix))]
+fn make_fifo(at: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::other(format!(
+        "cannot make the FIFO {} on this platform",
+        at.display()
+    )))
 }
 
 /// An expected value: exact, or any NaN (`f32:nan`, `f64:nan`).
@@ -229,6 +309,16 @@ impl Case {
             .map_err(|e| bad(e.to_string()))?;
         if let Some(stdin) = &spec.stdin {
             policy.wasi.stdin = Some(stdin.clone().into_bytes());
+        }
+        for m in &spec.make {
+            if m.dir >= policy.wasi.dirs.len() {
+                return Err(bad(format!(
+                    "[[case.make]] {} names wasi.dirs entry {}, but the case has {}",
+                    m.path,
+                    m.dir,
+                    policy.wasi.dirs.len()
+                )));
+            }
         }
         let args = spec
             .args

@@ -115,7 +115,7 @@ pub fn run_case(case: &Case, runtimes: &[RuntimeName], factory: &Factory<'_>) ->
     let mut verdicts = Vec::new();
     for &name in runtimes {
         // Every runtime starts from its own fresh copy of the case's directories.
-        let scratch = match Scratch::new(&case.policy) {
+        let scratch = match Scratch::new(&case.policy, &case.spec.make) {
             Ok(s) => s,
             Err(e) => {
                 let msg = format!("cannot copy the case's directories: {e}");
@@ -233,7 +233,7 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn new(policy: &cage_core::Policy) -> std::io::Result<Self> {
+    fn new(policy: &cage_core::Policy, make: &[crate::case::Make]) -> std::io::Result<Self> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let mut policy = policy.clone();
@@ -250,6 +250,9 @@ impl Scratch {
             let copy = root.join(i.to_string());
             copy_dir(&d.host, &copy)?;
             d.host = copy;
+        }
+        for m in make {
+            m.make(&policy.wasi.dirs[m.dir].host)?;
         }
         Ok(Scratch {
             policy,

@@ -24,6 +24,23 @@ use crate::value::Value;
 
 pub use crate::host::checked_range;
 
+/// The backend of `runtime`, for backend authors and their tests (applications use
+/// [`crate::Runtime`]'s own methods).
+pub fn backend_of<B: Backend>(runtime: &crate::Runtime<B>) -> &B {
+    runtime.backend()
+}
+
+/// The backend's compiled module behind `module`, for backend authors.
+pub fn compiled_of<B: Backend>(module: &crate::Module<B>) -> &B::Module {
+    module.compiled()
+}
+
+/// The backend's store behind `sandbox`, for backend authors. What is done through it bypasses
+/// the sandbox's lifecycle (its state, its fuel account, its panic containment).
+pub fn store_of<B: Backend>(sandbox: &mut crate::Sandbox<B>) -> &mut B::Store {
+    sandbox.store()
+}
+
 /// Native stack, beyond `limits.max_stack`, that a guest thread keeps for the host's own frames
 /// (see [`crate::on_guest_thread`]).
 pub const HOST_STACK_MARGIN: usize = 2 << 20;
@@ -129,12 +146,19 @@ pub trait Store {
     /// missing export, or one that is not a function).
     fn func(&mut self, name: &str) -> Option<Self::Func>;
 
-    /// Calls `func` with `args` (core checked them against its signature) under the fuel
-    /// budget and the deadline (armed for this call, with [`HostState::set_deadline`] so that
-    /// host functions see it), writing its results into `results` (as many as it returns).
+    /// Calls `func` with `args` under the fuel budget and the deadline (armed for this call,
+    /// with [`HostState::set_deadline`] so that host functions see it), writing its results
+    /// into `results` (as many as it returns).
+    ///
+    /// This is a safe method, reachable by anyone who holds a store: it must be sound for any
+    /// `args` and `results`. Core checks them against the export's signature before it calls,
+    /// but a backend that calls its runtime without checks of the runtime's own (Wasmtime's
+    /// `call_unchecked`) must check them itself, against the function's real signature, and
+    /// answer `rejected: invalid_invocation` for a mismatch.
     ///
     /// # Errors
-    /// Traps classified into the taxonomy, WASI exits, host failures.
+    /// Traps classified into the taxonomy, WASI exits, host failures; `invalid_invocation` for
+    /// arguments or result slots that do not match the function.
     fn call(
         &mut self,
         func: &Self::Func,

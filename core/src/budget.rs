@@ -5,16 +5,19 @@
 //! failing deep inside a runtime (a failed `mmap` as a trap, a thread that cannot start, a
 //! panic) when the operating system runs out.
 //!
-//! Three quantities are counted, each sandbox charged what its backend says it reserves
+//! Four quantities are counted, each sandbox charged what its backend says it reserves
 //! ([`crate::backend::Backend::sandbox_cost`]) when it is made, and refunded when it is dropped:
-//! live sandboxes, reserved virtual address space, and memory mappings (the kernel's
-//! `vm.max_map_count`). A runtime that reserves up front (Wasmtime's pooling allocator) charges
-//! its reservation once, when it is made ([`reserve`]).
+//! live sandboxes, reserved virtual address space, memory mappings (the kernel's
+//! `vm.max_map_count`), and file descriptors (WASI preopens and files a guest opens, each
+//! charged while it is open). A runtime that reserves up front (Wasmtime's pooling allocator)
+//! charges its reservation once, when it is made ([`reserve`]).
 //!
 //! The default is derived from the machine, with a margin: three quarters of the user address
 //! space (128 TiB on x86-64 and aarch64 with 4-level page tables), three quarters of
-//! `vm.max_map_count` (Linux; 65 530 unless raised), and one sandbox per 64 KiB of physical
-//! memory. An application sets its own with [`set_process_budget`].
+//! `vm.max_map_count` (Linux; 65 530 unless raised), one sandbox per 64 KiB of physical
+//! memory, and the process's descriptor limit (`RLIMIT_NOFILE`) less a reserve of a quarter
+//! (at least 64) that tenants never reach, for the host's own sockets, logs and caches. An
+//! application sets its own with [`set_process_budget`].
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,16 +35,27 @@ pub struct ProcessBudget {
     pub address_space: u64,
     /// Memory mappings.
     pub mappings: u64,
+    /// File descriptors held for guests (WASI preopens and open files).
+    pub descriptors: u64,
 }
 
 impl ProcessBudget {
-    /// A budget of these amounts.
+    /// A budget of these amounts, and this machine's default descriptors
+    /// ([`ProcessBudget::with_descriptors`] sets them).
     pub fn new(sandboxes: u64, address_space: u64, mappings: u64) -> Self {
         ProcessBudget {
             sandboxes,
             address_space,
             mappings,
+            descriptors: default_descriptors(),
         }
+    }
+
+    /// The same budget with `descriptors` file descriptors for guests.
+    #[must_use]
+    pub fn with_descriptors(mut self, descriptors: u64) -> Self {
+        self.descriptors = descriptors;
+        self
     }
 
     /// The default for this machine (see the module documentation).
@@ -62,7 +76,28 @@ impl ProcessBudget {
             sandboxes,
             address_space,
             mappings,
+            descriptors: default_descriptors(),
         }
+    }
+}
+
+/// The process's descriptor limit less a reserve of a quarter (at least 64) for the host.
+fn default_descriptors() -> u64 {
+    let soft = descriptor_limit();
+    soft.saturating_sub((soft / 4).max(64))
+}
+
+/// The process's soft `RLIMIT_NOFILE` (1 024 when unknown, 1 048 576 when unlimited).
+fn descriptor_limit() -> u64 {
+    #[cfg(unix)]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(1 << 20)
+    }
+    #[cfg(not(unix))]
+    {
+        1024
     }
 }
 
@@ -83,6 +118,8 @@ pub struct ProcessUsage {
     pub address_space: u64,
     /// Memory mappings.
     pub mappings: u64,
+    /// File descriptors held for guests.
+    pub descriptors: u64,
 }
 
 /// What one sandbox (or one runtime's up-front pool) reserves.
@@ -95,6 +132,8 @@ pub struct Cost {
     pub address_space: u64,
     /// Memory mappings.
     pub mappings: u64,
+    /// File descriptors.
+    pub descriptors: u64,
 }
 
 impl Cost {
@@ -104,6 +143,7 @@ impl Cost {
             sandboxes: 1,
             address_space,
             mappings,
+            descriptors: 0,
         }
     }
 
@@ -113,6 +153,15 @@ impl Cost {
             sandboxes: 0,
             address_space,
             mappings,
+            descriptors: 0,
+        }
+    }
+
+    /// `n` file descriptors held for a guest.
+    pub fn descriptors(n: u64) -> Self {
+        Cost {
+            descriptors: n,
+            ..Cost::default()
         }
     }
 }
@@ -120,9 +169,12 @@ impl Cost {
 /// The budget and the usage, as atomics: charging a sandbox is three additions, no lock
 /// (instance-per-request on many threads must not queue here).
 struct Counters {
-    limit: [AtomicU64; 3],
-    used: [AtomicU64; 3],
+    limit: [AtomicU64; N],
+    used: [AtomicU64; N],
 }
+
+/// How many quantities are counted.
+const N: usize = 4;
 
 fn counters() -> &'static Counters {
     static C: OnceLock<Counters> = OnceLock::new();
@@ -133,26 +185,33 @@ fn counters() -> &'static Counters {
                 AtomicU64::new(b.sandboxes),
                 AtomicU64::new(b.address_space),
                 AtomicU64::new(b.mappings),
+                AtomicU64::new(b.descriptors),
             ],
             used: Default::default(),
         }
     })
 }
 
-const NAMES: [&str; 3] = ["sandboxes", "address space (bytes)", "memory mappings"];
+const NAMES: [&str; N] = [
+    "sandboxes",
+    "address space (bytes)",
+    "memory mappings",
+    "file descriptors",
+];
 
-fn amounts(c: Cost) -> [u64; 3] {
-    [c.sandboxes, c.address_space, c.mappings]
+fn amounts(c: Cost) -> [u64; N] {
+    [c.sandboxes, c.address_space, c.mappings, c.descriptors]
 }
 
 /// Sets the process budget. What is already held stays held; new sandboxes must fit.
 pub fn set_process_budget(budget: ProcessBudget) {
     let c = counters();
-    for (l, v) in c
-        .limit
-        .iter()
-        .zip([budget.sandboxes, budget.address_space, budget.mappings])
-    {
+    for (l, v) in c.limit.iter().zip([
+        budget.sandboxes,
+        budget.address_space,
+        budget.mappings,
+        budget.descriptors,
+    ]) {
         l.store(v, Ordering::SeqCst);
     }
 }
@@ -164,6 +223,7 @@ pub fn process_budget() -> ProcessBudget {
         sandboxes: l[0].load(Ordering::SeqCst),
         address_space: l[1].load(Ordering::SeqCst),
         mappings: l[2].load(Ordering::SeqCst),
+        descriptors: l[3].load(Ordering::SeqCst),
     }
 }
 
@@ -174,6 +234,7 @@ pub fn process_usage() -> ProcessUsage {
         sandboxes: u[0].load(Ordering::SeqCst),
         address_space: u[1].load(Ordering::SeqCst),
         mappings: u[2].load(Ordering::SeqCst),
+        descriptors: u[3].load(Ordering::SeqCst),
     }
 }
 
@@ -199,7 +260,7 @@ impl Drop for Reservation {
 pub fn reserve(cost: Cost) -> Result<Reservation, Error> {
     let c = counters();
     let want = amounts(cost);
-    for i in 0..3 {
+    for i in 0..N {
         if want[i] == 0 {
             continue;
         }

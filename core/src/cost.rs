@@ -73,6 +73,14 @@ pub struct WasiCosts {
     pub call: u64,
     /// Fuel charged per byte copied between guest memory and the host. Default 1.
     pub per_byte: u64,
+    /// Fuel charged per directory entry `fd_readdir` reads from the host (once per pass over
+    /// the directory, before the next entry is read). Default 100.
+    pub per_dir_entry: u64,
+    /// Fuel charged per millisecond a `poll_oneoff` clock subscription asks to wait, before it
+    /// waits (with a frozen clock too, where nothing sleeps): time asleep is time the sandbox
+    /// holds a host thread. Default 1 000 (a sleeping guest pays about what one computing at
+    /// one instruction per microsecond would).
+    pub per_ms_waited: u64,
 }
 
 impl Default for WasiCosts {
@@ -80,6 +88,8 @@ impl Default for WasiCosts {
         WasiCosts {
             call: 100,
             per_byte: 1,
+            per_dir_entry: 100,
+            per_ms_waited: 1_000,
         }
     }
 }

@@ -111,6 +111,9 @@ pub trait HostContext {
     /// Size in bytes of the guest's exported `memory` (0 without one).
     fn memory_size(&mut self) -> u64;
 
+    /// Whether the guest exports a linear memory named `memory` (a memory of size 0 counts).
+    fn has_memory(&mut self) -> bool;
+
     /// Charges `amount` fuel. Without metering this does nothing.
     ///
     /// # Errors

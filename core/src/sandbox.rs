@@ -127,8 +127,8 @@ impl<B: Backend> Runtime<B> {
         self.inner.backend.policy()
     }
 
-    /// The backend, for what Cage does not wrap.
-    pub fn backend(&self) -> &B {
+    /// The backend (backend authors reach it through [`crate::backend::backend_of`]).
+    pub(crate) fn backend(&self) -> &B {
         &self.inner.backend
     }
 
@@ -401,8 +401,8 @@ impl<B: Backend> Module<B> {
         &self.runtime
     }
 
-    /// The backend's compiled module.
-    pub fn compiled(&self) -> &B::Module {
+    /// The backend's compiled module (see [`crate::backend::compiled_of`]).
+    pub(crate) fn compiled(&self) -> &B::Module {
         &self.compiled
     }
 
@@ -976,8 +976,8 @@ impl<B: Backend> Sandbox<B> {
         self.name
     }
 
-    /// The backend's store, for what Cage does not wrap.
-    pub fn store(&mut self) -> &mut B::Store {
+    /// The backend's store (see [`crate::backend::store_of`]).
+    pub(crate) fn store(&mut self) -> &mut B::Store {
         &mut self.store
     }
 }

@@ -190,6 +190,54 @@ pub fn audit_with_memory(policy: &Policy, memory: Option<u64>) -> Vec<Finding> {
         );
     }
     let w = &policy.wasi;
+    if l.max_open_files > 4_096 {
+        add(
+            Severity::Low,
+            "limits.max_open_files",
+            format!(
+                "one sandbox may hold {} descriptors: a few such tenants take the process's \
+                 share (the process budget still refuses past it)",
+                l.max_open_files
+            ),
+            "a few hundred suffice for most guests",
+        );
+    }
+    if w.dirs.iter().any(|d| d.mode == DirMode::Rw) {
+        if l.max_disk_write.bytes() > 1 << 30 {
+            add(
+                Severity::Medium,
+                "limits.max_disk_write",
+                format!(
+                    "a guest may add {} to the host's disk through its read-write directories",
+                    l.max_disk_write
+                ),
+                "lower it to what the guest writes (1 GiB at most, usually far less)",
+            );
+        }
+        if l.max_files_created > 100_000 {
+            add(
+                Severity::Low,
+                "limits.max_files_created",
+                format!(
+                    "a guest may create {} files and directories",
+                    l.max_files_created
+                ),
+                "lower it to what the guest creates",
+            );
+        }
+    }
+    if l.max_io_per_call.bytes() > 128 << 20 {
+        add(
+            Severity::Low,
+            "limits.max_io_per_call",
+            format!(
+                "one WASI call may move {} between guest memory and the host (Wasmtime's own \
+                 WASI stops at 128 MiB)",
+                l.max_io_per_call
+            ),
+            "128 MiB or less",
+        );
+    }
     if w.inherit_stdio {
         add(
             Severity::Medium,

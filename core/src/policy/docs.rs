@@ -140,6 +140,30 @@ pub const KEYS: &[KeyDoc] = &[
         "running out of address space or memory mappings with many live sandboxes",
     ),
     doc(
+        "limits",
+        "max_open_files",
+        "WASI descriptors one sandbox may hold open, stdio and preopens included (EMFILE past it)",
+        "a guest taking the process's file descriptors from every other tenant",
+    ),
+    doc(
+        "limits",
+        "max_disk_write",
+        "bytes a sandbox may add to files under its read-write preopens, sparse growth included (ENOSPC past it)",
+        "a guest filling the host's disk",
+    ),
+    doc(
+        "limits",
+        "max_files_created",
+        "files, directories and links a sandbox may create (EDQUOT past it)",
+        "a guest exhausting the host filesystem's inodes",
+    ),
+    doc(
+        "limits",
+        "max_io_per_call",
+        "bytes one WASI call may take from the guest (paths, iovec tables and buffers, poll subscriptions, random bytes asked for); ENOMEM past it",
+        "one call making the host allocate or copy gigabytes before fuel can stop it",
+    ),
+    doc(
         "wasi",
         "args",
         "argv as the guest sees it",

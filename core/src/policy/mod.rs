@@ -123,6 +123,31 @@ pub struct Limits {
     /// process, slower memory-bound code). Not a limit: the guest sees the same either way.
     /// Default: full in every preset.
     pub memory_reservation: MemoryReservation,
+    /// WASI: descriptors one sandbox may hold open at once, stdio and preopens included. A
+    /// `path_open` past it fails with `EMFILE`; a policy whose preopens alone exceed it is
+    /// invalid. Every descriptor that holds a host file is also charged to the process budget
+    /// ([`crate::budget`]), which answers `ENFILE` when the process as a whole is at its limit.
+    /// Default: 256 [64; 4 096].
+    pub max_open_files: u32,
+    /// WASI: bytes by which a sandbox may grow files under its read-write preopens, over its
+    /// whole life: writes past the end of a file, `fd_filestat_set_size` and `fd_allocate`
+    /// count the growth they cause (a write at offset 2^40 counts 2^40 bytes: sparse files are
+    /// no way around it); overwriting, truncating and deleting neither count nor give back. A
+    /// write that does not fit writes what fits (a short write), then `ENOSPC`.
+    /// Default: 1 GiB [16 MiB; 64 GiB].
+    pub max_disk_write: Size,
+    /// WASI: files, directories and links (symbolic and hard) a sandbox may create over its
+    /// whole life. Past it creating one fails with `EDQUOT` (a quota, not a full disk).
+    /// Default: 10 000 [1 000; 1 000 000].
+    pub max_files_created: u32,
+    /// WASI: bytes one WASI call may take from the guest, whatever the fuel: paths, iovec
+    /// tables and the buffer a read or write uses, poll subscriptions, and the bytes
+    /// `random_get` is asked for; also the size of one directory listing. Past it the call
+    /// fails with `ENOMEM` before a pointer is checked or the host allocates or does anything,
+    /// as `wasmtime-wasi`'s per-call "hostcall fuel" (128 MiB) does. Bulk data moves through a
+    /// 64 KiB buffer whatever this is, so it bounds work per call, not host memory.
+    /// Default: 128 MiB [16 MiB; 1 GiB]. At least 64 KiB.
+    pub max_io_per_call: Size,
 }
 
 /// How much address space each linear memory reserves (`limits.memory_reservation`).
@@ -214,6 +239,10 @@ impl Preset {
                     max_nesting: 500,
                     max_data_segments: 1_000,
                     memory_reservation: MemoryReservation::Full,
+                    max_open_files: 64,
+                    max_disk_write: Size::mib(16),
+                    max_files_created: 1_000,
+                    max_io_per_call: Size::mib(16),
                 },
                 Features::WASM2.with(Proposal::Simd, false),
             ),
@@ -240,6 +269,10 @@ impl Preset {
                     max_nesting: 5_000,
                     max_data_segments: 10_000,
                     memory_reservation: MemoryReservation::Full,
+                    max_open_files: 256,
+                    max_disk_write: Size::gib(1),
+                    max_files_created: 10_000,
+                    max_io_per_call: Size::mib(128),
                 },
                 Features::WASM2,
             ),
@@ -263,6 +296,10 @@ impl Preset {
                     max_nesting: 50_000,
                     max_data_segments: 30_000,
                     memory_reservation: MemoryReservation::Full,
+                    max_open_files: 4_096,
+                    max_disk_write: Size::gib(64),
+                    max_files_created: 1_000_000,
+                    max_io_per_call: Size::gib(1),
                 },
                 Features::WASM3_NO_THREADS,
             ),
@@ -295,6 +332,10 @@ impl Default for Policy {
         Preset::Default.policy()
     }
 }
+
+/// The smallest `limits.max_io_per_call`: below it, ordinary reads and writes would be cut
+/// into pieces too small to be useful.
+pub const MIN_IO_PER_CALL: Size = Size::kib(64);
 
 /// Bounds on `max_stack`: below the lower one no real program runs, above the upper one no
 /// host thread can honour it.
@@ -427,6 +468,22 @@ impl Policy {
                 ));
             }
         }
+        if l.max_io_per_call < MIN_IO_PER_CALL {
+            return bad(format!(
+                "limits.max_io_per_call = {} is below {MIN_IO_PER_CALL}",
+                l.max_io_per_call
+            ));
+        }
+        // stdio and every preopen hold a descriptor from the start.
+        let at_start = 3 + self.wasi.dirs.len() as u64;
+        if u64::from(l.max_open_files) < at_start {
+            return bad(format!(
+                "limits.max_open_files = {} is below the {at_start} descriptors a sandbox holds \
+                 from the start (stdio and {} wasi.dirs)",
+                l.max_open_files,
+                self.wasi.dirs.len()
+            ));
+        }
         let mut guests = std::collections::BTreeSet::new();
         for d in &self.wasi.dirs {
             if !d.guest.starts_with('/') && d.guest != "." {
@@ -450,19 +507,70 @@ impl Policy {
 
 impl Policy {
     /// Checks that every `[[wasi.dirs]]` host directory exists and is a directory, so that no
-    /// sandbox starts with fewer directories than the policy grants. Backends call it when they
+    /// sandbox starts with fewer directories than the policy grants, and that no two grants
+    /// overlap in a way that would widen one of them. Both backends' runtimes call it when they
     /// are built.
     ///
+    /// Host paths are compared canonicalized (symbolic links resolved, `..` removed):
+    /// - the same host directory granted twice is refused (one grant per directory, so that
+    ///   its mode is the one written);
+    /// - a read-only grant at or inside a read-write one is refused: everything under it could
+    ///   be changed through the read-write grant, so "read-only" would not hold;
+    /// - a read-write grant inside a read-only one, or grants of the same mode nested in each
+    ///   other, are allowed: each grant gives exactly what it says.
+    ///
     /// # Errors
-    /// The first directory that is missing or not a directory.
+    /// The first directory that is missing or not a directory, or the first overlap, naming
+    /// both grants.
     pub fn check_host_dirs(&self) -> Result<(), PolicyError> {
+        let mut canonical = Vec::with_capacity(self.wasi.dirs.len());
         for d in &self.wasi.dirs {
-            if !std::fs::metadata(&d.host).is_ok_and(|m| m.is_dir()) {
-                return Err(PolicyError::Invalid(format!(
-                    "wasi.dirs: {} (for {}) is not a directory that can be opened",
-                    d.host.display(),
-                    d.guest
-                )));
+            let path = std::fs::canonicalize(&d.host)
+                .ok()
+                .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_dir()))
+                .ok_or_else(|| {
+                    PolicyError::Invalid(format!(
+                        "wasi.dirs: {} (for {}) is not a directory that can be opened",
+                        d.host.display(),
+                        d.guest
+                    ))
+                })?;
+            canonical.push(path);
+        }
+        let grant = |i: usize| {
+            let d = &self.wasi.dirs[i];
+            format!(
+                "{} ({}, {})",
+                d.host.display(),
+                d.guest,
+                match d.mode {
+                    DirMode::Ro => "ro",
+                    DirMode::Rw => "rw",
+                }
+            )
+        };
+        for (i, a) in canonical.iter().enumerate() {
+            for (j, b) in canonical.iter().enumerate().skip(i + 1) {
+                if a == b {
+                    return Err(PolicyError::Invalid(format!(
+                        "wasi.dirs: {} and {} grant the same host directory {}; grant it once",
+                        grant(i),
+                        grant(j),
+                        a.display()
+                    )));
+                }
+                for (outer, inner, oi, ii) in [(a, b, i, j), (b, a, j, i)] {
+                    let (om, im) = (self.wasi.dirs[oi].mode, self.wasi.dirs[ii].mode);
+                    if om == DirMode::Rw && im == DirMode::Ro && inner.starts_with(outer) {
+                        return Err(PolicyError::Invalid(format!(
+                            "wasi.dirs: the read-only {} is inside the read-write {}, through \
+                             which it could be changed; make it a separate directory or grant \
+                             the inner one read-write",
+                            grant(ii),
+                            grant(oi)
+                        )));
+                    }
+                }
             }
         }
         Ok(())
@@ -509,6 +617,10 @@ struct LimitsOverlay {
     max_nesting: Option<u32>,
     max_data_segments: Option<u32>,
     memory_reservation: Option<MemoryReservation>,
+    max_open_files: Option<u32>,
+    max_disk_write: Option<Size>,
+    max_files_created: Option<u32>,
+    max_io_per_call: Option<Size>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -582,7 +694,11 @@ impl PolicyOverlay {
             max_locals,
             max_nesting,
             max_data_segments,
-            memory_reservation
+            memory_reservation,
+            max_open_files,
+            max_disk_write,
+            max_files_created,
+            max_io_per_call
         );
         p.features
             .apply(&self.features)

@@ -151,3 +151,91 @@ fn wasi_section_and_relative_dirs() {
     assert_eq!(p.wasi.dirs[0].host, Path::new("/etc/cage/data"));
     assert_eq!(p.wasi.dirs[0].mode, DirMode::Rw);
 }
+
+#[test]
+fn overlapping_grants_are_refused_naming_both() {
+    let root = tempfile::tempdir().unwrap();
+    let outer = root.path().join("work");
+    let inner = outer.join("input");
+    std::fs::create_dir_all(&inner).unwrap();
+    let link = root.path().join("alias");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&outer, &link).unwrap();
+    let grants = |dirs: &[(&Path, &str, DirMode)]| {
+        let mut p = Policy::default();
+        for (host, guest, mode) in dirs {
+            p.wasi.dirs.push(Dir::new(*host, *guest, *mode));
+        }
+        p.check_host_dirs()
+    };
+    // A read-only grant inside a read-write one could be changed through the read-write one.
+    let e = grants(&[(&outer, "/work", DirMode::Rw), (&inner, "/in", DirMode::Ro)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("/work") && e.contains("/in") && e.contains("inside"),
+        "{e}"
+    );
+    // In either order, and through a symbolic link or `..`.
+    assert!(grants(&[(&inner, "/in", DirMode::Ro), (&outer, "/work", DirMode::Rw)]).is_err());
+    #[cfg(unix)]
+    assert!(
+        grants(&[
+            (&link, "/work", DirMode::Rw),
+            (&inner.join("..").join("input"), "/in", DirMode::Ro)
+        ])
+        .is_err()
+    );
+    // The same directory twice, whatever the modes.
+    let e = grants(&[(&outer, "/a", DirMode::Ro), (&outer, "/b", DirMode::Ro)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("/a") && e.contains("/b") && e.contains("same"),
+        "{e}"
+    );
+    #[cfg(unix)]
+    assert!(grants(&[(&outer, "/a", DirMode::Rw), (&link, "/b", DirMode::Rw)]).is_err());
+    // Each grant giving exactly what it says is allowed.
+    grants(&[(&outer, "/work", DirMode::Ro), (&inner, "/in", DirMode::Rw)]).unwrap();
+    grants(&[(&outer, "/work", DirMode::Rw), (&inner, "/in", DirMode::Rw)]).unwrap();
+    grants(&[(&outer, "/work", DirMode::Ro), (&inner, "/in", DirMode::Ro)]).unwrap();
+}
+
+#[test]
+fn wasi_resource_limits_are_validated_and_finite_in_the_presets() {
+    for preset in [Preset::Strict, Preset::Default] {
+        let l = preset.policy().limits;
+        assert!(l.max_open_files <= 4_096, "{preset:?}");
+        assert!(l.max_disk_write <= Size::gib(1), "{preset:?}");
+        assert!(l.max_files_created <= 100_000, "{preset:?}");
+        assert!(l.max_io_per_call <= Size::mib(128), "{preset:?}");
+    }
+    let mut p = Policy::default();
+    p.limits.max_open_files = 4;
+    p.wasi.dirs.push(Dir::new("/a", "/a", DirMode::Ro));
+    p.wasi.dirs.push(Dir::new("/b", "/b", DirMode::Ro));
+    let e = p.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("max_open_files") && e.contains("wasi.dirs"),
+        "{e}"
+    );
+    let e = Policy::from_toml("[limits]\nmax_io_per_call = 1000")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("max_io_per_call"), "{e}");
+    let p = Policy::from_toml(
+        "[limits]\nmax_open_files = 32\nmax_disk_write = \"5 MiB\"\nmax_files_created = 7\n\
+         max_io_per_call = \"1 MiB\"",
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            p.limits.max_open_files,
+            p.limits.max_disk_write,
+            p.limits.max_files_created,
+            p.limits.max_io_per_call
+        ),
+        (32, Size::mib(5), 7, Size::mib(1))
+    );
+}

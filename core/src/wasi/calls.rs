@@ -113,10 +113,45 @@ mod filetype {
     pub(super) const SYMBOLIC_LINK: u8 = 7;
 }
 
-/// A flags argument with bits outside `valid` is `EINVAL` (as preview 1 decoders reject it).
-fn flags(v: u32, valid: u32) -> Res<u32> {
+/// An argument that is not a value of its preview 1 type (a flags argument with unknown bits,
+/// an enum argument out of range): the guest traps `host_error`, as under Wasmtime's preview 1,
+/// whose generated glue refuses such an argument before the call runs.
+fn invalid_argument(what: &str, v: u64) -> Fail {
+    Fail::Trap(HostError::new(format!(
+        "invalid argument: {v} is not a preview 1 {what}"
+    )))
+}
+
+/// A flags argument of type `what` whose bits must be within `valid` (else a trap, see
+/// [`invalid_argument`]).
+fn flags(v: u32, valid: u32, what: &str) -> Res<u32> {
     if v & !valid != 0 {
-        return Err(Errno::Inval.into());
+        return Err(invalid_argument(what, u64::from(v)));
+    }
+    Ok(v)
+}
+
+/// An enum argument of type `what` whose values are `0..=max` (else a trap).
+fn enum_value(v: u32, max: u32, what: &str) -> Res<u32> {
+    if v > max {
+        return Err(invalid_argument(what, u64::from(v)));
+    }
+    Ok(v)
+}
+
+/// A clock id argument: `realtime` and `monotonic` are Cage's clocks; the CPU-time clocks are
+/// `EBADF` (as Wasmtime's preview 1 answers); anything else is not a clock id (a trap).
+fn clock_id(v: u32) -> Res<u32> {
+    match enum_value(v, 3, "clockid")? {
+        0 | 1 => Ok(v),
+        _ => Err(Errno::Badf.into()),
+    }
+}
+
+/// A rights argument: 30 bits (else a trap).
+fn rights_value(v: u64) -> Res<u64> {
+    if v & !rights::ALL != 0 {
+        return Err(invalid_argument("rights", v));
     }
     Ok(v)
 }
@@ -195,45 +230,45 @@ pub(crate) fn environ_sizes_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
 // Clocks, random, scheduling, signals, sockets
 
 pub(crate) fn clock_res_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    let id = clock_id(a.u32(0))?;
     g.wasi()?.used.clock.set(true);
-    if g.wasi()?.now(a.u32(0)).is_none() {
-        return Err(Errno::Inval.into());
+    if g.wasi()?.now(id).is_none() {
+        return Err(Errno::Badf.into());
     }
     g.put_u64(a.u32(1), 1)
 }
 
 pub(crate) fn clock_time_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     g.wasi()?.used.clock.set(true);
-    let now = g.wasi()?.now(a.u32(0)).ok_or(Errno::Inval)?;
+    let id = clock_id(a.u32(0))?;
+    let now = g.wasi()?.now(id).ok_or(Errno::Badf)?;
     g.put_u64(a.u32(2), now)
 }
 
+/// `random_get(buf, len)`: out of bounds traps; more than `limits.max_io_per_call` is
+/// `ENOMEM` (Wasmtime's own WASI refuses more than 64 MiB); the bytes are paid for before any is
+/// generated, and generated a chunk at a time straight into guest memory.
 pub(crate) fn random_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     g.wasi()?.used.random.set(true);
     let (ptr, len) = (a.u32(0), a.u32(1));
-    // Bounds first: a guest cannot make the host generate more than its memory holds.
-    g.write(ptr, &[])?;
-    if u64::from(ptr) + u64::from(len) > g.cx().memory_size() {
-        return Err(HostError::MemoryOutOfBounds {
-            offset: u64::from(ptr),
-            len: u64::from(len),
+    g.take_io(u64::from(len))?;
+    g.fill_from(ptr, u64::from(len), |g, chunk| {
+        match g.wasi()?.rng.as_mut() {
+            Some(rng) => rng.fill_bytes(chunk),
+            None => getrandom::fill(chunk)
+                .map_err(|e| HostError::new(format!("the OS random generator failed: {e}")))?,
         }
-        .into());
-    }
-    let mut buf = vec![0u8; len as usize];
-    match g.wasi()?.rng.as_mut() {
-        Some(rng) => rng.fill_bytes(&mut buf),
-        None => getrandom::fill(&mut buf)
-            .map_err(|e| HostError::new(format!("the OS random generator failed: {e}")))?,
-    }
-    g.write(ptr, &buf)
+        Ok(chunk.len())
+    })?;
+    Ok(())
 }
 
 pub(crate) fn sched_yield(_: &mut Guest<'_>, _: &Args<'_>) -> Res<()> {
     Ok(())
 }
 
-pub(crate) fn proc_raise(_: &mut Guest<'_>, _: &Args<'_>) -> Res<()> {
+pub(crate) fn proc_raise(_: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    enum_value(a.u32(0), 30, "signal")?;
     Err(Errno::Notsup.into())
 }
 
@@ -242,6 +277,30 @@ pub(crate) fn proc_raise(_: &mut Guest<'_>, _: &Args<'_>) -> Res<()> {
 pub(crate) fn sock(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     g.wasi()?.fds.get(a.u32(0))?;
     Err(Errno::Notsock.into())
+}
+
+/// `sock_accept(fd, fdflags, *fd)`.
+pub(crate) fn sock_accept(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    flags(a.u32(1), 0x1f, "fdflags")?;
+    sock(g, a)
+}
+
+/// `sock_recv(fd, ri_data, ri_data_len, riflags, *ro_datalen, *ro_flags)`.
+pub(crate) fn sock_recv(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    flags(a.u32(3), 0x3, "riflags")?;
+    sock(g, a)
+}
+
+/// `sock_send(fd, si_data, si_data_len, siflags, *so_datalen)`.
+pub(crate) fn sock_send(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    flags(a.u32(3), 0xffff, "siflags")?;
+    sock(g, a)
+}
+
+/// `sock_shutdown(fd, sdflags)`.
+pub(crate) fn sock_shutdown(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    flags(a.u32(1), 0x3, "sdflags")?;
+    sock(g, a)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,12 +328,30 @@ pub(crate) fn fd_renumber(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
 }
 
 pub(crate) fn fd_advise(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
-    let advice = a.u32(3);
-    if advice > 5 {
-        return Err(Errno::Inval.into());
+    let advice = enum_value(a.u32(3), 5, "advice")?;
+    let f = g.wasi()?.fds.file(a.u32(0))?;
+    // A hint to the host's page cache, passed on as Wasmtime's preview 1 does (on Linux).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::Advice;
+        let advice = match advice {
+            0 => Advice::Normal,
+            1 => Advice::Sequential,
+            2 => Advice::Random,
+            3 => Advice::WillNeed,
+            4 => Advice::DontNeed,
+            _ => Advice::NoReuse,
+        };
+        rustix::fs::fadvise(
+            &f.file,
+            a.u64(1),
+            std::num::NonZeroU64::new(a.u64(2)),
+            advice,
+        )
+        .map_err(|e| Errno::from(&std::io::Error::from(e)))?;
     }
-    // Advice is a hint; Cage validates it and takes none.
-    g.wasi()?.fds.file(a.u32(0))?;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = (advice, f);
     Ok(())
 }
 
@@ -360,7 +437,7 @@ fn stdio_type(w: &WasiCtx, d: &Desc) -> u8 {
 }
 
 pub(crate) fn fd_fdstat_set_flags(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
-    let fl = flags(a.u32(1), 0x1f)?;
+    let fl = flags(a.u32(1), 0x1f, "fdflags")?;
     let f = g.wasi()?.fds.file(a.u32(0))?;
     if fl & (FDFLAGS_DSYNC | FDFLAGS_SYNC | FDFLAGS_RSYNC) != 0 {
         return Err(Errno::Inval.into());
@@ -371,31 +448,43 @@ pub(crate) fn fd_fdstat_set_flags(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
 }
 
 pub(crate) fn fd_fdstat_set_rights(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    rights_value(a.u64(1))?;
+    rights_value(a.u64(2))?;
     match g.wasi()?.fds.get(a.u32(0))? {
         Desc::Dir(_) | Desc::File(_) => Err(Errno::Notsup.into()),
         _ => Err(Errno::Badf.into()),
     }
 }
 
-/// A `filestat` (64 bytes) for metadata `m`.
-fn filestat(w: &mut WasiCtx, m: &cap_std::fs::Metadata) -> [u8; 64] {
+/// A `filestat` (64 bytes) for metadata `m`. A timestamp past what 64 bits of nanoseconds
+/// hold (after 2554) is `EOVERFLOW`, as under Wasmtime's preview 1.
+fn filestat(w: &mut WasiCtx, m: &cap_std::fs::Metadata) -> Res<[u8; 64]> {
     let (dev, ino, nlink) = identity(m);
-    let ino = w.inode(dev, ino);
-    let nanos = |t: std::io::Result<cap_std::time::SystemTime>| -> u64 {
-        t.ok()
+    let nanos = |t: std::io::Result<cap_std::time::SystemTime>| -> Res<u64> {
+        match t
+            .ok()
             .and_then(|t| t.into_std().duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        {
+            Some(d) => Ok(u64::try_from(d.as_nanos()).map_err(|_| Errno::Overflow)?),
+            None => Ok(0),
+        }
     };
+    let times = [
+        nanos(m.accessed())?,
+        nanos(m.modified())?,
+        nanos(m.created())?,
+    ];
+    let ino = w.inode(dev, ino);
     let mut out = [0u8; 64];
     out[0..8].copy_from_slice(&1u64.to_le_bytes());
     out[8..16].copy_from_slice(&ino.to_le_bytes());
     out[16] = file_type(&m.file_type());
     out[24..32].copy_from_slice(&nlink.to_le_bytes());
     out[32..40].copy_from_slice(&m.len().to_le_bytes());
-    out[40..48].copy_from_slice(&nanos(m.accessed()).to_le_bytes());
-    out[48..56].copy_from_slice(&nanos(m.modified()).to_le_bytes());
-    out[56..64].copy_from_slice(&nanos(m.created()).to_le_bytes());
-    out
+    out[40..48].copy_from_slice(&times[0].to_le_bytes());
+    out[48..56].copy_from_slice(&times[1].to_le_bytes());
+    out[56..64].copy_from_slice(&times[2].to_le_bytes());
+    Ok(out)
 }
 
 #[cfg(unix)]
@@ -443,7 +532,7 @@ pub(crate) fn fd_filestat_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
         Desc::Dir(d) => d.dir.dir_metadata()?,
         Desc::File(f) => cap_std::fs::Metadata::from_file(&f.file)?,
     };
-    let out = filestat(w, &meta);
+    let out = filestat(w, &meta)?;
     g.write_aligned(a.u32(1), &out, 8)
 }
 
@@ -454,7 +543,14 @@ pub(crate) fn fd_filestat_set_size(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     if f.read_only {
         return Err(Errno::Perm.into());
     }
-    f.file.set_len(a.u64(1))?;
+    let new = a.u64(1);
+    // Growth counts against `limits.max_disk_write`, checked before the file changes.
+    let growth = new.saturating_sub(f.file.metadata()?.len());
+    if growth > w.disk_left {
+        return Err(Errno::Nospc.into());
+    }
+    w.fds.file(a.u32(0))?.file.set_len(new)?;
+    w.disk_left -= growth;
     Ok(())
 }
 
@@ -474,7 +570,7 @@ fn new_time(set: bool, now: bool, ns: u64) -> Res<Option<SystemTime>> {
 }
 
 fn times(a: &Args<'_>, at: usize) -> Res<(Option<SystemTime>, Option<SystemTime>)> {
-    let fst = flags(a.u32(at + 2), 0xf)?;
+    let fst = flags(a.u32(at + 2), 0xf, "fstflags")?;
     let atim = new_time(fst & FST_ATIM != 0, fst & FST_ATIM_NOW != 0, a.u64(at))?;
     let mtim = new_time(fst & FST_MTIM != 0, fst & FST_MTIM_NOW != 0, a.u64(at + 1))?;
     Ok((atim, mtim))
@@ -513,16 +609,35 @@ pub(crate) fn fd_filestat_set_times(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> 
     Ok(())
 }
 
-/// Reads for `fd_read` and `fd_pread`: at most `len` bytes at `pos` (or the file's position).
-fn read_file(f: &mut FileDesc, len: usize, at: Option<u64>) -> Res<Vec<u8>> {
+/// The most one `fd_pread` returns, as Wasmtime's preview 1 (the guest asks again for more).
+const PREAD_MAX: u64 = 64 << 10;
+
+/// Reads for `fd_read` and `fd_pread` from file `fd` into guest memory at `ptr`: at most `want`
+/// bytes at `at` (or the file's position), into guest memory a chunk at a time. What the read
+/// will move (`want`, or less when less is left of the file) is affordable before any byte is
+/// read, and charged as it moves.
+fn read_file(g: &mut Guest<'_>, fd: u32, ptr: u32, want: u64, at: Option<u64>) -> Res<u64> {
+    let f = g.wasi()?.fds.file(fd)?;
     let pos = at.unwrap_or(f.position);
-    let mut buf = vec![0u8; len];
-    let n = read_at(&f.file, &mut buf, pos)?;
-    buf.truncate(n);
+    let size = f.file.metadata()?.len();
+    // A file that reports no size (as /proc and sysfs files do) is read a chunk at a time.
+    let n = if size == 0 {
+        want.min(super::guest::CHUNK as u64)
+    } else {
+        want.min(size.saturating_sub(pos))
+    };
+    let mut off = pos;
+    let moved = g.fill_from(ptr, n, |g, chunk| {
+        let f = g.wasi()?.fds.file(fd)?;
+        let got = read_at(&f.file, chunk, off)?;
+        off += got as u64;
+        Ok(got)
+    })?;
     if at.is_none() {
-        f.position = pos.checked_add(n as u64).ok_or(Errno::Overflow)?;
+        let f = g.wasi()?.fds.file(fd)?;
+        f.position = pos.checked_add(moved).ok_or(Errno::Overflow)?;
     }
-    Ok(buf)
+    Ok(moved)
 }
 
 #[cfg(unix)]
@@ -545,61 +660,98 @@ fn write_at(f: &std::fs::File, buf: &[u8], pos: u64) -> std::io::Result<usize> {
     std::os::windows::fs::FileExt::seek_write(f, buf, pos)
 }
 
-pub(crate) fn fd_read(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
-    let (buf, len) = g.first_buffer(a.u32(1), a.u32(2))?;
-    let w = g.wasi()?;
-    let data = match w.fds.get_mut(a.u32(0))? {
-        Desc::File(f) => read_file(f, len as usize, None)?,
-        Desc::Stdin => w.read_stdin(len as usize)?,
-        _ => return Err(Errno::Badf.into()),
-    };
-    g.write(buf, &data)?;
-    g.put_u32(a.u32(3), data.len() as u32)
+/// The descriptor `fd` for a read (`pread`: at an offset): a file, or stdin for `fd_read`;
+/// checked before the guest's buffer is (as Wasmtime's preview 1 does).
+fn readable(g: &mut Guest<'_>, fd: u32, pread: bool) -> Res<bool> {
+    match g.wasi()?.fds.get(fd)? {
+        Desc::File(_) => Ok(true),
+        Desc::Stdin if pread => Err(Errno::Spipe.into()),
+        Desc::Stdin => Ok(false),
+        _ => Err(Errno::Badf.into()),
+    }
 }
 
+/// `fd_read(fd, iovs, iovs_len, *nread)`: into the first non-empty buffer. A file read checks
+/// the whole buffer first; stdin copies (and checks) only what it read.
+pub(crate) fn fd_read(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    let (buf, len) = g.first_buffer(a.u32(1), a.u32(2))?;
+    let fd = a.u32(0);
+    let n = if readable(g, fd, false)? {
+        g.check_buffer(buf, len)?;
+        read_file(g, fd, buf, u64::from(len), None)?
+    } else {
+        let want = u64::from(len).min(g.wasi()?.stdin_ready());
+        let deadline = g.cx().deadline();
+        g.fill_from(buf, want, |g, chunk| g.wasi()?.read_stdin(chunk, deadline))?
+    };
+    g.put_u32(a.u32(3), n as u32)
+}
+
+/// `fd_pread(fd, iovs, iovs_len, offset, *nread)`: at most 64 KiB per call, as Wasmtime's
+/// preview 1.
 pub(crate) fn fd_pread(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     let (buf, len) = g.first_buffer(a.u32(1), a.u32(2))?;
-    let data = match g.wasi()?.fds.get_mut(a.u32(0))? {
-        Desc::File(f) => read_file(f, len as usize, Some(a.u64(3)))?,
-        Desc::Stdin => return Err(Errno::Spipe.into()),
-        _ => return Err(Errno::Badf.into()),
-    };
-    g.write(buf, &data)?;
-    g.put_u32(a.u32(4), data.len() as u32)
+    let fd = a.u32(0);
+    readable(g, fd, true)?;
+    let want = u64::from(len).min(PREAD_MAX);
+    let n = read_file(g, fd, buf, want, Some(a.u64(3)))?;
+    g.put_u32(a.u32(4), n as u32)
 }
 
 /// Writes for `fd_write` (`at = None`: at the position) and `fd_pwrite`.
+///
+/// A write to a file counts what it adds past the end against `limits.max_disk_write`: one
+/// that does not fit writes what fits (a short write), or fails with `ENOSPC` when nothing
+/// fits. Data moves a chunk at a time, each chunk paid for as it is copied out of guest memory.
 fn write_common(g: &mut Guest<'_>, a: &Args<'_>, at: Option<u64>, result: u32) -> Res<()> {
     let (buf, len) = g.first_buffer(a.u32(1), a.u32(2))?;
     let fd = a.u32(0);
-    // The descriptor is checked before the data is copied out of guest memory.
-    match g.wasi()?.fds.get(fd)? {
-        Desc::File(_) => {}
-        Desc::Stdout | Desc::Stderr if at.is_some() => return Err(Errno::Spipe.into()),
-        Desc::Stdout | Desc::Stderr => {}
-        _ => return Err(Errno::Badf.into()),
-    }
-    let data = g.read(buf, len)?;
-    let w = g.wasi()?;
-    let n = match w.fds.get_mut(fd)? {
-        Desc::File(f) => {
-            let n = if f.append {
-                let end = f.file.metadata()?.len();
-                write_at(&f.file, &data, end)?
-            } else {
-                write_at(&f.file, &data, at.unwrap_or(f.position))?
+    let want = u64::from(len);
+    // The descriptor is checked before the guest's buffer is.
+    let n = match g.wasi()?.fds.get(fd)? {
+        Desc::File(_) => {
+            let w = g.wasi()?;
+            let disk_left = w.disk_left;
+            let f = w.fds.file(fd)?;
+            let size = f.file.metadata()?.len();
+            let start = match at {
+                _ if f.append => size,
+                Some(at) => at,
+                None => f.position,
             };
+            let growth = start.saturating_add(want).saturating_sub(size);
+            let fits = want.saturating_sub(growth.saturating_sub(disk_left));
+            if fits == 0 && want > 0 {
+                g.check_buffer(buf, len)?;
+                return Err(Errno::Nospc.into());
+            }
+            let mut off = start;
+            let n = g.drain_into(buf, fits, |g, piece| {
+                let f = g.wasi()?.fds.file(fd)?;
+                let n = write_at(&f.file, piece, off)?;
+                off += n as u64;
+                Ok(n)
+            })?;
+            let w = g.wasi()?;
+            w.disk_left -= start
+                .saturating_add(n)
+                .saturating_sub(size)
+                .min(w.disk_left);
             if at.is_none() {
-                f.position = if f.append {
-                    f.file.metadata()?.len()
-                } else {
-                    f.position.checked_add(n as u64).ok_or(Errno::Overflow)?
-                };
+                let f = w.fds.file(fd)?;
+                f.position = start.checked_add(n).ok_or(Errno::Overflow)?;
             }
             n
         }
-        Desc::Stdout => w.write_stdio(false, &data)?,
-        Desc::Stderr => w.write_stdio(true, &data)?,
+        Desc::Stdout | Desc::Stderr if at.is_some() => return Err(Errno::Spipe.into()),
+        d @ (Desc::Stdout | Desc::Stderr) => {
+            let err = matches!(d, Desc::Stderr);
+            let want = want.min(g.wasi()?.stdio_piece(err));
+            let deadline = g.cx().deadline();
+            g.drain_into(buf, want, |g, piece| {
+                g.wasi()?.write_stdio(err, piece, deadline)
+            })?
+        }
         _ => return Err(Errno::Badf.into()),
     };
     g.put_u32(result, n as u32)
@@ -623,10 +775,7 @@ fn seekable(w: &mut WasiCtx, fd: u32) -> Res<&mut FileDesc> {
 }
 
 pub(crate) fn fd_seek(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
-    let (offset, whence) = (a.u64(1) as i64, a.u32(2));
-    if whence > 2 {
-        return Err(Errno::Inval.into());
-    }
+    let (offset, whence) = (a.u64(1) as i64, enum_value(a.u32(2), 2, "whence")?);
     let f = seekable(g.wasi()?, a.u32(0))?;
     let pos = match whence {
         0 => u64::try_from(offset).map_err(|_| Errno::Inval)?,
@@ -670,49 +819,124 @@ pub(crate) fn fd_prestat_dir_name(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     g.write(a.u32(1), name.as_bytes())
 }
 
+/// One entry of a directory listing as `fd_readdir` serves it.
+#[derive(Debug)]
+pub(crate) struct DirEntry {
+    name: Vec<u8>,
+    ty: u8,
+    /// The inode number the guest sees.
+    ino: u64,
+}
+
+/// The bytes an entry takes in `fd_readdir`'s output: a 24-byte header and the name.
+fn dirent_len(e: &DirEntry) -> u64 {
+    24 + e.name.len() as u64
+}
+
+/// How many entries a listing reads between two looks at the deadline.
+const ENTRIES_PER_DEADLINE_CHECK: usize = 256;
+
+/// Reads the directory `fd` from the host into its sorted listing: `.`, `..`, then the entries
+/// in name order. Each entry is paid for ([`crate::cost::WasiCosts::per_dir_entry`]) before the
+/// next is read, the deadline is looked at as it goes, and the listing's size is bounded by
+/// `limits.max_io_per_call` (`ENOMEM` past it): a listing is host work and host memory, and the
+/// guest pays for both before it gets any of it.
+fn read_listing(g: &mut Guest<'_>, fd: u32) -> Res<()> {
+    let (per_entry, max) = {
+        let w = g.wasi()?;
+        (w.costs.per_dir_entry, w.max_io)
+    };
+    let deadline = g.cx().deadline();
+    let (here, entries) = {
+        let dir = g.wasi()?.fds.dir(fd)?;
+        (dir.dir.dir_metadata()?, dir.dir.entries()?)
+    };
+    let mut raw: Vec<(Vec<u8>, u8, u64)> = Vec::new();
+    let mut bytes = 48u64;
+    for (i, e) in entries.enumerate() {
+        g.pay(per_entry)?;
+        if i % ENTRIES_PER_DEADLINE_CHECK == ENTRIES_PER_DEADLINE_CHECK - 1
+            && deadline.is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            return Err(HostError::Timeout.into());
+        }
+        let e = e?;
+        let name = e.file_name().into_string().map_err(|_| Errno::Ilseq)?;
+        bytes += 24 + name.len() as u64;
+        if bytes > max {
+            return Err(Errno::Nomem.into());
+        }
+        #[cfg(unix)]
+        let ino = std::os::unix::fs::DirEntryExt::ino(&e);
+        #[cfg(not(unix))]
+        let ino = 0;
+        raw.push((name.into_bytes(), file_type(&e.file_type()?), ino));
+    }
+    raw.sort_by(|x, y| x.0.cmp(&y.0));
+    let w = g.wasi()?;
+    let (dev, ino, _) = identity(&here);
+    let dot = w.inode(dev, ino);
+    let mut listing = Vec::with_capacity(raw.len() + 2);
+    for name in [&b"."[..], &b".."[..]] {
+        listing.push(DirEntry {
+            name: name.to_vec(),
+            ty: filetype::DIRECTORY,
+            ino: dot,
+        });
+    }
+    for (name, ty, ino) in raw {
+        let ino = w.inode(dev, ino);
+        listing.push(DirEntry { name, ty, ino });
+    }
+    if let Some(Desc::Dir(d)) = w.fds.used.get_mut(&fd) {
+        d.listing = Some(listing);
+    }
+    Ok(())
+}
+
 /// `fd_readdir(fd, buf, len, cookie, *used)`: `.`, `..`, then the entries in name order; the
 /// cookie is the index of the next entry. The last entry is cut at the end of the buffer, as
 /// preview 1 specifies (the guest then asks again from its cookie with a larger buffer).
+///
+/// The listing is read from the host once per pass: when the guest starts from cookie 0 (or
+/// has no listing yet), and kept on the descriptor; later calls serve from it. So a full pass
+/// costs host work linear in the directory's size, however small the guest's buffer, and the
+/// guest pays for every entry read (see [`read_listing`]).
 pub(crate) fn fd_readdir(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
-    let (buf, cap, cookie, used) = (a.u32(1), a.u32(2), a.u64(3), a.u32(4));
-    let w = g.wasi()?;
-    let dir = w.fds.dir(a.u32(0))?;
-    w.used.reached(dir.root);
-    let here = dir.dir.dir_metadata()?;
-    let mut entries: Vec<(Vec<u8>, u8, (u64, u64))> = Vec::new();
-    for e in dir.dir.entries()? {
-        let e = e?;
-        let meta = e.metadata()?;
-        let name = e.file_name().into_string().map_err(|_| Errno::Ilseq)?;
-        let (dev, ino, _) = identity(&meta);
-        entries.push((name.into_bytes(), file_type(&meta.file_type()), (dev, ino)));
+    let (fd, buf, cap, cookie, used) = (a.u32(0), a.u32(1), a.u32(2), a.u64(3), a.u32(4));
+    {
+        let w = g.wasi()?;
+        let dir = w.fds.dir(fd)?;
+        w.used.reached(dir.root);
     }
-    entries.sort_by(|x, y| x.0.cmp(&y.0));
-    let (dev, ino, _) = identity(&here);
-    let dot = w.inode(dev, ino);
-    let mut all = vec![
-        (b".".to_vec(), filetype::DIRECTORY, dot),
-        (b"..".to_vec(), filetype::DIRECTORY, dot),
-    ];
-    for (name, ty, (dev, ino)) in entries {
-        let ino = w.inode(dev, ino);
-        all.push((name, ty, ino));
+    g.check_buffer(buf, cap)?;
+    if cookie == 0 || g.wasi()?.fds.dir(fd)?.listing.is_none() {
+        read_listing(g, fd)?;
     }
-    let mut out = Vec::new();
     let skip = usize::try_from(cookie).unwrap_or(usize::MAX);
-    for (i, (name, ty, ino)) in all.into_iter().enumerate().skip(skip) {
-        if out.len() >= cap as usize {
-            break;
+    let out = {
+        let listing = match g.wasi()?.fds.dir(fd)?.listing.as_deref() {
+            Some(l) => l,
+            None => &[],
+        };
+        let rest: u64 = listing.iter().skip(skip).map(dirent_len).sum();
+        let len = rest.min(u64::from(cap));
+        let mut out = Vec::with_capacity(len as usize);
+        for (i, e) in listing.iter().enumerate().skip(skip) {
+            if out.len() as u64 >= len {
+                break;
+            }
+            let mut head = [0u8; 24];
+            head[0..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
+            head[8..16].copy_from_slice(&e.ino.to_le_bytes());
+            head[16..20].copy_from_slice(&(e.name.len() as u32).to_le_bytes());
+            head[20] = e.ty;
+            out.extend_from_slice(&head);
+            out.extend_from_slice(&e.name);
         }
-        let mut head = [0u8; 24];
-        head[0..8].copy_from_slice(&(i as u64 + 1).to_le_bytes());
-        head[8..16].copy_from_slice(&ino.to_le_bytes());
-        head[16..20].copy_from_slice(&(name.len() as u32).to_le_bytes());
-        head[20] = ty;
-        out.extend_from_slice(&head);
-        out.extend_from_slice(&name);
-    }
-    out.truncate(cap as usize);
+        out.truncate(len as usize);
+        out
+    };
     g.write(buf, &out)?;
     g.put_u32(used, out.len() as u32)
 }
@@ -746,12 +970,14 @@ pub(crate) fn path_create_directory(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> 
     let w = g.wasi()?;
     let d = dir_of(w, fd)?;
     refuse_change(w, &[d])?;
+    w.may_create()?;
     d.dir.create_dir(&path)?;
+    w.created();
     Ok(())
 }
 
 pub(crate) fn path_filestat_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
-    let (fd, lookup) = (a.u32(0), flags(a.u32(1), LOOKUP_FOLLOW)?);
+    let (fd, lookup) = (a.u32(0), flags(a.u32(1), LOOKUP_FOLLOW, "lookupflags")?);
     dir_of(g.wasi()?, fd)?;
     let path = g.string(a.u32(2), a.u32(3))?;
     let w = g.wasi()?;
@@ -761,12 +987,12 @@ pub(crate) fn path_filestat_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     } else {
         d.dir.symlink_metadata(&path)?
     };
-    let out = filestat(w, &meta);
+    let out = filestat(w, &meta)?;
     g.write_aligned(a.u32(4), &out, 8)
 }
 
 pub(crate) fn path_filestat_set_times(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
-    let (fd, lookup) = (a.u32(0), flags(a.u32(1), LOOKUP_FOLLOW)?);
+    let (fd, lookup) = (a.u32(0), flags(a.u32(1), LOOKUP_FOLLOW, "lookupflags")?);
     let (atim, mtim) = times(a, 4)?;
     dir_of(g.wasi()?, fd)?;
     let path = g.string(a.u32(2), a.u32(3))?;
@@ -785,7 +1011,11 @@ pub(crate) fn path_filestat_set_times(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()
 }
 
 pub(crate) fn path_link(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
-    let (from, lookup, to) = (a.u32(0), flags(a.u32(1), LOOKUP_FOLLOW)?, a.u32(4));
+    let (from, lookup, to) = (
+        a.u32(0),
+        flags(a.u32(1), LOOKUP_FOLLOW, "lookupflags")?,
+        a.u32(4),
+    );
     dir_of(g.wasi()?, from)?;
     dir_of(g.wasi()?, to)?;
     let old = g.string(a.u32(2), a.u32(3))?;
@@ -796,19 +1026,19 @@ pub(crate) fn path_link(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     if lookup & LOOKUP_FOLLOW != 0 {
         return Err(Errno::Inval.into());
     }
+    w.may_create()?;
     src.dir.hard_link(&old, &dst.dir, &new)?;
+    w.created();
     Ok(())
 }
 
 pub(crate) fn path_open(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     let fd = a.u32(0);
-    let lookup = flags(a.u32(1), LOOKUP_FOLLOW)?;
-    let oflags = flags(a.u32(4), 0xf)?;
-    let base = a.u64(5);
-    if base & !rights::ALL != 0 || a.u64(6) & !rights::ALL != 0 {
-        return Err(Errno::Inval.into());
-    }
-    let fdflags = flags(a.u32(7), 0x1f)?;
+    let lookup = flags(a.u32(1), LOOKUP_FOLLOW, "lookupflags")?;
+    let oflags = flags(a.u32(4), 0xf, "oflags")?;
+    let base = rights_value(a.u64(5))?;
+    rights_value(a.u64(6))?;
+    let fdflags = flags(a.u32(7), 0x1f, "fdflags")?;
     let path = g.string(a.u32(2), a.u32(3))?;
     let w = g.wasi()?;
     let d = match w.fds.get(fd)? {
@@ -817,12 +1047,44 @@ pub(crate) fn path_open(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
         _ => return Err(Errno::Badf.into()),
     };
     w.used.reached(d.root);
-    let desc = open_at(w, d, lookup, &path, oflags, base, fdflags)?;
+    // `EMFILE` at the sandbox's limit and `ENFILE` at the process's, before the host opens
+    // anything.
+    w.fds.room()?;
+    let held =
+        crate::budget::reserve(crate::budget::Cost::descriptors(1)).map_err(|_| Errno::Nfile)?;
+    let desc = open_at(w, d, lookup, &path, oflags, base, fdflags, held)?;
     let new = w.fds.push(desc)?;
     g.put_u32(a.u32(8), new)
 }
 
-/// Opens `path` under `d` as Wasmtime's preview 1 does.
+/// The flags every host open gets: never wait for a FIFO's other end or a device, never make a
+/// terminal the process's controlling one.
+#[cfg(unix)]
+fn never_block() -> i32 {
+    (rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32
+}
+
+/// Whether `path` under `d` is something Cage does not open: anything but a regular file, a
+/// directory or a symbolic link (a FIFO, a socket, a device).
+fn is_special(d: &DirDesc, path: &str, follow: bool) -> bool {
+    let meta = if follow {
+        d.dir.metadata(path)
+    } else {
+        d.dir.symlink_metadata(path)
+    };
+    meta.is_ok_and(|m| {
+        let t = m.file_type();
+        !(t.is_file() || t.is_dir() || t.is_symlink())
+    })
+}
+
+/// Opens `path` under `d` as Wasmtime's preview 1 does, with two rules of Cage's own:
+///
+/// - only regular files and directories open: a FIFO, a socket or a device answers `ENOTSUP`.
+///   The host opens with `O_NONBLOCK`, so that not even the moment a FIFO is swapped in for a
+///   file can make it wait for the other end; what opened is checked before it is kept.
+/// - creating a file counts against `limits.max_files_created` (`EDQUOT` past it).
+#[allow(clippy::too_many_arguments)]
 fn open_at(
     w: &WasiCtx,
     d: &DirDesc,
@@ -831,6 +1093,7 @@ fn open_at(
     oflags: u32,
     base: u64,
     fdflags: u32,
+    held: crate::budget::Reservation,
 ) -> Res<Desc> {
     let mut o = cap_std::fs::OpenOptions::new();
     let (mut read, mut write, mut create) = (false, false, false);
@@ -871,10 +1134,38 @@ fn open_at(
     if create || write {
         refuse_change(w, &[d])?;
     }
-    let file = d.dir.open_with(path, &o)?.into_std();
-    if file.metadata()?.is_dir() {
+    let follow = lookup & LOOKUP_FOLLOW != 0;
+    // A file that does not exist yet is a creation: counted, and refused past the quota.
+    let creating = create && {
+        let exists = if follow {
+            d.dir.metadata(path).is_ok()
+        } else {
+            d.dir.symlink_metadata(path).is_ok()
+        };
+        !exists
+    };
+    if creating {
+        w.may_create()?;
+    }
+    #[cfg(unix)]
+    cap_std::fs::OpenOptionsExt::custom_flags(&mut o, never_block());
+    let file = match d.dir.open_with(path, &o) {
+        Ok(f) => f.into_std(),
+        Err(_) if is_special(d, path, follow) => return Err(Errno::Notsup.into()),
+        Err(e) => return Err(e.into()),
+    };
+    if creating {
+        w.created();
+    }
+    let meta = file.metadata()?;
+    if !(meta.is_file() || meta.is_dir()) {
+        return Err(Errno::Notsup.into());
+    }
+    if meta.is_dir() {
         return Ok(Desc::Dir(DirDesc {
             dir: cap_std::fs::Dir::from_std_file(file),
+            _held: held,
+            listing: None,
             preopen: None,
             read_only: d.read_only,
             read,
@@ -886,6 +1177,7 @@ fn open_at(
     }
     Ok(Desc::File(FileDesc {
         file,
+        _held: held,
         position: 0,
         append: fdflags & FDFLAGS_APPEND != 0,
         nonblock: fdflags & FDFLAGS_NONBLOCK != 0,
@@ -933,6 +1225,14 @@ pub(crate) fn path_rename(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     let w = g.wasi()?;
     let (src, dst) = (dir_of(w, from)?, dir_of(w, to)?);
     refuse_change(w, &[src, dst])?;
+    // A trailing slash on either path means both must be directories (`rename f y/` is
+    // `ENOTDIR` for a file `f`, as under Wasmtime's preview 1). cap-std looks at the source's
+    // slash only, so the destination's is carried over to the source.
+    let old = if new.ends_with('/') && !old.ends_with('/') {
+        format!("{old}/")
+    } else {
+        old
+    };
     src.dir.rename(&old, &dst.dir, &new)?;
     Ok(())
 }
@@ -945,7 +1245,9 @@ pub(crate) fn path_symlink(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     let w = g.wasi()?;
     let d = dir_of(w, fd)?;
     refuse_change(w, &[d])?;
+    w.may_create()?;
     DirExt::symlink(&d.dir, Path::new(&target), Path::new(&link))?;
+    w.created();
     Ok(())
 }
 

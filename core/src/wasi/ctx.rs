@@ -9,7 +9,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use super::errno::Errno;
+use super::guest::Fail;
 use super::{FROZEN_MONOTONIC_NS, FROZEN_REALTIME_NS};
+use crate::host::HostError;
 use crate::policy::{Clock, DirMode, Policy, Random};
 use crate::records::Output;
 
@@ -32,6 +34,11 @@ pub(crate) enum Desc {
 #[derive(Debug)]
 pub(crate) struct DirDesc {
     pub(crate) dir: cap_std::fs::Dir,
+    /// Its descriptor's share of the process budget, given back when it is closed.
+    pub(crate) _held: crate::budget::Reservation,
+    /// The sorted listing `fd_readdir` serves from, read from the host (and paid for) when the
+    /// guest starts reading the directory from cookie 0.
+    pub(crate) listing: Option<Vec<super::calls::DirEntry>>,
     /// The guest path it was preopened at; `None` when opened by `path_open`.
     pub(crate) preopen: Option<String>,
     /// Opened under a read-only preopen: every change is refused (`EPERM`).
@@ -46,6 +53,8 @@ pub(crate) struct DirDesc {
 #[derive(Debug)]
 pub(crate) struct FileDesc {
     pub(crate) file: std::fs::File,
+    /// Its descriptor's share of the process budget, given back when it is closed.
+    pub(crate) _held: crate::budget::Reservation,
     pub(crate) position: u64,
     pub(crate) append: bool,
     pub(crate) nonblock: bool,
@@ -59,15 +68,35 @@ pub(crate) struct FileDesc {
 /// Descriptor numbers: the lowest three are stdio, preopens follow in policy order, and a freed
 /// number is reused highest first (Wasmtime's preview 1 allocation, so guests see the same
 /// numbers everywhere).
-#[derive(Debug, Default)]
+/// At most `max` descriptors are open at once (`limits.max_open_files`): one more is `EMFILE`.
+#[derive(Debug)]
 pub(crate) struct Table {
     pub(crate) used: BTreeMap<u32, Desc>,
     pub(crate) free: BTreeSet<u32>,
+    max: usize,
 }
 
 impl Table {
+    fn new(max: u32) -> Self {
+        Table {
+            used: BTreeMap::new(),
+            free: BTreeSet::new(),
+            max: max as usize,
+        }
+    }
+
+    /// Whether one more descriptor fits under `limits.max_open_files`; `EMFILE` when not.
+    /// Checked before a descriptor's file is opened on the host.
+    pub(crate) fn room(&self) -> Result<(), Errno> {
+        if self.used.len() >= self.max {
+            return Err(Errno::Mfile);
+        }
+        Ok(())
+    }
+
     /// Adds a descriptor and returns its number.
     pub(crate) fn push(&mut self, d: Desc) -> Result<u32, Errno> {
+        self.room()?;
         let fd = match self.free.pop_last() {
             Some(fd) => fd,
             None => match self.used.last_key_value() {
@@ -120,6 +149,43 @@ enum Input {
     Inherit,
 }
 
+/// The most a write to a pipe moves without blocking once the pipe is writable (POSIX
+/// `PIPE_BUF`).
+const PIPE_BUF: usize = 4096;
+
+/// Waits until the host's stdio stream `fd` can be read (`write = false`) or written, at most
+/// until `deadline` (then `timeout`). Without a deadline it does not wait here: the read or
+/// write that follows blocks, as the policy (no `timeout`) asked.
+fn wait_ready(
+    fd: &impl std::os::fd::AsFd,
+    write: bool,
+    deadline: Option<Instant>,
+) -> Result<(), Fail> {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let Some(deadline) = deadline else {
+        return Ok(());
+    };
+    let flags = if write { PollFlags::OUT } else { PollFlags::IN };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Fail::Trap(HostError::Timeout));
+        }
+        let timeout = Timespec {
+            tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(fd, flags)];
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(0) => return Err(Fail::Trap(HostError::Timeout)),
+            // Ready, or an error or hang-up the read or write will report.
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Fail::Errno(Errno::from(&std::io::Error::from(e)))),
+        }
+    }
+}
+
 /// Where stdout or stderr goes: a bounded buffer or the host's stream.
 #[derive(Debug)]
 enum Sink {
@@ -128,27 +194,20 @@ enum Sink {
 }
 
 impl Sink {
-    /// Writes `data`. A captured stream keeps what fits under its limit and then fails with
-    /// `EIO` (so host memory stays bounded), as Wasmtime's memory pipes do.
+    /// Writes `data` to a captured stream: what fits under its limit is kept (a short write);
+    /// once the stream is full a write fails with `EIO` (so host memory stays bounded).
     fn write(&mut self, data: &[u8]) -> Result<usize, Errno> {
         match self {
             Sink::Captured { buf, limit } => {
                 let room = limit.saturating_sub(buf.len());
-                if data.len() > room {
-                    buf.extend_from_slice(&data[..room]);
+                if room == 0 && !data.is_empty() {
                     return Err(Errno::Io);
                 }
-                buf.extend_from_slice(data);
-                Ok(data.len())
+                let n = data.len().min(room);
+                buf.extend_from_slice(&data[..n]);
+                Ok(n)
             }
-            Sink::Inherit { stderr } => {
-                let r = if *stderr {
-                    std::io::stderr().write_all(data)
-                } else {
-                    std::io::stdout().write_all(data)
-                };
-                r.map(|()| data.len()).map_err(|e| Errno::from(&e))
-            }
+            Sink::Inherit { .. } => Err(Errno::Io),
         }
     }
 
@@ -188,6 +247,15 @@ pub struct WasiCtx {
     pub(crate) costs: crate::cost::WasiCosts,
     /// What the guest used, for [`WasiCtx::usage`].
     pub(crate) used: Used,
+    /// `limits.max_io_per_call`, in bytes.
+    pub(crate) max_io: u64,
+    /// What the guest may still add to files under its read-write preopens
+    /// (`limits.max_disk_write` less what it added).
+    pub(crate) disk_left: u64,
+    /// Files, directories and links the guest may still create (`limits.max_files_created`
+    /// less what it created). A cell: path operations find out they create while they hold the
+    /// descriptor they resolve through.
+    creations_left: Cell<u64>,
 }
 
 /// What a guest used so far. Cells, because path operations hold the descriptor they resolve
@@ -230,7 +298,7 @@ impl WasiCtx {
     pub fn new(policy: &Policy) -> std::io::Result<Self> {
         let w = &policy.wasi;
         let limit = usize::try_from(policy.limits.max_output.bytes()).unwrap_or(usize::MAX);
-        let mut fds = Table::default();
+        let mut fds = Table::new(policy.limits.max_open_files);
         let (stdin, stdout, stderr) = if w.inherit_stdio {
             (
                 Input::Inherit,
@@ -258,6 +326,9 @@ impl WasiCtx {
                 .map_err(|_| std::io::Error::other("descriptor table full"))?;
         }
         for (root, d) in w.dirs.iter().enumerate() {
+            // Every preopen holds a host descriptor for the sandbox's life.
+            let held = crate::budget::reserve(crate::budget::Cost::descriptors(1))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             let dir = cap_std::fs::Dir::open_ambient_dir(&d.host, cap_std::ambient_authority())
                 .map_err(|e| {
                     std::io::Error::new(
@@ -267,6 +338,8 @@ impl WasiCtx {
                 })?;
             fds.push(Desc::Dir(DirDesc {
                 dir,
+                _held: held,
+                listing: None,
                 preopen: Some(d.guest.clone()),
                 read_only: d.mode == DirMode::Ro,
                 read: true,
@@ -298,7 +371,25 @@ impl WasiCtx {
                     .collect(),
                 ..Used::default()
             },
+            max_io: policy.limits.max_io_per_call.bytes(),
+            disk_left: policy.limits.max_disk_write.bytes(),
+            creations_left: Cell::new(u64::from(policy.limits.max_files_created)),
         })
+    }
+
+    /// Whether one more file, directory or link may be created (`limits.max_files_created`):
+    /// `EDQUOT` when not. Checked before the host creates anything.
+    pub(crate) fn may_create(&self) -> Result<(), Errno> {
+        if self.creations_left.get() == 0 {
+            return Err(Errno::Dquot);
+        }
+        Ok(())
+    }
+
+    /// Counts one creation.
+    pub(crate) fn created(&self) {
+        self.creations_left
+            .set(self.creations_left.get().saturating_sub(1));
     }
 
     /// Takes the captured output so far: at most `limits.max_output` of both streams together.
@@ -352,35 +443,84 @@ impl WasiCtx {
         }
     }
 
-    /// Reads up to `len` bytes of stdin.
-    pub(crate) fn read_stdin(&mut self, len: usize) -> Result<Vec<u8>, Errno> {
+    /// How many bytes one read of stdin may ask for: what is left of the policy's stdin, or
+    /// a chunk of the host's.
+    pub(crate) fn stdin_ready(&self) -> u64 {
+        match &self.stdin {
+            Input::Bytes { data, pos } => data.len().saturating_sub(*pos) as u64,
+            Input::Inherit => super::guest::CHUNK as u64,
+        }
+    }
+
+    /// Reads stdin into `buf`, returning how much it read (0 at end of file). The host's stdin
+    /// (`inherit_stdio`) is waited on at most until `deadline`, then the guest traps `timeout`.
+    pub(crate) fn read_stdin(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> Result<usize, Fail> {
         match &mut self.stdin {
             Input::Bytes { data, pos } => {
-                let end = data.len().min(pos.saturating_add(len));
-                let out = data[*pos..end].to_vec();
+                let end = data.len().min(pos.saturating_add(buf.len()));
+                let n = end - *pos;
+                buf[..n].copy_from_slice(&data[*pos..end]);
                 *pos = end;
                 self.used
                     .stdin_bytes
-                    .set(self.used.stdin_bytes.get() + out.len() as u64);
-                Ok(out)
+                    .set(self.used.stdin_bytes.get() + n as u64);
+                Ok(n)
             }
             Input::Inherit => {
-                let mut buf = vec![0; len];
-                let n = std::io::stdin()
-                    .read(&mut buf)
-                    .map_err(|e| Errno::from(&e))?;
-                buf.truncate(n);
-                Ok(buf)
+                let stdin = std::io::stdin();
+                wait_ready(&stdin, false, deadline)?;
+                let n = stdin.lock().read(buf)?;
+                self.used
+                    .stdin_bytes
+                    .set(self.used.stdin_bytes.get() + n as u64);
+                Ok(n)
             }
         }
     }
 
-    /// Writes to stdout (`err = false`) or stderr.
-    pub(crate) fn write_stdio(&mut self, err: bool, data: &[u8]) -> Result<usize, Errno> {
-        if err {
-            self.stderr.write(data)
+    /// How many bytes one write to stdout (`err = false`) or stderr may move: all of it when
+    /// captured; at most `PIPE_BUF` (4 096) to the host's streams, which a write then never
+    /// blocks on once the stream is ready.
+    pub(crate) fn stdio_piece(&self, err: bool) -> u64 {
+        match if err { &self.stderr } else { &self.stdout } {
+            Sink::Captured { .. } => u64::MAX,
+            Sink::Inherit { .. } => PIPE_BUF as u64,
+        }
+    }
+
+    /// Writes to stdout (`err = false`) or stderr, returning how much was written. The host's
+    /// streams are waited on at most until `deadline`, then the guest traps `timeout`.
+    pub(crate) fn write_stdio(
+        &mut self,
+        err: bool,
+        data: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<usize, Fail> {
+        let sink = if err {
+            &mut self.stderr
         } else {
-            self.stdout.write(data)
+            &mut self.stdout
+        };
+        match sink {
+            Sink::Captured { .. } => Ok(sink.write(data)?),
+            Sink::Inherit { stderr } => {
+                let data = &data[..data.len().min(PIPE_BUF)];
+                let r = if *stderr {
+                    let out = std::io::stderr();
+                    wait_ready(&out, true, deadline)?;
+                    out.lock().write(data)
+                } else {
+                    let out = std::io::stdout();
+                    wait_ready(&out, true, deadline)?;
+                    let mut out = out.lock();
+                    out.write(data).and_then(|n| out.flush().map(|()| n))
+                };
+                Ok(r?)
+            }
         }
     }
 

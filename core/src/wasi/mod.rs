@@ -95,7 +95,10 @@ fn implementation(name: &str) -> Option<Call> {
         "proc_raise" => proc_raise,
         "sched_yield" => sched_yield,
         "random_get" => random_get,
-        "sock_accept" | "sock_recv" | "sock_send" | "sock_shutdown" => sock,
+        "sock_accept" => sock_accept,
+        "sock_recv" => sock_recv,
+        "sock_send" => sock_send,
+        "sock_shutdown" => sock_shutdown,
         _ => return None,
     })
 }

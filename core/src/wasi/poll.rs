@@ -1,9 +1,14 @@
 //! `poll_oneoff`: Cage's own, the same on every runtime.
 //!
-//! A clock wait ends at the call's deadline (`trapped: timeout`), not when the guest wakes:
-//! neither runtime interrupts a sleeping host call by itself. With a frozen clock time is
-//! virtual and nothing sleeps. Descriptor subscriptions are ready at once (stdio is in memory
-//! and regular files are always ready), so a poll with any of them does not wait.
+//! A clock wait is paid for before it starts: [`crate::cost::WasiCosts::per_ms_waited`] fuel
+//! per millisecond asked for (rounded up), so that a metered guest cannot hold a host thread
+//! asleep for free (a guest that cannot pay traps `out_of_fuel` without sleeping). It ends at
+//! the call's deadline (`trapped: timeout`) if that comes first: neither runtime interrupts a
+//! sleeping host call by itself, so Cage never sleeps past the deadline. With a frozen clock
+//! time is virtual and nothing sleeps (the wait is still paid for). Without fuel and without a
+//! deadline (the `permissive` preset) a guest sleeps as long as it asks, as it could compute
+//! as long as it likes. Descriptor subscriptions are ready at once (stdio is in memory and
+//! regular files are always ready), so a poll with any of them does not wait.
 
 use std::time::{Duration, Instant};
 
@@ -99,8 +104,12 @@ pub(crate) fn poll_oneoff(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
         })
         .min()
         .unwrap_or(0);
-    if !any_fd && !frozen && earliest > 0 {
-        sleep_within_deadline(g, Duration::from_nanos(earliest))?;
+    if !any_fd && earliest > 0 {
+        let per_ms = g.wasi()?.costs.per_ms_waited;
+        g.pay(earliest.div_ceil(1_000_000).saturating_mul(per_ms))?;
+        if !frozen {
+            sleep_within_deadline(g, Duration::from_nanos(earliest))?;
+        }
     }
     let mut out = Vec::new();
     for (userdata, sub) in &subs {
