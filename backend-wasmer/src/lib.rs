@@ -32,7 +32,7 @@ pub use host::{HostParams, WasmerHostFn};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cage_core::backend::{Backend, Store as CageStore, TypedStore, deadline_period};
+use cage_core::backend::{Backend, Store as CageStore, TypedStore};
 use cage_core::cache::VerifiedCode;
 use cage_core::{
     Capabilities, CheckedModule, Error, ExportedState, Features, HostFailure, HostFunc, HostState,
@@ -160,15 +160,13 @@ impl Wasmer {
             .into());
         }
         let watchdog = match policy.limits.timeout {
-            Some(t) => Some(Arc::new(Watchdog::start(deadline_period(t)).map_err(
-                |e| {
-                    Error::host_from(
-                        HostFailure::Thread,
-                        format!("cannot start the watchdog thread: {e}"),
-                        e,
-                    )
-                },
-            )?)),
+            Some(t) => Some(Arc::new(Watchdog::start(t).map_err(|e| {
+                Error::host_from(
+                    HostFailure::Thread,
+                    format!("cannot start the watchdog thread: {e}"),
+                    e,
+                )
+            })?)),
             None => None,
         };
         policy.check_host_dirs()?;
@@ -531,7 +529,7 @@ impl WasmerStore {
                 self.env
                     .as_mut(&mut self.store)
                     .host
-                    .set_deadline(Some((base, offset, d.timeout)));
+                    .set_deadline(Some((base, offset)));
             }
             armed
         });

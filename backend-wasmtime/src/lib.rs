@@ -45,7 +45,7 @@ pub use unsafe_api::WasmtimeFunc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cage_core::backend::{Backend, Store as CageStore, TypedStore, deadline_period};
+use cage_core::backend::{Backend, Pacer, Store as CageStore, TypedStore};
 use cage_core::cache::VerifiedCode;
 use cage_core::{
     Capabilities, CheckedModule, CostModel, Error, ExportedState, Features, HostFailure, HostFunc,
@@ -59,7 +59,6 @@ use wasmtime::{
 
 use crate::convert::{classify, from_val};
 use crate::limiter::Limiter;
-use crate::ticker::Ticker;
 
 /// The exact Wasmtime this backend is built against (the workspace pins it; a test checks
 /// the two agree). Part of the compiled-module cache key.
@@ -183,7 +182,7 @@ pub struct Wasmtime {
     _pool_reservation: Option<cage_core::budget::Reservation>,
     policy: Policy,
     capabilities: Capabilities,
-    ticker: Option<Arc<Ticker>>,
+    pacer: Option<Arc<Pacer>>,
 }
 
 impl std::fmt::Debug for Wasmtime {
@@ -233,16 +232,14 @@ impl Wasmtime {
                 (engine, Allocator::OnDemand, None)
             }
         };
-        let ticker = match policy.limits.timeout {
-            Some(t) => Some(Arc::new(
-                Ticker::start(&engine, deadline_period(t)).map_err(|e| {
-                    Error::host_from(
-                        HostFailure::Thread,
-                        format!("cannot start the deadline thread: {e}"),
-                        e,
-                    )
-                })?,
-            )),
+        let pacer = match policy.limits.timeout {
+            Some(t) => Some(Arc::new(ticker::pacer(&engine, t).map_err(|e| {
+                Error::host_from(
+                    HostFailure::Thread,
+                    format!("cannot start the deadline thread: {e}"),
+                    e,
+                )
+            })?)),
             None => None,
         };
         Ok(Wasmtime {
@@ -251,7 +248,7 @@ impl Wasmtime {
             _pool_reservation: pool_reservation,
             policy: policy.clone(),
             capabilities: Capabilities::new(supported_features(), true),
-            ticker,
+            pacer,
         })
     }
 
@@ -382,8 +379,9 @@ impl Backend for Wasmtime {
                 limiter: Limiter::new(l),
                 memory: None,
                 deadline: ticker::Deadline {
-                    ticker: self.ticker.as_ref().map(|t| t.shared.clone()),
-                    ..ticker::Deadline::default()
+                    // No call is armed yet: nothing is due.
+                    at: u64::MAX,
+                    clock: self.pacer.as_ref().map(|p| p.clock().clone()),
                 },
                 host,
             },
@@ -404,7 +402,7 @@ impl Backend for Wasmtime {
             pre: module.pre.clone(),
             instance: None,
             fuel: l.fuel,
-            timeout: l.timeout.zip(self.ticker.clone()),
+            timeout: l.timeout.zip(self.pacer.clone()),
             raw: Vec::new(),
         })
     }
@@ -416,7 +414,7 @@ pub struct WasmtimeStore {
     pre: InstancePre<StoreData>,
     instance: Option<wasmtime::Instance>,
     fuel: Option<u64>,
-    timeout: Option<(Duration, Arc<Ticker>)>,
+    timeout: Option<(Duration, Arc<Pacer>)>,
     /// The raw argument and result buffer, reused across calls.
     raw: Vec<wasmtime::ValRaw>,
 }
@@ -427,18 +425,17 @@ impl std::fmt::Debug for WasmtimeStore {
     }
 }
 
-/// Starts the deadline for one call: a callback at the next epoch tick, which judges by the
-/// wall clock from then on.
+/// Starts the deadline for one call: fixed now (the pacer's precise clock plus the timeout),
+/// judged by a callback at every epoch tick from the next one on.
 #[inline]
-fn arm(store: &mut Store<StoreData>, timeout: &Option<(Duration, Arc<Ticker>)>) {
-    let Some((timeout, ticker)) = timeout.as_ref() else {
+fn arm(store: &mut Store<StoreData>, timeout: &Option<(Duration, Arc<Pacer>)>) {
+    let Some((timeout, pacer)) = timeout.as_ref() else {
         return;
     };
-    let (base, offset) = ticker.arm();
+    let at = pacer.arm(*timeout);
     let data = store.data_mut();
-    data.deadline.timeout = *timeout;
-    data.deadline.seen = None;
-    data.host.set_deadline(Some((base, offset, *timeout)));
+    data.deadline.at = at;
+    data.host.set_deadline(Some((pacer.clock().origin(), at)));
     store.set_epoch_deadline(1);
 }
 

@@ -1185,3 +1185,64 @@ fn calibrate_reports_ns_per_fuel_with_spread_and_converts() {
     let ms = t["worst_case_ms"].as_f64().unwrap();
     assert!((ms - 1e6 * worst / 1e6).abs() < 1e-6 * ms.max(1.0), "{r}");
 }
+
+/// A guest blocked reading the host's stdin (`--inherit-stdio`) is stopped at its deadline
+/// (`trapped: timeout`), on every runtime, although the pipe stays open and empty: Cage waits
+/// for input only until the deadline.
+#[test]
+fn inherited_stdin_honours_the_deadline() {
+    let guest = tmp(
+        "read_stdin.wat",
+        r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 100)) (i32.store (i32.const 4) (i32.const 64))
+    (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))))"#,
+    );
+    for runtime in ["wasmtime", "wasmer-cranelift", "wasmer-singlepass"] {
+        let started = std::time::Instant::now();
+        // stdin: a pipe nobody writes to or closes until the run is over.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cage"))
+            .args(["run", "--json", "--runtime", runtime, "--inherit-stdio"])
+            .args(["--timeout", "300ms", guest.to_str().unwrap()])
+            .current_dir(root())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cannot run cage");
+        let stdin = child.stdin.take();
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        let report = json(&out);
+        assert_eq!(report["outcome"], "trapped", "{runtime}: {report}");
+        assert_eq!(report["trap"], "timeout", "{runtime}: {report}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{runtime}: took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// A read-only grant inside a read-write one is refused before anything runs, naming both.
+#[test]
+fn a_read_only_grant_inside_a_read_write_one_is_refused() {
+    let dir = std::env::temp_dir().join(format!("cage-cli-nest-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    let outer = format!("{}::/work", dir.display());
+    let inner = format!("{}::/in", dir.join("in").display());
+    let out = cage(&[
+        "run",
+        "--dir",
+        &outer,
+        "--dir-ro",
+        &inner,
+        "examples/hello-wasi.wat",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("/work") && err.contains("/in"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,5 +1,8 @@
 //! Prints what each runtime did with one fuzzing seed's module, step by step:
-//! `cargo run --release -p cage-conformance --example fuzz_seed -- SEED`.
+//! `cargo run --release -p cage-conformance --example fuzz_seed -- SEED [OUT.wasm]` (with
+//! `OUT.wasm`, also writes the module there, to read with `wasm-tools print` or reduce). With
+//! `CAGE_FUZZ_MODULE=FILE` in the environment, runs that module (one reduced from the seed's)
+//! under the seed's policy instead.
 
 fn factory(
     name: cage::RuntimeName,
@@ -15,9 +18,23 @@ fn main() {
         .unwrap_or(0);
     let shape = cage_conformance::fuzz::Shape::of(seed);
     println!("seed {seed}: {shape:?}");
-    let r = cage_conformance::fuzz::run_seed(seed, &cage::available_runtimes(), &factory);
+    if let (Some(out), Some(bytes)) = (
+        std::env::args().nth(2),
+        cage_conformance::fuzz::generate(seed),
+    ) {
+        std::fs::write(&out, bytes).expect("cannot write the module");
+        println!("module written to {out}");
+    }
+    let module = match std::env::var_os("CAGE_FUZZ_MODULE") {
+        Some(file) => Some(std::fs::read(file).expect("cannot read CAGE_FUZZ_MODULE")),
+        None => cage_conformance::fuzz::generate(seed),
+    };
+    let r = cage_conformance::fuzz::run_module(seed, module, &cage::available_runtimes(), &factory);
     for (name, why) in &r.unsupported {
         println!("{name}: left out: {why}");
+    }
+    for (name, bug) in &r.runtime_bugs {
+        println!("{name}: a declared runtime bug: {bug}");
     }
     for (name, t) in &r.traces {
         println!("{name}:");

@@ -388,9 +388,20 @@ pub struct SeedResult {
 
 /// Runs the module of `seed` on each runtime and compares them.
 pub fn run_seed(seed: u64, runtimes: &[RuntimeName], factory: &Factory<'_>) -> SeedResult {
+    run_module(seed, generate(seed), runtimes, factory)
+}
+
+/// Runs `module` (the module of `seed`, or one reduced from it) on each runtime, under the
+/// policy and shape of `seed`, and compares them.
+pub fn run_module(
+    seed: u64,
+    module: Option<Vec<u8>>,
+    runtimes: &[RuntimeName],
+    factory: &Factory<'_>,
+) -> SeedResult {
     let mut result = SeedResult {
         seed,
-        module: generate(seed),
+        module,
         traces: Vec::new(),
         unsupported: Vec::new(),
         runtime_bugs: Vec::new(),
@@ -493,7 +504,8 @@ fn files_in(dir: &Path) -> Vec<String> {
 ///   ("declared type of variable … doesn't match type of value …", fuzz seed 242). Cage catches
 ///   the panic and reports `host_failure: runtime`; Wasmtime runs the module.
 /// - Wasmer 7.3's Singlepass faults running some code of a module that has no memory at all
-///   (fuzz seed 6004797: loops with block parameters, host calls): Wasmer reports the fault as
+///   (fuzz seed 6004797, kept reduced in `tests/data/seed-6004797-without-wasi-calls.wasm`:
+///   loops with block parameters, host calls): Wasmer reports the fault as
 ///   its own "out of bounds memory access", which no guest without a memory can cause; Wasmtime
 ///   and Wasmer's Cranelift run on until the fuel runs out.
 pub fn known_runtime_bug(

@@ -45,16 +45,7 @@ pub fn store_of<B: Backend>(sandbox: &mut crate::Sandbox<B>) -> &mut B::Store {
 /// (see [`crate::on_guest_thread`]).
 pub const HOST_STACK_MARGIN: usize = 2 << 20;
 
-/// How often a backend's deadline thread looks at running calls, for the policy's `timeout`:
-/// 1 % of it, between 0.5 ms and 10 ms. Both backends stop a call within about two periods
-/// after its deadline, never before it, so a deadline's precision is about 2 % (at least 1 ms);
-/// and a second thread that wakes up less often costs the guests less.
-pub fn deadline_period(timeout: std::time::Duration) -> std::time::Duration {
-    (timeout / 100).clamp(
-        std::time::Duration::from_micros(500),
-        std::time::Duration::from_millis(10),
-    )
-}
+pub use crate::deadline::{Clock, Pacer, deadline_period};
 
 /// A WebAssembly runtime configured by one [`Policy`]: compiles modules and makes stores.
 pub trait Backend: Send + Sync + 'static {

@@ -329,7 +329,8 @@ impl HostFunc {
     }
 
     /// What a typed fast path does around the closure, exactly as [`HostFunc::invoke`] does:
-    /// charge `fuel_cost`, call, contain a panic (poisoning the sandbox).
+    /// charge `fuel_cost`, call, contain a panic (poisoning the sandbox), and end the call
+    /// `timeout` when the closure returned past the deadline.
     ///
     /// # Errors
     /// The closure's error, out of fuel, or a panic as [`HostError::Panic`].
@@ -346,6 +347,7 @@ impl HostFunc {
             ctx.consume_fuel(fuel_cost)?;
         }
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.call(&mut *ctx, args))) {
+            Ok(Ok(_)) if ctx.state().deadline_passed() => Err(HostError::Timeout),
             Ok(r) => r,
             Err(payload) => {
                 ctx.state().poison();
@@ -365,7 +367,9 @@ impl HostFunc {
     }
 
     /// Runs the function as every backend must: charge `fuel_cost`, call, check the results
-    /// against the signature.
+    /// against the signature. A closure that returns after the call's deadline has passed ends
+    /// the call `trapped: timeout` instead of returning to the guest: the guest cannot be
+    /// stopped while a host function runs, so the deadline is judged when it returns.
     ///
     /// # Errors
     /// The closure's error, out of fuel, or results of the wrong types (a `host_error`).
@@ -382,6 +386,9 @@ impl HostFunc {
         let results = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             (self.func)(&mut *ctx, args)
         })) {
+            // A host function that returns past the call's deadline ends the call `timeout`,
+            // on every runtime (the guest cannot be stopped while the host runs).
+            Ok(Ok(_)) if ctx.state().deadline_passed() => return Err(HostError::Timeout),
             Ok(r) => r?,
             Err(payload) => {
                 ctx.state().poison();

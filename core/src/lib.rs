@@ -36,6 +36,7 @@ pub mod behaviour;
 pub mod budget;
 pub mod cache;
 pub mod cost;
+pub mod deadline;
 mod error;
 mod host;
 pub mod module;

@@ -55,10 +55,10 @@ impl fmt::Debug for Extensions {
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct HostState {
-    /// When the current call into the guest must end, if it has a deadline: a base instant, an
-    /// offset in nanoseconds and the timeout, added up only when a host function asks (backends
-    /// arm a deadline on every call; few calls ever ask).
-    deadline: Option<(Instant, u64, Duration)>,
+    /// When the current call into the guest must end, if it has a deadline: a base instant and
+    /// an offset in nanoseconds (the pacer's origin and the call's deadline on its clock, see
+    /// [`crate::deadline`]), added up only when a host function asks.
+    deadline: Option<(Instant, u64)>,
     /// A host function panicked: the sandbox must not run again.
     poisoned: bool,
     /// Typed values: Cage's WASI context, the application's data.
@@ -79,13 +79,22 @@ impl HostState {
     /// past it.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
-            .map(|(base, offset, timeout)| base + Duration::from_nanos(offset) + timeout)
+            .map(|(base, offset)| base + Duration::from_nanos(offset))
+    }
+
+    /// Whether the current call's deadline has passed (reads the clock only when the call has
+    /// one).
+    #[inline]
+    pub fn deadline_passed(&self) -> bool {
+        self.deadline
+            .is_some_and(|(base, offset)| base.elapsed() >= Duration::from_nanos(offset))
     }
 
     /// Sets the deadline of the call starting now (backends, before each call): `base` plus
-    /// `offset` nanoseconds (a coarse clock's reading) plus `timeout`.
+    /// `offset` nanoseconds ([`crate::deadline::Clock::origin`] and [`crate::deadline::Pacer::arm`]'s
+    /// answer).
     #[inline]
-    pub fn set_deadline(&mut self, deadline: Option<(Instant, u64, Duration)>) {
+    pub fn set_deadline(&mut self, deadline: Option<(Instant, u64)>) {
         self.deadline = deadline;
     }
 

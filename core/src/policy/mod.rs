@@ -68,9 +68,15 @@ pub struct Limits {
     /// `fuel_consumed` still totals every call. Needs `fuel`. Default: false in every preset.
     pub fuel_per_call: bool,
     /// Wall-clock deadline for each call into the guest (instantiation with its start function
-    /// counts as one call). Past it the guest traps `timeout`; blocking host calls are
-    /// interrupted too. Checked at loop back-edges and function entries, so a guest stops within
-    /// a few milliseconds of the deadline. Default: 10 s [strict: 1 s; permissive: none].
+    /// counts as one call), counted from when the call starts. Past it the guest traps
+    /// `timeout`: guest code is checked at loop back-edges and function entries, so it stops
+    /// within about 1 % of the timeout (at least a millisecond) after the deadline, never
+    /// before. Time in host functions counts: Cage's own WASI calls that wait (`poll_oneoff`
+    /// clock waits, reads of the host's stdin) stop at the deadline; an application's host
+    /// function cannot be stopped while it runs, so one that returns past the deadline ends the
+    /// call `timeout` instead of returning to the guest (a host function that waits should
+    /// wait at most until [`crate::HostContext::deadline`] and return
+    /// [`crate::HostError::Timeout`]). Default: 10 s [strict: 1 s; permissive: none].
     #[serde(serialize_with = "units::ser_timeout")]
     pub timeout: Option<Duration>,
     /// Maximum size of each linear memory, in bytes. A module that declares a larger initial

@@ -1,0 +1,245 @@
+//! Deadlines, written once for every backend: the pacer thread, the coarse clock, and when a
+//! call's deadline is.
+//!
+//! A runtime with a `timeout` starts one [`Pacer`]: a thread that, every period
+//! ([`deadline_period`]: 1 % of the timeout, 0.5 to 10 ms), reads the clock into a coarse
+//! clock and calls the backend's tick (Wasmtime increments its engine's epoch; Wasmer raises
+//! the stop flags of the calls that are due). It runs *hot* (one tick per period) while calls
+//! are armed or guests run, and cools down to one tick per `COLD` after `LINGER` without
+//! either; arming a call wakes it.
+//!
+//! A call's deadline is fixed when the call starts ([`Pacer::arm`]): the precise time then, plus
+//! the timeout, in nanoseconds of the pacer's clock. Backends stop a guest once the coarse
+//! clock has reached it, so a guest is never stopped early (the coarse clock is never ahead of
+//! the real one) and is stopped about one period late on an idle machine (later when the pacer
+//! thread itself waits for a core). Time the call spends in host functions counts: the clock
+//! starts when the call starts, not when the guest is first seen running, and a host function
+//! that returns past the deadline ends the call `trapped: timeout`
+//! ([`crate::HostFunc::invoke`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The tick period while cold.
+const COLD: Duration = Duration::from_millis(10);
+/// How long the pacer stays hot after the last sign of a running guest.
+const LINGER: Duration = Duration::from_millis(100);
+
+/// How often a runtime's pacer ticks while calls run, for the policy's `timeout`: 1 % of it,
+/// between 0.5 ms and 10 ms. A call is stopped within about two periods after its deadline,
+/// never before it, so a deadline's precision is about 2 % (at least 1 ms); and a pacer that
+/// wakes up less often costs the guests less.
+pub fn deadline_period(timeout: Duration) -> Duration {
+    (timeout / 100).clamp(Duration::from_micros(500), Duration::from_millis(10))
+}
+
+struct Shared {
+    /// Set by calls and by running guests, swapped out by the thread: a guest with a deadline
+    /// runs.
+    hot: AtomicBool,
+    stop: AtomicBool,
+    period: Duration,
+    start: Instant,
+    /// The last tick, in nanoseconds since `start`.
+    now: AtomicU64,
+}
+
+/// The pacer's clock, shared with the stores of its runtime: cheap to clone, cheap to read.
+#[derive(Clone)]
+pub struct Clock(Arc<Shared>);
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clock")
+            .field("now", &self.coarse())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clock {
+    /// The coarse clock: nanoseconds since the pacer started, as of its last tick (never ahead
+    /// of the real time; one period behind while hot, up to `COLD` behind while cold).
+    #[inline]
+    pub fn coarse(&self) -> u64 {
+        self.0.now.load(Ordering::Relaxed)
+    }
+
+    /// The precise time, in the same nanoseconds.
+    #[inline]
+    pub fn precise(&self) -> u64 {
+        u64::try_from(self.0.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant `nanos` stands for.
+    pub fn instant(&self, nanos: u64) -> Instant {
+        self.0.start + Duration::from_nanos(nanos)
+    }
+
+    /// The instant the clock counts from.
+    pub fn origin(&self) -> Instant {
+        self.0.start
+    }
+
+    /// Whether the coarse clock has reached `deadline` (never true early).
+    #[inline]
+    pub fn passed(&self, deadline: u64) -> bool {
+        self.coarse() >= deadline
+    }
+
+    /// Marks a guest with a deadline as running, so that the pacer stays hot (backends call it
+    /// where the guest checks in, e.g. Wasmtime's epoch callback). A plain load, and a store
+    /// only when it was cold-bound.
+    #[inline]
+    pub fn heat(&self) {
+        if !self.0.hot.load(Ordering::Relaxed) {
+            self.0.hot.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One pacer thread; dropping it stops the thread.
+pub struct Pacer {
+    clock: Clock,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacer")
+            .field("period", &self.clock.0.period)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pacer {
+    /// Starts a pacer ticking every `period` while hot. `tick(clock, now)` runs on the pacer's
+    /// thread at every tick, after the coarse clock was set to `now`; it returns whether a
+    /// call is armed (which keeps the pacer hot).
+    ///
+    /// # Errors
+    /// The thread cannot be started.
+    pub fn start(
+        name: &str,
+        period: Duration,
+        tick: impl FnMut(&Clock, u64) -> bool + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let clock = Clock(Arc::new(Shared {
+            hot: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            period,
+            start: Instant::now(),
+            now: AtomicU64::new(0),
+        }));
+        let c = clock.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || run(&c, tick))?;
+        Ok(Pacer {
+            clock,
+            thread: Some(thread),
+        })
+    }
+
+    /// The pacer's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Arms a call that starts now with `timeout`: returns its deadline in the clock's
+    /// nanoseconds (the precise time now plus the timeout), and heats the pacer, waking it if
+    /// it was cold.
+    #[inline]
+    pub fn arm(&self, timeout: Duration) -> u64 {
+        let s = &self.clock.0;
+        if !s.hot.load(Ordering::Relaxed) {
+            s.hot.store(true, Ordering::Relaxed);
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
+            }
+        }
+        let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        self.clock.precise().saturating_add(nanos)
+    }
+}
+
+fn run(clock: &Clock, mut tick: impl FnMut(&Clock, u64) -> bool) {
+    let s = &clock.0;
+    let mut last_hot = Instant::now();
+    loop {
+        if s.stop.load(Ordering::Acquire) {
+            return;
+        }
+        let now = clock.precise();
+        s.now.store(now, Ordering::Relaxed);
+        let armed = tick(clock, now);
+        // Swap the flag out: a running guest, or the next call, sets it again.
+        if s.hot.swap(false, Ordering::Relaxed) || armed {
+            last_hot = Instant::now();
+        }
+        if last_hot.elapsed() < LINGER {
+            std::thread::sleep(s.period);
+        } else {
+            std::thread::park_timeout(COLD);
+        }
+    }
+}
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        self.clock.0.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PERIOD: Duration = Duration::from_micros(500);
+
+    #[test]
+    fn a_deadline_counts_from_when_the_call_starts() {
+        let p = Pacer::start("test-pacer", PERIOD, |_, _| false).unwrap();
+        let before = p.clock().precise();
+        let deadline = p.arm(Duration::from_millis(50));
+        let after = p.clock().precise();
+        assert!(deadline >= before + 50_000_000 && deadline <= after + 50_000_000);
+        assert!(!p.clock().passed(deadline));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(p.clock().passed(deadline), "hot: the coarse clock keeps up");
+    }
+
+    #[test]
+    fn the_coarse_clock_is_never_ahead_and_catches_up_when_armed() {
+        let p = Pacer::start("test-pacer", PERIOD, |_, _| false).unwrap();
+        std::thread::sleep(LINGER + Duration::from_millis(50));
+        for _ in 0..100 {
+            assert!(p.clock().coarse() <= p.clock().precise());
+        }
+        let deadline = p.arm(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(5 + 3));
+        assert!(
+            p.clock().passed(deadline),
+            "arming wakes a cold pacer: {} < {deadline}",
+            p.clock().coarse()
+        );
+    }
+
+    #[test]
+    fn the_tick_sees_the_clock_it_was_given() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = Pacer::start("test-pacer", PERIOD, move |c, now| {
+            let _ = tx.send((c.coarse(), now));
+            false
+        })
+        .unwrap();
+        p.arm(Duration::from_secs(1));
+        let (coarse, now) = rx.recv().unwrap();
+        assert_eq!(coarse, now);
+    }
+}
