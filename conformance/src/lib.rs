@@ -10,6 +10,7 @@
 mod case;
 pub mod fuzz;
 mod host;
+pub mod oracle;
 mod runner;
 pub mod spec;
 pub mod spectest;
