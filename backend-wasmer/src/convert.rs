@@ -76,6 +76,17 @@ pub(crate) fn classify(err: &RuntimeError, flag: i32) -> Error {
             _ => Trap::Other,
         },
         None if err.is_exception() => Trap::UncaughtException,
+        // Wasmer's "VM out of memory" (a thread's signal stack that could not be mapped) and
+        // any other exhaustion of the host is the host's failure, never the guest's.
+        None if cage_core::exhausted(err).is_some() => {
+            return Error::host(
+                cage_core::HostFailure::Resources,
+                format!(
+                    "{}: {message}",
+                    cage_core::exhausted(err).unwrap_or("out of resources")
+                ),
+            );
+        }
         // (`memory.atomic.wait` on an unshared memory, which Wasmer 7.3 reports only as text, never
         // gets here: the middleware traps first with its flag.)
         None => Trap::Other,

@@ -29,7 +29,7 @@ mod watchdog;
 
 pub use host::{HostParams, WasmerHostFn};
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cage_core::backend::{Backend, Store as CageStore, TypedStore};
@@ -160,13 +160,7 @@ impl Wasmer {
             .into());
         }
         let watchdog = match policy.limits.timeout {
-            Some(t) => Some(Arc::new(Watchdog::start(t).map_err(|e| {
-                Error::host_from(
-                    HostFailure::Thread,
-                    format!("cannot start the watchdog thread: {e}"),
-                    e,
-                )
-            })?)),
+            Some(t) => Some(Arc::new(Watchdog::start(t)?)),
             None => None,
         };
         policy.check_host_dirs()?;
@@ -199,12 +193,14 @@ impl Wasmer {
             Compiler::Cranelift => {
                 let mut c = Cranelift::new();
                 c.opt_level(CraneliftOptLevel::Speed);
+                c.num_threads(compile_threads());
                 c.push_middleware(middleware);
                 EngineBuilder::new(c)
             }
             #[cfg(feature = "singlepass")]
             Compiler::Singlepass => {
                 let mut c = Singlepass::new();
+                c.num_threads(compile_threads());
                 c.push_middleware(middleware);
                 EngineBuilder::new(c)
             }
@@ -241,6 +237,15 @@ impl Wasmer {
                 )
             })
     }
+}
+
+/// One Wasmer compile at a time in the process (see `compile_code`).
+static COMPILING: Mutex<()> = Mutex::new(());
+
+/// The threads a Wasmer compile starts: one per core, at most 8.
+fn compile_threads() -> std::num::NonZero<usize> {
+    let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    std::num::NonZero::new(n.clamp(1, 8)).unwrap_or(std::num::NonZero::<usize>::MIN)
 }
 
 /// The exact Wasmer this backend is built against (the workspace pins it; a test checks the
@@ -295,11 +300,24 @@ impl Backend for Wasmer {
 
     fn compile_code(&self, module: &CheckedModule) -> Result<WasmerCode, Error> {
         let (engine, meter) = self.engine();
+        // Wasmer 7.3 starts a thread pool of its own for every compile: one compile at a time
+        // in the process, its threads charged to the process budget while it runs, so that
+        // compiles cannot multiply threads (each compile already uses every core).
+        let _one = COMPILING.lock().unwrap_or_else(PoisonError::into_inner);
+        let _threads = cage_core::budget::reserve(cage_core::budget::Cost::threads(
+            compile_threads().get() as u64,
+        ))?;
         let compiled = Module::from_binary(&engine, module.runnable_bytes()).map_err(|e| {
-            Error::reject(
-                Rejection::Unsupported,
-                format!("{} cannot compile this module: {e}", self.name()),
-            )
+            match cage_core::exhausted(&e) {
+                Some(what) => Error::host(
+                    HostFailure::Resources,
+                    format!("{} could not compile this module: {what}: {e}", self.name()),
+                ),
+                None => Error::reject(
+                    Rejection::Unsupported,
+                    format!("{} cannot compile this module: {e}", self.name()),
+                ),
+            }
         })?;
         // Fail closed: a module the middleware did not process would run unmetered.
         let hidden = meter.hidden_exports().ok_or_else(|| {
@@ -423,7 +441,14 @@ impl Backend for Wasmer {
         cage_core::budget::Cost::sandbox(bytes, maps)
     }
 
-    fn store(&self, module: &WasmerModule, host: HostState) -> Result<WasmerStore, Error> {
+    fn code_cost(&self, _: &CheckedModule) -> cage_core::budget::Cost {
+        // Measured (`--example code_cost`): about 2 mappings per module (code, read-only data),
+        // plus one of margin.
+        cage_core::budget::Cost::reservation(0, 3)
+    }
+
+    fn store(&self, module: &WasmerModule, mut host: HostState) -> Result<WasmerStore, Error> {
+        host.set_clock(self.watchdog.as_ref().map(|w| w.clock().clone()));
         let mut store = Store::new(module.engine.clone());
         let env = FunctionEnv::new(
             &mut store,
@@ -523,13 +548,13 @@ impl WasmerStore {
         let deadline = self.deadline.take();
         let hosted = self.hosted;
         let armed = deadline.as_ref().map(|d| {
-            let (armed, base, offset) = d.watchdog.arm(&d.slot, d.timeout);
+            let (armed, deadline) = d.watchdog.arm(&d.slot, d.timeout);
             // Only host functions read it.
             if hosted {
                 self.env
                     .as_mut(&mut self.store)
                     .host
-                    .set_deadline(Some((base, offset)));
+                    .set_deadline(Some(deadline));
             }
             armed
         });
@@ -599,8 +624,12 @@ impl CageStore for WasmerStore {
                     )));
                 }
                 Err(e) => {
+                    let failure = match cage_core::exhausted(&e) {
+                        Some(_) => HostFailure::Resources,
+                        None => HostFailure::Runtime,
+                    };
                     return Err(classified(Error::host(
-                        HostFailure::Runtime,
+                        failure,
                         format!("instantiation failed: {e}"),
                     )));
                 }

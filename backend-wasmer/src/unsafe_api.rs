@@ -55,12 +55,12 @@ pub(crate) struct CageTunables {
 /// memory is zeroed, every byte the guest could reach, before it is kept; the next instance
 /// then writes its data segments as into a fresh mapping.
 ///
-/// Idle memories are not charged to the process budget (a sandbox is charged its memory when it
-/// is made, whether it then reuses an idle one or maps a new one; charging idle ones as well
-/// would refuse sandboxes that would only have reused them). Instead they are bounded: at most
-/// [`IDLE_PER_ENGINE`] per engine and [`IDLE_PER_PROCESS`] in the whole process, so the
-/// address space they hold (at most 64 × 8 GiB, 0.4 % of the 128 TiB user space) and their
-/// mappings (128) stay inside the quarter of each resource the budget keeps in reserve.
+/// Idle memories are charged to the process budget while they are idle (their address space
+/// and two mappings each): a memory the budget has no room for is unmapped instead of kept. (A
+/// sandbox is charged its memory when it is made, whether it then reuses an idle one or maps a
+/// new one; so near the edge of the budget an idle memory counts twice for a moment.) They are
+/// also bounded: at most [`IDLE_PER_ENGINE`] per engine and [`IDLE_PER_PROCESS`] in the whole
+/// process.
 pub(crate) struct MemoryPool {
     idle: Mutex<Vec<Idle>>,
 }
@@ -80,6 +80,8 @@ struct Idle {
     mmap: Option<Mmap>,
     /// Accessible bytes: the memory's initial size.
     initial: usize,
+    /// Its share of the process budget while idle.
+    _budget: cage_core::budget::Reservation,
 }
 
 impl Drop for Idle {
@@ -110,10 +112,17 @@ impl MemoryPool {
         if idle.len() >= IDLE_PER_ENGINE {
             return;
         }
+        let Ok(budget) =
+            cage_core::budget::reserve(cage_core::budget::Cost::reservation(mmap.len() as u64, 2))
+        else {
+            // No room in the process budget: unmapped (dropped) rather than kept.
+            return;
+        };
         let kept = IDLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let entry = Idle {
             mmap: Some(mmap),
             initial,
+            _budget: budget,
         };
         if kept < IDLE_PER_PROCESS {
             idle.push(entry);

@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cage_core::backend::{Pacer, deadline_period};
 
@@ -78,7 +78,7 @@ impl Drop for Armed<'_> {
 
 impl Watchdog {
     /// Starts the watchdog for calls with `timeout`.
-    pub(crate) fn start(timeout: Duration) -> std::io::Result<Self> {
+    pub(crate) fn start(timeout: Duration) -> Result<Self, cage_core::Error> {
         let slots = Arc::new(Slots::default());
         let s = slots.clone();
         let pacer = Pacer::start("cage-watchdog", deadline_period(timeout), move |_, now| {
@@ -104,11 +104,16 @@ impl Watchdog {
         slot
     }
 
-    /// Arms `slot` for a call with `timeout` that starts now, and returns its deadline as the
-    /// host state wants it (the pacer's origin and the deadline on its clock). Lock-free: plain
-    /// loads and stores, and a wake-up only after the pacer slowed down.
+    /// The pacer's clock.
+    pub(crate) fn clock(&self) -> &cage_core::backend::Clock {
+        self.pacer.clock()
+    }
+
+    /// Arms `slot` for a call with `timeout` that starts now, and returns its deadline on the
+    /// pacer's clock. Lock-free: plain loads and stores, and a wake-up only after the pacer
+    /// slowed down.
     #[inline]
-    pub(crate) fn arm<'a>(&self, slot: &'a Slot, timeout: Duration) -> (Armed<'a>, Instant, u64) {
+    pub(crate) fn arm<'a>(&self, slot: &'a Slot, timeout: Duration) -> (Armed<'a>, u64) {
         if slot.fired.load(Ordering::Relaxed) {
             slot.fired.store(false, Ordering::Relaxed);
         }
@@ -121,7 +126,7 @@ impl Watchdog {
         // Release: the pacer's reads of the deadline see this call's. (Only disarming needs
         // the sequentially consistent handshake with `DeadlineCell::fire`.)
         slot.armed.store(generation, Ordering::Release);
-        (Armed { slot }, self.pacer.clock().origin(), deadline)
+        (Armed { slot }, deadline)
     }
 }
 
@@ -156,6 +161,7 @@ fn scan(slots: &Slots, now: u64) -> bool {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicI32;
+    use std::time::Instant;
 
     /// A slot whose stop global is a leaked cell the test can watch.
     fn watched(w: &Watchdog) -> (Arc<Slot>, &'static AtomicI32) {
@@ -170,7 +176,7 @@ mod tests {
         let w = Watchdog::start(Duration::from_millis(50)).unwrap();
         let (slot, cell) = watched(&w);
         let start = Instant::now();
-        let (armed, _, _) = w.arm(&slot, Duration::from_millis(30));
+        let (armed, _) = w.arm(&slot, Duration::from_millis(30));
         while cell.load(Ordering::SeqCst) == 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -185,7 +191,7 @@ mod tests {
             "nothing raised once disarmed"
         );
         // Arming again lowers it and starts over.
-        let (armed, _, _) = w.arm(&slot, Duration::from_secs(10));
+        let (armed, _) = w.arm(&slot, Duration::from_secs(10));
         assert!(!armed.fired());
         assert_eq!(slot.cell.get(), 0);
     }
@@ -195,7 +201,7 @@ mod tests {
         let w = Watchdog::start(Duration::from_millis(50)).unwrap();
         let (slot, cell) = watched(&w);
         for _ in 0..20 {
-            let (armed, _, _) = w.arm(&slot, Duration::from_millis(30));
+            let (armed, _) = w.arm(&slot, Duration::from_millis(30));
             std::thread::sleep(Duration::from_millis(5));
             drop(armed);
         }

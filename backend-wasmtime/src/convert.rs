@@ -54,6 +54,15 @@ pub(crate) fn classify(err: &wasmtime::Error) -> Error {
         };
         return Error::trap(trap, t.to_string());
     }
+    // What is neither a trap nor Cage's own: the host running out of memory, mappings or
+    // descriptors (a memory image that cannot be made, a memory that cannot be mapped) is the
+    // host's failure, never the guest's.
+    if let Some(what) = cage_core::exhausted(err.as_ref()) {
+        return Error::host(
+            cage_core::HostFailure::Resources,
+            format!("{what}: {err:#}"),
+        );
+    }
     Error::trap(Trap::Other, format!("{err:#}"))
 }
 

@@ -60,6 +60,28 @@ use wasmtime::{
 use crate::convert::{classify, from_val};
 use crate::limiter::Limiter;
 
+/// Wasmtime compiles on rayon's process-wide pool (one thread per core), started by the first
+/// compile and kept for the life of the process: charged to the process budget once, before
+/// that first compile.
+fn compile_threads() -> Result<(), Error> {
+    static POOL: std::sync::Mutex<Option<cage_core::budget::Reservation>> =
+        std::sync::Mutex::new(None);
+    let mut held = POOL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if held.is_none() {
+        let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        *held = Some(cage_core::budget::reserve(
+            cage_core::budget::Cost::threads(n as u64),
+        )?);
+    }
+    Ok(())
+}
+
+/// Mappings charged per compiled module: measured about 2 (code, read-only data), plus one of
+/// margin.
+const CODE_MAPPINGS: u64 = 3;
+
 /// The exact Wasmtime this backend is built against (the workspace pins it; a test checks
 /// the two agree). Part of the compiled-module cache key.
 pub const WASMTIME_VERSION: &str = "48.0.8";
@@ -180,6 +202,8 @@ pub struct Wasmtime {
     allocator: Allocator,
     /// The pool's share of the process budget, returned when the runtime is dropped.
     _pool_reservation: Option<cage_core::budget::Reservation>,
+    /// The pool's touched slots, charged as they are touched (held by every store too).
+    slots: Option<Arc<pool::Slots>>,
     policy: Policy,
     capabilities: Capabilities,
     pacer: Option<Arc<Pacer>>,
@@ -233,16 +257,11 @@ impl Wasmtime {
             }
         };
         let pacer = match policy.limits.timeout {
-            Some(t) => Some(Arc::new(ticker::pacer(&engine, t).map_err(|e| {
-                Error::host_from(
-                    HostFailure::Thread,
-                    format!("cannot start the deadline thread: {e}"),
-                    e,
-                )
-            })?)),
+            Some(t) => Some(Arc::new(ticker::pacer(&engine, t)?)),
             None => None,
         };
         Ok(Wasmtime {
+            slots: (allocator == Allocator::Pooling).then(|| Arc::new(pool::Slots::new(policy))),
             engine,
             allocator,
             _pool_reservation: pool_reservation,
@@ -299,11 +318,19 @@ impl Backend for Wasmtime {
     }
 
     fn compile_code(&self, module: &CheckedModule) -> Result<wasmtime::Module, Error> {
+        compile_threads()?;
         wasmtime::Module::new(&self.engine, module.runnable_bytes()).map_err(|e| {
-            Error::reject(
-                Rejection::Unsupported,
-                format!("wasmtime cannot compile this module: {e:#}"),
-            )
+            // Out of memory, mappings or threads is the host's failure, not the module's.
+            match cage_core::exhausted(e.as_ref()) {
+                Some(what) => Error::host(
+                    HostFailure::Resources,
+                    format!("wasmtime could not compile this module: {what}: {e:#}"),
+                ),
+                None => Error::reject(
+                    Rejection::Unsupported,
+                    format!("wasmtime cannot compile this module: {e:#}"),
+                ),
+            }
         })
     }
 
@@ -359,20 +386,29 @@ impl Backend for Wasmtime {
             .filter(|m| !m.imported)
             .count() as u64;
         if self.allocator == Allocator::Pooling {
-            // The address space was reserved with the pool, when the runtime was made; but a
-            // live pooled memory splits the pool's mapping where its accessible pages end
-            // (measured: 3 mappings per live 1-page sandbox, 2 without the copy-on-write
-            // image), and tables may too.
-            let tables = module.info().tables.iter().filter(|t| !t.imported).count() as u64;
-            let per_memory = pool::mappings_per_memory(&self.policy);
-            return cage_core::budget::Cost::sandbox(0, per_memory * memories + tables);
+            // The address space was reserved with the pool, when the runtime was made; the
+            // mappings its slots split off are charged as slots are touched (`pool::Slots`),
+            // and stay charged while the pool lives.
+            return cage_core::budget::Cost::sandbox(0, 0);
         }
         let (bytes, maps) = pool::on_demand_memory(&self.policy);
         cage_core::budget::Cost::sandbox(memories * bytes, memories * maps)
     }
 
-    fn store(&self, module: &WasmtimeModule, host: HostState) -> Result<WasmtimeStore, Error> {
+    fn code_cost(&self, module: &CheckedModule) -> cage_core::budget::Cost {
+        // Measured (`--example code_cost`): about 2 mappings per module (code, read-only
+        // data); one descriptor per module whose memory has a copy-on-write image (a memfd,
+        // made at its first instantiation) with `memory_reservation = "full"`.
+        let images = self.policy.limits.memory_reservation
+            == cage_core::policy::MemoryReservation::Full
+            && module.info().memories.iter().any(|m| !m.imported);
+        cage_core::budget::Cost::reservation(0, CODE_MAPPINGS).with_descriptors(u64::from(images))
+    }
+
+    fn store(&self, module: &WasmtimeModule, mut host: HostState) -> Result<WasmtimeStore, Error> {
         let l = &self.policy.limits;
+        host.set_clock(self.pacer.as_ref().map(|p| p.clock().clone()));
+        let slot = self.slots.as_ref().map(pool::Slots::enter).transpose()?;
         let mut store = Store::new(
             &self.engine,
             StoreData {
@@ -398,6 +434,7 @@ impl Backend for Wasmtime {
             store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().deadline.tick()));
         }
         Ok(WasmtimeStore {
+            _slot: slot,
             store,
             pre: module.pre.clone(),
             instance: None,
@@ -417,6 +454,9 @@ pub struct WasmtimeStore {
     timeout: Option<(Duration, Arc<Pacer>)>,
     /// The raw argument and result buffer, reused across calls.
     raw: Vec<wasmtime::ValRaw>,
+    /// Its place in the pool (and the pool's slot charges, while it lives); dropped after the
+    /// store.
+    _slot: Option<pool::SlotInUse>,
 }
 
 impl std::fmt::Debug for WasmtimeStore {
@@ -435,7 +475,7 @@ fn arm(store: &mut Store<StoreData>, timeout: &Option<(Duration, Arc<Pacer>)>) {
     let at = pacer.arm(*timeout);
     let data = store.data_mut();
     data.deadline.at = at;
-    data.host.set_deadline(Some((pacer.clock().origin(), at)));
+    data.host.set_deadline(Some(at));
     store.set_epoch_deadline(1);
 }
 

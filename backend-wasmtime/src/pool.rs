@@ -17,7 +17,11 @@
 //! refuses the reservation, the runtime uses Wasmtime's on-demand allocator, which behaves the
 //! same, only slower to instantiate; [`crate::Wasmtime::allocator`] says which.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
 use cage_core::Policy;
+use cage_core::budget::{Cost, Reservation};
 use cage_core::policy::{MemoryReservation, SMALL_MEMORY_GUARD};
 use wasmtime::PoolingAllocationConfig;
 
@@ -90,6 +94,76 @@ pub(crate) fn reservation(policy: &Policy) -> u64 {
         .saturating_add(tables.saturating_mul(l.max_table_elements.saturating_mul(8)))
 }
 
+/// Unused slots the pool keeps warm before it reuses them (Wasmtime's `max_unused_warm_slots`,
+/// its default).
+const WARM_SLOTS: u64 = 100;
+
+/// The slots of a pool that instances have touched, charged to the process budget.
+///
+/// A pooled memory or table splits the pool's mapping where its accessible part ends, and
+/// keeps that split after its instance is gone (measured: 2 mappings per slot stay after every
+/// sandbox is dropped), until the pool is unmapped with its engine. So slots are charged as
+/// they are first touched and given back only when the runtime and every store of it are gone.
+/// Wasmtime takes a fresh slot only while fewer than `WARM_SLOTS` used ones are free, so the
+/// slots ever touched are at most the most instances alive at once plus `WARM_SLOTS`: that
+/// bound is what is charged.
+pub(crate) struct Slots {
+    live: AtomicU64,
+    /// Slots charged so far.
+    charged: AtomicU64,
+    /// Instance slots in the pool.
+    total: u64,
+    /// Mappings one instance slot may keep: its memories and tables.
+    per_slot: u64,
+    held: Mutex<Vec<Reservation>>,
+}
+
+impl Slots {
+    /// The touched-slot account of the pool for `policy`.
+    pub(crate) fn new(policy: &Policy) -> Self {
+        let l = &policy.limits;
+        Slots {
+            live: AtomicU64::new(0),
+            charged: AtomicU64::new(0),
+            total: u64::from(l.max_instances).max(1),
+            per_slot: mappings_per_memory(policy) * u64::from(l.max_memories)
+                + u64::from(l.max_tables),
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// One more instance alive: charges the slots it may newly touch.
+    ///
+    /// # Errors
+    /// `rejected: limit_exceeded` when the process budget has no room for them.
+    pub(crate) fn enter(self: &Arc<Self>) -> Result<SlotInUse, cage_core::Error> {
+        let live = self.live.fetch_add(1, Ordering::AcqRel) + 1;
+        let guard = SlotInUse(self.clone());
+        let want = (live + WARM_SLOTS).min(self.total);
+        if want > self.charged.load(Ordering::Acquire) {
+            let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+            let charged = self.charged.load(Ordering::Acquire);
+            if want > charged {
+                held.push(cage_core::budget::reserve(Cost::reservation(
+                    0,
+                    (want - charged) * self.per_slot,
+                ))?);
+                self.charged.store(want, Ordering::Release);
+            }
+        }
+        Ok(guard)
+    }
+}
+
+/// One live instance of a pool; dropping it frees its place (its slot stays charged).
+pub(crate) struct SlotInUse(Arc<Slots>);
+
+impl Drop for SlotInUse {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Which instance allocator a Wasmtime runtime uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -145,6 +219,9 @@ pub(crate) fn config(policy: &Policy) -> Result<PoolingAllocationConfig, &'stati
         .total_gc_heaps(as_u32((instances * gc).max(1))?)
         // Cage runs no component.
         .total_component_instances(0)
+        // Slots are reused before new ones are touched once this many are warm and unused:
+        // what bounds the slots (and their mappings) a runtime ever touches (see `Slots`).
+        .max_unused_warm_slots(WARM_SLOTS as u32)
         // Slots are reset (`madvise`) in batches: a slot waiting in the batch is not reused
         // until its batch is flushed, and a full pool flushes before it gives up.
         .decommit_batch_size(as_usize(instances.clamp(1, DECOMMIT_BATCH))?)

@@ -12,7 +12,7 @@ use std::time::Duration;
 use wasmtime::Engine;
 
 /// Starts the pacer of `engine`, for calls with `timeout`.
-pub(crate) fn pacer(engine: &Engine, timeout: Duration) -> std::io::Result<Pacer> {
+pub(crate) fn pacer(engine: &Engine, timeout: Duration) -> Result<Pacer, cage_core::Error> {
     let engine = engine.weak();
     Pacer::start("cage-epoch", deadline_period(timeout), move |_, _| {
         if let Some(e) = engine.upgrade() {

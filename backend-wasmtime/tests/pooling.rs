@@ -51,7 +51,10 @@ fn runtime_of(instances: u32, reservation: MemoryReservation) -> Runtime<Wasmtim
     let mut policy = Policy::default().with_memory_reservation(reservation);
     policy.limits.max_instances = instances;
     let rt = cage_wasmtime::runtime(&policy).unwrap();
-    assert_eq!(cage_core::backend::backend_of(&rt).allocator(), Allocator::Pooling);
+    assert_eq!(
+        cage_core::backend::backend_of(&rt).allocator(),
+        Allocator::Pooling
+    );
     rt
 }
 
@@ -208,7 +211,11 @@ fn policies_the_pool_cannot_hold_use_the_on_demand_allocator() {
     ] {
         assert!(Wasmtime::pooling_refused(&policy).is_some(), "{what}");
         let rt = cage_wasmtime::runtime(&policy).unwrap();
-        assert_eq!(cage_core::backend::backend_of(&rt).allocator(), Allocator::OnDemand, "{what}");
+        assert_eq!(
+            cage_core::backend::backend_of(&rt).allocator(),
+            Allocator::OnDemand,
+            "{what}"
+        );
     }
     assert_eq!(Wasmtime::pooling_refused(&Policy::default()), None);
 }

@@ -17,7 +17,8 @@ pub mod spectest;
 pub mod wasi_testsuite;
 
 pub use case::{
-    Case, CaseSpec, Expect, ExpectValue, LoadError, Make, MakeKind, header_of, load_cases, load_each,
+    Case, CaseSpec, Expect, ExpectValue, LoadError, Make, MakeKind, header_of, load_cases,
+    load_each,
 };
 pub use host::host_functions;
 pub use runner::{CaseResult, Factory, Verdict, copy_dir, run_case, uses_unsupported};

@@ -110,6 +110,13 @@ pub trait Backend: Send + Sync + 'static {
     /// (nothing for what a pool reserved up front). Core charges it before the store is made.
     fn sandbox_cost(&self, module: &CheckedModule) -> crate::budget::Cost;
 
+    /// What the compiled code of `module` holds while it lives, for the process budget: its
+    /// mappings (code, read-only data), and descriptors such as a memory image's. An upper
+    /// bound measured for the runtime (`cargo run --release -p cage-bench --example
+    /// code_cost`). Core charges it before the code is compiled or loaded and gives it back
+    /// when the last module, sandbox or cache entry holding the code is dropped.
+    fn code_cost(&self, module: &CheckedModule) -> crate::budget::Cost;
+
     /// Makes a store for `module` holding `host`, the state its host functions reach through
     /// [`crate::HostContext::state`]. No guest code runs.
     ///

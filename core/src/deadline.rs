@@ -103,6 +103,8 @@ impl Clock {
 pub struct Pacer {
     clock: Clock,
     thread: Option<JoinHandle<()>>,
+    /// The thread's share of the process budget.
+    _budget: crate::budget::Reservation,
 }
 
 impl std::fmt::Debug for Pacer {
@@ -116,15 +118,17 @@ impl std::fmt::Debug for Pacer {
 impl Pacer {
     /// Starts a pacer ticking every `period` while hot. `tick(clock, now)` runs on the pacer's
     /// thread at every tick, after the coarse clock was set to `now`; it returns whether a
-    /// call is armed (which keeps the pacer hot).
+    /// call is armed (which keeps the pacer hot). The thread is charged to the process budget.
     ///
     /// # Errors
-    /// The thread cannot be started.
+    /// `rejected: limit_exceeded` when the process budget has no thread left; a host failure
+    /// (`thread`) when the thread cannot be started.
     pub fn start(
         name: &str,
         period: Duration,
         tick: impl FnMut(&Clock, u64) -> bool + Send + 'static,
-    ) -> std::io::Result<Self> {
+    ) -> Result<Self, crate::Error> {
+        let budget = crate::budget::reserve(crate::budget::Cost::threads(1))?;
         let clock = Clock(Arc::new(Shared {
             hot: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -135,10 +139,18 @@ impl Pacer {
         let c = clock.clone();
         let thread = std::thread::Builder::new()
             .name(name.into())
-            .spawn(move || run(&c, tick))?;
+            .spawn(move || run(&c, tick))
+            .map_err(|e| {
+                crate::Error::host_from(
+                    crate::HostFailure::Thread,
+                    format!("cannot start the deadline thread: {e}"),
+                    e,
+                )
+            })?;
         Ok(Pacer {
             clock,
             thread: Some(thread),
+            _budget: budget,
         })
     }
 

@@ -246,3 +246,72 @@ pub fn outcome_of(result: &Result<Vec<crate::value::Value>, Error>) -> Outcome {
         Err(e) => e.outcome(),
     }
 }
+
+/// Whether `err`, or an error in its chain of sources, says the host ran out of a resource
+/// rather than that the module or the guest is at fault: memory or address space (`ENOMEM`,
+/// also what `mmap` and `mprotect` answer past `vm.max_map_count`), descriptors (`EMFILE`,
+/// `ENFILE`), threads (`EAGAIN` from `clone`). Returns which, for the message of a
+/// `host_failure: resources`. Backends ask it of a runtime's error before they call a failure
+/// `unsupported` or a trap `other`.
+pub fn exhausted(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        let os = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+            .or_else(|| {
+                e.downcast_ref::<rustix::io::Errno>()
+                    .map(|e| e.raw_os_error())
+            });
+        if let Some(raw) = os {
+            use rustix::io::Errno as E;
+            match E::from_raw_os_error(raw) {
+                E::NOMEM => return Some("out of memory or memory mappings"),
+                E::MFILE | E::NFILE => return Some("out of file descriptors"),
+                E::AGAIN => return Some("out of threads or processes"),
+                _ => {}
+            }
+        }
+        let text = e.to_string();
+        for (needle, what) in [
+            ("Cannot allocate memory", "out of memory or memory mappings"),
+            ("out of memory", "out of memory or memory mappings"),
+            ("ENOMEM", "out of memory or memory mappings"),
+            ("Too many open files", "out of file descriptors"),
+            (
+                "Resource temporarily unavailable",
+                "out of threads or processes",
+            ),
+            (
+                "failed to build rayon thread pool",
+                "out of threads or processes",
+            ),
+        ] {
+            if text.contains(needle) {
+                return Some(what);
+            }
+        }
+        next = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod exhausted_tests {
+    use super::exhausted;
+
+    #[test]
+    fn host_exhaustion_is_recognised_through_sources() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("unable to make memory executable")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::from_raw_os_error(
+            rustix::io::Errno::NOMEM.raw_os_error(),
+        ));
+        assert!(exhausted(&e).unwrap().contains("memory"));
+        let e = std::io::Error::from_raw_os_error(rustix::io::Errno::MFILE.raw_os_error());
+        assert!(exhausted(&e).unwrap().contains("descriptors"));
+        let e = std::io::Error::other("invalid opcode");
+        assert_eq!(exhausted(&e), None);
+    }
+}

@@ -57,7 +57,7 @@ pub mod wasi;
 pub use budget::{ProcessBudget, ProcessUsage, process_budget, process_usage, set_process_budget};
 pub use cache::{CacheStats, DiskCache, HmacKey};
 pub use cost::CostModel;
-pub use error::{Error, Source, outcome_of};
+pub use error::{Error, Source, exhausted, outcome_of};
 pub use host::{HostContext, HostError, HostFn, HostFunc, HostFunctions, IntoHostFn};
 pub use module::{CheckedModule, FuncType, ModuleInfo, check};
 pub use names::{RuntimeName, UnknownRuntime};

@@ -60,14 +60,18 @@ impl Drop for LiveSlot {
 /// not read, and count, the same bad entry twice).
 struct Preloaded<C> {
     key: CacheKey,
-    code: Option<C>,
+    code: Option<Charged<C>>,
 }
+
+/// Compiled code with its share of the process budget ([`Backend::code_cost`]): the share is
+/// given back when the last module, sandbox or cache entry holding the code is dropped.
+type Charged<C> = (C, Arc<crate::budget::Reservation>);
 
 struct Inner<B: Backend> {
     backend: B,
     live: LiveSandboxes,
     /// Compiled code and the checked module it came from, by cache key.
-    memory_cache: MemoryCache<(B::Code, CheckedModule)>,
+    memory_cache: MemoryCache<(Charged<B::Code>, CheckedModule)>,
     disk_cache: RwLock<Option<DiskCache>>,
     cache_counters: Counters,
     /// The backend's code fingerprint and the policy's, computed once.
@@ -168,15 +172,22 @@ impl<B: Backend> Runtime<B> {
         }
         if let Some(code) = self.load(&key) {
             let checked = check_scan(&binary, policy, Some(sha256), Bodies::Proven)?;
-            count(Event::DiskHit);
-            self.inner
-                .memory_cache
-                .insert(key, (code.clone(), checked.clone()));
-            let code = Some(code);
-            return Ok(checked.with_preloaded(Arc::new(Preloaded { key, code }), true));
+            // Code the process budget has no room for is dropped: the compile that follows is
+            // refused with the budget's reason.
+            if let Ok(held) = self.charge(&checked) {
+                count(Event::DiskHit);
+                let code = (code, held);
+                self.inner
+                    .memory_cache
+                    .insert(key, (code.clone(), checked.clone()));
+                let code = Some(code);
+                return Ok(checked.with_preloaded(Arc::new(Preloaded { key, code }), true));
+            }
+            let code: Option<Charged<B::Code>> = None;
+            return Ok(checked.with_preloaded(Arc::new(Preloaded { key, code }), false));
         }
         let checked = check_scan(&binary, policy, Some(sha256), Bodies::Validate)?;
-        let code: Option<B::Code> = None;
+        let code: Option<Charged<B::Code>> = None;
         Ok(checked.with_preloaded(Arc::new(Preloaded { key, code }), false))
     }
 
@@ -218,6 +229,7 @@ impl<B: Backend> Runtime<B> {
         let mut imports = host.bind(checked.info(), wasi)?;
         let mut seen = std::collections::BTreeSet::new();
         imports.retain(|f| seen.insert((f.module.clone(), f.name.clone())));
+        let (code, held) = code;
         let compiled =
             match catch_unwind(AssertUnwindSafe(|| backend.link(&code, checked, &imports))) {
                 Ok(r) => r?,
@@ -227,7 +239,14 @@ impl<B: Backend> Runtime<B> {
             runtime: self.clone(),
             compiled,
             checked: checked.clone(),
+            code_budget: held,
         })
+    }
+
+    /// Takes the process budget's share for the code of `checked` ([`Backend::code_cost`]).
+    fn charge(&self, checked: &CheckedModule) -> Result<Arc<crate::budget::Reservation>, Error> {
+        let cost = self.inner.backend.code_cost(checked);
+        Ok(Arc::new(crate::budget::reserve(cost)?))
     }
 
     /// The cache key of the module whose SHA-256 is `sha256` on this runtime.
@@ -287,8 +306,14 @@ impl<B: Backend> Runtime<B> {
     }
 
     /// The machine code of `checked`: from the memory cache, else (when `disk`) from the disk
-    /// cache (read, authenticated, loaded), else compiled (and stored in both).
-    fn code(&self, checked: &CheckedModule, key: CacheKey, disk: bool) -> Result<B::Code, Error> {
+    /// cache (read, authenticated, loaded), else compiled (and stored in both); charged to the
+    /// process budget before it is loaded or compiled.
+    fn code(
+        &self,
+        checked: &CheckedModule,
+        key: CacheKey,
+        disk: bool,
+    ) -> Result<Charged<B::Code>, Error> {
         let inner = &self.inner;
         let backend = &inner.backend;
         let name = backend.name();
@@ -297,8 +322,10 @@ impl<B: Backend> Runtime<B> {
             count(Event::MemoryHit);
             return Ok(code);
         }
+        let held = self.charge(checked)?;
         if let Some(code) = disk.then(|| self.load(&key)).flatten() {
             count(Event::DiskHit);
+            let code = (code, held);
             inner
                 .memory_cache
                 .insert(key, (code.clone(), checked.clone()));
@@ -327,6 +354,7 @@ impl<B: Backend> Runtime<B> {
                 }
             }
         }
+        let code = (code, held);
         inner
             .memory_cache
             .insert(key, (code.clone(), checked.clone()));
@@ -369,6 +397,8 @@ pub struct Module<B: Backend> {
     runtime: Runtime<B>,
     compiled: B::Module,
     checked: CheckedModule,
+    /// The code's share of the process budget, held by every sandbox of it too.
+    code_budget: Arc<crate::budget::Reservation>,
 }
 
 impl<B: Backend> Clone for Module<B> {
@@ -377,6 +407,7 @@ impl<B: Backend> Clone for Module<B> {
             runtime: self.runtime.clone(),
             compiled: self.compiled.clone(),
             checked: self.checked.clone(),
+            code_budget: self.code_budget.clone(),
         }
     }
 }
@@ -449,6 +480,7 @@ impl<B: Backend> Module<B> {
                 spent: 0,
             }),
             _budget: reservation,
+            _code_budget: self.code_budget.clone(),
             _slot: slot,
         })
     }
@@ -536,6 +568,8 @@ pub struct Sandbox<B: Backend> {
     fuel: Option<FuelBook>,
     /// Returned to the process budget after the store (declared first) is dropped.
     _budget: crate::budget::Reservation,
+    /// The code's share, held while the store may run it.
+    _code_budget: Arc<crate::budget::Reservation>,
     _slot: LiveSlot,
 }
 

@@ -4,7 +4,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Values keyed by their type, at most one of each: how a sandbox carries host state whose
 /// type core does not know (the application's data, Cage's WASI context).
@@ -55,10 +55,11 @@ impl fmt::Debug for Extensions {
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct HostState {
-    /// When the current call into the guest must end, if it has a deadline: a base instant and
-    /// an offset in nanoseconds (the pacer's origin and the call's deadline on its clock, see
-    /// [`crate::deadline`]), added up only when a host function asks.
-    deadline: Option<(Instant, u64)>,
+    /// The runtime's deadline clock, when its policy has a `timeout` (set once, when the store
+    /// is made).
+    clock: Option<crate::deadline::Clock>,
+    /// When the current call into the guest must end, if it has a deadline, on `clock`.
+    deadline: Option<u64>,
     /// A host function panicked: the sandbox must not run again.
     poisoned: bool,
     /// Typed values: Cage's WASI context, the application's data.
@@ -69,6 +70,7 @@ impl HostState {
     /// Fresh state with these extensions.
     pub fn new(extensions: Extensions) -> Self {
         HostState {
+            clock: None,
             deadline: None,
             poisoned: false,
             extensions,
@@ -78,23 +80,28 @@ impl HostState {
     /// When the current call into the guest must end. Host functions that wait must not wait
     /// past it.
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
-            .map(|(base, offset)| base + Duration::from_nanos(offset))
+        Some(self.clock.as_ref()?.instant(self.deadline?))
     }
 
-    /// Whether the current call's deadline has passed (reads the clock only when the call has
-    /// one).
+    /// Whether the current call's deadline has passed, on the runtime's coarse clock (never
+    /// early; at most a tick late): one load, no clock read.
     #[inline]
     pub fn deadline_passed(&self) -> bool {
-        self.deadline
-            .is_some_and(|(base, offset)| base.elapsed() >= Duration::from_nanos(offset))
+        match (&self.clock, self.deadline) {
+            (Some(c), Some(d)) => c.passed(d),
+            _ => false,
+        }
     }
 
-    /// Sets the deadline of the call starting now (backends, before each call): `base` plus
-    /// `offset` nanoseconds ([`crate::deadline::Clock::origin`] and [`crate::deadline::Pacer::arm`]'s
-    /// answer).
+    /// Gives the state its runtime's deadline clock (backends, when they make the store).
+    pub fn set_clock(&mut self, clock: Option<crate::deadline::Clock>) {
+        self.clock = clock;
+    }
+
+    /// Sets the deadline of the call starting now (backends, before each call), on the clock
+    /// given to [`HostState::set_clock`] ([`crate::deadline::Pacer::arm`]'s answer).
     #[inline]
-    pub fn set_deadline(&mut self, deadline: Option<(Instant, u64)>) {
+    pub fn set_deadline(&mut self, deadline: Option<u64>) {
         self.deadline = deadline;
     }
 
