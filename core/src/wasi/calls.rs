@@ -919,8 +919,16 @@ pub(crate) fn fd_readdir(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
             Some(l) => l,
             None => &[],
         };
-        let rest: u64 = listing.iter().skip(skip).map(dirent_len).sum();
-        let len = rest.min(u64::from(cap));
+        // What this call returns: the entries from the cookie on, up to the buffer's size
+        // (looked at only as far as the buffer reaches, so a pass stays linear).
+        let mut len = 0u64;
+        for e in listing.iter().skip(skip) {
+            if len >= u64::from(cap) {
+                break;
+            }
+            len += dirent_len(e);
+        }
+        let len = len.min(u64::from(cap));
         let mut out = Vec::with_capacity(len as usize);
         for (i, e) in listing.iter().enumerate().skip(skip) {
             if out.len() as u64 >= len {
