@@ -172,10 +172,35 @@ fn owner_only(path: &Path, dir: bool) -> Result<(), Error> {
 }
 
 /// A directory of compiled modules, authenticated with an [`HmacKey`] kept elsewhere.
+///
+/// Optionally bounded in size ([`DiskCache::with_max_bytes`]): after each write, the least
+/// recently used entries are removed until the entries fit. "Used" is the entry's modification
+/// time, which a lookup that finds the entry sets to now (access times are often not kept).
 #[derive(Debug, Clone)]
 pub struct DiskCache {
     dir: PathBuf,
     key: HmacKey,
+    max_bytes: Option<u64>,
+}
+
+/// What a cache directory holds: its entries and their size on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DiskUsage {
+    /// Entries (files named by a cache key; unfinished temporary files included).
+    pub entries: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+/// Whether `name` is one of the cache's own files: an entry (its key in hex) or the
+/// temporary file of an unfinished write. Nothing else in the directory is ever removed.
+fn is_cache_file(name: &str) -> bool {
+    (name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        || name.starts_with(".entry-")
 }
 
 /// What a disk lookup found.
@@ -210,7 +235,107 @@ impl DiskCache {
         Ok(DiskCache {
             dir: dir.to_owned(),
             key,
+            max_bytes: None,
         })
+    }
+
+    /// Bounds the entries' total size: after each write, the least recently used entries
+    /// (oldest modification time; a lookup that finds an entry makes it the most recent) are
+    /// removed until the rest fit in `max_bytes`. The entry just written is never removed, so
+    /// one entry larger than the bound is kept alone. `None` (the default): unbounded.
+    #[must_use]
+    pub fn with_max_bytes(mut self, max_bytes: Option<u64>) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// The size bound, if any ([`DiskCache::with_max_bytes`]).
+    pub fn max_bytes(&self) -> Option<u64> {
+        self.max_bytes
+    }
+
+    /// The cache's files with their size and modification time, oldest first.
+    fn listing(&self) -> std::io::Result<Vec<(PathBuf, u64, std::time::SystemTime)>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if !name.to_str().is_some_and(is_cache_file) {
+                continue;
+            }
+            // An entry removed meanwhile (another process evicting) is simply gone.
+            let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            out.push((entry.path(), meta.len(), modified));
+        }
+        out.sort_by(|a, b| a.2.cmp(&b.2).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// How many entries the directory holds and their total size.
+    ///
+    /// # Errors
+    /// The directory cannot be listed.
+    pub fn usage(&self) -> std::io::Result<DiskUsage> {
+        let files = self.listing()?;
+        Ok(DiskUsage {
+            entries: files.len() as u64,
+            bytes: files.iter().map(|f| f.1).sum(),
+        })
+    }
+
+    /// Removes every entry (and unfinished temporary file); other files in the directory are
+    /// left alone. Returns what was removed.
+    ///
+    /// # Errors
+    /// The directory cannot be listed, or an entry cannot be removed.
+    pub fn clear(&self) -> std::io::Result<DiskUsage> {
+        let mut removed = DiskUsage::default();
+        for (path, len, _) in self.listing()? {
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    removed.entries += 1;
+                    removed.bytes += len;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes the least recently used entries until the rest fit in the bound, sparing
+    /// `keep`. Returns what was removed.
+    fn evict(&self, keep: &Path) -> std::io::Result<DiskUsage> {
+        let mut removed = DiskUsage::default();
+        let Some(max) = self.max_bytes else {
+            return Ok(removed);
+        };
+        let files = self.listing()?;
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        for (path, len, _) in files {
+            if total <= max {
+                break;
+            }
+            if path == keep {
+                continue;
+            }
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    removed.entries += 1;
+                    removed.bytes += len;
+                    total -= len;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => total -= len,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
     }
 
     /// [`DiskCache::open`] with the key in `key_file` ([`HmacKey::load_or_create`]), which must
@@ -274,7 +399,15 @@ impl DiskCache {
             return Lookup::Failed(format!("{}: {e}", path.display()));
         }
         match self.verify(key, bytes) {
-            Ok(code) => Lookup::Found(code),
+            Ok(code) => {
+                // Most recently used: what the size bound evicts last. Best effort: a cache
+                // that cannot record use still serves the entry.
+                let _ = fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                Lookup::Found(code)
+            }
             Err(why) => Lookup::Rejected(why),
         }
     }
@@ -329,7 +462,11 @@ impl DiskCache {
             .prefix(".entry-")
             .tempfile_in(&self.dir)?;
         tmp.write_all(&entry)?;
-        tmp.persist(self.path(key)).map_err(|e| e.error)?;
+        let path = self.path(key);
+        tmp.persist(&path).map_err(|e| e.error)?;
+        if let Err(e) = self.evict(&path) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cache eviction failed");
+        }
         Ok(())
     }
 }

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sha2::{Digest, Sha256};
 
 pub(crate) use disk::Lookup;
-pub use disk::{DiskCache, HmacKey};
+pub use disk::{DiskCache, DiskUsage, HmacKey};
 
 use crate::policy::Policy;
 

@@ -195,3 +195,53 @@ fn the_memory_cache_keeps_the_most_recently_used() {
     m.insert(key(4), 4);
     assert_eq!(m.get(&key(4)), None, "capacity 0 keeps nothing");
 }
+
+#[test]
+fn a_bounded_cache_evicts_the_least_recently_used_entries() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Each entry is a 32-byte payload plus 84 bytes of header and MAC: 116 bytes.
+    let entry = 116;
+    let c = cache(tmp.path()).with_max_bytes(Some(3 * entry));
+    let set_age = |n: u8, secs_ago: u64| {
+        let path = c.dir().join(key(n).to_hex());
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    };
+    for n in 1..=3 {
+        c.put(&key(n), &[n; 32]).unwrap();
+        set_age(n, 100 - u64::from(n));
+    }
+    assert_eq!(c.usage().unwrap().entries, 3);
+    assert_eq!(c.usage().unwrap().bytes, 3 * entry);
+    // Using entry 1 makes it the most recent: entry 2 is now the least recently used.
+    assert_eq!(found(c.get(&key(1))), [1; 32]);
+    c.put(&key(4), &[4; 32]).unwrap();
+    assert!(matches!(c.get(&key(2)), Lookup::Absent), "2 was evicted");
+    for n in [1, 3, 4] {
+        assert_eq!(found(c.get(&key(n))), [n; 32], "{n} stays");
+    }
+    assert!(c.usage().unwrap().bytes <= 3 * entry);
+    // An entry larger than the bound is kept alone: the one just written is never evicted.
+    c.put(&key(5), &[5; 1000]).unwrap();
+    assert_eq!(found(c.get(&key(5))), [5; 1000]);
+    assert_eq!(c.usage().unwrap().entries, 1);
+    // Clearing removes entries and only entries.
+    std::fs::write(c.dir().join("README"), "not an entry").unwrap();
+    c.put(&key(6), b"x").unwrap();
+    let before = c.usage().unwrap();
+    assert_eq!(before.entries, 1, "6 evicted 5");
+    assert_eq!(c.clear().unwrap(), before);
+    assert_eq!(c.usage().unwrap(), DiskUsage::default());
+    assert!(c.dir().join("README").exists());
+    // Unbounded (the default): nothing is evicted.
+    let u = cache(tmp.path());
+    for n in 1..=10 {
+        u.put(&key(n), &[n; 32]).unwrap();
+    }
+    assert_eq!(u.usage().unwrap().entries, 10);
+}

@@ -7,6 +7,7 @@
 mod check;
 mod detach;
 mod info;
+mod needs;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 pub(crate) use check::{Bodies, check_scan};
 pub use check::{MAX_BR_TABLE_TARGETS, check, describe, features_used, outline, require_supported};
+pub use needs::{Exceeded, StaticNeeds, static_needs};
 pub use info::{Export, ExternType, FuncType, Import, MemoryInfo, ModuleInfo, TableInfo};
 
 use crate::error::Error;

@@ -211,7 +211,148 @@ pub const KEYS: &[KeyDoc] = &[
 pub const FEATURES: &str = "allow the WebAssembly proposal (validation refuses modules that use a \
                             proposal the policy does not allow)";
 
+/// One line per `[features]` key that applies to core modules: what allowing the proposal
+/// admits. The component-model flags (`component_model`, `cm_*`) are absent: Cage runs core
+/// modules only, so they change nothing and `cage policy init`/`explain` leave them out.
+pub const PROPOSALS: &[(&str, &str)] = &[
+    (
+        "mutable_global",
+        "imported and exported mutable globals (WebAssembly 2.0)",
+    ),
+    (
+        "saturating_float_to_int",
+        "float-to-int conversions that saturate instead of trapping (WebAssembly 2.0)",
+    ),
+    (
+        "sign_extension",
+        "sign-extension operators such as i32.extend8_s (WebAssembly 2.0)",
+    ),
+    (
+        "reference_types",
+        "funcref and externref values, several tables, table.get/set/grow (WebAssembly 2.0)",
+    ),
+    (
+        "multi_value",
+        "functions and blocks with several results (WebAssembly 2.0)",
+    ),
+    (
+        "bulk_memory",
+        "memory.copy/fill/init, table.copy/init and passive segments (WebAssembly 2.0)",
+    ),
+    ("simd", "128-bit SIMD, the v128 type (WebAssembly 2.0)"),
+    (
+        "relaxed_simd",
+        "relaxed SIMD: faster SIMD whose results may depend on the machine, run in its \
+         deterministic mode (WebAssembly 3.0; needs simd)",
+    ),
+    (
+        "threads",
+        "shared memories and atomics (shared memories escape per-sandbox memory accounting)",
+    ),
+    (
+        "shared_everything_threads",
+        "shared tables, globals and functions (no runtime here runs it; needs threads)",
+    ),
+    ("tail_call", "return_call instructions (WebAssembly 3.0)"),
+    (
+        "floats",
+        "floating-point types and instructions (part of the MVP: false forbids every float)",
+    ),
+    (
+        "multi_memory",
+        "several memories in one module (WebAssembly 3.0)",
+    ),
+    (
+        "exceptions",
+        "exception handling: try_table, throw, exnref (WebAssembly 3.0; needs reference_types)",
+    ),
+    ("memory64", "64-bit memories and tables (WebAssembly 3.0)"),
+    (
+        "extended_const",
+        "more instructions in constant expressions (WebAssembly 3.0)",
+    ),
+    (
+        "function_references",
+        "typed function references and call_ref (WebAssembly 3.0; needs reference_types)",
+    ),
+    (
+        "memory_control",
+        "memory.discard and other memory-control instructions (no runtime here runs it)",
+    ),
+    (
+        "gc",
+        "garbage-collected structs and arrays (WebAssembly 3.0; needs function_references)",
+    ),
+    ("custom_page_sizes", "memories with a page size of 1 byte"),
+    (
+        "legacy_exceptions",
+        "the older exception-handling encoding, try/catch/delegate (no runtime here runs it)",
+    ),
+    (
+        "gc_types",
+        "reference types beyond funcref and externref in signatures, the type system gc and \
+         exceptions build on",
+    ),
+    (
+        "stack_switching",
+        "typed continuations (no runtime here runs it; needs function_references)",
+    ),
+    (
+        "wide_arithmetic",
+        "128-bit add, subtract and multiply instructions",
+    ),
+    (
+        "call_indirect_overlong",
+        "call_indirect's table index encoded as a full LEB128 (comes with reference_types)",
+    ),
+    (
+        "bulk_memory_opt",
+        "memory.copy and memory.fill on their own (comes with bulk_memory)",
+    ),
+    (
+        "custom_descriptors",
+        "custom descriptors for GC structs (no runtime here runs it)",
+    ),
+    (
+        "compact_imports",
+        "a compact encoding of the import section (no runtime here runs it)",
+    ),
+];
+
+/// What allowing `proposal` admits, or `None` for a component-model flag, which does not
+/// apply to the core modules Cage runs.
+pub fn proposal_doc(proposal: super::Proposal) -> Option<&'static str> {
+    PROPOSALS
+        .iter()
+        .find(|(name, _)| *name == proposal.name())
+        .map(|(_, doc)| *doc)
+}
+
 /// The documentation of `section.key`, if it is a known key.
 pub fn key_doc(section: &str, key: &str) -> Option<&'static KeyDoc> {
     KEYS.iter().find(|d| d.section == section && d.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Preset, Proposal};
+
+    #[test]
+    fn every_core_proposal_has_one_description_and_component_flags_none() {
+        for p in Proposal::ALL {
+            let component = p.name() == "component_model" || p.name().starts_with("cm");
+            assert_eq!(proposal_doc(*p).is_none(), component, "{p}");
+            if component {
+                // Leaving them out of a policy file changes nothing: no preset allows them.
+                for preset in Preset::ALL {
+                    assert!(!preset.policy().features.contains(*p), "{preset:?} {p}");
+                }
+            }
+        }
+        let mut docs: Vec<&str> = PROPOSALS.iter().map(|(_, d)| *d).collect();
+        docs.sort_unstable();
+        docs.dedup();
+        assert_eq!(docs.len(), PROPOSALS.len(), "one description per key");
+    }
 }

@@ -494,7 +494,8 @@ impl Policy {
         for d in &self.wasi.dirs {
             if !d.guest.starts_with('/') && d.guest != "." {
                 return bad(format!(
-                    "wasi.dirs guest path `{}` must be absolute (e.g. \"/data\")",
+                    "wasi.dirs guest path `{}` must be absolute (e.g. \"/data\") or \".\" \
+                     (the guest's working directory)",
                     d.guest
                 ));
             }

@@ -239,3 +239,21 @@ fn wasi_resource_limits_are_validated_and_finite_in_the_presets() {
         (32, Size::mib(5), 7, Size::mib(1))
     );
 }
+
+#[test]
+fn guest_paths_are_absolute_or_the_working_directory() {
+    for ok in ["/data", "/", "."] {
+        let mut p = Policy::default();
+        p.wasi.dirs.push(Dir::new("x", ok, DirMode::Ro));
+        assert!(p.validate().is_ok(), "{ok}");
+    }
+    for bad in ["data", "./data", "..", ""] {
+        let mut p = Policy::default();
+        p.wasi.dirs.push(Dir::new("x", bad, DirMode::Ro));
+        let e = p.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("must be absolute") && e.contains("\".\""),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -7,7 +7,13 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// A number of bytes. In TOML either an integer (`65536`) or a string with a unit
-/// (`"64 MiB"`, `"512 KiB"`, `"1.5 GB"`); binary and decimal units are both accepted.
+/// (`"64 MiB"`, `"512 KiB"`, `"1.5 GB"`), the space optional and the unit's case ignored.
+///
+/// Units: `KiB`, `MiB`, `GiB`, `TiB` (also `Ki`, `Mi`, …) are powers of 1024: 1 KiB = 1024
+/// bytes. `KB`, `MB`, `GB`, `TB` (also `K`, `M`, `G`, `T`) are powers of 1000: 1 KB = 1000
+/// bytes, so `"64 MB"` is 64 000 000 bytes, about 61 MiB. `B` is bytes. Cage always writes
+/// sizes back in binary units (`"64 MiB"`), or in bytes (`"1000 B"`) when no binary unit
+/// divides them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Size(pub u64);
 
@@ -45,7 +51,7 @@ impl std::str::FromStr for Size {
             .ok_or_else(|| {
                 format!(
                     "invalid size `{s}`: expected a number of bytes (65536) or a number and a \
-                     unit (512 KiB, 64 MiB, 4 GiB)"
+                     unit (512 KiB, 64 MiB, 4 GiB: powers of 1024; KB, MB, GB: powers of 1000)"
                 )
             })
     }
@@ -201,6 +207,32 @@ mod tests {
         assert!("-5".parse::<Size>().is_err());
         assert_eq!(Size::mib(64).to_string(), "64 MiB");
         assert_eq!(Size(1000).to_string(), "1000 B");
+    }
+
+    #[test]
+    fn decimal_units_are_powers_of_1000_and_binary_units_of_1024() {
+        for (text, bytes) in [
+            ("1 KB", 1_000),
+            ("1 KiB", 1_024),
+            ("64 MB", 64_000_000),
+            ("64 MiB", 64 << 20),
+            ("64MB", 64_000_000),
+            ("64 mb", 64_000_000),
+            ("64M", 64_000_000),
+            ("64Mi", 64 << 20),
+            ("2 GB", 2_000_000_000),
+            ("2 GiB", 2 << 30),
+            ("1.5 KiB", 1_536),
+            ("10 B", 10),
+        ] {
+            assert_eq!(text.parse::<Size>().unwrap(), Size(bytes), "{text}");
+        }
+        assert!(
+            "64 MiBs"
+                .parse::<Size>()
+                .unwrap_err()
+                .contains("powers of 1000")
+        );
     }
 
     #[test]

@@ -97,7 +97,10 @@ impl From<Random> for RandomRepr {
 pub struct Dir {
     /// Host path; relative paths are resolved against the policy file's directory.
     pub host: PathBuf,
-    /// The path the guest opens it at, e.g. `/data`.
+    /// The path the guest opens it at: absolute (`/data`), or `.`, the guest's working
+    /// directory (what `wasmtime run --dir HOST::.` and Sightglass grant, and where
+    /// wasi-libc resolves relative paths such as `./input.txt`). Anything else is refused by
+    /// [`crate::Policy::validate`].
     pub guest: String,
     /// Read-only or read-write. By default read-only.
     #[serde(default)]
@@ -105,8 +108,8 @@ pub struct Dir {
 }
 
 impl Dir {
-    /// The host directory `host`, seen by the guest at `guest` (absolute), read-only or
-    /// read-write.
+    /// The host directory `host`, seen by the guest at `guest` (absolute, or `.` for the
+    /// guest's working directory), read-only or read-write.
     pub fn new(host: impl Into<PathBuf>, guest: impl Into<String>, mode: DirMode) -> Self {
         Dir {
             host: host.into(),
