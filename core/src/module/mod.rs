@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 
 pub(crate) use check::{Bodies, check_scan};
 pub use check::{MAX_BR_TABLE_TARGETS, check, describe, features_used, outline, require_supported};
-pub use needs::{Exceeded, StaticNeeds, static_needs};
 pub use info::{Export, ExternType, FuncType, Import, MemoryInfo, ModuleInfo, TableInfo};
+pub use needs::{Exceeded, StaticNeeds, static_needs};
 
 use crate::error::Error;
 use crate::outcome::Rejection;
