@@ -78,7 +78,7 @@ pub struct Workload {
     pub name: &'static str,
     /// What it measures.
     pub group: Group,
-    /// One line for the README and `--help`.
+    /// One line for docs/benchmarks.md and `--help`.
     pub about: &'static str,
     /// The module.
     pub source: Source,

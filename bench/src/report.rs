@@ -316,7 +316,7 @@ impl Results {
         s
     }
 
-    /// The JSON document (schema `cage-bench/1`, described in the README).
+    /// The JSON document (schema `cage-bench/1`, described in docs/benchmarks.md).
     pub fn json(&self) -> Json {
         let results: Vec<Json> = self
             .rows

@@ -156,6 +156,11 @@ mod host_bounds {
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
 
+/// The Rust examples of `docs/rust.md` (the hot paths), compiled and run as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/rust.md")]
+struct RustDocDoctests;
+
 #[cfg(feature = "wasmer")]
 pub use cage_wasmer::{Compiler as WasmerCompiler, Wasmer};
 #[cfg(feature = "wasmtime")]

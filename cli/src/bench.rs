@@ -27,7 +27,7 @@ pub(crate) struct BenchArgs {
     /// Fewer, shorter samples: the whole suite in well under 3 minutes on 2 cores.
     #[arg(long)]
     quick: bool,
-    /// Write the results as JSON (schema `cage-bench/1`, see the README) to FILE.
+    /// Write the results as JSON (schema `cage-bench/1`, see docs/benchmarks.md) to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Write an SVG bar chart to FILE.

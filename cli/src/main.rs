@@ -1,6 +1,6 @@
 //! The `cage` command line: run, inspect, conformance, fuzz, bench.
 //!
-//! Exit status (also in the README):
+//! Exit status (also in docs/cli.md):
 //!
 //! | status | meaning |
 //! |---|---|

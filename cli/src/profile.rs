@@ -1,7 +1,7 @@
 //! `cage profile`: run a module under a measuring policy, observe what it uses on every runtime,
 //! and recommend a policy (each limit the observed maximum times a headroom), then verify it.
 //!
-//! Decisions (also in the README, "cage profile"):
+//! Decisions (also in docs/cli.md, "cage profile"):
 //! - The measuring policy is the given policy (preset, file) with its limits replaced by high
 //!   but finite ones ([`measuring_limits`]); limit flags (`--fuel`, `--timeout`, …) set the
 //!   measuring limits instead, to bound profiling itself. Every proposal the module uses is
@@ -467,7 +467,7 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
         }
     }
     if !failures.is_empty() {
-        // A module no runtime accepts is the README's 65; any other failed run 70.
+        // A module no runtime accepts is docs/cli.md's 65; any other failed run 70.
         let rejected = failures.iter().all(|f| {
             f["outcome"]
                 .as_str()

@@ -37,7 +37,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "FILE", requires = "cache")]
     cache_key: Option<PathBuf>,
     /// Record the run's per-call metrics and print them, in Prometheus text format, on stderr
-    /// after the run (names: see the README's "Metrics").
+    /// after the run (names: see docs/many-tenants.md, "Metrics and spans").
     #[arg(long)]
     metrics: bool,
     /// Print exactly one JSON report on stdout.
@@ -135,7 +135,7 @@ pub(crate) fn main(a: RunArgs) -> ExitCode {
     let before = runtime.cache_stats();
     let (bytes, invocation) = match load_and_plan(&a, &policy) {
         Ok(p) => p,
-        // The module file cannot be read: the README's 65, as an error, not a verdict.
+        // The module file cannot be read: docs/cli.md's 65, as an error, not a verdict.
         Err(Plan::Failed(e @ Error::Host { .. })) => {
             return fail(EXIT_REJECTED, ErrorKind::Io, &e);
         }

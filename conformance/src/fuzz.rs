@@ -498,7 +498,7 @@ fn files_in(dir: &Path) -> Vec<String> {
 }
 
 /// A declared bug of a runtime itself that a trace shows, which takes that runtime out of the
-/// comparison (the README's table of differences lists each):
+/// comparison (the table of differences in docs/security.md lists each):
 ///
 /// - Wasmer 7.3's Cranelift translator panics compiling some exception-handling code
 ///   ("declared type of variable … doesn't match type of value …", fuzz seed 242). Cage catches

@@ -6,7 +6,7 @@ use crate::names::RuntimeName;
 use crate::outcome::{HostFailure, Outcome, OutcomeClass, Rejection, Trap};
 use crate::value::Value;
 
-/// What happened in one run. Serialises to the JSON contract documented in the README:
+/// What happened in one run. Serialises to the JSON contract documented in docs/report.md:
 ///
 /// ```json
 /// {"runtime":"wasmtime","outcome":"trapped","values":[],"exit_code":null,"trap":"out_of_fuel",

@@ -135,8 +135,8 @@ pub fn audit_with_memory(policy: &Policy, memory: Option<u64>) -> Vec<Finding> {
                 Severity::Info,
                 &format!("features.{}", p.name()),
                 format!(
-                    "{} is allowed: a large, recent part of the runtimes (check the README's \
-                     advisory table after each upgrade)",
+                    "{} is allowed: a large, recent part of the runtimes (check the advisory \
+                     table of docs/security.md after each upgrade)",
                     p.name()
                 ),
                 "disable it unless the guests need it",
