@@ -18,6 +18,7 @@
 pub mod calibrate;
 mod exec;
 mod measure;
+pub mod programs;
 mod raw;
 pub mod report;
 pub mod workloads;
@@ -349,7 +350,7 @@ pub fn workloads() -> Vec<Workload> {
 }
 
 /// Which of Cage's limits are switched on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Limits {
     /// `limits.fuel = Some(FUEL_BUDGET)`.
     pub fuel: bool,

@@ -410,8 +410,8 @@ fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or_else(|| "—".to_owned(), |r| format!("{r:.2}"))
 }
 
-/// Colour of a runtime in the chart: raw twins are a lighter shade of their runtime's.
-fn colour(target: &str) -> &'static str {
+/// Colour of a runtime in the charts: raw twins are a lighter shade of their runtime's.
+pub(crate) fn colour(target: &str) -> &'static str {
     match target {
         "wasmtime" => "#1f5fbf",
         "raw-wasmtime" => "#8fb4ea",
@@ -425,10 +425,65 @@ fn colour(target: &str) -> &'static str {
     }
 }
 
-fn esc(s: &str) -> String {
+/// `s` escaped for SVG text.
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// A horizontal log₁₀ time axis: whole decades from below `lo` to above `hi` over `width`
+/// pixels from `left`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogAxis {
+    d0: f64,
+    d1: f64,
+    left: f64,
+    width: f64,
+}
+
+impl LogAxis {
+    /// The axis covering `lo..=hi` nanoseconds.
+    pub(crate) fn new(lo: f64, hi: f64, left: f64, width: f64) -> Self {
+        let lo = lo.max(1.0);
+        let d0 = lo.log10().floor();
+        let d1 = hi.max(lo).log10().ceil().max(d0 + 1.0);
+        LogAxis {
+            d0,
+            d1,
+            left,
+            width,
+        }
+    }
+
+    /// Where the axis starts.
+    pub(crate) fn left(&self) -> f64 {
+        self.left
+    }
+
+    /// The x coordinate of `ns`.
+    pub(crate) fn x(&self, ns: f64) -> f64 {
+        self.left + (ns.max(1.0).log10() - self.d0) / (self.d1 - self.d0) * self.width
+    }
+
+    /// Gridlines and labels, one per decade, from `top` to `bottom`, labels above `top`.
+    pub(crate) fn grid(&self, s: &mut String, top: f64, bottom: f64) {
+        let units = [
+            "1 ns", "10 ns", "100 ns", "1 µs", "10 µs", "100 µs", "1 ms", "10 ms", "100 ms", "1 s",
+            "10 s", "100 s",
+        ];
+        let mut d = self.d0;
+        while d <= self.d1 + 1e-9 {
+            let gx = self.x(10f64.powf(d));
+            let label = units.get(d as usize).copied().unwrap_or("");
+            let _ = writeln!(
+                s,
+                r##"<line x1="{gx:.1}" y1="{top}" x2="{gx:.1}" y2="{bottom}" stroke="#dddddd"/><text x="{gx:.1}" y="{}" text-anchor="middle" fill="#444">{label}</text>"##,
+                top - 4.0,
+            );
+            d += 1.0;
+        }
+    }
 }
 
 fn svg(r: &Results) -> String {
@@ -462,11 +517,8 @@ fn svg(r: &Results) -> String {
         .iter()
         .map(|x| x.summary.p90_ns.max(x.summary.median_ns))
         .fold(1.0, f64::max);
-    let (d0, d1) = (
-        lo.log10().floor(),
-        hi.log10().ceil().max(lo.log10().floor() + 1.0),
-    );
-    let x = |ns: f64| LEFT + (ns.max(1.0).log10() - d0) / (d1 - d0) * PLOT;
+    let axis = LogAxis::new(lo, hi, LEFT, PLOT);
+    let x = |ns: f64| axis.x(ns);
     let height_of = |id: &str| r.rows.iter().filter(|x| x.case.id() == id).count() as f64 * BAR;
     let plot_h: f64 = ids.iter().map(|i| height_of(i) + GAP).sum();
     let height = TOP + plot_h + 40.0;
@@ -497,23 +549,7 @@ fn svg(r: &Results) -> String {
         lx += 24.0 + 6.5 * t.len() as f64;
     }
     // Axis: one gridline per decade.
-    let units = [
-        "1 ns", "10 ns", "100 ns", "1 µs", "10 µs", "100 µs", "1 ms", "10 ms", "100 ms", "1 s",
-        "10 s", "100 s",
-    ];
-    let mut d = d0;
-    while d <= d1 + 1e-9 {
-        let gx = x(10f64.powf(d));
-        let label = units.get(d as usize).copied().unwrap_or("");
-        let _ = writeln!(
-            s,
-            r##"<line x1="{gx:.1}" y1="{}" x2="{gx:.1}" y2="{}" stroke="#dddddd"/><text x="{gx:.1}" y="{}" text-anchor="middle" fill="#444">{label}</text>"##,
-            TOP - 8.0,
-            TOP + plot_h,
-            TOP - 12.0
-        );
-        d += 1.0;
-    }
+    axis.grid(&mut s, TOP - 8.0, TOP + plot_h);
     let _ = writeln!(
         s,
         r##"<text x="{}" y="{}" text-anchor="middle" fill="#444">time per iteration (log scale)</text>"##,

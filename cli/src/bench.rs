@@ -1,4 +1,9 @@
-//! `cage bench`: the comparative benchmarks of `cage-bench`, with a table, JSON and a chart.
+//! `cage bench`: the comparative benchmarks of `cage-bench`, with a table, JSON and a chart:
+//! the built-in kernels (no module, no `--suite`), or real WASI programs (`cage bench MODULE`,
+//! `cage bench --suite DIR`, in `bench_programs.rs`).
+
+#[path = "bench_programs.rs"]
+mod programs;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
@@ -9,6 +14,7 @@ use cage_bench::report::{Machine, Results, Row};
 use cage_bench::{Budget, Selection, all_targets, plan};
 use clap::Args;
 
+use crate::policy_args::{PolicyArgs, WasiArgs};
 use crate::{EXIT_CONFIG, EXIT_USAGE, fail};
 
 /// Exit status when a case failed (set-up error or a wrong result).
@@ -21,29 +27,90 @@ pub(crate) struct BenchArgs {
     /// Default: every runtime compiled in, the raw twins and native.
     #[arg(long = "runtime", value_name = "NAME", num_args = 1..)]
     runtimes: Vec<String>,
-    /// Only cases whose id contains SUBSTR (ids: compile/large, kernel/fib/fuel, …).
+    /// Only cases whose id contains SUBSTR (ids: compile/large, kernel/fib/fuel, …); with
+    /// --suite, only programs whose name contains it.
     #[arg(long, value_name = "SUBSTR")]
     filter: Option<String>,
-    /// Fewer, shorter samples: the whole suite in well under 3 minutes on 2 cores.
+    /// Fewer, shorter samples: the whole kernel suite in well under 3 minutes on 2 cores; for
+    /// programs, 3 iterations.
     #[arg(long)]
     quick: bool,
-    /// Write the results as JSON (schema `cage-bench/1`, see docs/benchmarks.md) to FILE.
+    /// Write the results as JSON to FILE (schema `cage-bench/1` for the kernels, `cage-bench/2`
+    /// for programs; see docs/benchmarks.md).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Write an SVG bar chart to FILE.
     #[arg(long, value_name = "FILE.svg")]
     chart: Option<PathBuf>,
-    /// The runtime ratios are computed against.
-    #[arg(long, value_name = "NAME", default_value = "wasmtime")]
-    baseline: String,
-    /// List the cases that would run, and exit.
+    /// A runtime: the one ratios are computed against (default wasmtime). For programs it may
+    /// also be a JSON file saved by an earlier `--json` run: the run is compared with it and
+    /// significant regressions are flagged.
+    #[arg(long, value_name = "NAME|OLD.json")]
+    baseline: Option<String>,
+    /// List the cases (or programs and targets) that would run, and exit.
     #[arg(long)]
     list: bool,
+    /// A WASI program to benchmark on every runtime, Cage's and the raw runtimes' (.wasm or
+    /// .wat); ARGS after `--` are its arguments.
+    #[arg(conflicts_with = "suite")]
+    module: Option<PathBuf>,
+    /// Arguments of MODULE (argv[0] is its file name).
+    #[arg(last = true, requires = "module")]
+    args: Vec<String>,
+    /// Benchmark every program of DIR, laid out as Sightglass lays out its benchmarks;
+    /// `sightglass` names the vendored copy (bench/suites/sightglass).
+    #[arg(long, value_name = "DIR|sightglass")]
+    suite: Option<String>,
+    #[command(flatten)]
+    policy: Box<PolicyArgs>,
+    #[command(flatten)]
+    wasi: Box<WasiArgs>,
+    /// Programs: measured iterations per target (default 10; --quick: 3).
+    #[arg(long, value_name = "N")]
+    iterations: Option<usize>,
+    /// Programs: iterations run first and not measured (default 1).
+    #[arg(long, value_name = "N")]
+    warmup: Option<usize>,
+    /// Programs: configurations to run (plain, fuel, deadline, fuel+deadline; default all).
+    #[arg(long = "config", value_name = "NAME", value_delimiter = ',')]
+    configs: Vec<String>,
+    /// Programs: phases to measure besides instantiate and execute (compile, compile-memory,
+    /// compile-disk; default all). `--phase execute` measures no compile.
+    #[arg(long = "phase", value_name = "NAME", value_delimiter = ',')]
+    phases: Vec<String>,
+    /// Programs of a suite: set WASM_BENCH_USE_SMALL_WORKLOAD=1 (Sightglass's small workloads).
+    #[arg(long)]
+    small: bool,
+    /// Programs: print every program's targets and phases, not only the summaries.
+    #[arg(long)]
+    details: bool,
 }
 
 pub(crate) fn main(args: BenchArgs) -> ExitCode {
+    if args.module.is_some() || args.suite.is_some() {
+        return programs::main(args);
+    }
+    for (set, flag) in [
+        (args.iterations.is_some(), "--iterations"),
+        (args.warmup.is_some(), "--warmup"),
+        (!args.configs.is_empty(), "--config"),
+        (!args.phases.is_empty(), "--phase"),
+        (args.small, "--small"),
+        (args.details, "--details"),
+    ] {
+        if set {
+            return fail(
+                EXIT_USAGE,
+                format!("{flag} is for programs: give a MODULE or --suite DIR"),
+            );
+        }
+    }
+    let baseline_arg = args
+        .baseline
+        .clone()
+        .unwrap_or_else(|| "wasmtime".to_owned());
     let names: Vec<String> = all_targets().iter().map(|t| t.name()).collect();
-    for r in args.runtimes.iter().chain([&args.baseline]) {
+    for r in args.runtimes.iter().chain([&baseline_arg]) {
         if r != "wasmer" && !names.contains(r) {
             let known = r.parse::<cage::RuntimeName>().is_ok()
                 || r.strip_prefix("raw-")
@@ -59,10 +126,10 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
             );
         }
     }
-    let baseline = if args.baseline == "wasmer" {
+    let baseline = if baseline_arg == "wasmer" {
         "wasmer-cranelift".to_owned()
     } else {
-        args.baseline.clone()
+        baseline_arg.clone()
     };
     let cases = plan(&Selection {
         runtimes: args.runtimes.clone(),

@@ -1,0 +1,181 @@
+//! `raw-wasmtime`: the program on Wasmtime 48.0.8 through its own API with `wasmtime-wasi`
+//! 48.0.8's preview 1 (`p1::add_to_linker_sync`), configured from the program's `[wasi]`
+//! section as Cage's runs are (the same argv, environment, stdin and preopens, a frozen clock,
+//! seeded random), and the markers as `Linker::func_wrap`s. The engine gets what Cage's gets with
+//! no limit on (Cranelift at `OptLevel::Speed`, the proposals the program uses) and Wasmtime's
+//! defaults otherwise; the `fuel` configuration switches on Wasmtime's own `consume_fuel`.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use cage::Proposal;
+use cage::policy::DirMode;
+use wasmtime::{Caller, Config, Engine, InstancePre, Linker, Module, OptLevel, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
+
+use super::cage_exec::RANDOM_SEED;
+use super::{Exit, Iteration, Markers, Phase, Program, Runner, SetupError};
+use crate::{FUEL_BUDGET, Limits};
+
+/// Cage's frozen clocks, for `wasmtime-wasi`.
+struct Frozen;
+
+impl HostWallClock for Frozen {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::from_nanos(cage::wasi::FROZEN_REALTIME_NS)
+    }
+}
+
+impl HostMonotonicClock for Frozen {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        cage::wasi::FROZEN_MONOTONIC_NS
+    }
+}
+
+struct State {
+    wasi: WasiP1Ctx,
+    markers: Markers,
+}
+
+struct RawWasmtime {
+    engine: Engine,
+    bytes: std::sync::Arc<[u8]>,
+    pre: InstancePre<State>,
+    policy: cage::Policy,
+    fuel: bool,
+}
+
+fn e(err: wasmtime::Error) -> String {
+    format!("{err:#}")
+}
+
+pub(super) fn set_up(program: &Program, limits: Limits) -> Result<Box<dyn Runner>, SetupError> {
+    let failed = |m: String| SetupError::Failed(m);
+    let mut config = Config::new();
+    config.cranelift_opt_level(OptLevel::Speed);
+    config.consume_fuel(limits.fuel);
+    if program.uses(Proposal::Gc) || program.uses(Proposal::FunctionReferences) {
+        config.wasm_gc(true).wasm_function_references(true);
+    }
+    let engine = Engine::new(&config).map_err(|err| failed(e(err)))?;
+    let module = Module::new(&engine, &program.bytes).map_err(|err| failed(e(err)))?;
+    let mut linker: Linker<State> = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
+        .map_err(|err| failed(e(err)))?;
+    linker
+        .func_wrap(super::MARKER_MODULE, "start", |mut c: Caller<'_, State>| {
+            let fuel = c.get_fuel().ok();
+            c.data_mut().markers.start = Some((Instant::now(), fuel));
+        })
+        .and_then(|l| {
+            l.func_wrap(super::MARKER_MODULE, "end", |mut c: Caller<'_, State>| {
+                let now = Instant::now();
+                let fuel = c.get_fuel().ok();
+                c.data_mut().markers.end = Some((now, fuel));
+            })
+        })
+        .map_err(|err| failed(e(err)))?;
+    let pre = linker
+        .instantiate_pre(&module)
+        .map_err(|err| SetupError::Unsupported(format!("cannot link: {}", e(err))))?;
+    Ok(Box::new(RawWasmtime {
+        engine,
+        bytes: program.bytes.clone(),
+        pre,
+        policy: program.policy.clone(),
+        fuel: limits.fuel,
+    }))
+}
+
+impl RawWasmtime {
+    /// The WASI context of the program's `[wasi]` section, and its captured output.
+    fn wasi(&self) -> Result<(WasiP1Ctx, MemoryOutputPipe, MemoryOutputPipe), String> {
+        let w = &self.policy.wasi;
+        let limit = usize::try_from(self.policy.limits.max_output.bytes()).unwrap_or(usize::MAX);
+        let (stdout, stderr) = (MemoryOutputPipe::new(limit), MemoryOutputPipe::new(limit));
+        let mut b = WasiCtxBuilder::new();
+        b.args(&w.args)
+            .stdin(MemoryInputPipe::new(w.stdin.clone().unwrap_or_default()))
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .wall_clock(Frozen)
+            .monotonic_clock(Frozen);
+        for (k, v) in &w.env {
+            b.env(k, v);
+        }
+        {
+            use rand_core::SeedableRng;
+            b.secure_random(rand_chacha::ChaCha20Rng::seed_from_u64(RANDOM_SEED))
+                .insecure_random(rand_chacha::ChaCha20Rng::seed_from_u64(RANDOM_SEED));
+        }
+        for d in &w.dirs {
+            let perms = match d.mode {
+                DirMode::Ro => FsPerms::ReadOnly,
+                DirMode::Rw => FsPerms::ReadWrite,
+            };
+            b.preopened_dir(&d.host, &d.guest, perms)
+                .map_err(|err| format!("cannot preopen {}: {}", d.host.display(), e(err)))?;
+        }
+        Ok((b.build_p1(), stdout, stderr))
+    }
+}
+
+impl Runner for RawWasmtime {
+    fn iterate(&mut self, phases: &[Phase]) -> Result<Iteration, String> {
+        let mut times = BTreeMap::new();
+        if phases.contains(&Phase::Compile) {
+            let t = Instant::now();
+            black_box(Module::new(&self.engine, &self.bytes).map_err(e)?);
+            times.insert(Phase::Compile, t.elapsed().as_nanos() as f64);
+        }
+        let t = Instant::now();
+        let (wasi, stdout, stderr) = self.wasi()?;
+        let mut store = Store::new(
+            &self.engine,
+            State {
+                wasi,
+                markers: Markers::default(),
+            },
+        );
+        if self.fuel {
+            store.set_fuel(FUEL_BUDGET).map_err(e)?;
+        }
+        let instance = self.pre.instantiate(&mut store).map_err(e)?;
+        times.insert(Phase::Instantiate, t.elapsed().as_nanos() as f64);
+        let start = instance
+            .get_typed_func::<(), ()>(&mut store, "_start")
+            .map_err(e)?;
+        let t = Instant::now();
+        let r = start.call(&mut store, ());
+        let whole = t.elapsed().as_nanos() as f64;
+        let exit = match r {
+            Ok(()) => Exit::Code(0),
+            Err(err) => match err.downcast_ref::<I32Exit>() {
+                Some(code) => Exit::Code(code.0),
+                None => Exit::Failed(format!("trapped: {}", err.root_cause())),
+            },
+        };
+        let region = store.data().markers.region();
+        drop(store);
+        times.insert(Phase::Execute, region.map_or(whole, |(ns, _)| ns));
+        Ok(Iteration {
+            times,
+            exit,
+            stdout: stdout.contents().to_vec(),
+            stderr: stderr.contents().to_vec(),
+            // Wasmtime's own fuel is not Cage's count: not compared.
+            fuel: None,
+            region_fuel: None,
+            marked: region.is_some(),
+        })
+    }
+}
