@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use cage_core::backend::checked_range;
-use cage_core::{HostContext, HostError, HostFunc, HostState, IntoHostFn, WasmParams, WasmTy};
+use cage_core::backend::{HostAccess, checked_range};
+use cage_core::{HostError, HostFunc, HostState, IntoHostFn, WasmParams, WasmTy};
 use wasmer::{
     AsStoreMut, FunctionEnv, FunctionEnvMut, FunctionType, Global, Memory, RuntimeError, StoreMut,
 };
@@ -38,8 +38,8 @@ impl Context<'_> {
     }
 }
 
-impl HostContext for Context<'_> {
-    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
+impl HostAccess for Context<'_> {
+    fn memory_read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
         let oob = HostError::MemoryOutOfBounds {
             offset,
             len: buf.len() as u64,
@@ -50,7 +50,7 @@ impl HostContext for Context<'_> {
         view.read(offset, buf).map_err(|_| oob)
     }
 
-    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), HostError> {
+    fn memory_write(&mut self, offset: u64, data: &[u8]) -> Result<(), HostError> {
         let oob = HostError::MemoryOutOfBounds {
             offset,
             len: data.len() as u64,
@@ -61,37 +61,31 @@ impl HostContext for Context<'_> {
         view.write(offset, data).map_err(|_| oob)
     }
 
-    fn memory_size(&mut self) -> u64 {
+    fn memory_len(&mut self) -> u64 {
         self.memory
             .as_ref()
             .map_or(0, |m| m.view(&self.store).data_size())
     }
 
-    fn has_memory(&mut self) -> bool {
+    fn memory_exported(&mut self) -> bool {
         self.memory.is_some()
     }
 
-    fn consume_fuel(&mut self, amount: u64) -> Result<(), HostError> {
-        let Some(left) = self.remaining() else {
-            return Ok(());
-        };
-        let fuel = self.fuel.clone().ok_or(HostError::OutOfFuel)?;
-        let left = u64::try_from(left).unwrap_or(0);
-        let (new, result) = match left.checked_sub(amount) {
-            Some(n) => (n, Ok(())),
-            None => (0, Err(HostError::OutOfFuel)),
-        };
-        let new = i64::try_from(new).unwrap_or(i64::MAX);
-        fuel.set(&mut self.store, wasmer::Value::I64(new))
-            .map_err(|e| HostError::new(e.message()))?;
-        result
-    }
-
-    fn fuel_remaining(&mut self) -> Option<u64> {
+    fn fuel_left(&mut self) -> Option<u64> {
+        // The middleware's saved counter; never below zero (a run may overshoot between checks).
         self.remaining().map(|r| u64::try_from(r).unwrap_or(0))
     }
 
-    fn state(&mut self) -> &mut HostState {
+    fn set_fuel_left(&mut self, fuel: u64) -> Result<(), HostError> {
+        let global = self.fuel.clone().ok_or(HostError::OutOfFuel)?;
+        // Policies cap fuel at `MAX_FUEL` (i64::MAX), what the signed global holds exactly.
+        let value = i64::try_from(fuel).unwrap_or(i64::MAX);
+        global
+            .set(&mut self.store, wasmer::Value::I64(value))
+            .map_err(|e| HostError::new(e.message()))
+    }
+
+    fn host_state(&mut self) -> &mut HostState {
         self.host
     }
 }

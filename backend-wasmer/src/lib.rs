@@ -171,11 +171,11 @@ impl Wasmer {
                 // Singlepass's import trampoline handles at most one result.
                 // Wasmer 7.3's VM makes only funcref and externref tables ("tables of types
                 // other than funcref or externref"), also where it runs exceptions.
-                Compiler::Singlepass => Capabilities::new(compiler.supported_features(), true)
+                Compiler::Singlepass => Capabilities::new(compiler.supported_features())
                     .without_multi_result_imports()
                     .with_plain_tables_only(),
                 Compiler::Cranelift => {
-                    Capabilities::new(compiler.supported_features(), true).with_plain_tables_only()
+                    Capabilities::new(compiler.supported_features()).with_plain_tables_only()
                 }
             },
             watchdog,
@@ -608,6 +608,15 @@ impl CageStore for WasmerStore {
     type Func = wasmer::Function;
 
     fn instantiate(&mut self) -> Result<(), Error> {
+        // One instance per store, whoever asks (the store is reachable through
+        // `cage_core::backend::store_of`): a second one would be outside the budget and the
+        // deadline's hook.
+        if self.instance.is_some() {
+            return Err(Error::reject(
+                Rejection::InvalidInvocation,
+                "this store is already instantiated",
+            ));
+        }
         self.guarded(|s| {
             let instance = match Instance::new(&mut s.store, &s.module, &s.imports) {
                 Ok(i) => i,

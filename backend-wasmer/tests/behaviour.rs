@@ -2,13 +2,13 @@
 //! `wasmer-cranelift` and `wasmer-singlepass` alone (`cargo test -p cage-wasmer`), without the
 //! `cage` facade: its metering middleware, tunables, watchdog and WASI layer.
 
-use cage_core::behaviour;
+use cage_behaviour as behaviour;
 use cage_core::{DynRuntime, Error, Policy, RuntimeName};
 use cage_wasmer::Compiler;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn make(compiler: Compiler) -> impl Fn(&Policy) -> Result<Box<dyn DynRuntime>, Error> + Sync {
-    move |policy| Ok(Box::new(cage_wasmer::runtime(policy, compiler)?))
+    move |policy| behaviour::with_wasi(Box::new(cage_wasmer::runtime(policy, compiler)?))
 }
 
 fn main() {

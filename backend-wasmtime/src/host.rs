@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use cage_core::backend::checked_range;
-use cage_core::{
-    HostContext, HostError, HostFunc, HostState, IntoHostFn, WasmParams, WasmResults, WasmTy,
-};
+use cage_core::backend::{HostAccess, checked_range};
+use cage_core::{HostError, HostFunc, HostState, IntoHostFn, WasmParams, WasmResults, WasmTy};
 use wasmtime::{Caller, Linker, Val};
 
 use crate::StoreData;
@@ -23,8 +21,8 @@ impl Context<'_, '_> {
     }
 }
 
-impl HostContext for Context<'_, '_> {
-    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
+impl HostAccess for Context<'_, '_> {
+    fn memory_read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
         let oob = HostError::MemoryOutOfBounds {
             offset,
             len: buf.len() as u64,
@@ -36,7 +34,7 @@ impl HostContext for Context<'_, '_> {
         Ok(())
     }
 
-    fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), HostError> {
+    fn memory_write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), HostError> {
         let oob = HostError::MemoryOutOfBounds {
             offset,
             len: bytes.len() as u64,
@@ -48,30 +46,16 @@ impl HostContext for Context<'_, '_> {
         Ok(())
     }
 
-    fn memory_size(&mut self) -> u64 {
+    fn memory_len(&mut self) -> u64 {
         self.memory()
             .map_or(0, |m| m.data_size(&*self.caller) as u64)
     }
 
-    fn has_memory(&mut self) -> bool {
+    fn memory_exported(&mut self) -> bool {
         self.memory().is_some()
     }
 
-    fn consume_fuel(&mut self, amount: u64) -> Result<(), HostError> {
-        if !self.metered {
-            return Ok(());
-        }
-        let left = self.caller.get_fuel().unwrap_or(0);
-        if left < amount {
-            let _ = self.caller.set_fuel(0);
-            return Err(HostError::OutOfFuel);
-        }
-        self.caller
-            .set_fuel(left - amount)
-            .map_err(|e| HostError::new(e.to_string()))
-    }
-
-    fn fuel_remaining(&mut self) -> Option<u64> {
+    fn fuel_left(&mut self) -> Option<u64> {
         if self.metered {
             self.caller.get_fuel().ok()
         } else {
@@ -79,7 +63,13 @@ impl HostContext for Context<'_, '_> {
         }
     }
 
-    fn state(&mut self) -> &mut HostState {
+    fn set_fuel_left(&mut self, fuel: u64) -> Result<(), HostError> {
+        self.caller
+            .set_fuel(fuel)
+            .map_err(|e| HostError::new(e.to_string()))
+    }
+
+    fn host_state(&mut self) -> &mut HostState {
         &mut self.caller.data_mut().host
     }
 }

@@ -266,7 +266,7 @@ impl Wasmtime {
             allocator,
             _pool_reservation: pool_reservation,
             policy: policy.clone(),
-            capabilities: Capabilities::new(supported_features(), true),
+            capabilities: Capabilities::new(supported_features()),
             pacer,
         })
     }
@@ -483,6 +483,13 @@ impl CageStore for WasmtimeStore {
     type Func = WasmtimeFunc;
 
     fn instantiate(&mut self) -> Result<(), Error> {
+        // One instance per store, whoever asks (`cage_core::backend::store_of`).
+        if self.instance.is_some() {
+            return Err(Error::reject(
+                Rejection::InvalidInvocation,
+                "this store is already instantiated",
+            ));
+        }
         let instance = self
             .pre
             .instantiate(&mut self.store)

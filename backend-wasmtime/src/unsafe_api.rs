@@ -75,6 +75,10 @@ pub(crate) fn call(
     if results.len() != f.results.len() {
         return Err(mismatch("the result slots"));
     }
+    // Every reference rooted here (arguments, results) is unrooted when the call returns, so
+    // that calls with references do not accumulate roots for the life of the store.
+    let mut scope = wasmtime::RootScope::new(&mut *store);
+    let store = &mut scope;
     // First every reference argument as a rooted `Val` (creating an `ExternRef` may collect
     // garbage), checked against its parameter type.
     let mut refs: Vec<Val> = Vec::new();

@@ -1,12 +1,12 @@
 //! The Wasmtime backend proves itself: core's behaviour suite and the conformance corpus on
 //! `wasmtime` alone (`cargo test -p cage-wasmtime`), without the `cage` facade.
 
-use cage_core::behaviour;
+use cage_behaviour as behaviour;
 use cage_core::{DynRuntime, Error, Policy, RuntimeName};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn make(policy: &Policy) -> Result<Box<dyn DynRuntime>, Error> {
-    Ok(Box::new(cage_wasmtime::runtime(policy)?))
+    behaviour::with_wasi(Box::new(cage_wasmtime::runtime(policy)?))
 }
 
 fn main() {

@@ -39,21 +39,25 @@
 /// (`where B::Store: TypedStore<(i32,), i32>`); every backend implements it for every
 /// signature of [`WasmTy`] values.
 pub use cage_core::backend::TypedStore;
+pub use cage_core::policy::{Dir, DirMode};
 pub use cage_core::{
     CacheResult, CacheStats, Capabilities, CheckedModule, CostModel, DiskCache, DynModule,
     DynRuntime, DynSandbox, Error, ExportedState, Extensions, Features, Func, FuncType, HmacKey,
     HostContext, HostError, HostFailure, HostFn, HostFunc, HostFunctions, HostState, IntoHostFn,
     Invocation, Limits, Module, ModuleInfo, Outcome, OutcomeClass, Output, Policy, PolicyError,
     Preset, Proposal, RefKind, Rejection, Report, Runtime, RuntimeName, Sandbox, Size, Source,
-    Stats, Trap, TypedFunc, UnknownRuntime, ValType, Value, WASI_MODULE, WasmParams, WasmResults,
-    WasmTy, check, on_guest_thread, outcome_of, prepare, run,
+    Stats, Trap, TypedFunc, UnknownRuntime, ValType, Value, WasmParams, WasmResults, WasmTy, check,
+    on_guest_thread, outcome_of, prepare, run,
 };
 pub use cage_core::{Observed, run_observed};
 pub use cage_core::{
     ProcessBudget, ProcessUsage, process_budget, process_usage, set_process_budget,
 };
-pub use cage_core::{budget, cache, cost, module, policy, telemetry, wasi};
+pub use cage_core::{budget, cache, cost, module, policy, provider, telemetry};
 pub use cage_core::{enable_metrics, metrics_enabled};
+/// WASI preview 1 (the `cage-wasi` crate): every runtime this crate makes provides it.
+pub use cage_wasi as wasi;
+pub use cage_wasi::{CommandOutput, WASI_MODULE, WasiCommand};
 
 /// A typed host function for every compiled-in runtime: `f` takes the [`HostContext`] and
 /// [`WasmTy`] parameters (up to eight) and returns [`WasmResults`] or a [`HostError`]; the
@@ -166,52 +170,54 @@ pub use cage_wasmer::{Compiler as WasmerCompiler, Wasmer};
 #[cfg(feature = "wasmtime")]
 pub use cage_wasmtime::Wasmtime;
 
-cfg_if::cfg_if! {
-    if #[cfg(feature = "wasmer")] {
-        /// The backend applications get when they do not choose: Wasmer with Cranelift whenever
-        /// the `wasmer` feature is on (Wasmtime stays the reference Wasmer is held to).
-        pub type DefaultBackend = cage_wasmer::Wasmer;
-        const DEFAULT_RUNTIME: RuntimeName = RuntimeName::WasmerCranelift;
-        /// Makes the default runtime for `policy`.
-        ///
-        /// # Errors
-        /// A policy the runtime refuses; a host failure (a thread that cannot start).
-        pub fn default_runtime(policy: &Policy) -> Result<Runtime<DefaultBackend>, Error> {
-            cage_wasmer::runtime(policy, cage_wasmer::Compiler::Cranelift)
-        }
-    } else if #[cfg(feature = "wasmtime")] {
-        /// The backend applications get when they do not choose: Wasmtime (Wasmer is not
-        /// compiled in).
-        pub type DefaultBackend = cage_wasmtime::Wasmtime;
-        const DEFAULT_RUNTIME: RuntimeName = RuntimeName::Wasmtime;
-        /// Makes the default runtime for `policy`.
-        ///
-        /// # Errors
-        /// A policy the runtime refuses; a host failure (a thread that cannot start).
-        pub fn default_runtime(policy: &Policy) -> Result<Runtime<DefaultBackend>, Error> {
-            cage_wasmtime::runtime(policy)
-        }
-    } else {
-        compile_error!("enable at least one runtime feature of `cage`: `wasmtime` or `wasmer`");
-    }
+#[cfg(not(any(feature = "wasmtime", feature = "wasmer")))]
+compile_error!("enable at least one runtime feature of `cage`: `wasmtime` or `wasmer`");
+
+/// The runtime [`default_runtime`] makes: the first compiled in of `wasmer-cranelift` (the
+/// default since the first release) and `wasmtime`.
+const DEFAULT_RUNTIME: RuntimeName = if cfg!(feature = "wasmer") {
+    RuntimeName::WasmerCranelift
+} else {
+    RuntimeName::Wasmtime
+};
+
+/// Makes the default runtime for `policy`, with WASI: `wasmer-cranelift` when the `wasmer`
+/// feature is on, else `wasmtime` ([`default_runtime_name`] says which). One stable type
+/// whatever the features, so that enabling a feature in one crate never breaks another; for
+/// typed calls and host functions without dynamic dispatch, name the runtime
+/// ([`wasmtime()`](fn@wasmtime), [`wasmer()`](fn@wasmer)).
+///
+/// # Errors
+/// A policy the runtime refuses; a host failure (a thread that cannot start).
+pub fn default_runtime(policy: &Policy) -> Result<Box<dyn DynRuntime>, Error> {
+    runtime_named(DEFAULT_RUNTIME, policy).map_err(|e| match e {
+        RuntimeError::Failed(e) => e,
+        other => Error::host(HostFailure::Runtime, other.to_string()),
+    })
 }
 
-/// Makes the runtime `wasmtime` for `policy`.
+/// `runtime` with Cage's WASI preview 1 added (every runtime this crate makes has it).
+fn with_wasi<B: cage_core::backend::Backend>(runtime: Runtime<B>) -> Result<Runtime<B>, Error> {
+    runtime.add_provider(cage_wasi::provider_for(runtime.policy())?);
+    Ok(runtime)
+}
+
+/// Makes the runtime `wasmtime` for `policy`, with WASI.
 ///
 /// # Errors
 /// A policy Wasmtime refuses; a host failure.
 #[cfg(feature = "wasmtime")]
 pub fn wasmtime(policy: &Policy) -> Result<Runtime<Wasmtime>, Error> {
-    cage_wasmtime::runtime(policy)
+    with_wasi(cage_wasmtime::runtime(policy)?)
 }
 
-/// Makes the runtime `wasmer-cranelift` or `wasmer-singlepass` for `policy`.
+/// Makes the runtime `wasmer-cranelift` or `wasmer-singlepass` for `policy`, with WASI.
 ///
 /// # Errors
 /// A policy Wasmer refuses; a host failure.
 #[cfg(feature = "wasmer")]
 pub fn wasmer(policy: &Policy, compiler: WasmerCompiler) -> Result<Runtime<Wasmer>, Error> {
-    cage_wasmer::runtime(policy, compiler)
+    with_wasi(cage_wasmer::runtime(policy, compiler)?)
 }
 
 /// Why a runtime could not be made.
@@ -274,17 +280,15 @@ pub fn runtime_named(
 ) -> Result<Box<dyn DynRuntime>, RuntimeError> {
     match name {
         #[cfg(feature = "wasmtime")]
-        RuntimeName::Wasmtime => Ok(Box::new(cage_wasmtime::runtime(policy)?)),
+        RuntimeName::Wasmtime => Ok(Box::new(wasmtime(policy)?)),
         #[cfg(feature = "wasmer")]
-        RuntimeName::WasmerCranelift => Ok(Box::new(cage_wasmer::runtime(
-            policy,
-            cage_wasmer::Compiler::Cranelift,
-        )?)),
+        RuntimeName::WasmerCranelift => {
+            Ok(Box::new(wasmer(policy, cage_wasmer::Compiler::Cranelift)?))
+        }
         #[cfg(feature = "wasmer-singlepass")]
-        RuntimeName::WasmerSinglepass => Ok(Box::new(cage_wasmer::runtime(
-            policy,
-            cage_wasmer::Compiler::Singlepass,
-        )?)),
+        RuntimeName::WasmerSinglepass => {
+            Ok(Box::new(wasmer(policy, cage_wasmer::Compiler::Singlepass)?))
+        }
         other => Err(RuntimeError::NotCompiledIn {
             name: other,
             feature: other.feature(),

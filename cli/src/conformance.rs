@@ -17,15 +17,19 @@ use console::style;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value as Json, json};
 
-use crate::{EXIT_CONFIG, EXIT_HOST, EXIT_USAGE, fail};
+use crate::policy_args::{PolicyArgs, WasiArgs};
+use crate::stubs::StubArgs;
+use crate::{EXIT_CONFIG, EXIT_HOST, EXIT_NOINPUT, EXIT_USAGE, fail};
 
 /// Exit status when a case (or spec directive not in the known-failure list) fails.
 pub(crate) const EXIT_FAILED: u8 = 1;
 
 #[derive(Args)]
 pub(crate) struct ConformanceArgs {
-    /// Case files (`.wat`, or `.wasm` with a `.toml` beside it) or directories, searched
-    /// recursively. None: the built-in corpus (embedded in this binary).
+    /// Case files (`.wat` with a `;;!` header, or `.wasm` with a `.toml` beside it) or
+    /// directories, searched recursively. None: the built-in corpus (embedded in this binary).
+    /// One module without a case file (a `.wasm` with no `.toml` beside it, a `.wat` without a
+    /// header): run it on every runtime and compare them, as `cage run --runtime all` does.
     paths: Vec<PathBuf>,
     /// Run on this runtime only (repeatable). Default: every runtime compiled in.
     #[arg(long = "runtime", value_name = "NAME")]
@@ -36,8 +40,8 @@ pub(crate) struct ConformanceArgs {
     /// Print one JSON object instead of the matrix.
     #[arg(long)]
     json: bool,
-    /// Run the WebAssembly spec testsuite (2.0 + SIMD) instead of cases, and report the pass
-    /// rate per runtime.
+    /// Run the WebAssembly spec testsuite instead of cases (2.0, 3.0 and every proposal's
+    /// suite), and report the pass rate per runtime.
     #[arg(long)]
     spec: bool,
     /// Run the official WASI testsuite (preview 1) instead of cases: the copy embedded in this
@@ -48,6 +52,88 @@ pub(crate) struct ConformanceArgs {
     /// Cases run in parallel (default: the number of cores).
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
+    /// A module compared without a case file: its stubs (see `cage run --stub`).
+    #[command(flatten)]
+    stubs: StubArgs,
+    /// A module compared without a case file: its policy (case files carry their own).
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// A module compared without a case file: its WASI capabilities.
+    #[command(flatten)]
+    wasi: WasiArgs,
+    /// A module compared without a case file: call this export; ARGS are parsed by its
+    /// signature.
+    #[arg(long, value_name = "EXPORT")]
+    invoke: Option<String>,
+    /// A module compared without a case file: arguments of the export (with --invoke), or of
+    /// the WASI command.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+/// Whether `path` is one module without a case file: a `.wasm` with no `.toml` beside it, or a
+/// `.wat` without a `;;!` header.
+fn bare_module(path: &std::path::Path) -> bool {
+    if !path.is_file() {
+        return false;
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("wasm") => !path.with_extension("toml").exists(),
+        Some("wat") => std::fs::read(path).is_ok_and(|b| {
+            cage_conformance::header_of(&String::from_utf8_lossy(&b))
+                .trim()
+                .is_empty()
+        }),
+        _ => false,
+    }
+}
+
+/// `cage conformance MODULE` without a case file: the module on every runtime, compared.
+fn compare_module(a: &ConformanceArgs, runtimes: &[cage::RuntimeName]) -> ExitCode {
+    let module = &a.paths[0];
+    let first = runtimes.first().map(ToString::to_string);
+    let fail = |(code, kind, msg): crate::run::Failure| {
+        crate::fail_json(a.json, code, kind, first.as_deref(), &msg)
+    };
+    let wasi_extra = |p: &mut cage::Policy| {
+        a.wasi.apply_with_kind(p)?;
+        if a.invoke.is_none() && (!a.args.is_empty() || p.wasi.args.is_empty()) {
+            p.wasi.args = crate::run::wasi_argv(module, &a.args);
+        }
+        Ok(())
+    };
+    let prepared = match crate::run::prepare(
+        &a.policy,
+        &a.wasi,
+        &a.stubs,
+        module,
+        a.invoke.as_deref(),
+        &a.args,
+        &wasi_extra,
+    ) {
+        Ok(p) => p,
+        Err(crate::run::NotPrepared::Failed(f)) => return fail(f),
+        Err(crate::run::NotPrepared::Refused(r)) => {
+            return crate::run::refused(runtimes, &a.policy, module, &r.0, &r.1, a.json);
+        }
+    };
+    let comparison = match crate::compare::compare(
+        runtimes,
+        &prepared.policy,
+        &prepared.bytes,
+        &prepared.host,
+        &prepared.invocation,
+        None,
+    ) {
+        Ok(c) => c,
+        Err(f) => return fail(f),
+    };
+    if a.json {
+        println!("{}", comparison.to_json());
+    } else {
+        comparison.print_table();
+    }
+    comparison.exit_code()
 }
 
 fn factory(
@@ -123,6 +209,21 @@ pub(crate) fn main(a: ConformanceArgs) -> ExitCode {
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    let module_flags = !a.stubs.stubs.is_empty()
+        || !a.policy.is_empty()
+        || !a.wasi.is_empty()
+        || a.invoke.is_some()
+        || !a.args.is_empty();
+    if !a.spec && !a.wasi_testsuite && a.paths.len() == 1 && bare_module(&a.paths[0]) {
+        return compare_module(&a, &runtimes);
+    }
+    if module_flags {
+        return fail(
+            EXIT_USAGE,
+            "usage: --stub, the policy and WASI flags, --invoke and ARGS apply to one module \
+             compared without a case file (case files declare their own)",
+        );
+    }
     if a.spec {
         if !a.paths.is_empty() {
             return fail(
@@ -181,7 +282,10 @@ pub(crate) fn main(a: ConformanceArgs) -> ExitCode {
     let mut loaded: Vec<Result<Case, LoadError>> = Vec::new();
     for root in &roots {
         if !root.exists() {
-            return fail(EXIT_USAGE, format!("{}: not found", root.display()));
+            return fail(
+                EXIT_NOINPUT,
+                format!("filesystem: {}: not found", root.display()),
+            );
         }
         match load_each(root) {
             Ok(cases) => loaded.extend(cases),

@@ -8,12 +8,15 @@ use clap::Args;
 use serde_json::json;
 
 use crate::policy_args::PolicyArgs;
-use crate::{EXIT_CONFIG, EXIT_REJECTED, ErrorKind};
+use crate::stubs::StubArgs;
+use crate::{EXIT_REJECTED, ErrorKind};
 
 #[derive(Args, Debug)]
 pub(crate) struct InspectArgs {
     #[command(flatten)]
     policy: PolicyArgs,
+    #[command(flatten)]
+    stubs: StubArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -33,29 +36,50 @@ fn verdict(result: &Result<(), Error>) -> serde_json::Value {
 }
 
 pub(crate) fn main(a: InspectArgs) -> ExitCode {
-    let fail = |code: u8, kind: ErrorKind, msg: &dyn std::fmt::Display| {
-        crate::fail_json(a.json, code, kind, None, msg)
+    let fail = |kind: ErrorKind, msg: &dyn std::fmt::Display| {
+        crate::fail_json(a.json, kind.status(), kind, None, msg)
     };
     let policy = match a.policy.policy() {
         Ok(p) => p,
-        Err(e) => return fail(EXIT_CONFIG, ErrorKind::Config, &e),
+        Err(e) => return fail(crate::policy_error_kind(&e), &e),
     };
-    let loaded = cage::module::load(&a.module, policy.limits.max_module_size.bytes());
+    // Read it whatever its size: a module over `max_module_size` is measured and listed with
+    // every other limit it exceeds, not refused unread.
+    let size = std::fs::metadata(&a.module).map_or(0, |m| m.len());
+    let loaded = cage::module::load(&a.module, size.max(policy.limits.max_module_size.bytes()));
     // A file that is not a module is a verdict like any other; one that cannot be read is not.
     let (bytes, unloadable) = match loaded {
         Ok(b) => (b, None),
-        Err(e @ Error::Host { .. }) => return fail(EXIT_REJECTED, ErrorKind::Io, &e),
+        Err(Error::Host { message, .. }) => return fail(ErrorKind::Filesystem, &message),
         Err(e) => (Vec::new(), Some(e)),
     };
     let info = cage::module::describe(&bytes);
-    // The verdict `cage run` would give: the static check, then imports (no host functions on
-    // the command line; WASI preview 1), then each runtime's own `prepare` (proposals it runs).
+    let host = a.stubs.host_functions(info.as_ref().ok(), &policy.costs);
+    // Every static limit the module exceeds, all at once (the check stops at the first).
+    let exceeded = match (&unloadable, cage::module::static_needs(&bytes)) {
+        (None, Ok(needs)) => needs.exceeded(&policy.limits),
+        _ => Vec::new(),
+    };
+    // The verdict `cage run` would give: the static check, then imports (the --stub host
+    // functions and WASI preview 1), then each runtime's own `prepare` (proposals it runs).
+    // A static-limit refusal names every limit exceeded, as `cage run`'s does; any other
+    // refusal the check meets first (a disabled feature, say) stays the verdict, as in `run`.
     let checked = match unloadable {
         Some(e) => Err(e),
-        None => cage::check(&bytes, &policy).and_then(|m| {
-            cage::HostFunctions::new().resolve(m.info(), true)?;
-            Ok(m)
-        }),
+        None => cage::check(&bytes, &policy)
+            .map_err(|e| match e.outcome() {
+                cage::Outcome::Rejected(cage::Rejection::LimitExceeded) if !exceeded.is_empty() => {
+                    Error::reject(
+                        cage::Rejection::LimitExceeded,
+                        a.policy.limits_refusal(&exceeded),
+                    )
+                }
+                _ => e,
+            })
+            .and_then(|m| {
+                check_imports(&host, m.info())?;
+                Ok(m)
+            }),
     };
     let used = cage::module::features_used(&bytes, &cage::Features::ALL);
     let invocation = cage::Invocation::default_for(info.as_ref().ok());
@@ -65,7 +89,6 @@ pub(crate) fn main(a: InspectArgs) -> ExitCode {
             (Ok(_), Ok(rt)) => {
                 // Compiling and making a sandbox too: the live-sandbox cap, the runtime's own
                 // refusals, as `run` meets them (no guest code runs).
-                let host = cage::HostFunctions::new();
                 cage::prepare(rt.as_ref(), &bytes, &host, &invocation)
                     .and_then(|m| rt.compile_dyn(&m, &host))
                     .and_then(|m| m.sandbox())
@@ -77,17 +100,41 @@ pub(crate) fn main(a: InspectArgs) -> ExitCode {
         runtimes.insert(name.to_string(), verdict(&v));
     }
     let overall = checked.as_ref().map(|_| ()).map_err(Clone::clone);
+    let stubbed: Vec<String> = host
+        .iter()
+        .map(|f| format!("{}::{}", f.module, f.name))
+        .collect();
+    let limits: Vec<serde_json::Value> = exceeded
+        .iter()
+        .map(|e| {
+            json!({
+                "key": e.key,
+                "module": e.needed,
+                "limit": e.limit,
+                "source": a.policy.source_of("limits", e.key).to_string(),
+                "suggestion": e.suggestion(),
+            })
+        })
+        .collect();
     let doc = json!({
         "module": a.module.display().to_string(),
         "info": info.as_ref().ok(),
         "features_used": used,
+        "stubbed": stubbed,
+        "limits_exceeded": limits,
         "verdict": verdict(&overall),
         "runtimes": runtimes,
     });
     if a.json {
         println!("{doc}");
     } else {
-        print_human(info.as_ref().ok(), used.as_deref(), &overall, &runtimes);
+        print_human(
+            info.as_ref().ok(),
+            used.as_deref(),
+            &stubbed,
+            &overall,
+            &runtimes,
+        );
     }
     match overall {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,9 +142,16 @@ pub(crate) fn main(a: InspectArgs) -> ExitCode {
     }
 }
 
+/// Resolves the module's imports as `cage run` does: the stubs, and WASI preview 1, which
+/// every runtime the CLI makes provides.
+fn check_imports(host: &cage::HostFunctions, info: &ModuleInfo) -> Result<(), Error> {
+    host.resolve(info, &[cage::wasi::provider()])
+}
+
 fn print_human(
     info: Option<&ModuleInfo>,
     used: Option<&[cage::Proposal]>,
+    stubbed: &[String],
     verdict: &Result<(), Error>,
     runtimes: &serde_json::Map<String, serde_json::Value>,
 ) {
@@ -110,11 +164,17 @@ fn print_human(
             if i.has_start { ", start function" } else { "" }
         );
         for imp in &i.imports {
+            let key = format!("{}::{}", imp.module, imp.name);
             println!(
-                "import    {}.{}: {}",
+                "import    {}.{}: {}{}",
                 imp.module,
                 imp.name,
-                serde_json::to_string(&imp.ty).unwrap_or_default()
+                serde_json::to_string(&imp.ty).unwrap_or_default(),
+                if stubbed.contains(&key) {
+                    " (stub)"
+                } else {
+                    ""
+                }
             );
         }
         for e in &i.exports {

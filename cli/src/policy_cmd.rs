@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cage::policy::audit::{Observations, Severity, audit, audit_against};
-use cage::policy::docs::{FEATURES, key_doc};
+use cage::policy::docs::{FEATURES, key_doc, proposal_doc};
 use cage::{Policy, Preset};
 use clap::{Args, Subcommand};
 use serde_json::{Value as Json, json};
@@ -106,7 +106,15 @@ pub(crate) fn annotated_toml(
                 out.push_str(&format!("# Proposals: true to {FEATURES}.\n"));
             }
         } else if let Some((key, _)) = t.split_once(" = ") {
-            if let Some(d) = key_doc(&section, key) {
+            if section == "features" {
+                // One line per proposal that applies to core modules; the component-model
+                // flags change nothing for them and are left out (absent keys keep the
+                // preset's value, false in every preset).
+                match key.parse::<cage::Proposal>().ok().and_then(proposal_doc) {
+                    Some(doc) => out.push_str(&format!("# {}.\n", capitalise(doc))),
+                    None => continue,
+                }
+            } else if let Some(d) = key_doc(&section, key) {
                 out.push_str(&format!(
                     "# {}. Protects against {}.\n",
                     capitalise(d.meaning),
@@ -139,8 +147,14 @@ fn init(preset: &str, out: Option<PathBuf>) -> ExitCode {
     let text = commented_toml(preset);
     match out {
         None => {
-            let _ = std::io::stdout().write_all(text.as_bytes());
-            ExitCode::SUCCESS
+            // A closed pipe ends it as `println!` would (see `guard_stdio` in main).
+            match std::io::stdout().write_all(text.as_bytes()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    ExitCode::from(crate::EXIT_BROKEN_PIPE)
+                }
+                Err(e) => crate::fail(crate::EXIT_IOERR, format!("cannot write to stdout: {e}")),
+                Ok(()) => ExitCode::SUCCESS,
+            }
         }
         Some(path) => {
             let written = std::fs::OpenOptions::new()
@@ -172,10 +186,6 @@ fn keys(policy: &Policy) -> Vec<(String, Json)> {
     out
 }
 
-fn value_of<'a>(layer: &'a [(String, Json)], key: &str) -> Option<&'a Json> {
-    layer.iter().find(|(k, _)| k == key).map(|x| &x.1)
-}
-
 fn with_file(file: Option<PathBuf>, mut policy: PolicyArgs) -> PolicyArgs {
     if file.is_some() {
         policy.policy = file;
@@ -185,38 +195,38 @@ fn with_file(file: Option<PathBuf>, mut policy: PolicyArgs) -> PolicyArgs {
 
 fn explain(file: Option<PathBuf>, args: PolicyArgs, json: bool) -> ExitCode {
     let args = with_file(file, args);
-    let (preset, after_file, effective) = match args.layers() {
-        Ok(l) => l,
-        Err(e) => return crate::fail_json(json, EXIT_CONFIG, ErrorKind::Config, None, &e),
+    let effective = match args.policy() {
+        Ok(p) => p,
+        Err(e) => {
+            let kind = crate::policy_error_kind(&e);
+            return crate::fail_json(json, kind.status(), kind, None, &e);
+        }
     };
-    let (p0, p1) = (keys(&preset), keys(&after_file));
     let mut rows = Vec::new();
     for (key, value) in keys(&effective) {
-        let in_file = value_of(&p1, &key);
-        let in_preset = value_of(&p0, &key);
-        let source = if in_file != Some(&value) {
-            "flag"
-        } else if in_preset != Some(&value) {
-            "file"
-        } else {
-            "preset"
-        };
         let (section, name) = key.split_once('.').unwrap_or(("", &key));
         let (meaning, protects) = match key_doc(section, name) {
             Some(d) => (d.meaning, d.protects),
-            None if section == "features" => (FEATURES, "proposals nobody reviewed for the guests"),
+            None if section == "features" => {
+                // Component-model flags do not apply to core modules: not shown.
+                match name.parse::<cage::Proposal>().ok().and_then(proposal_doc) {
+                    Some(doc) => (doc, "proposals nobody reviewed for the guests"),
+                    None => continue,
+                }
+            }
             None => ("", ""),
         };
+        // Where the value comes from: a flag or the file that sets the key, whatever its
+        // value (a file that repeats the preset's value still decides it), else the preset.
+        let source = args.source_of(section, name).kind();
         rows.push(json!({"key": key, "value": value, "source": source,
                          "meaning": meaning, "protects": protects}));
     }
-    let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(out, "{}", json!({"keys": rows}));
+        println!("{}", json!({"keys": rows}));
     } else {
         for r in &rows {
-            let _ = writeln!(
-                out,
+            println!(
                 "{:<30} {:<14} {:<7} {}",
                 r["key"].as_str().unwrap_or(""),
                 r["value"].to_string(),
@@ -277,7 +287,10 @@ fn audit_cmd(
     let args = with_file(file, args);
     let policy = match args.policy() {
         Ok(p) => p,
-        Err(e) => return crate::fail_json(json, EXIT_CONFIG, ErrorKind::Config, None, &e),
+        Err(e) => {
+            let kind = crate::policy_error_kind(&e);
+            return crate::fail_json(json, kind.status(), kind, None, &e);
+        }
     };
     let mut findings = audit(&policy);
     if let Some(path) = &profile {
@@ -290,20 +303,17 @@ fn audit_cmd(
         }
     }
     let denied = findings.iter().any(|f| f.severity >= deny);
-    let mut out = std::io::stdout().lock();
     if json {
-        let _ = writeln!(
-            out,
+        println!(
             "{}",
             json!({"findings": findings, "deny": deny.name(), "denied": denied})
         );
     } else {
         if findings.is_empty() {
-            let _ = writeln!(out, "no findings");
+            println!("no findings");
         }
         for f in &findings {
-            let _ = writeln!(
-                out,
+            println!(
                 "{:<6} {}: {}\n       fix: {}",
                 f.severity.name().to_uppercase(),
                 f.key,

@@ -5,9 +5,15 @@
 //! - The measuring policy is the given policy (preset, file) with its limits replaced by high
 //!   but finite ones ([`measuring_limits`]); limit flags (`--fuel`, `--timeout`, …) set the
 //!   measuring limits instead, to bound profiling itself. Every proposal the module uses is
-//!   allowed while measuring: the recommendation then names exactly those.
-//! - A run that does not complete (a trap, a rejection, a non-zero exit, truncated output, a
+//!   allowed while measuring; the recommendation allows WebAssembly 2.0 and exactly the later
+//!   proposals the module uses.
+//! - Every run works in scratch copies of the read-write directories (unless `--in-place`), so
+//!   runs start from the same files and the user's directories are not changed.
+//! - A module the static check or the imports refuse is reported once, before any run. A run
+//!   that does not complete (a trap, a rejection, a non-zero exit, truncated output, a
 //!   measuring limit) is reported and no policy is recommended; so are runtimes that disagree.
+//!   A runtime refused stops at its first refusal; one that declares it cannot run the module
+//!   (`rejected: unsupported`) is left out and named.
 //! - The smallest stack is found by bisection (8 KiB steps) per runtime: the smallest
 //!   `max_stack` under which every input ends as it did with the measuring stack.
 //! - Rounding makes values readable and only ever rounds up, by less than 10 % (two significant
@@ -30,6 +36,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::policy_args::{PolicyArgs, WasiArgs};
+use crate::scratch::Scratch;
+use crate::stubs::StubArgs;
 use crate::{EXIT_CONFIG, EXIT_REJECTED, EXIT_TRAPPED, EXIT_USAGE};
 
 /// Default headroom: observed maximum × 1.5 (rounded up by less than 10 %).
@@ -48,6 +56,13 @@ pub(crate) struct ProfileArgs {
     policy: PolicyArgs,
     #[command(flatten)]
     wasi: WasiArgs,
+    #[command(flatten)]
+    stubs: StubArgs,
+    /// Run in the --dir directories themselves. By default every run works in its own scratch
+    /// copy of each read-write directory, so runs start from the same files and the
+    /// directories are left as they were.
+    #[arg(long)]
+    in_place: bool,
     /// Call this export; ARGS are parsed by its signature.
     #[arg(long, value_name = "EXPORT")]
     invoke: Option<String>,
@@ -137,10 +152,19 @@ pub(crate) fn main(a: ProfileArgs) -> ExitCode {
     match profile(&a) {
         Ok(code) => code,
         Err((code, msg)) => {
+            // The words of `cage run`: the kind first (`usage`, `filesystem`, `config`,
+            // `host`), then what happened.
+            let kind = crate::ErrorKind::of_status(code).map(crate::ErrorKind::name);
             if a.json {
-                println!("{}", json!({ "error": msg, "recommended": null }));
+                println!(
+                    "{}",
+                    json!({ "error": kind, "message": msg, "recommended": null })
+                );
             }
-            crate::fail(code, msg)
+            match kind {
+                Some(k) => crate::fail(code, format!("{k}: {msg}")),
+                None => crate::fail(code, msg),
+            }
         }
     }
 }
@@ -204,18 +228,33 @@ fn plan(
     Ok((policy, invocation))
 }
 
-/// Runs `bytes` once on runtime `name` under `policy`.
+/// What every run of one profile shares: the module, its stubs and where it runs.
+struct Subject<'a> {
+    bytes: &'a [u8],
+    host: &'a HostFunctions,
+    /// Run in the directories themselves (`--in-place`) instead of scratch copies.
+    in_place: bool,
+}
+
+/// Runs the module once on runtime `name` under `policy`, in scratch copies of its read-write
+/// directories unless `--in-place`.
 fn run_once(
     name: RuntimeName,
     policy: &Policy,
-    bytes: &[u8],
+    subject: &Subject<'_>,
     invocation: &Invocation,
     input: usize,
 ) -> Result<Run, Failure> {
+    let (policy, _scratch) = if subject.in_place {
+        (policy.clone(), Scratch::default())
+    } else {
+        Scratch::for_policy(policy).map_err(|e| (crate::EXIT_NOINPUT, e))?
+    };
+    let policy = &policy;
     let runtime = cage::runtime_named(name, policy)
         .map_err(|e| (crate::runtime_error_status(&e), e.to_string()))?;
     let observed = on_guest_thread(policy, || {
-        cage::run_observed(runtime.as_ref(), bytes, &HostFunctions::new(), invocation)
+        cage::run_observed(runtime.as_ref(), subject.bytes, subject.host, invocation)
     })
     .map_err(|e| (crate::EXIT_HOST, e.to_string()))?;
     let r = observed.report;
@@ -229,7 +268,7 @@ fn run_once(
         peak_table_elements: r.peak_table_elements,
         output_bytes: (r.stdout.len() + r.stderr.len()) as u64,
         stdout: r.stdout.clone(),
-        wasi: observed.wasi,
+        wasi: cage::wasi::usage(&observed.extensions),
         report: r,
     })
 }
@@ -281,15 +320,29 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
         return Err(usage("--runs 0: at least one run"));
     }
     let inputs = read_inputs(a)?;
-    let (_, file_policy, _) = a
+    let policy_error =
+        |e: cage::PolicyError| (crate::policy_error_kind(&e).status(), e.to_string());
+    let (_, file_policy, _) = a.policy.layers().map_err(policy_error)?;
+    // `--limit` keys count as the given policy's: what the profile does not measure (the
+    // static code limits) keeps them in the recommendation.
+    let mut base = a
         .policy
-        .layers()
-        .map_err(|e| (EXIT_CONFIG, e.to_string()))?;
-    let mut base = file_policy;
-    a.wasi.apply(&mut base).map_err(usage)?;
+        .apply_limit_flags(file_policy)
+        .map_err(policy_error)?;
+    a.wasi
+        .apply_with_kind(&mut base)
+        .map_err(|(kind, m)| (kind.status(), m))?;
+    a.wasi
+        .check_dirs(&base, a.policy.policy.as_deref())
+        .map_err(|m| (crate::EXIT_NOINPUT, m))?;
     base.validate().map_err(|e| (EXIT_CONFIG, e.to_string()))?;
     let mut measuring = base.clone();
     measuring_limits(&mut measuring);
+    // `--limit` bounds the profiling runs too, like the limit flags below.
+    let mut measuring = a
+        .policy
+        .apply_limit_flags(measuring)
+        .map_err(policy_error)?;
     let l = &mut measuring.limits;
     // Limit flags bound the profiling runs themselves.
     if let Some(f) = a.policy.fuel {
@@ -307,8 +360,11 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
     if let Some(s) = a.policy.max_stack {
         l.max_stack = s;
     }
-    let bytes = cage::module::load(&a.module, measuring.limits.max_module_size.bytes())
-        .map_err(|e| (EXIT_REJECTED, e.to_string()))?;
+    let bytes = match cage::module::load(&a.module, measuring.limits.max_module_size.bytes()) {
+        Ok(b) => b,
+        Err(cage::Error::Host { message, .. }) => return Err((crate::EXIT_NOINPUT, message)),
+        Err(e) => return Err((EXIT_REJECTED, e.to_string())),
+    };
     let info = cage::module::outline(&bytes).ok();
     let used = cage::module::features_used(&bytes, &Features::ALL);
     if let Some(used) = &used {
@@ -335,14 +391,50 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
         .map(|i| plan(a, &measuring, info.as_ref(), i))
         .collect::<Result<Vec<_>, _>>()?;
 
-    // 1. Runs.
+    let host = a.stubs.host_functions(info.as_ref(), &measuring.costs);
+    let subject = Subject {
+        bytes: &bytes,
+        host: &host,
+        in_place: a.in_place,
+    };
     let mut profiles = Vec::new();
     let mut failures = Vec::new();
-    for &name in &names {
+    let mut not_profiled = Vec::new();
+
+    // 0. The static check and the imports, once: a module refused before any runtime sees it
+    // is refused on every runtime at every run, so profiling stops at the first refusal.
+    let refusal = cage::check(&bytes, &measuring)
+        .and_then(|m| host.resolve(m.info(), &[cage::wasi::provider()]))
+        .err();
+    if let Some(e) = &refusal {
+        let message = if e.as_rejection() == Some(cage::Rejection::LimitExceeded) {
+            crate::run::static_limits_message(&a.policy, &a.module, &measuring)
+                .or_else(|| e.message())
+        } else {
+            e.message()
+        };
+        failures.push(json!({
+            "runtime": null,
+            "input": null,
+            "outcome": e.outcome().to_string(),
+            "message": message,
+            "output_truncated": false,
+        }));
+    }
+
+    // 1. Runs.
+    for &name in names.iter().filter(|_| refusal.is_none()) {
         let mut runs = Vec::new();
-        for (i, (policy, invocation)) in plans.iter().enumerate() {
+        'inputs: for (i, (policy, invocation)) in plans.iter().enumerate() {
             for _ in 0..a.runs {
-                let run = run_once(name, policy, &bytes, invocation, i)?;
+                let run = run_once(name, policy, &subject, invocation, i)?;
+                // A runtime that declares it cannot run the module is left out, as the
+                // conformance matrix leaves it out; the others are profiled.
+                if run.report.error == Some(cage::Rejection::Unsupported) {
+                    not_profiled.push(json!({"runtime": name, "message": run.report.message}));
+                    break 'inputs;
+                }
+                let rejected = run.report.error.is_some();
                 if !completed(&run.report) {
                     failures.push(json!({
                         "runtime": name,
@@ -353,7 +445,14 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
                     }));
                 }
                 runs.push(run);
+                // A refusal repeats at every run: stop this runtime at the first.
+                if rejected {
+                    break 'inputs;
+                }
             }
+        }
+        if runs.is_empty() {
+            continue;
         }
         profiles.push(Profile {
             runtime: name,
@@ -389,12 +488,21 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
             }
         }
     }
+    if profiles.is_empty() && failures.is_empty() {
+        failures.push(json!({
+            "runtime": null,
+            "input": null,
+            "outcome": "rejected:unsupported",
+            "message": "no runtime asked for can run this module",
+            "output_truncated": false,
+        }));
+    }
     let ok = failures.is_empty() && disagreements.is_empty();
 
     // 2. Stack, by bisection, only when every run completed.
     if ok {
         for p in &mut profiles {
-            p.min_stack_bytes = Some(min_stack(p.runtime, &plans, &bytes, &p.runs)?);
+            p.min_stack_bytes = Some(min_stack(p.runtime, &plans, &subject, &p.runs)?);
         }
     }
 
@@ -406,7 +514,7 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
         verification = Some(verify(
             a,
             &rec.policy,
-            &bytes,
+            &subject,
             info.as_ref(),
             &inputs,
             &profiles,
@@ -440,6 +548,7 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
             "headroom": a.headroom,
             "runtimes": profiles,
             "failures": failures,
+            "not_profiled": not_profiled,
             "disagreements": disagreements,
             "recommended": recommended.as_ref().map(|r| json!({
                 "policy": r.policy,
@@ -451,6 +560,13 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
         println!("{v}");
     } else {
         print_human(a, &module, &profiles, &failures, &disagreements);
+        for n in &not_profiled {
+            println!(
+                "\n{}: not profiled: {}",
+                n["runtime"].as_str().unwrap_or(""),
+                n["message"].as_str().unwrap_or("it cannot run this module")
+            );
+        }
         if let Some(rec) = &recommended {
             match &a.write_policy {
                 Some(path) if verified => {
@@ -495,7 +611,7 @@ fn same_end(r: &Report, reference: &Run) -> bool {
 fn min_stack(
     name: RuntimeName,
     plans: &[(Policy, Invocation)],
-    bytes: &[u8],
+    subject: &Subject<'_>,
     reference: &[Run],
 ) -> Result<u64, Failure> {
     let (lo_bound, _) = MAX_STACK_RANGE;
@@ -503,7 +619,7 @@ fn min_stack(
         for (i, (policy, invocation)) in plans.iter().enumerate() {
             let mut p = policy.clone();
             p.limits.max_stack = Size(stack);
-            let run = run_once(name, &p, bytes, invocation, i)?;
+            let run = run_once(name, &p, subject, invocation, i)?;
             let Some(reference) = reference.iter().find(|r| r.input == i) else {
                 continue;
             };
@@ -659,8 +775,10 @@ fn recommend(
             format!("this module declares {}", i.tables.len()),
         );
     }
+    // WebAssembly 2.0 stays allowed (a toolchain may start to use any of it on the next
+    // build); later proposals only when the module uses them.
     if let Some(used) = used {
-        let mut f = Features::MVP;
+        let mut f = Features::WASM2;
         for u in used {
             f.set(*u, true);
         }
@@ -716,7 +834,7 @@ fn render(
     let mut header = format!(
         "# Cage policy recommended by `cage profile` for {} (sha256 {}),\n\
          # from {} run(s) of each input on {}: each limit is the observed maximum × {}\n\
-         # (rounded up), [features] is exactly what the module uses.\n",
+         # (rounded up), [features] is WebAssembly 2.0 plus the later proposals the module uses.\n",
         Path::new(&a.module).display(),
         &cage::module::module_hash(bytes)[..16],
         a.runs,
@@ -759,7 +877,7 @@ struct Verification {
 fn verify(
     a: &ProfileArgs,
     rec: &Policy,
-    bytes: &[u8],
+    subject: &Subject<'_>,
     info: Option<&cage::ModuleInfo>,
     inputs: &[Input],
     profiles: &[Profile],
@@ -768,7 +886,7 @@ fn verify(
     for p in profiles {
         for (i, input) in inputs.iter().enumerate() {
             let (policy, invocation) = plan(a, rec, info, input)?;
-            let run = run_once(p.runtime, &policy, bytes, &invocation, i)?;
+            let run = run_once(p.runtime, &policy, subject, &invocation, i)?;
             let Some(reference) = p.runs.iter().find(|r| r.input == i) else {
                 continue;
             };
@@ -875,13 +993,19 @@ fn print_human(
         );
     }
     for f in failures {
-        println!(
-            "\nnot completed: {} input {}: {} {}",
-            f["runtime"].as_str().unwrap_or(""),
-            f["input"],
-            f["outcome"].as_str().unwrap_or(""),
-            f["message"].as_str().unwrap_or("")
-        );
+        match f["runtime"].as_str() {
+            Some(rt) => println!(
+                "\nnot completed: {rt} input {}: {} {}",
+                f["input"],
+                f["outcome"].as_str().unwrap_or(""),
+                f["message"].as_str().unwrap_or("")
+            ),
+            None => println!(
+                "\nrefused before any run, on every runtime: {} {}",
+                f["outcome"].as_str().unwrap_or(""),
+                f["message"].as_str().unwrap_or("")
+            ),
+        }
     }
     if !failures.is_empty() {
         println!(

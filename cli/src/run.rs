@@ -3,22 +3,24 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cage::{
-    CacheResult, Error, HostFunctions, Invocation, Outcome, Policy, Rejection, Report, Value,
-    on_guest_thread,
-};
+use cage::{Error, HostFunctions, Invocation, Policy, Rejection, Report, RuntimeName, Value};
 use clap::Args;
 
 use crate::policy_args::{PolicyArgs, WasiArgs};
-use crate::{EXIT_CONFIG, EXIT_REJECTED, EXIT_TRAPPED, EXIT_USAGE, ErrorKind};
+use crate::stubs::StubArgs;
+use crate::{EXIT_CONFIG, ErrorKind};
 
 #[derive(Args, Debug)]
 pub(crate) struct RunArgs {
-    /// Runtime: wasmtime, wasmer-cranelift, wasmer-singlepass, wasmer (= wasmer-cranelift).
-    #[arg(long, value_name = "NAME")]
-    runtime: Option<String>,
+    /// Runtime: wasmtime, wasmer-cranelift, wasmer-singlepass, wasmer (= wasmer-cranelift), or
+    /// `all`. Repeat it (or give `all`) to run on several runtimes and compare them: one row
+    /// per runtime and a verdict, exit status 1 when they disagree.
+    #[arg(long = "runtime", value_name = "NAME")]
+    runtimes: Vec<String>,
     #[command(flatten)]
     policy: PolicyArgs,
+    #[command(flatten)]
+    stubs: StubArgs,
     /// Call this export; ARGS are parsed by its signature.
     #[arg(long, value_name = "EXPORT")]
     invoke: Option<String>,
@@ -27,20 +29,28 @@ pub(crate) struct RunArgs {
     /// Pass the host's stdio through to a WASI guest instead of capturing it.
     #[arg(long)]
     inherit_stdio: bool,
-    /// Keep compiled modules in DIR (created owner-only) and load them from there: later runs
-    /// of the same module under the same runtime and code-shaping policy skip compilation.
-    /// Entries are authenticated with a key kept outside DIR (see --cache-key).
-    #[arg(long, value_name = "DIR")]
+    /// Keep compiled modules in DIR instead of the user's cache directory
+    /// ($XDG_CACHE_HOME/cage, else ~/.cache/cage, used by default). Later runs of the same
+    /// module under the same runtime and code-shaping policy skip compilation. Entries are
+    /// authenticated with a key kept outside DIR (see --cache-key).
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
     cache: Option<PathBuf>,
     /// The cache's authentication key: a 32-byte file, created (mode 600) when missing. Default:
-    /// $XDG_CONFIG_HOME/cage/cache.key, else ~/.config/cage/cache.key. Never inside DIR.
-    #[arg(long, value_name = "FILE", requires = "cache")]
+    /// $XDG_CONFIG_HOME/cage/cache.key, else ~/.config/cage/cache.key. Never inside the cache.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_cache")]
     cache_key: Option<PathBuf>,
+    /// Bound the cache's entries to SIZE in total, least recently used out first
+    /// (default 1 GiB).
+    #[arg(long, value_name = "SIZE", value_parser = |s: &str| s.parse::<cage::Size>(), conflicts_with = "no_cache")]
+    cache_max: Option<cage::Size>,
+    /// Compile without the cache: nothing is read from it or written to it.
+    #[arg(long)]
+    no_cache: bool,
     /// Record the run's per-call metrics and print them, in Prometheus text format, on stderr
     /// after the run (names: see docs/many-tenants.md, "Metrics and spans").
     #[arg(long)]
     metrics: bool,
-    /// Print exactly one JSON report on stdout.
+    /// Print exactly one JSON report on stdout (several runtimes: one object keyed by runtime).
     #[arg(long)]
     json: bool,
     /// The module: .wasm or .wat.
@@ -52,8 +62,8 @@ pub(crate) struct RunArgs {
 
 /// Lays the WASI flags over the policy. ARGS after `--` are the WASI command's arguments (with
 /// the module's file name as `argv[0]`) when there is no `--invoke`.
-fn wasi_flags(a: &RunArgs, policy: &mut Policy) -> Result<(), String> {
-    a.wasi.apply(policy)?;
+fn wasi_flags(a: &RunArgs, policy: &mut Policy) -> Result<(), (ErrorKind, String)> {
+    a.wasi.apply_with_kind(policy)?;
     let w = &mut policy.wasi;
     if a.inherit_stdio {
         w.inherit_stdio = true;
@@ -72,113 +82,332 @@ pub(crate) fn wasi_argv(module: &std::path::Path, args: &[String]) -> Vec<String
     std::iter::once(argv0).chain(args.iter().cloned()).collect()
 }
 
-pub(crate) fn main(a: RunArgs) -> ExitCode {
-    let name = a
-        .runtime
-        .clone()
-        .unwrap_or_else(|| cage::default_runtime_name().to_string());
-    let fail = |code: u8, kind: ErrorKind, msg: &dyn std::fmt::Display| {
-        crate::fail_json(a.json, code, kind, Some(&name), msg)
-    };
-    let mut policy = match a.policy.policy() {
-        Ok(p) => p,
-        Err(e) => return fail(EXIT_CONFIG, ErrorKind::Config, &e),
-    };
-    if let Err(e) = wasi_flags(&a, &mut policy) {
-        return fail(EXIT_USAGE, ErrorKind::Usage, &e);
+/// The runtimes `--runtime` names, canonical and without repeats: none given is the default
+/// runtime, `all` every runtime compiled in.
+///
+/// # Errors
+/// A name that is no runtime at all (one that is not compiled in is refused when it is made).
+pub(crate) fn runtime_names(asked: &[String]) -> Result<Vec<RuntimeName>, String> {
+    if asked.is_empty() {
+        return Ok(vec![cage::default_runtime_name()]);
     }
-    if let Err(e) = policy.validate() {
-        return fail(EXIT_CONFIG, ErrorKind::Config, &e);
-    }
-    let runtime = match cage::runtime(&name, &policy) {
-        Ok(r) => r,
-        Err(e) => {
-            let code = crate::runtime_error_status(&e);
-            let kind = if code == crate::EXIT_HOST {
-                ErrorKind::Host
-            } else {
-                ErrorKind::Config
-            };
-            return fail(code, kind, &e);
-        }
-    };
-    if let Some(dir) = &a.cache {
-        let Some(key) = a.cache_key.clone().or_else(default_cache_key) else {
-            return fail(
-                EXIT_CONFIG,
-                ErrorKind::Config,
-                &"--cache: no --cache-key and no $XDG_CONFIG_HOME or $HOME for the default",
-            );
+    let mut out: Vec<RuntimeName> = Vec::new();
+    for a in asked {
+        let names = if a == "all" {
+            cage::available_runtimes()
+        } else {
+            vec![a.parse::<RuntimeName>().map_err(|e| e.to_string())?]
         };
-        match cage::DiskCache::open_with_key_file(dir, &key) {
-            Ok(c) => runtime.set_disk_cache(Some(c)),
-            Err(e) => {
-                return fail(
-                    EXIT_CONFIG,
-                    ErrorKind::Config,
-                    &format!("--cache {}: {e}", dir.display()),
-                );
+        for n in names {
+            if !out.contains(&n) {
+                out.push(n);
             }
         }
     }
+    Ok(out)
+}
+
+/// A policy, WASI flags and module that passed the checks every run of `cage run` makes first.
+pub(crate) struct Prepared {
+    /// The policy, flags applied and validated.
+    pub(crate) policy: Policy,
+    /// The module binary.
+    pub(crate) bytes: Vec<u8>,
+    /// What to run.
+    pub(crate) invocation: Invocation,
+    /// The stubs for the module's imports.
+    pub(crate) host: HostFunctions,
+}
+
+/// Why no run could start: exit status, kind and message.
+pub(crate) type Failure = (u8, ErrorKind, String);
+
+/// Lays flags over a policy (the WASI flags of a command); a failure is its kind and message.
+pub(crate) type PolicyEdit<'a> = &'a dyn Fn(&mut Policy) -> Result<(), (ErrorKind, String)>;
+
+/// Why [`prepare`] did not prepare a run.
+pub(crate) enum NotPrepared {
+    /// The module was refused before any runtime saw it (under this policy): the same verdict
+    /// on every runtime, reported as such.
+    Refused(Box<(Policy, Error)>),
+    /// No run could start.
+    Failed(Failure),
+}
+
+fn failure(kind: ErrorKind, msg: impl std::fmt::Display) -> Failure {
+    (kind.status(), kind, msg.to_string())
+}
+
+/// Builds and validates the policy (`PolicyArgs`, then the WASI flags), checks that the
+/// directories it grants exist, reads the module, plans the invocation and builds the stubs.
+pub(crate) fn prepare(
+    policy_args: &PolicyArgs,
+    wasi: &WasiArgs,
+    stubs: &StubArgs,
+    module: &std::path::Path,
+    export: Option<&str>,
+    args: &[String],
+    wasi_extra: PolicyEdit<'_>,
+) -> Result<Prepared, NotPrepared> {
+    use NotPrepared::{Failed, Refused};
+    let mut policy = policy_args
+        .policy()
+        .map_err(|e| Failed(failure(crate::policy_error_kind(&e), e)))?;
+    wasi_extra(&mut policy).map_err(|(k, m)| Failed(failure(k, m)))?;
+    wasi.check_dirs(&policy, policy_args.policy.as_deref())
+        .map_err(|m| Failed(failure(ErrorKind::Filesystem, m)))?;
+    policy
+        .validate()
+        .map_err(|e| Failed(failure(ErrorKind::Config, e)))?;
+    let bytes = match cage::module::load(module, policy.limits.max_module_size.bytes()) {
+        Ok(b) => b,
+        Err(Error::Host { message, .. }) => {
+            return Err(Failed(failure(ErrorKind::Filesystem, message)));
+        }
+        Err(e) => return Err(Refused(Box::new((policy, e)))),
+    };
+    let info = cage::module::outline(&bytes).ok();
+    let invocation = match invocation(info.as_ref(), export, args) {
+        Ok(i) => i,
+        Err(Plan::Usage(m)) => return Err(Failed(failure(ErrorKind::Usage, m))),
+        Err(Plan::Failed(e)) => return Err(Refused(Box::new((policy, e)))),
+    };
+    let host = stubs.host_functions(info.as_ref(), &policy.costs);
+    Ok(Prepared {
+        policy,
+        bytes,
+        invocation,
+        host,
+    })
+}
+
+pub(crate) fn main(a: RunArgs) -> ExitCode {
+    let names = match runtime_names(&a.runtimes) {
+        Ok(n) => n,
+        Err(e) => {
+            let name = a.runtimes.first().map(String::as_str);
+            return crate::fail_json(a.json, EXIT_CONFIG, ErrorKind::Config, name, &e);
+        }
+    };
+    let first = names[0].to_string();
+    let fail =
+        |(code, kind, msg): Failure| crate::fail_json(a.json, code, kind, Some(&first), &msg);
+    if names.len() > 1 && a.inherit_stdio {
+        return fail(failure(
+            ErrorKind::Usage,
+            "--inherit-stdio runs on one runtime: output on several cannot be compared",
+        ));
+    }
+    let wasi_extra = |p: &mut Policy| wasi_flags(&a, p);
+    let prepared = prepare(
+        &a.policy,
+        &a.wasi,
+        &a.stubs,
+        &a.module,
+        a.invoke.as_deref(),
+        &a.args,
+        &wasi_extra,
+    );
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(NotPrepared::Failed(f)) => return fail(f),
+        // Refused before any runtime saw it: the same verdict on every runtime.
+        Err(NotPrepared::Refused(r)) => {
+            return refused(&names, &a.policy, &a.module, &r.0, &r.1, a.json);
+        }
+    };
+    let cache = if a.no_cache {
+        None
+    } else {
+        let max = a.cache_max.unwrap_or(crate::cache_cmd::DEFAULT_CACHE_MAX);
+        match crate::cache_cmd::open(a.cache.as_deref(), a.cache_key.as_deref(), max) {
+            Ok(c) => Some(c),
+            // Asked for: a cache that cannot be set up is a configuration error.
+            Err(e) if a.cache.is_some() || a.cache_key.is_some() => {
+                return fail(failure(ErrorKind::Config, format!("--cache: {e}")));
+            }
+            // The default cache is speed, not a contract: without it the run goes on.
+            Err(e) => {
+                eprintln!("cage: running without the compile cache: {e}");
+                None
+            }
+        }
+    };
     let prometheus = if a.metrics {
         match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
             Ok(handle) => {
                 cage::enable_metrics(true);
                 Some(handle)
             }
-            Err(e) => return fail(EXIT_CONFIG, ErrorKind::Config, &format!("--metrics: {e}")),
+            Err(e) => return fail(failure(ErrorKind::Config, format!("--metrics: {e}"))),
         }
     } else {
         None
     };
-    let before = runtime.cache_stats();
-    let (bytes, invocation) = match load_and_plan(&a, &policy) {
-        Ok(p) => p,
-        // The module file cannot be read: docs/cli.md's 65, as an error, not a verdict.
-        Err(Plan::Failed(e @ Error::Host { .. })) => {
-            return fail(EXIT_REJECTED, ErrorKind::Io, &e);
-        }
-        Err(Plan::Usage(message)) => return fail(EXIT_USAGE, ErrorKind::Usage, &message),
-        Err(Plan::Failed(e)) => {
-            let report = Report::new(runtime.name(), &e.outcome(), e.message());
-            return emit(&report, a.json, &policy);
-        }
-    };
-    let mut report = on_guest_thread(&policy, || {
-        cage::run(runtime.as_ref(), &bytes, &HostFunctions::new(), &invocation)
-    })
-    .unwrap_or_else(|e| Report::new(runtime.name(), &e.outcome(), e.message()));
-    if a.cache.is_some() {
-        let after = runtime.cache_stats();
-        report.cache = if after.rejected > before.rejected {
-            Some(CacheResult::Rejected)
-        } else if after.disk_hits + after.memory_hits > before.disk_hits + before.memory_hits {
-            Some(CacheResult::Hit)
-        } else if after.misses > before.misses {
-            Some(CacheResult::Miss)
-        } else {
-            None
+    let Prepared {
+        policy,
+        bytes,
+        invocation,
+        host,
+    } = prepared;
+    let status = if names.len() == 1 {
+        let mut report = match crate::compare::run_on(
+            names[0],
+            &policy,
+            &bytes,
+            &host,
+            &invocation,
+            cache.as_ref(),
+        ) {
+            Ok(r) => r,
+            Err(f) => return fail(f),
         };
-    }
-    let status = emit(&report, a.json, &policy);
+        explain_limits(&mut report, &a.policy, &a.module, &policy);
+        explain_imports(&mut report, &bytes, &host);
+        emit(&report, a.json, &policy)
+    } else {
+        let mut comparison = match crate::compare::compare(
+            &names,
+            &policy,
+            &bytes,
+            &host,
+            &invocation,
+            cache.as_ref(),
+        ) {
+            Ok(c) => c,
+            Err(f) => return fail(f),
+        };
+        for row in &mut comparison.rows {
+            explain_limits(&mut row.report, &a.policy, &a.module, &policy);
+            explain_imports(&mut row.report, &bytes, &host);
+        }
+        if a.json {
+            println!("{}", comparison.to_json());
+        } else {
+            comparison.print_table();
+        }
+        comparison.exit_code()
+    };
     if let Some(handle) = prometheus {
         eprint!("{}", handle.render());
     }
     status
 }
 
-/// `$XDG_CONFIG_HOME/cage/cache.key`, else `~/.config/cage/cache.key`.
-fn default_cache_key() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })?;
-    Some(base.join("cage").join("cache.key"))
+/// A module refused before any runtime saw it (unreadable as a module, too large, a missing
+/// export): the same verdict on every runtime, printed as one report, or with several runtimes
+/// in the comparison's shape.
+pub(crate) fn refused(
+    names: &[RuntimeName],
+    args: &PolicyArgs,
+    module: &std::path::Path,
+    policy: &Policy,
+    e: &Error,
+    json: bool,
+) -> ExitCode {
+    let message = refusal_message(args, module, policy, e);
+    let reports: Vec<Report> = names
+        .iter()
+        .map(|n| Report::new(*n, &e.outcome(), message.clone()))
+        .collect();
+    emit_all(reports, json, policy)
+}
+
+/// The message of a refusal before any runtime: for static limits, every limit the module
+/// exceeds and how to raise each ([`PolicyArgs::limits_refusal`]); otherwise the error's own.
+fn refusal_message(
+    args: &PolicyArgs,
+    module: &std::path::Path,
+    policy: &Policy,
+    e: &Error,
+) -> Option<String> {
+    if e.as_rejection() == Some(Rejection::LimitExceeded)
+        && let Some(m) = static_limits_message(args, module, policy)
+    {
+        return Some(m);
+    }
+    e.message()
+}
+
+/// Replaces the message of a static-limit refusal with every limit exceeded and how to raise
+/// each.
+fn explain_limits(
+    report: &mut Report,
+    args: &PolicyArgs,
+    module: &std::path::Path,
+    policy: &Policy,
+) {
+    if report.error == Some(Rejection::LimitExceeded)
+        && let Some(m) = static_limits_message(args, module, policy)
+    {
+        report.message = Some(m);
+    }
+}
+
+/// Adds to an `unresolved_import` refusal how to provide the import from the command line:
+/// the first function import that is neither WASI nor stubbed, as a `--stub` flag.
+pub(crate) fn explain_imports(report: &mut Report, bytes: &[u8], host: &HostFunctions) {
+    if report.error != Some(Rejection::UnresolvedImport) {
+        return;
+    }
+    let Ok(info) = cage::module::outline(bytes) else {
+        return;
+    };
+    let missing = info.imports.iter().find(|i| {
+        i.module != cage::WASI_MODULE
+            && matches!(i.ty, cage::module::ExternType::Func { .. })
+            && host.get(&i.module, &i.name).is_none()
+    });
+    if let Some(i) = missing {
+        let hint = format!(
+            "; to run it anyway, stub it with --stub {}::{} (returns zeros, 100 fuel a call) or \
+             every import of its module with --stub '{}::*'",
+            i.module, i.name, i.module
+        );
+        report.message = Some(report.message.take().unwrap_or_default() + &hint);
+    }
+}
+
+/// Every static limit of `policy` the module at `path` exceeds, told with
+/// [`PolicyArgs::limits_refusal`]; `None` when it exceeds none (a refusal by the live-sandbox
+/// cap or the process budget) or cannot be measured.
+pub(crate) fn static_limits_message(
+    args: &PolicyArgs,
+    path: &std::path::Path,
+    policy: &Policy,
+) -> Option<String> {
+    // Read it whatever its size: the point is to say how large it is.
+    let len = std::fs::metadata(path).ok()?.len();
+    let bytes = cage::module::load(path, len.max(policy.limits.max_module_size.bytes())).ok()?;
+    let needs = cage::module::static_needs(&bytes).ok()?;
+    let exceeded = needs.exceeded(&policy.limits);
+    (!exceeded.is_empty()).then(|| args.limits_refusal(&exceeded))
+}
+
+/// Prints reports that all come from one verdict given before any runtime ran: one report, or
+/// with several runtimes the comparison's shape.
+fn emit_all(reports: Vec<Report>, json: bool, policy: &Policy) -> ExitCode {
+    if reports.len() == 1 {
+        return emit(&reports[0], json, policy);
+    }
+    let comparison = crate::compare::Comparison {
+        rows: reports
+            .into_iter()
+            .map(|report| crate::compare::Row {
+                runtime: report.runtime,
+                stdout_sha256: crate::scratch::sha256_hex(b""),
+                stderr_sha256: crate::scratch::sha256_hex(b""),
+                files_sha256: None,
+                report,
+            })
+            .collect(),
+    };
+    if json {
+        println!("{}", comparison.to_json());
+    } else {
+        comparison.print_table();
+    }
+    comparison.exit_code()
 }
 
 /// Why a run could not be planned.
@@ -193,14 +422,6 @@ impl From<Error> for Plan {
     fn from(e: Error) -> Self {
         Plan::Failed(e)
     }
-}
-
-/// Reads the module and turns `--invoke` and ARGS into an invocation.
-fn load_and_plan(a: &RunArgs, policy: &Policy) -> Result<(Vec<u8>, Invocation), Plan> {
-    let bytes = cage::module::load(&a.module, policy.limits.max_module_size.bytes())?;
-    let info = cage::module::outline(&bytes).ok();
-    let invocation = invocation(info.as_ref(), a.invoke.as_deref(), &a.args)?;
-    Ok((bytes, invocation))
 }
 
 /// What to run: `export` with `args` parsed by its signature, or without an export the module's
@@ -256,21 +477,10 @@ pub(crate) fn invocation(
     }
 }
 
-fn exit_code(report: &Report) -> ExitCode {
-    match report.outcome() {
-        Outcome::Returned(_) => ExitCode::SUCCESS,
-        Outcome::Exited(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
-        Outcome::Trapped(_) => ExitCode::from(EXIT_TRAPPED),
-        Outcome::Rejected(_) => ExitCode::from(EXIT_REJECTED),
-        Outcome::HostFailure(_) => ExitCode::from(crate::EXIT_HOST),
-        _ => ExitCode::from(crate::EXIT_HOST),
-    }
-}
-
 fn emit(report: &Report, json: bool, policy: &Policy) -> ExitCode {
     if json {
         println!("{}", serde_json::to_string(report).unwrap_or_default());
-        return exit_code(report);
+        return crate::exit_code(report);
     }
     print!("{}", report.stdout);
     eprint!("{}", report.stderr);
@@ -288,6 +498,15 @@ fn emit(report: &Report, json: bool, policy: &Policy) -> ExitCode {
         ", {:.2} ms, peak memory {} bytes",
         report.wall_ms, report.peak_memory_bytes
     ));
+    // Whether compilation was skipped: `cache: hit`, `miss` (compiled and stored) or
+    // `rejected` (an entry failed its checks: compiled and stored again).
+    if let Some(c) = report.cache {
+        let word = serde_json::to_value(c).ok();
+        line.push_str(&format!(
+            ", cache: {}",
+            word.as_ref().and_then(|w| w.as_str()).unwrap_or("?")
+        ));
+    }
     eprintln!("{line}");
     // Which limits were in force, so that an unbounded run is never a surprise.
     let l = &policy.limits;
@@ -301,5 +520,5 @@ fn emit(report: &Report, json: bool, policy: &Policy) -> ExitCode {
         l.max_memory,
         l.max_stack
     );
-    exit_code(report)
+    crate::exit_code(report)
 }

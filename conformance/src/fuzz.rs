@@ -194,10 +194,10 @@ fn import_menu() -> Vec<u8> {
     };
     let mut text = String::from("(module\n");
     for name in WASI {
-        if let Some(f) = cage_core::wasi::preview1_type(name) {
+        if let Some(f) = cage_wasi::preview1_type(name) {
             text.push_str(&format!(
                 "  (import \"{}\" \"{name}\" (func {}))\n",
-                cage_core::WASI_MODULE,
+                cage_wasi::WASI_MODULE,
                 ty(&f.params, &f.results)
             ));
         }

@@ -127,7 +127,7 @@ fn plan(bytes: &[u8]) -> wp::Result<Plan> {
                     };
                     let index = p.imported_funcs;
                     p.imported_funcs += 1;
-                    if import.module != cage_core::WASI_MODULE {
+                    if import.module != cage_wasi::WASI_MODULE {
                         continue;
                     }
                     let Some(Some((params, results))) = types.get(ty as usize) else {
@@ -484,7 +484,7 @@ mod tests {
         (out, s.writes, s.log)
     }
 
-    const WASI_MODULE_NAME: &str = cage_core::WASI_MODULE;
+    const WASI_MODULE_NAME: &str = cage_wasi::WASI_MODULE;
 
     #[test]
     fn the_rewritten_module_validates_behaves_the_same_and_logs() {

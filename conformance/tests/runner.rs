@@ -75,6 +75,12 @@ impl DynRuntime for Unsupporting {
     fn cache_stats(&self) -> cage::CacheStats {
         self.0.cache_stats()
     }
+    fn add_provider(&self, provider: std::sync::Arc<dyn cage::provider::ImportProvider>) {
+        self.0.add_provider(provider);
+    }
+    fn providers(&self) -> Vec<std::sync::Arc<dyn cage::provider::ImportProvider>> {
+        self.0.providers()
+    }
     fn compile_dyn(
         &self,
         _: &CheckedModule,

@@ -9,8 +9,8 @@
 //! (fresh → instantiated | failed | poisoned), argument checks, panic containment, the
 //! live-sandbox cap. So two backends cannot disagree on any of it.
 //!
-//! Applications do not use this module; backend authors do. `cage_core::behaviour` (feature
-//! `behaviour`) is the suite a backend's own tests run to prove itself.
+//! Applications do not use this module; backend authors do. The `cage-behaviour` test-support
+//! package is the suite a backend's own tests run to prove itself.
 
 use crate::error::Error;
 use crate::host::HostFunc;
@@ -22,7 +22,7 @@ use crate::state::HostState;
 use crate::typed::{WasmParams, WasmResults};
 use crate::value::Value;
 
-pub use crate::host::checked_range;
+pub use crate::host::{HostAccess, checked_range};
 
 /// The backend of `runtime`, for backend authors and their tests (applications use
 /// [`crate::Runtime`]'s own methods).

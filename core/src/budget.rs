@@ -302,6 +302,9 @@ struct Counters {
     next_look: [AtomicU64; N],
     /// The last measurement, for [`process_usage`] (`u64::MAX`: none).
     measured: [AtomicU64; N],
+    /// When a refusal last measured the process (nanoseconds since the first, plus one; 0:
+    /// never).
+    last_refusal_look: AtomicU64,
 }
 
 fn counters() -> &'static Counters {
@@ -320,6 +323,7 @@ fn counters() -> &'static Counters {
             others: Default::default(),
             next_look: Default::default(),
             measured: std::array::from_fn(|_| AtomicU64::new(u64::MAX)),
+            last_refusal_look: AtomicU64::new(0),
         };
         look(&c);
         c
@@ -373,6 +377,28 @@ fn look(c: &Counters) {
         let step = (c.limit[i].load(Ordering::Acquire) / 8).max(1);
         c.next_look[i].store(used.saturating_add(step), Ordering::Release);
     }
+}
+
+/// The least time between two measurements made because of a refusal.
+const REFUSAL_LOOK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether a refusal may measure the process again (at most every [`REFUSAL_LOOK`]).
+fn may_look_again(c: &Counters) -> bool {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    let now = u64::try_from(
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_nanos(),
+    )
+    .unwrap_or(u64::MAX)
+    .saturating_add(1);
+    let last = c.last_refusal_look.load(Ordering::Relaxed);
+    let gap = u64::try_from(REFUSAL_LOOK.as_nanos()).unwrap_or(u64::MAX);
+    (last == 0 || now.saturating_sub(last) >= gap)
+        && c.last_refusal_look
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// Reads what the process really holds now, and counts what is not Cage's as taken (see the
@@ -496,8 +522,10 @@ pub fn reserve(cost: Cost) -> Result<Reservation, Error> {
                     used.fetch_sub(w, Ordering::AcqRel);
                 }
             }
-            if !looked && MEASURED.contains(&i) {
+            if !looked && MEASURED.contains(&i) && may_look_again(c) {
                 // Judge again on fresh numbers: others may have let go, or Cage overcounted.
+                // At most every `REFUSAL_LOOK`: a guest whose opens are refused in a loop must
+                // not make the host read `/proc` at every call.
                 looked = true;
                 look(c);
                 i = 0;

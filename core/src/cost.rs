@@ -76,6 +76,10 @@ pub struct WasiCosts {
     /// Fuel charged per directory entry `fd_readdir` reads from the host (once per pass over
     /// the directory, before the next entry is read). Default 100.
     pub per_dir_entry: u64,
+    /// Fuel charged per `fd_sync`/`fd_datasync` that flushes (one that follows a change by the
+    /// guest since its last flush; otherwise nothing is flushed and only the call is charged).
+    /// A flush costs the whole host's disk a journal commit. Default 10 000.
+    pub per_sync: u64,
     /// Fuel charged per millisecond a `poll_oneoff` clock subscription asks to wait, before it
     /// waits (with a frozen clock too, where nothing sleeps): time asleep is time the sandbox
     /// holds a host thread. Default 1 000 (a sleeping guest pays about what one computing at
@@ -89,6 +93,7 @@ impl Default for WasiCosts {
             call: 100,
             per_byte: 1,
             per_dir_entry: 100,
+            per_sync: 10_000,
             per_ms_waited: 1_000,
         }
     }

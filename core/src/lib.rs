@@ -15,11 +15,12 @@
 //! - [`Report`] and [`run()`]: check, compile and run a module, producing the JSON report.
 //! - [`HostFunc`]: portable host functions with bounds-checked memory access, fuel and typed
 //!   per-sandbox state ([`HostContext`]).
-//! - [`wasi`]: WASI preview 1, implemented once and run by every backend.
+//! - [`provider`]: import sets with per-sandbox state, built on the host-function API (WASI
+//!   preview 1 is one, in the `cage-wasi` crate).
 //!
 //! **What backend authors implement**: the [`backend`] module ([`backend::Backend`],
-//! [`backend::Store`]) and, to prove a backend, the behaviour suite (`behaviour`, feature
-//! `behaviour`).
+//! [`backend::Store`]) and, to prove a backend, the behaviour suite (the `cage-behaviour`
+//! test-support package).
 //!
 //! ```
 //! use cage_core::{Policy, Rejection, check};
@@ -31,8 +32,6 @@
 //! ```
 
 pub mod backend;
-#[cfg(feature = "behaviour")]
-pub mod behaviour;
 pub mod budget;
 pub mod cache;
 pub mod cost;
@@ -43,7 +42,7 @@ pub mod module;
 mod names;
 mod outcome;
 pub mod policy;
-mod preview1;
+pub use host::provider;
 mod records;
 mod report;
 mod run;
@@ -52,7 +51,6 @@ mod state;
 pub mod telemetry;
 mod typed;
 mod value;
-pub mod wasi;
 
 pub use budget::{ProcessBudget, ProcessUsage, process_budget, process_usage, set_process_budget};
 pub use cache::{CacheStats, DiskCache, HmacKey};
@@ -71,6 +69,3 @@ pub use state::{Extensions, HostState};
 pub use telemetry::{enable_metrics, metrics_enabled};
 pub use typed::{WasmParams, WasmResults, WasmTy};
 pub use value::{RefKind, ValType, Value};
-
-/// The import module name of WASI preview 1.
-pub const WASI_MODULE: &str = "wasi_snapshot_preview1";

@@ -13,8 +13,6 @@ pub struct Capabilities {
     /// Proposals this runtime can compile and run. A module that needs an allowed proposal
     /// outside this set is `rejected: unsupported`, naming it.
     pub features: Features,
-    /// Whether WASI preview 1 imports can be provided.
-    pub wasi: bool,
     /// Whether the runtime can import functions with more than one result (part of
     /// `multi_value`; Wasmer's Singlepass compiler cannot compile such an import). A module
     /// that imports one when this is `false` is `rejected: unsupported`.
@@ -27,11 +25,11 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// A runtime that runs `features` (all of each) and, when `wasi`, WASI preview 1.
-    pub fn new(features: Features, wasi: bool) -> Self {
+    /// A runtime that runs `features` (all of each). (Import sets such as WASI are not a
+    /// runtime's capability: they are host functions, which every runtime links.)
+    pub fn new(features: Features) -> Self {
         Capabilities {
             features,
-            wasi,
             multi_result_imports: true,
             other_table_elements: true,
         }

@@ -10,8 +10,8 @@ use crate::outcome::{HostFailure, Outcome, Rejection, Trap};
 use crate::policy::Policy;
 use crate::report::Report;
 use crate::sandbox::{DynRuntime, DynSandbox};
+use crate::state::Extensions;
 use crate::value::Value;
-use crate::wasi::{WasiCtx, WasiUsage};
 
 /// What to run in a module.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,25 +94,29 @@ pub fn run(
     run_observed(runtime, bytes, host, invocation).report
 }
 
-/// A run's report and what the guest used of its WASI capabilities.
-#[derive(Clone, Debug)]
+/// A run's report and the sandbox's host state after the run.
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct Observed {
     /// The report, as [`run`] gives it.
     pub report: Report,
-    /// What the guest used of what `[wasi]` grants; `None` without WASI or when no sandbox was
-    /// made.
-    pub wasi: Option<WasiUsage>,
+    /// The sandbox's typed host state after the run (empty when no sandbox was made): its
+    /// import providers' state, such as the WASI context, which says what the guest used of
+    /// what `[wasi]` grants (for `cage profile`).
+    pub extensions: Extensions,
 }
 
-/// [`run`], also returning what the guest used of its WASI capabilities (for `cage profile`).
+/// [`run`], also returning the sandbox's host state after the run (see [`Observed`]).
 pub fn run_observed(
     runtime: &dyn DynRuntime,
     bytes: &[u8],
     host: &HostFunctions,
     invocation: &Invocation,
 ) -> Observed {
-    let report = |report| Observed { report, wasi: None };
+    let report = |report| Observed {
+        report,
+        extensions: Extensions::new(),
+    };
     let name = runtime.name();
     let hash = module_hash(bytes);
     let start = Instant::now();
@@ -147,9 +151,9 @@ pub fn run_observed(
     };
     let message = result.err().and_then(|e| e.message());
     let mut report = Report::new(name, &outcome, message);
-    let wasi = sandbox.extensions().get_mut::<WasiCtx>().map(|w| w.usage());
     let stats = sandbox.stats();
     let output = sandbox.take_output();
+    let extensions = std::mem::take(sandbox.extensions());
     report.fuel_consumed = stats.fuel_consumed;
     report.peak_memory_bytes = stats.peak_memory_bytes;
     report.peak_table_elements = stats.peak_table_elements;
@@ -160,7 +164,7 @@ pub fn run_observed(
     report.compile_ms = compile_ms;
     Observed {
         report: finish(report, Some(hash)),
-        wasi,
+        extensions,
     }
 }
 
@@ -186,7 +190,7 @@ pub fn prepare(
             runtime.name().as_str(),
         )?;
     }
-    host.resolve(checked.info(), runtime.capabilities().wasi)?;
+    host.resolve(checked.info(), &runtime.providers())?;
     check_invocation(&checked, invocation)?;
     Ok(checked)
 }

@@ -19,11 +19,11 @@ use crate::module::{Bodies, CheckedModule, ModuleInfo, check_scan, require_suppo
 use crate::names::RuntimeName;
 use crate::outcome::{HostFailure, Rejection};
 use crate::policy::Policy;
+use crate::provider::ImportProvider;
 use crate::records::{Capabilities, ExportedState, Output, Stats};
 use crate::state::{Extensions, HostState};
 use crate::typed::{WasmParams, WasmResults};
 use crate::value::{ValType, Value};
-use crate::wasi::WasiCtx;
 
 /// The live-sandbox count of one runtime, enforcing `limits.max_instances`.
 #[derive(Debug, Default)]
@@ -76,7 +76,12 @@ struct Inner<B: Backend> {
     cache_counters: Counters,
     /// The backend's code fingerprint and the policy's, computed once.
     fingerprints: OnceLock<(Vec<u8>, Vec<u8>)>,
+    /// Import sets this runtime provides besides the application's host functions.
+    providers: RwLock<Vec<Arc<dyn ImportProvider>>>,
 }
+
+/// The providers a module imports from, kept with the module and its sandboxes.
+type Providers = Arc<[Arc<dyn ImportProvider>]>;
 
 /// A runtime configured by one policy: compile modules, make sandboxes. Cheap to clone (shared).
 /// Backends offer constructors (`cage_wasmtime::runtime`, `cage_wasmer::runtime`); the `cage`
@@ -112,6 +117,7 @@ impl<B: Backend> Runtime<B> {
                 disk_cache: RwLock::new(None),
                 cache_counters: Counters::default(),
                 fingerprints: OnceLock::new(),
+                providers: RwLock::new(Vec::new()),
             }),
         }
     }
@@ -222,11 +228,18 @@ impl<B: Backend> Runtime<B> {
                 self.code(checked, key, preloaded.is_none())?
             }
         };
-        let wasi = backend
-            .capabilities()
-            .wasi
-            .then(crate::wasi::host_functions);
-        let mut imports = host.bind(checked.info(), wasi)?;
+        let providers = self.providers();
+        let mut imports = host.bind(checked.info(), &providers)?;
+        let used: Providers = providers
+            .into_iter()
+            .filter(|p| {
+                checked
+                    .info()
+                    .imports
+                    .iter()
+                    .any(|i| i.module == p.module())
+            })
+            .collect();
         let mut seen = std::collections::BTreeSet::new();
         imports.retain(|f| seen.insert((f.module.clone(), f.name.clone())));
         let (code, held) = code;
@@ -240,6 +253,7 @@ impl<B: Backend> Runtime<B> {
             compiled,
             checked: checked.clone(),
             code_budget: held,
+            providers: used,
         })
     }
 
@@ -361,6 +375,29 @@ impl<B: Backend> Runtime<B> {
         Ok(code)
     }
 
+    /// Adds an import set this runtime provides (WASI preview 1 from `cage-wasi`, or one of the
+    /// application's: see [`crate::provider`]): modules compiled from now on resolve their
+    /// imports of its module against it. A provider for a module name already provided replaces
+    /// the earlier one.
+    pub fn add_provider(&self, provider: Arc<dyn ImportProvider>) {
+        let mut p = self
+            .inner
+            .providers
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        p.retain(|q| q.module() != provider.module());
+        p.push(provider);
+    }
+
+    /// The import sets this runtime provides.
+    pub fn providers(&self) -> Vec<Arc<dyn ImportProvider>> {
+        self.inner
+            .providers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Keeps compiled modules in `cache` too (or stops, with `None`): later compiles of the
     /// same module under the same runtime and code-shaping policy load them instead, also in
     /// other processes that open the same directory with the same key.
@@ -399,6 +436,8 @@ pub struct Module<B: Backend> {
     checked: CheckedModule,
     /// The code's share of the process budget, held by every sandbox of it too.
     code_budget: Arc<crate::budget::Reservation>,
+    /// The import providers it imports from.
+    providers: Providers,
 }
 
 impl<B: Backend> Clone for Module<B> {
@@ -408,6 +447,7 @@ impl<B: Backend> Clone for Module<B> {
             compiled: self.compiled.clone(),
             checked: self.checked.clone(),
             code_budget: self.code_budget.clone(),
+            providers: self.providers.clone(),
         }
     }
 }
@@ -437,13 +477,15 @@ impl<B: Backend> Module<B> {
         &self.compiled
     }
 
-    /// Makes a new sandbox (one store, one instance to be): no guest code runs yet. A module
-    /// that imports WASI gets a fresh WASI context from the policy's `[wasi]`.
+    /// Makes a new sandbox (one store, one instance to be): no guest code runs yet. Each import
+    /// provider the module imports from makes its per-sandbox state (a module that imports WASI
+    /// gets a fresh WASI context from the policy's `[wasi]`).
     ///
     /// # Errors
     /// `rejected: limit_exceeded` when `limits.max_instances` sandboxes of this runtime are
-    /// alive; a host failure when a preopened directory cannot be opened (never a sandbox without
-    /// its preopen) or the runtime cannot make a store.
+    /// alive or the process budget is exhausted; what a provider cannot make its state without
+    /// (a preopened directory that cannot be opened: never a sandbox without its preopen); a
+    /// host failure when the runtime cannot make a store.
     pub fn sandbox(&self) -> Result<Sandbox<B>, Error> {
         let inner = &self.runtime.inner;
         let policy = inner.backend.policy();
@@ -451,10 +493,8 @@ impl<B: Backend> Module<B> {
         // The process budget, before anything is mapped.
         let reservation = crate::budget::reserve(inner.backend.sandbox_cost(&self.checked))?;
         let mut extensions = Extensions::new();
-        if self.checked.info().imports_wasi() {
-            let ctx = WasiCtx::new(policy)
-                .map_err(|e| Error::host_from(HostFailure::Filesystem, e.to_string(), e))?;
-            extensions.insert(ctx);
+        for p in self.providers.iter() {
+            p.prepare_sandbox(policy, &mut extensions)?;
         }
         let name = inner.backend.name();
         let store = match catch_unwind(AssertUnwindSafe(|| {
@@ -481,6 +521,7 @@ impl<B: Backend> Module<B> {
             }),
             _budget: reservation,
             _code_budget: self.code_budget.clone(),
+            providers: self.providers.clone(),
             _slot: slot,
         })
     }
@@ -570,6 +611,8 @@ pub struct Sandbox<B: Backend> {
     _budget: crate::budget::Reservation,
     /// The code's share, held while the store may run it.
     _code_budget: Arc<crate::budget::Reservation>,
+    /// The import providers of its module.
+    providers: Providers,
     _slot: LiveSlot,
 }
 
@@ -923,12 +966,18 @@ impl<B: Backend> Sandbox<B> {
     /// it is everything consumed, across refuellings. Identical on every runtime.
     ///
     /// # Errors
-    /// `rejected: invalid_invocation` without metering (`limits.fuel`) or before a successful
-    /// instantiation; host failures.
+    /// `rejected: invalid_invocation` without metering (`limits.fuel`), before a successful
+    /// instantiation, or above [`crate::policy::MAX_FUEL`]; host failures.
     pub fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
         let Some(mut book) = self.fuel else {
             return Err(invalid("the policy has no fuel budget (limits.fuel)"));
         };
+        if fuel > crate::policy::MAX_FUEL {
+            return Err(invalid(format!(
+                "{fuel} fuel is above {}, the largest budget every runtime represents",
+                crate::policy::MAX_FUEL
+            )));
+        }
         if self.state != Lifecycle::Instantiated {
             return Err(invalid("fuel can be set once the sandbox is instantiated"));
         }
@@ -940,7 +989,8 @@ impl<B: Backend> Sandbox<B> {
         Ok(())
     }
 
-    /// Adds `fuel` to what is left (saturating); see [`Sandbox::set_fuel`].
+    /// Adds `fuel` to what is left (saturating at [`crate::policy::MAX_FUEL`]); see
+    /// [`Sandbox::set_fuel`].
     ///
     /// # Errors
     /// As [`Sandbox::set_fuel`].
@@ -949,7 +999,7 @@ impl<B: Backend> Sandbox<B> {
             (Some(_), Lifecycle::Instantiated) => self.store.fuel().unwrap_or(0),
             _ => 0,
         };
-        self.set_fuel(left.saturating_add(fuel))
+        self.set_fuel(left.saturating_add(fuel).min(crate::policy::MAX_FUEL))
     }
 
     /// With `limits.fuel_per_call`, gives the call about to start the whole budget.
@@ -972,24 +1022,13 @@ impl<B: Backend> Sandbox<B> {
         }
     }
 
-    /// What the guest used so far of the WASI capabilities its policy grants (which preopens it
-    /// reached and changed, whether it read its environment, …); `None` for a module without
-    /// WASI.
-    pub fn wasi_usage(&mut self) -> Option<crate::wasi::WasiUsage> {
-        self.store
-            .host_state()
-            .extensions
-            .get_mut::<WasiCtx>()
-            .map(|w| w.usage())
-    }
-
-    /// Takes the WASI output captured so far (empty for a module without WASI).
+    /// Takes the output captured so far by the module's import providers (WASI's stdout and
+    /// stderr; empty for a module that imports none that captures output).
     pub fn take_output(&mut self) -> Output {
-        self.store
-            .host_state()
-            .extensions
-            .get_mut::<WasiCtx>()
-            .map(WasiCtx::take_output)
+        let ext = &mut self.store.host_state().extensions;
+        self.providers
+            .iter()
+            .find_map(|p| p.take_output(ext))
             .unwrap_or_default()
     }
 
@@ -1115,12 +1154,25 @@ pub trait DynRuntime: Send + Sync {
     /// # Errors
     /// As [`Runtime::check`].
     fn check(&self, bytes: &[u8]) -> Result<CheckedModule, Error>;
+    /// Checks `bytes` and compiles them with `host` (and the runtime's import providers): see
+    /// [`Runtime::compile`].
+    ///
+    /// # Errors
+    /// As [`Runtime::compile`].
+    fn compile(&self, bytes: &[u8], host: &HostFunctions) -> Result<Box<dyn DynModule>, Error> {
+        let checked = self.check(bytes)?;
+        self.compile_dyn(&checked, host)
+    }
     /// See [`Runtime::set_disk_cache`].
     fn set_disk_cache(&self, cache: Option<DiskCache>);
     /// See [`Runtime::set_memory_cache_capacity`].
     fn set_memory_cache_capacity(&self, entries: usize);
     /// See [`Runtime::cache_stats`].
     fn cache_stats(&self) -> CacheStats;
+    /// See [`Runtime::add_provider`].
+    fn add_provider(&self, provider: Arc<dyn ImportProvider>);
+    /// See [`Runtime::providers`].
+    fn providers(&self) -> Vec<Arc<dyn ImportProvider>>;
 }
 
 /// A compiled module behind a [`DynRuntime`].
@@ -1196,6 +1248,12 @@ impl<B: Backend> DynRuntime for Runtime<B> {
     }
     fn cache_stats(&self) -> CacheStats {
         Runtime::cache_stats(self)
+    }
+    fn add_provider(&self, provider: Arc<dyn ImportProvider>) {
+        Runtime::add_provider(self, provider);
+    }
+    fn providers(&self) -> Vec<Arc<dyn ImportProvider>> {
+        Runtime::providers(self)
     }
 }
 

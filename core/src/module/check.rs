@@ -188,12 +188,6 @@ pub fn require_supported(
     caps: &crate::records::Capabilities,
     runtime: &str,
 ) -> Result<(), Error> {
-    if module.info().imports_wasi() && !caps.wasi {
-        return Err(Error::reject(
-            Rejection::Unsupported,
-            format!("{runtime} does not provide WASI, which this module imports"),
-        ));
-    }
     if !caps.multi_result_imports
         && let Some(i) = module.info().imports.iter().find(
             |i| matches!(&i.ty, crate::module::ExternType::Func { ty } if ty.results.len() > 1),

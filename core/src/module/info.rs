@@ -186,8 +186,8 @@ impl ModuleInfo {
             })
     }
 
-    /// Whether the module imports anything from WASI preview 1.
-    pub fn imports_wasi(&self) -> bool {
-        self.imports.iter().any(|i| i.module == crate::WASI_MODULE)
+    /// Whether the module imports anything from the import module `name`.
+    pub fn imports_from(&self, name: &str) -> bool {
+        self.imports.iter().any(|i| i.module == name)
     }
 }

@@ -339,6 +339,11 @@ impl Default for Policy {
     }
 }
 
+/// The largest fuel budget (`limits.fuel`, [`crate::Sandbox::set_fuel`]): `i64::MAX`, what every
+/// runtime represents exactly (Wasmer's metering keeps fuel in a signed 64-bit global).
+/// About 290 years of guest code at a billion instructions a second.
+pub const MAX_FUEL: u64 = i64::MAX as u64;
+
 /// The smallest `limits.max_io_per_call`: below it, ordinary reads and writes would be cut
 /// into pieces too small to be useful.
 pub const MIN_IO_PER_CALL: Size = Size::kib(64);
@@ -444,6 +449,13 @@ impl Policy {
     pub fn validate(&self) -> Result<(), PolicyError> {
         let l = &self.limits;
         let bad = |m: String| Err(PolicyError::Invalid(m));
+        if let Some(f) = l.fuel.filter(|f| *f > MAX_FUEL) {
+            return bad(format!(
+                "limits.fuel = {f} is above {MAX_FUEL}, the largest budget every runtime \
+                 represents exactly (i64::MAX; Wasmer's metering counts in a signed 64-bit \
+                 global)"
+            ));
+        }
         if l.fuel_per_call && l.fuel.is_none() {
             return bad("limits.fuel_per_call = true needs a limits.fuel budget".into());
         }
@@ -514,17 +526,21 @@ impl Policy {
 
 impl Policy {
     /// Checks that every `[[wasi.dirs]]` host directory exists and is a directory, so that no
-    /// sandbox starts with fewer directories than the policy grants, and that no two grants
-    /// overlap in a way that would widen one of them. Both backends' runtimes call it when they
-    /// are built.
+    /// sandbox starts with fewer directories than the policy grants, and that no grant is
+    /// exposed through another. Runtimes call it when they are built.
     ///
-    /// Host paths are compared canonicalized (symbolic links resolved, `..` removed):
+    /// Paths are compared both as written (made absolute, `.` and `..` removed without
+    /// following links) and resolved (symbolic links followed):
     /// - the same host directory granted twice is refused (one grant per directory, so that
     ///   its mode is the one written);
-    /// - a read-only grant at or inside a read-write one is refused: everything under it could
-    ///   be changed through the read-write grant, so "read-only" would not hold;
-    /// - a read-write grant inside a read-only one, or grants of the same mode nested in each
-    ///   other, are allowed: each grant gives exactly what it says.
+    /// - a grant at or inside a read-write grant is refused, whatever its mode: through the
+    ///   read-write grant a guest could change it (if read-only) or replace it or a directory on
+    ///   its path with a link to anywhere, which the next runtime made with the same policy
+    ///   would follow;
+    /// - grants inside a read-only grant are allowed: each gives exactly what it says.
+    ///
+    /// (A sandbox's preopens are opened once, when the runtime's WASI is set up, so a guest
+    /// cannot redirect those of the other sandboxes of the same runtime either.)
     ///
     /// # Errors
     /// The first directory that is missing or not a directory, or the first overlap, naming
@@ -556,25 +572,28 @@ impl Policy {
                 }
             )
         };
-        for (i, a) in canonical.iter().enumerate() {
-            for (j, b) in canonical.iter().enumerate().skip(i + 1) {
-                if a == b {
+        let written: Vec<PathBuf> = self.wasi.dirs.iter().map(|d| lexical(&d.host)).collect();
+        let n = canonical.len();
+        for i in 0..n {
+            for j in i + 1..n {
+                if canonical[i] == canonical[j] || written[i] == written[j] {
                     return Err(PolicyError::Invalid(format!(
                         "wasi.dirs: {} and {} grant the same host directory {}; grant it once",
                         grant(i),
                         grant(j),
-                        a.display()
+                        canonical[i].display()
                     )));
                 }
-                for (outer, inner, oi, ii) in [(a, b, i, j), (b, a, j, i)] {
-                    let (om, im) = (self.wasi.dirs[oi].mode, self.wasi.dirs[ii].mode);
-                    if om == DirMode::Rw && im == DirMode::Ro && inner.starts_with(outer) {
+                for (outer, inner) in [(i, j), (j, i)] {
+                    let nested = canonical[inner].starts_with(&canonical[outer])
+                        || written[inner].starts_with(&written[outer]);
+                    if self.wasi.dirs[outer].mode == DirMode::Rw && nested {
                         return Err(PolicyError::Invalid(format!(
-                            "wasi.dirs: the read-only {} is inside the read-write {}, through \
-                             which it could be changed; make it a separate directory or grant \
-                             the inner one read-write",
-                            grant(ii),
-                            grant(oi)
+                            "wasi.dirs: {} is inside the read-write {}, through which a guest \
+                             could change it or replace it with a link to anywhere; grant \
+                             separate directories",
+                            grant(inner),
+                            grant(outer)
                         )));
                     }
                 }
@@ -582,6 +601,27 @@ impl Policy {
         }
         Ok(())
     }
+}
+
+/// `path` made absolute (against the current directory) with `.` and `..` removed, without
+/// following symbolic links: the path as written.
+fn lexical(path: &Path) -> PathBuf {
+    let absolute = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut out = PathBuf::new();
+    for c in absolute.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// A partial policy as written in a policy file or a conformance case: every key optional,

@@ -1,8 +1,8 @@
 //! The WASI preview 1 import table: every function's name and type. Core resolves
 //! `wasi_snapshot_preview1` imports against it before any runtime sees a module.
 
-use crate::module::FuncType;
-use crate::value::ValType;
+use cage_core::FuncType;
+use cage_core::ValType;
 
 use ValType::{I32, I64};
 

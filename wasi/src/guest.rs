@@ -11,38 +11,10 @@
 //! at most [`CHUNK`] bytes, so a call never holds a host copy as large as the guest's buffer.
 //! Copies into the guest of nothing at all are not checked (as `wasmtime-wasi`'s are not).
 
-use super::ctx::WasiCtx;
-use super::errno::Errno;
-use crate::host::{HostContext, HostError};
-use crate::value::Value;
-
-/// The largest host buffer a bulk copy uses.
-pub(crate) const CHUNK: usize = 64 << 10;
-
-/// Why a WASI function did not succeed: an errno for the guest, or a trap.
-#[derive(Debug)]
-pub(crate) enum Fail {
-    Errno(Errno),
-    Trap(HostError),
-}
-
-impl From<Errno> for Fail {
-    fn from(e: Errno) -> Self {
-        Fail::Errno(e)
-    }
-}
-
-impl From<HostError> for Fail {
-    fn from(e: HostError) -> Self {
-        Fail::Trap(e)
-    }
-}
-
-impl From<std::io::Error> for Fail {
-    fn from(e: std::io::Error) -> Self {
-        Fail::Errno(Errno::from(&e))
-    }
-}
+use crate::ctx::WasiCtx;
+use crate::errno::{CHUNK, Errno, Fail};
+use cage_core::Value;
+use cage_core::{HostContext, HostError};
 
 pub(crate) type Res<T> = Result<T, Fail>;
 

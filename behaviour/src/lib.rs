@@ -5,19 +5,30 @@
 //!
 //! A backend's own tests call [`all`] once per runtime it provides (so `cargo test -p
 //! cage-wasmer` proves the Wasmer backend alone: its metering, tunables, watchdog and WASI);
-//! allowed differences are parameters here, never silent skips.
+//! allowed differences are parameters here, never silent skips. The factory gives runtimes with
+//! Cage's WASI provider ([`with_wasi`] adds it). A test-support package: backends' tests depend
+//! on it, no library does.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use crate::{
+use cage_core::{
     DynRuntime, Error, FuncType, HostError, HostFunc, HostFunctions, Invocation, Outcome, Policy,
     Rejection, Report, Trap, ValType, Value,
 };
 
 /// Builds the runtime under test for a policy.
 pub type Factory<'a> = dyn Fn(&Policy) -> Result<Box<dyn DynRuntime>, Error> + Sync + 'a;
+
+/// `runtime` with Cage's WASI preview 1 provider added.
+///
+/// # Errors
+/// As [`cage_wasi::provider_for`].
+pub fn with_wasi(runtime: Box<dyn DynRuntime>) -> Result<Box<dyn DynRuntime>, Error> {
+    runtime.add_provider(cage_wasi::provider_for(runtime.policy())?);
+    Ok(runtime)
+}
 
 /// One behaviour: its name and the test.
 #[derive(Clone, Copy, Debug)]
@@ -67,7 +78,7 @@ behaviours!(
 );
 
 fn wasm(text: &str) -> Vec<u8> {
-    crate::module::to_binary(text.as_bytes()).expect("test module must parse")
+    cage_core::module::to_binary(text.as_bytes()).expect("test module must parse")
 }
 
 fn make(rt: &Factory<'_>, policy: &Policy) -> Box<dyn DynRuntime> {
@@ -93,7 +104,7 @@ fn run_with(
     inv: Invocation,
 ) -> Report {
     let r = make(rt, policy);
-    crate::on_guest_thread(policy, || crate::run(r.as_ref(), bytes, host, &inv))
+    cage_core::on_guest_thread(policy, || cage_core::run(r.as_ref(), bytes, host, &inv))
         .expect("a guest thread")
 }
 
@@ -129,8 +140,8 @@ pub fn deadlines_hold_with_many_guests_at_once(rt: &Factory<'_>) {
             .map(|_| {
                 let (runtime, bytes, policy) = (runtime.clone(), &bytes, &policy);
                 s.spawn(move || {
-                    crate::on_guest_thread(policy, || {
-                        crate::run(
+                    cage_core::on_guest_thread(policy, || {
+                        cage_core::run(
                             runtime.as_ref(),
                             bytes,
                             &HostFunctions::new(),
@@ -189,8 +200,8 @@ pub fn deadlines_stop_guests_that_mostly_run_host_code(rt: &Factory<'_>) {
     let runtime = make(rt, &policy);
     for (what, bytes) in [("a loop", &looping), ("recursion", &recursing)] {
         for i in 0..40 {
-            let r = crate::on_guest_thread(&policy, || {
-                crate::run(runtime.as_ref(), bytes, &host, &Invocation::call("run", []))
+            let r = cage_core::on_guest_thread(&policy, || {
+                cage_core::run(runtime.as_ref(), bytes, &host, &Invocation::call("run", []))
             })
             .expect("a guest thread");
             // Recursion may overflow the stack before the deadline: both stop it.
@@ -217,7 +228,7 @@ pub fn refuelling_and_per_call_budgets_count_every_unit(rt: &Factory<'_>) {
     let host = HostFunctions::new();
     let sandbox = |policy: &Policy| {
         let runtime = make(rt, policy);
-        let checked = crate::prepare(runtime.as_ref(), &bytes, &host, &Invocation::Instantiate)
+        let checked = cage_core::prepare(runtime.as_ref(), &bytes, &host, &Invocation::Instantiate)
             .expect("prepare");
         let module = runtime.compile_dyn(&checked, &host).expect("compile");
         let mut sb = module.sandbox().expect("sandbox");
@@ -231,7 +242,7 @@ pub fn refuelling_and_per_call_budgets_count_every_unit(rt: &Factory<'_>) {
         sb.instantiate().expect("instantiate");
         sb
     };
-    let consumed = |sb: &mut Box<dyn crate::DynSandbox>| sb.stats().fuel_consumed.unwrap();
+    let consumed = |sb: &mut Box<dyn cage_core::DynSandbox>| sb.stats().fuel_consumed.unwrap();
 
     let mut sb = sandbox(&Policy::default().with_fuel(Some(10_000)));
     assert_eq!(sb.fuel_remaining(), Some(10_000));
@@ -282,7 +293,7 @@ pub fn deadlines_are_per_call_and_per_sandbox(rt: &Factory<'_>) {
     let policy = Policy::default().with_timeout(Some(Duration::from_millis(300)));
     let runtime: Arc<dyn DynRuntime> = Arc::from(make(rt, &policy));
     let bytes = wasm(SPIN);
-    let checked = crate::check(&bytes, &policy).unwrap();
+    let checked = cage_core::check(&bytes, &policy).unwrap();
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
@@ -352,7 +363,7 @@ pub fn compile_once_instantiate_many_with_fresh_state(rt: &Factory<'_>) {
           (global.set $g (i32.add (global.get $g) (i32.const 1)))
           (i32.store (i32.const 0) (i32.add (i32.load (i32.const 0)) (i32.const 1)))
           (i32.add (global.get $g) (i32.load (i32.const 0)))))"#;
-    let checked = crate::check(&wasm(text), &policy).unwrap();
+    let checked = cage_core::check(&wasm(text), &policy).unwrap();
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
@@ -371,7 +382,7 @@ pub fn live_sandbox_cap_is_enforced_and_released(rt: &Factory<'_>) {
     let mut policy = Policy::default();
     policy.limits.max_instances = 2;
     let runtime = make(rt, &policy);
-    let checked = crate::check(&wasm("(module)"), &policy).unwrap();
+    let checked = cage_core::check(&wasm("(module)"), &policy).unwrap();
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
@@ -521,8 +532,8 @@ pub fn hostile_bytes_never_panic(rt: &Factory<'_>) {
             }
             b
         };
-        let r = crate::on_guest_thread(&policy, || {
-            crate::run(
+        let r = cage_core::on_guest_thread(&policy, || {
+            cage_core::run(
                 runtime.as_ref(),
                 &bytes,
                 &HostFunctions::new(),
@@ -581,13 +592,13 @@ pub fn data_segment_bomb_is_rejected_or_compiled_without_panic(rt: &Factory<'_>)
 /// Tests that a br_table with more targets than Cage allows (GHSA-mghf-wjfp-p5xm) is refused on
 /// every runtime before compiling.
 pub fn br_table_past_the_cage_limit_is_rejected(rt: &Factory<'_>) {
-    let targets = "0 ".repeat(crate::module::MAX_BR_TABLE_TARGETS + 2);
+    let targets = "0 ".repeat(cage_core::module::MAX_BR_TABLE_TARGETS + 2);
     let text = format!(
         "(module (func (export \"run\") (param i32) (result i32) (block (br_table {targets} (local.get 0))) (i32.const 7)))"
     );
     let r = run(
         rt,
-        &Policy::preset(crate::Preset::Permissive),
+        &Policy::preset(cage_core::Preset::Permissive),
         &text,
         "run",
         &[Value::I32(0)],
@@ -617,7 +628,7 @@ pub fn deep_guest_stack_traps_instead_of_crashing(rt: &Factory<'_>) {
 pub fn calls_on_an_uninstantiated_or_wrong_export_are_rejected(rt: &Factory<'_>) {
     let policy = Policy::default();
     let runtime = make(rt, &policy);
-    let checked = crate::check(
+    let checked = cage_core::check(
         &wasm(r#"(module (func (export "f") (param i32)))"#),
         &policy,
     )
@@ -708,7 +719,7 @@ pub fn a_failed_start_cannot_be_retried_for_fresh_fuel(rt: &Factory<'_>) {
     let policy = Policy::default().with_fuel(Some(1_000));
     let runtime = make(rt, &policy);
     let checked =
-        crate::check(&wasm("(module (func $s (loop br 0)) (start $s))"), &policy).unwrap();
+        cage_core::check(&wasm("(module (func $s (loop br 0)) (start $s))"), &policy).unwrap();
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
@@ -748,17 +759,17 @@ pub fn exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start(
         (global $g (export "g") (mut i32) (i32.const 1))
         (memory (export "mem") 1)
         (func (export "bump") (global.set $g (i32.const 42)) (i32.store8 (i32.const 3) (i32.const 9))))"#;
-    let checked = crate::check(&wasm(text), &policy).unwrap();
+    let checked = cage_core::check(&wasm(text), &policy).unwrap();
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
     let mut sb = module.sandbox().unwrap();
-    assert_eq!(sb.exported_state(), crate::ExportedState::default());
+    assert_eq!(sb.exported_state(), cage_core::ExportedState::default());
     sb.instantiate().unwrap();
     sb.call("bump", &[]).unwrap();
     let state = sb.exported_state();
     assert_eq!(state.globals, vec![("g".to_owned(), Value::I32(42))]);
-    let mut expected = crate::ExportedState::default();
+    let mut expected = cage_core::ExportedState::default();
     let mut page = vec![0u8; 65_536];
     page[3] = 9;
     expected.push_memory("mem", &page);
@@ -766,13 +777,13 @@ pub fn exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start(
 
     let failing = r#"(module (global (export "g") i32 (i32.const 7)) (memory (export "m") 1)
         (func $s unreachable) (start $s))"#;
-    let checked = crate::check(&wasm(failing), &policy).unwrap();
+    let checked = cage_core::check(&wasm(failing), &policy).unwrap();
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
     let mut sb = module.sandbox().unwrap();
     assert!(sb.instantiate().is_err());
-    assert_eq!(sb.exported_state(), crate::ExportedState::default());
+    assert_eq!(sb.exported_state(), cage_core::ExportedState::default());
 }
 
 /// Tests that a host closure that panics is the host's fault: the guest traps `host_error`
@@ -794,7 +805,7 @@ pub fn a_panicking_host_function_is_a_host_error_and_poisons_only_its_sandbox(rt
     ));
     let text = r#"(module (import "env" "explode" (func $e (param i32) (result i32)))
         (func (export "go") (param i32) (result i32) (call $e (local.get 0))))"#;
-    let checked = crate::check(&wasm(text), &policy).unwrap();
+    let checked = cage_core::check(&wasm(text), &policy).unwrap();
     let module = runtime.compile_dyn(&checked, &host).unwrap();
     let mut sb = module.sandbox().unwrap();
     sb.instantiate().unwrap();
@@ -839,7 +850,7 @@ pub fn host_functions_reach_typed_per_sandbox_data(rt: &Factory<'_>) {
     ));
     let text = r#"(module (import "env" "tick" (func $t (result i32)))
         (func (export "go") (result i32) (drop (call $t)) (call $t)))"#;
-    let checked = crate::check(&wasm(text), &policy).unwrap();
+    let checked = cage_core::check(&wasm(text), &policy).unwrap();
     let module = runtime.compile_dyn(&checked, &host).unwrap();
     let mut a = module.sandbox().unwrap();
     let mut b = module.sandbox().unwrap();
@@ -863,7 +874,7 @@ pub fn a_failed_instantiation_cannot_be_retried(rt: &Factory<'_>) {
     let policy = Policy::default().with_fuel(Some(1_000));
     let runtime = make(rt, &policy);
     let text = r#"(module (memory 1) (data (i32.const 65535) "ab") (func (export "f")))"#;
-    let checked = crate::check(&wasm(text), &policy).unwrap();
+    let checked = cage_core::check(&wasm(text), &policy).unwrap();
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
@@ -901,22 +912,22 @@ pub fn memories_reserved_at_max_memory_behave_the_same(rt: &Factory<'_>) {
           (i32.load offset=65536 (local.get 0)))
         (func (export "store") (param i32) (i32.store8 (local.get 0) (i32.const 7))))"#;
     for reservation in [
-        crate::policy::MemoryReservation::Full,
-        crate::policy::MemoryReservation::MaxMemory,
+        cage_core::policy::MemoryReservation::Full,
+        cage_core::policy::MemoryReservation::MaxMemory,
     ] {
         let policy = Policy::default()
             .with_max_memory(4 * 65_536)
             .with_memory_reservation(reservation);
         let r = make(rt, &policy);
         let host = HostFunctions::new();
-        let checked = crate::prepare(r.as_ref(), &wasm(text), &host, &Invocation::Instantiate)
+        let checked = cage_core::prepare(r.as_ref(), &wasm(text), &host, &Invocation::Instantiate)
             .unwrap_or_else(|e| panic!("{reservation:?}: {e}"));
         let m = r.compile_dyn(&checked, &host).unwrap();
-        crate::on_guest_thread(&policy, || {
+        cage_core::on_guest_thread(&policy, || {
             let mut sb = m.sandbox().unwrap();
             sb.instantiate().unwrap();
             let mut call = |f: &str, a: i32| sb.call(f, &[Value::I32(a)]);
-            let oob = |r: Result<Vec<Value>, crate::Error>| {
+            let oob = |r: Result<Vec<Value>, cage_core::Error>| {
                 r.expect_err("out of bounds").as_trap() == Some(Trap::MemoryOutOfBounds)
             };
             assert!(oob(call("load", 65_536)), "{reservation:?}: past one page");
@@ -1008,15 +1019,14 @@ pub fn wasi_preopens_output_and_read_only_directories(rt: &Factory<'_>) {
           (call $exit (call $open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 7)
             (i32.const 1) (i64.const 64) (i64.const 64) (i32.const 0) (i32.const 12)))))"#;
     for (mode, code) in [
-        (crate::policy::DirMode::Ro, 63),
-        (crate::policy::DirMode::Rw, 0),
+        (cage_core::policy::DirMode::Ro, 63),
+        (cage_core::policy::DirMode::Rw, 0),
     ] {
         let mut policy = Policy::default();
-        policy.wasi.dirs.push(crate::policy::Dir {
-            host: dir.clone(),
-            guest: "/data".into(),
-            mode,
-        });
+        policy
+            .wasi
+            .dirs
+            .push(cage_core::policy::Dir::new(dir.clone(), "/data", mode));
         let r = run_with(
             rt,
             &policy,
@@ -1036,7 +1046,7 @@ pub fn wasi_preopens_output_and_read_only_directories(rt: &Factory<'_>) {
 /// number.
 pub fn wasi_calls_cost_the_documented_fuel(rt: &Factory<'_>) {
     let policy = Policy::default().with_fuel(Some(1_000_000));
-    let costs = crate::cost::WasiCosts::default();
+    let costs = cage_core::cost::WasiCosts::default();
     // entry 1; args_sizes_get: two i32.const and the call, 3; its two 4-byte results, 8 bytes.
     let text = r#"(module
         (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
@@ -1084,13 +1094,13 @@ pub fn wasi_calls_cost_the_documented_fuel(rt: &Factory<'_>) {
 /// untyped calls; signature mismatches, calls before instantiation and calls on another
 /// sandbox are `invalid_invocation`; a deadline stops a typed call.
 pub fn typed_calls_match_untyped_calls<B>(
-    make: &dyn Fn(&Policy) -> Result<crate::Runtime<B>, Error>,
+    make: &dyn Fn(&Policy) -> Result<cage_core::Runtime<B>, Error>,
 ) where
-    B: crate::backend::Backend,
-    B::Store: crate::backend::TypedStore<(i64,), i64>
-        + crate::backend::TypedStore<(i32, i32), i32>
-        + crate::backend::TypedStore<(), ()>
-        + crate::backend::TypedStore<(i64,), i32>,
+    B: cage_core::backend::Backend,
+    B::Store: cage_core::backend::TypedStore<(i64,), i64>
+        + cage_core::backend::TypedStore<(i32, i32), i32>
+        + cage_core::backend::TypedStore<(), ()>
+        + cage_core::backend::TypedStore<(i64,), i32>,
 {
     let text = r#"(module
         (func $fib (export "fib") (param i64) (result i64)
@@ -1103,7 +1113,7 @@ pub fn typed_calls_match_untyped_calls<B>(
     let policy = Policy::default().with_fuel(Some(10_000_000));
     let rt = make(&policy).expect("runtime");
     let module = rt.compile(&wasm(text), &HostFunctions::new()).unwrap();
-    crate::on_guest_thread(&policy, || {
+    cage_core::on_guest_thread(&policy, || {
         let mut untyped = module.sandbox().unwrap();
         untyped.instantiate().unwrap();
         assert_eq!(
@@ -1142,7 +1152,7 @@ pub fn typed_calls_match_untyped_calls<B>(
     let policy = Policy::default().with_timeout(Some(Duration::from_millis(100)));
     let rt = make(&policy).expect("runtime");
     let module = rt.compile(&wasm(text), &HostFunctions::new()).unwrap();
-    crate::on_guest_thread(&policy, || {
+    cage_core::on_guest_thread(&policy, || {
         let mut sb = module.sandbox().unwrap();
         sb.instantiate().unwrap();
         let spin = sb.typed::<(), ()>("spin").unwrap();

@@ -2,18 +2,18 @@
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use super::errno::Errno;
-use super::guest::Fail;
-use super::{FROZEN_MONOTONIC_NS, FROZEN_REALTIME_NS};
-use crate::host::HostError;
-use crate::policy::{Clock, DirMode, Policy, Random};
-use crate::records::Output;
+use crate::errno::Errno;
+use crate::errno::Fail;
+use crate::{FROZEN_MONOTONIC_NS, FROZEN_REALTIME_NS};
+use cage_core::HostError;
+use cage_core::Output;
+use cage_core::policy::{Clock, DirMode, Policy, Random};
 
 /// What a descriptor refers to.
 #[derive(Debug)]
@@ -35,10 +35,10 @@ pub(crate) enum Desc {
 pub(crate) struct DirDesc {
     pub(crate) dir: cap_std::fs::Dir,
     /// Its descriptor's share of the process budget, given back when it is closed.
-    pub(crate) _held: crate::budget::Reservation,
+    pub(crate) _held: cage_core::budget::Reservation,
     /// The sorted listing `fd_readdir` serves from, read from the host (and paid for) when the
     /// guest starts reading the directory from cookie 0.
-    pub(crate) listing: Option<Vec<super::calls::DirEntry>>,
+    pub(crate) listing: Option<Vec<DirEntry>>,
     /// The guest path it was preopened at; `None` when opened by `path_open`.
     pub(crate) preopen: Option<String>,
     /// Opened under a read-only preopen: every change is refused (`EPERM`).
@@ -54,7 +54,7 @@ pub(crate) struct DirDesc {
 pub(crate) struct FileDesc {
     pub(crate) file: std::fs::File,
     /// Its descriptor's share of the process budget, given back when it is closed.
-    pub(crate) _held: crate::budget::Reservation,
+    pub(crate) _held: cage_core::budget::Reservation,
     pub(crate) position: u64,
     pub(crate) append: bool,
     pub(crate) nonblock: bool,
@@ -139,6 +139,68 @@ impl Table {
         let d = self.used.remove(&fd).ok_or(Errno::Badf)?;
         self.free.insert(fd);
         Ok(d)
+    }
+}
+
+/// The `[[wasi.dirs]]` of a policy, opened once: every sandbox's preopens are duplicates of
+/// these handles, so they are the directories that were checked when the runtime was made,
+/// whatever happens to their paths afterwards. Each holds a descriptor, charged to the process
+/// budget while it lives.
+#[derive(Debug)]
+pub struct Preopens {
+    dirs: Vec<Preopen>,
+}
+
+#[derive(Debug)]
+struct Preopen {
+    dir: cap_std::fs::Dir,
+    guest: String,
+    mode: DirMode,
+    _held: cage_core::budget::Reservation,
+}
+
+impl Preopens {
+    /// Opens every `[[wasi.dirs]]` host directory of `policy`.
+    ///
+    /// # Errors
+    /// A directory that cannot be opened (`host_failure: filesystem`); no descriptor left in
+    /// the process budget (`rejected: limit_exceeded`).
+    pub fn open(policy: &Policy) -> Result<Self, cage_core::Error> {
+        let mut dirs = Vec::with_capacity(policy.wasi.dirs.len());
+        for d in &policy.wasi.dirs {
+            let held = cage_core::budget::reserve(cage_core::budget::Cost::descriptors(1))?;
+            let dir = cap_std::fs::Dir::open_ambient_dir(&d.host, cap_std::ambient_authority())
+                .map_err(|e| {
+                    cage_core::Error::host_from(
+                        cage_core::HostFailure::Filesystem,
+                        format!("wasi.dirs: cannot open {}: {e}", d.host.display()),
+                        e,
+                    )
+                })?;
+            dirs.push(Preopen {
+                dir,
+                guest: d.guest.clone(),
+                mode: d.mode,
+                _held: held,
+            });
+        }
+        Ok(Preopens { dirs })
+    }
+
+    /// No directories.
+    pub fn none() -> Self {
+        Preopens { dirs: Vec::new() }
+    }
+
+    /// Whether these were opened for `policy`'s `[[wasi.dirs]]` (same guest paths and modes,
+    /// in order).
+    fn matches(&self, policy: &Policy) -> bool {
+        self.dirs.len() == policy.wasi.dirs.len()
+            && self
+                .dirs
+                .iter()
+                .zip(&policy.wasi.dirs)
+                .all(|(o, d)| o.guest == d.guest && o.mode == d.mode)
     }
 }
 
@@ -244,7 +306,7 @@ pub struct WasiCtx {
     /// Host (device, inode) pairs mapped to the small inode numbers the guest sees, assigned in
     /// the order the guest first observes them.
     inodes: HashMap<(u64, u64), u64>,
-    pub(crate) costs: crate::cost::WasiCosts,
+    pub(crate) costs: cage_core::cost::WasiCosts,
     /// What the guest used, for [`WasiCtx::usage`].
     pub(crate) used: Used,
     /// `limits.max_io_per_call`, in bytes.
@@ -256,6 +318,8 @@ pub struct WasiCtx {
     /// less what it created). A cell: path operations find out they create while they hold the
     /// descriptor they resolve through.
     creations_left: Cell<u64>,
+    /// The guest changed a file since its last `fd_sync`/`fd_datasync`.
+    pub(crate) unsynced: bool,
 }
 
 /// What a guest used so far. Cells, because path operations hold the descriptor they resolve
@@ -294,8 +358,23 @@ impl WasiCtx {
     /// stdout/stderr (or the host's, with `inherit_stdio`), and every `[[wasi.dirs]]` opened.
     ///
     /// # Errors
-    /// A directory that cannot be opened (fail closed: never a sandbox without its preopen).
-    pub fn new(policy: &Policy) -> std::io::Result<Self> {
+    /// A directory that cannot be opened (`host_failure: filesystem`; fail closed: never a
+    /// sandbox without its preopen); no descriptor left in the process budget for a preopen
+    /// (`rejected: limit_exceeded`).
+    pub fn new(policy: &Policy) -> Result<Self, cage_core::Error> {
+        Self::with_preopens(policy, &Preopens::open(policy)?)
+    }
+
+    /// Fresh state for one sandbox under `policy`, its preopens duplicated from `preopens`
+    /// (opened once, when the runtime's WASI was set up, from the same policy: a guest that
+    /// renames or replaces a granted directory's path cannot redirect the next sandbox's).
+    ///
+    /// # Errors
+    /// As [`WasiCtx::new`]; `preopens` made from another policy's `[[wasi.dirs]]`.
+    pub fn with_preopens(policy: &Policy, preopens: &Preopens) -> Result<Self, cage_core::Error> {
+        let fs = |e: std::io::Error| {
+            cage_core::Error::host_from(cage_core::HostFailure::Filesystem, e.to_string(), e)
+        };
         let w = &policy.wasi;
         let limit = usize::try_from(policy.limits.max_output.bytes()).unwrap_or(usize::MAX);
         let mut fds = Table::new(policy.limits.max_open_files);
@@ -323,19 +402,22 @@ impl WasiCtx {
         };
         for d in [Desc::Stdin, Desc::Stdout, Desc::Stderr] {
             fds.push(d)
-                .map_err(|_| std::io::Error::other("descriptor table full"))?;
+                .map_err(|_| fs(std::io::Error::other("descriptor table full")))?;
         }
-        for (root, d) in w.dirs.iter().enumerate() {
+        if !preopens.matches(policy) {
+            return Err(cage_core::Error::Policy(cage_core::PolicyError::Invalid(
+                "the WASI preopens were opened for another policy's wasi.dirs".into(),
+            )));
+        }
+        for (root, (d, opened)) in w.dirs.iter().zip(&preopens.dirs).enumerate() {
             // Every preopen holds a host descriptor for the sandbox's life.
-            let held = crate::budget::reserve(crate::budget::Cost::descriptors(1))
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            let dir = cap_std::fs::Dir::open_ambient_dir(&d.host, cap_std::ambient_authority())
-                .map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!("wasi.dirs: cannot open {}: {e}", d.host.display()),
-                    )
-                })?;
+            let held = cage_core::budget::reserve(cage_core::budget::Cost::descriptors(1))?;
+            let dir = opened.dir.try_clone().map_err(|e| {
+                fs(std::io::Error::new(
+                    e.kind(),
+                    format!("wasi.dirs: cannot duplicate {}: {e}", d.host.display()),
+                ))
+            })?;
             fds.push(Desc::Dir(DirDesc {
                 dir,
                 _held: held,
@@ -345,7 +427,7 @@ impl WasiCtx {
                 read: true,
                 root,
             }))
-            .map_err(|_| std::io::Error::other("descriptor table full"))?;
+            .map_err(|_| fs(std::io::Error::other("descriptor table full")))?;
         }
         Ok(WasiCtx {
             args: w.args.clone(),
@@ -374,6 +456,7 @@ impl WasiCtx {
             max_io: policy.limits.max_io_per_call.bytes(),
             disk_left: policy.limits.max_disk_write.bytes(),
             creations_left: Cell::new(u64::from(policy.limits.max_files_created)),
+            unsynced: false,
         })
     }
 
@@ -448,7 +531,7 @@ impl WasiCtx {
     pub(crate) fn stdin_ready(&self) -> u64 {
         match &self.stdin {
             Input::Bytes { data, pos } => data.len().saturating_sub(*pos) as u64,
-            Input::Inherit => super::guest::CHUNK as u64,
+            Input::Inherit => crate::errno::CHUNK as u64,
         }
     }
 
@@ -473,7 +556,11 @@ impl WasiCtx {
             Input::Inherit => {
                 let stdin = std::io::stdin();
                 wait_ready(&stdin, false, deadline)?;
-                let n = stdin.lock().read(buf)?;
+                // Straight from the descriptor, not through the standard library's buffer: what
+                // the poll saw is what the read gets, and nothing waits in a buffer the poll
+                // cannot see.
+                let n = rustix::io::read(&stdin, buf)
+                    .map_err(|e| Fail::Errno(Errno::from(&std::io::Error::from(e))))?;
                 self.used
                     .stdin_bytes
                     .set(self.used.stdin_bytes.get() + n as u64);
@@ -567,4 +654,13 @@ pub struct DirUsage {
     /// Whether the guest changed anything under it, or tried to (a refused change under a
     /// read-only preopen counts: the guest needed write access).
     pub changed: bool,
+}
+
+/// One entry of a directory listing as `fd_readdir` serves it.
+#[derive(Debug)]
+pub(crate) struct DirEntry {
+    pub(crate) name: Vec<u8>,
+    pub(crate) ty: u8,
+    /// The inode number the guest sees.
+    pub(crate) ino: u64,
 }

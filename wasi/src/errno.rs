@@ -173,3 +173,31 @@ mod tests {
         assert_eq!(Errno::from(&e), Errno::Noent);
     }
 }
+
+/// The largest host buffer a bulk copy uses.
+pub(crate) const CHUNK: usize = 64 << 10;
+
+/// Why a WASI function did not succeed: an errno for the guest, or a trap.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Errno(Errno),
+    Trap(cage_core::HostError),
+}
+
+impl From<Errno> for Fail {
+    fn from(e: Errno) -> Self {
+        Fail::Errno(e)
+    }
+}
+
+impl From<cage_core::HostError> for Fail {
+    fn from(e: cage_core::HostError) -> Self {
+        Fail::Trap(e)
+    }
+}
+
+impl From<std::io::Error> for Fail {
+    fn from(e: std::io::Error) -> Self {
+        Fail::Errno(Errno::from(&e))
+    }
+}

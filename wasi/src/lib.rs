@@ -1,4 +1,5 @@
-//! WASI preview 1, implemented once in Cage and run by every backend.
+//! WASI preview 1 for Cage: one implementation, run by every backend, built only on Cage's
+//! public host-function API.
 //!
 //! Every preview 1 function a guest imports is a Cage host function ([`functions`]) over one
 //! per-sandbox [`WasiCtx`]: the same code on Wasmtime, Wasmer Cranelift and Wasmer Singlepass,
@@ -7,40 +8,58 @@
 //! fuel identical on real programs. Files and directories go through `cap-std` (the capability
 //! library `wasmtime-wasi` is built on): no path, `..` or symlink leaves a preopen.
 //!
-//! What a guest sees follows Wasmtime's `wasmtime-wasi` preview 1, the reference (see
-//! `calls.rs` for where Cage decides differently, and why). Cage's own rules:
+//! It plugs into a runtime as an import provider ([`provider`], a
+//! [`cage_core::provider::ImportProvider`]): core resolves `wasi_snapshot_preview1` imports
+//! against it and makes a [`WasiCtx`] for each sandbox of a module that imports it, from the
+//! policy's `[wasi]` section. The `cage` crate adds it to every runtime it makes; a runtime made
+//! from a backend crate directly gets it with
+//! `runtime.add_provider(cage_wasi::provider_for(runtime.policy())?)`.
+//! Core itself knows nothing of WASI: this crate is the proof that the host-function API is
+//! enough to write an import set with per-sandbox state.
+//!
+//! What a guest sees follows Wasmtime's `wasmtime-wasi` preview 1, the reference, held to it by
+//! the conformance suite's oracle (see `calls.rs` for where Cage decides differently, and why,
+//! and the README's table of differences). Cage's own rules:
 //!
 //! - `proc_exit(n)`: `exited: n` for every n (Wasmtime refuses n ≥ 126, Wasmer reduces n modulo
 //!   256);
-//! - `poll_oneoff`: clock waits end at the call's deadline (`trapped: timeout`); with a frozen
-//!   clock nothing sleeps; descriptor subscriptions are ready at once;
-//! - `clock_time_get`/`clock_res_get`: real clocks or a frozen instant; CPU-time clocks `EINVAL`;
+//! - `poll_oneoff`: clock waits are paid before they start and end at the call's deadline
+//!   (`trapped: timeout`); with a frozen clock nothing sleeps; descriptor subscriptions are
+//!   ready at once;
+//! - `clock_time_get`/`clock_res_get`: real clocks or a frozen instant; CPU-time clocks `EBADF`;
 //! - `random_get`: the OS generator, or ChaCha20 seeded from `random = { seed = N }`;
 //! - read-only directories refuse every change with `EPERM`; stdout and stderr keep at most
 //!   `limits.max_output` each and then fail with `EIO`; `sock_*` is `ENOTSOCK` (no sockets);
 //! - a pointer out of bounds traps `memory_out_of_bounds`, a misaligned one `heap_misaligned`
 //!   (preview 1 says such calls trap);
-//! - every call costs fuel: [`crate::cost::WasiCosts`] (a base cost plus one unit per byte moved
-//!   between guest memory and the host).
+//! - the host resources a guest reaches are bounded by `limits.max_open_files`,
+//!   `max_disk_write`, `max_files_created` and `max_io_per_call`;
+//! - every call costs fuel, paid before the work: [`cage_core::cost::WasiCosts`].
 //!
 //! [`PREVIEW1`] is the import table: a `wasi_snapshot_preview1` import that is not in it, or has
-//! another type, is `rejected: unresolved_import` in core.
+//! another type, is `rejected: unresolved_import` before any runtime sees the module.
 
 mod calls;
+mod command;
 mod ctx;
 pub mod errno;
 mod guest;
 mod poll;
+mod preview1;
 
-pub use ctx::{DirUsage, WasiCtx, WasiUsage};
+pub use command::{CommandOutput, WasiCommand};
+pub use ctx::{DirUsage, Preopens, WasiCtx, WasiUsage};
 pub use errno::Errno;
+pub use preview1::{PREVIEW1, preview1_type};
 
-use crate::WASI_MODULE;
-use crate::host::{HostFunc, HostFunctions};
-use crate::module::FuncType;
+use std::sync::Arc;
+
+use cage_core::provider::ImportProvider;
+use cage_core::{Error, Extensions, FuncType, HostFunc, HostFunctions, Output, Policy};
 use guest::{Args, Guest};
 
-pub use crate::preview1::{PREVIEW1, preview1_type};
+/// The import module name of WASI preview 1.
+pub const WASI_MODULE: &str = "wasi_snapshot_preview1";
 
 /// What the realtime clock reads when frozen: 2023-11-14T22:13:20Z, in nanoseconds.
 pub const FROZEN_REALTIME_NS: u64 = 1_700_000_000_000_000_000;
@@ -104,7 +123,8 @@ fn implementation(name: &str) -> Option<Call> {
 }
 
 /// Every WASI preview 1 function as a Cage host function. A sandbox that runs them must hold a
-/// [`WasiCtx`] in its host state's extensions (core's sandboxes do, for modules importing WASI).
+/// [`WasiCtx`] in its host state's extensions ([`provider`] makes one for every sandbox of a
+/// module importing WASI).
 pub fn functions() -> Vec<HostFunc> {
     PREVIEW1
         .iter()
@@ -113,10 +133,10 @@ pub fn functions() -> Vec<HostFunc> {
             if name == "proc_exit" {
                 return HostFunc::new(WASI_MODULE, name, ty, |cx, a| {
                     Guest::enter(cx).map_err(|f| match f {
-                        guest::Fail::Trap(t) => t,
-                        guest::Fail::Errno(_) => crate::host::HostError::new("proc_exit failed"),
+                        errno::Fail::Trap(t) => t,
+                        errno::Fail::Errno(_) => cage_core::HostError::new("proc_exit failed"),
                     })?;
-                    Err(crate::host::HostError::Exit(Args(a).u32(0) as i32))
+                    Err(cage_core::HostError::Exit(Args(a).u32(0) as i32))
                 });
             }
             let call = implementation(name).unwrap_or(calls::proc_raise);
@@ -140,10 +160,72 @@ pub fn host_functions() -> &'static HostFunctions {
     })
 }
 
+/// WASI preview 1 as an import provider for runtimes of `policy`: add it to a runtime
+/// (`runtime.add_provider(..)`) and modules importing `wasi_snapshot_preview1` get Cage's WASI,
+/// each sandbox a [`WasiCtx`] made from the policy's `[wasi]`. The policy's directories are
+/// opened here, once ([`Preopens`]), and every sandbox gets duplicates of those handles.
+///
+/// # Errors
+/// A granted directory that cannot be opened (`host_failure: filesystem`); no descriptor left
+/// in the process budget.
+pub fn provider_for(policy: &Policy) -> Result<Arc<dyn ImportProvider>, Error> {
+    Ok(Arc::new(Preview1 {
+        preopens: Preopens::open(policy)?,
+    }))
+}
+
+/// WASI preview 1 with no directories: enough to resolve a module's imports (`cage inspect`),
+/// and to run sandboxes of policies that grant no directory; a sandbox of a policy that grants
+/// one is refused (its preopens were not opened: use [`provider_for`]).
+pub fn provider() -> Arc<dyn ImportProvider> {
+    static NONE: std::sync::OnceLock<Arc<dyn ImportProvider>> = std::sync::OnceLock::new();
+    NONE.get_or_init(|| {
+        Arc::new(Preview1 {
+            preopens: Preopens::none(),
+        })
+    })
+    .clone()
+}
+
+/// The WASI preview 1 provider (see [`provider`]).
+#[derive(Debug)]
+struct Preview1 {
+    preopens: Preopens,
+}
+
+impl ImportProvider for Preview1 {
+    fn module(&self) -> &str {
+        WASI_MODULE
+    }
+
+    fn function(&self, name: &str, ty: &FuncType) -> Result<HostFunc, String> {
+        match (preview1_type(name), host_functions().get(WASI_MODULE, name)) {
+            (Some(want), Some(f)) if *ty == want => Ok(f.clone()),
+            (Some(want), _) => Err(format!("has type {ty}, WASI preview 1 says {want}")),
+            _ => Err("is not a WASI preview 1 function".into()),
+        }
+    }
+
+    fn prepare_sandbox(&self, policy: &Policy, extensions: &mut Extensions) -> Result<(), Error> {
+        extensions.insert(WasiCtx::with_preopens(policy, &self.preopens)?);
+        Ok(())
+    }
+
+    fn take_output(&self, extensions: &mut Extensions) -> Option<Output> {
+        extensions.get_mut::<WasiCtx>().map(WasiCtx::take_output)
+    }
+}
+
+/// What the guest of a sandbox's host state used of its WASI capabilities, if it imports WASI
+/// (`cage::run_observed`'s extensions, a sandbox's `extensions()`).
+pub fn usage(extensions: &Extensions) -> Option<WasiUsage> {
+    extensions.get::<WasiCtx>().map(WasiCtx::usage)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::ValType::{I32, I64};
+    use cage_core::ValType::{I32, I64};
 
     #[test]
     fn table_is_complete_and_typed() {
@@ -175,8 +257,8 @@ mod tests {
 
     #[test]
     fn frozen_clocks_do_not_move() {
-        let mut p = crate::Policy::default();
-        p.wasi.clock = crate::policy::Clock::Frozen;
+        let mut p = cage_core::Policy::default();
+        p.wasi.clock = cage_core::policy::Clock::Frozen;
         let s = WasiCtx::new(&p).unwrap();
         assert_eq!(s.now(0), Some(FROZEN_REALTIME_NS));
         assert_eq!(s.now(1), Some(FROZEN_MONOTONIC_NS));
@@ -185,12 +267,17 @@ mod tests {
 
     #[test]
     fn a_missing_directory_is_an_error() {
-        let mut p = crate::Policy::default();
-        p.wasi.dirs.push(crate::policy::Dir {
-            host: "/nonexistent/cage-test".into(),
-            guest: "/x".into(),
-            mode: crate::policy::DirMode::Ro,
-        });
-        assert!(WasiCtx::new(&p).is_err());
+        let mut p = cage_core::Policy::default();
+        p.wasi.dirs.push(cage_core::policy::Dir::new(
+            "/nonexistent/cage-test",
+            "/x",
+            cage_core::policy::DirMode::Ro,
+        ));
+        let e = WasiCtx::new(&p).unwrap_err();
+        assert_eq!(
+            e.as_host_failure(),
+            Some(cage_core::HostFailure::Filesystem),
+            "{e}"
+        );
     }
 }

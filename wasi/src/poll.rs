@@ -1,6 +1,6 @@
 //! `poll_oneoff`: Cage's own, the same on every runtime.
 //!
-//! A clock wait is paid for before it starts: [`crate::cost::WasiCosts::per_ms_waited`] fuel
+//! A clock wait is paid for before it starts: [`cage_core::cost::WasiCosts::per_ms_waited`] fuel
 //! per millisecond asked for (rounded up), so that a metered guest cannot hold a host thread
 //! asleep for free (a guest that cannot pay traps `out_of_fuel` without sleeping). It ends at
 //! the call's deadline (`trapped: timeout`) if that comes first: neither runtime interrupts a
@@ -12,11 +12,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::ctx::Desc;
-use super::errno::Errno;
-use super::guest::{Args, Guest, Res};
-use crate::host::HostError;
-use crate::policy::Clock;
+use crate::ctx::Desc;
+use crate::errno::Errno;
+use crate::guest::{Args, Guest, Res};
+use cage_core::HostError;
+use cage_core::policy::Clock;
 
 const SUBSCRIPTION: u32 = 48;
 const EVENT: usize = 32;

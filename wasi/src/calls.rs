@@ -14,10 +14,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, SystemTimeSpec};
 use rand_core::Rng;
 
-use super::ctx::{Desc, DirDesc, FileDesc, WasiCtx};
-use super::errno::Errno;
-use super::guest::{Args, Fail, Guest, Res};
-use crate::host::HostError;
+use crate::ctx::{Desc, DirDesc, DirEntry, FileDesc, WasiCtx};
+use crate::errno::Errno;
+use crate::errno::{CHUNK, Fail};
+use crate::guest::{Args, Guest, Res};
+use cage_core::HostError;
 
 /// Rights (preview 1 `rights` bits) reported by `fd_fdstat_get`.
 mod rights {
@@ -360,14 +361,35 @@ pub(crate) fn fd_allocate(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     Err(Errno::Notsup.into())
 }
 
-pub(crate) fn fd_datasync(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
-    g.wasi()?.fds.file(a.u32(0))?.file.sync_data()?;
+/// `fd_sync` and `fd_datasync`: a flush costs the whole host's disk a journal commit and a cache
+/// flush, so it is paid for ([`cage_core::cost::WasiCosts::per_sync`]) and done only when the
+/// sandbox changed a file since its last flush (otherwise there is nothing of its own to
+/// flush, and the call succeeds at once): a guest cannot buy a storm of flushes with overwrites
+/// of one byte for almost no fuel.
+fn sync(g: &mut Guest<'_>, fd: u32, all: bool) -> Res<()> {
+    g.wasi()?.fds.file(fd)?;
+    if !g.wasi()?.unsynced {
+        return Ok(());
+    }
+    let cost = g.wasi()?.costs.per_sync;
+    g.pay(cost)?;
+    let w = g.wasi()?;
+    let f = w.fds.file(fd)?;
+    if all {
+        f.file.sync_all()?;
+    } else {
+        f.file.sync_data()?;
+    }
+    w.unsynced = false;
     Ok(())
 }
 
+pub(crate) fn fd_datasync(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
+    sync(g, a.u32(0), false)
+}
+
 pub(crate) fn fd_sync(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
-    g.wasi()?.fds.file(a.u32(0))?.file.sync_all()?;
-    Ok(())
+    sync(g, a.u32(0), true)
 }
 
 /// `fd_fdstat_get(fd, *fdstat)`: type, flags and rights, 24 bytes.
@@ -551,6 +573,7 @@ pub(crate) fn fd_filestat_set_size(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     }
     w.fds.file(a.u32(0))?.file.set_len(new)?;
     w.disk_left -= growth;
+    w.unsynced = true;
     Ok(())
 }
 
@@ -622,7 +645,7 @@ fn read_file(g: &mut Guest<'_>, fd: u32, ptr: u32, want: u64, at: Option<u64>) -
     let size = f.file.metadata()?.len();
     // A file that reports no size (as /proc and sysfs files do) is read a chunk at a time.
     let n = if size == 0 {
-        want.min(super::guest::CHUNK as u64)
+        want.min(CHUNK as u64)
     } else {
         want.min(size.saturating_sub(pos))
     };
@@ -719,7 +742,10 @@ fn write_common(g: &mut Guest<'_>, a: &Args<'_>, at: Option<u64>, result: u32) -
                 Some(at) => at,
                 None => f.position,
             };
-            let growth = start.saturating_add(want).saturating_sub(size);
+            // Growth: what lands past the end, and what fills holes of a sparse file (real disk
+            // either way).
+            let holes = holes_in(&f.file, start, start.saturating_add(want).min(size))?;
+            let growth = start.saturating_add(want).saturating_sub(size) + holes;
             let fits = want.saturating_sub(growth.saturating_sub(disk_left));
             if fits == 0 && want > 0 {
                 g.check_buffer(buf, len)?;
@@ -733,10 +759,10 @@ fn write_common(g: &mut Guest<'_>, a: &Args<'_>, at: Option<u64>, result: u32) -
                 Ok(n)
             })?;
             let w = g.wasi()?;
-            w.disk_left -= start
-                .saturating_add(n)
-                .saturating_sub(size)
-                .min(w.disk_left);
+            // What it wrote into holes is at most the holes it was charged for.
+            let grew = start.saturating_add(n).saturating_sub(size) + holes.min(n);
+            w.disk_left -= grew.min(w.disk_left);
+            w.unsynced = true;
             if at.is_none() {
                 let f = w.fds.file(fd)?;
                 f.position = start.checked_add(n).ok_or(Errno::Overflow)?;
@@ -819,15 +845,6 @@ pub(crate) fn fd_prestat_dir_name(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     g.write(a.u32(1), name.as_bytes())
 }
 
-/// One entry of a directory listing as `fd_readdir` serves it.
-#[derive(Debug)]
-pub(crate) struct DirEntry {
-    name: Vec<u8>,
-    ty: u8,
-    /// The inode number the guest sees.
-    ino: u64,
-}
-
 /// The bytes an entry takes in `fd_readdir`'s output: a 24-byte header and the name.
 fn dirent_len(e: &DirEntry) -> u64 {
     24 + e.name.len() as u64
@@ -837,7 +854,7 @@ fn dirent_len(e: &DirEntry) -> u64 {
 const ENTRIES_PER_DEADLINE_CHECK: usize = 256;
 
 /// Reads the directory `fd` from the host into its sorted listing: `.`, `..`, then the entries
-/// in name order. Each entry is paid for ([`crate::cost::WasiCosts::per_dir_entry`]) before the
+/// in name order. Each entry is paid for ([`cage_core::cost::WasiCosts::per_dir_entry`]) before the
 /// next is read, the deadline is looked at as it goes, and the listing's size is bounded by
 /// `limits.max_io_per_call` (`ENOMEM` past it): a listing is host work and host memory, and the
 /// guest pays for both before it gets any of it.
@@ -888,10 +905,65 @@ fn read_listing(g: &mut Guest<'_>, fd: u32) -> Res<()> {
         let ino = w.inode(dev, ino);
         listing.push(DirEntry { name, ty, ino });
     }
+    // The listings a sandbox keeps, over all its open directories, stay within
+    // `limits.max_io_per_call`: the others are dropped (read again, and paid again, if the
+    // guest goes on with them) rather than kept without bound.
+    let new_bytes: u64 = listing.iter().map(dirent_len).sum();
+    let kept: u64 = w
+        .fds
+        .used
+        .values()
+        .filter_map(|d| match d {
+            Desc::Dir(d) => d.listing.as_deref(),
+            _ => None,
+        })
+        .flat_map(|l| l.iter().map(dirent_len))
+        .sum();
+    if kept + new_bytes > w.max_io {
+        for d in w.fds.used.values_mut() {
+            if let Desc::Dir(d) = d {
+                d.listing = None;
+            }
+        }
+    }
     if let Some(Desc::Dir(d)) = w.fds.used.get_mut(&fd) {
         d.listing = Some(listing);
     }
     Ok(())
+}
+
+/// Bytes of `[start, end)` of `file` that are holes (sparse: no disk allocated), which a write
+/// there would allocate. Where the filesystem cannot say, none.
+fn holes_in(file: &std::fs::File, start: u64, end: u64) -> Res<u64> {
+    if start >= end {
+        return Ok(0);
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{SeekFrom, seek};
+        let mut holes = 0u64;
+        let mut at = start;
+        while at < end {
+            // The next hole at or after `at` (the end of the file counts as one).
+            let Ok(hole) = seek(file, SeekFrom::Hole(at)) else {
+                return Ok(holes);
+            };
+            if hole >= end {
+                break;
+            }
+            // Where data starts again (ENXIO: not before the end of the file).
+            let data = seek(file, SeekFrom::Data(hole)).unwrap_or(end);
+            let upto = data.min(end);
+            holes += upto - hole;
+            at = upto;
+        }
+        Ok(holes)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = file;
+        Ok(0)
+    }
 }
 
 /// `fd_readdir(fd, buf, len, cookie, *used)`: `.`, `..`, then the entries in name order; the
@@ -1058,8 +1130,8 @@ pub(crate) fn path_open(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     // `EMFILE` at the sandbox's limit and `ENFILE` at the process's, before the host opens
     // anything.
     w.fds.room()?;
-    let held =
-        crate::budget::reserve(crate::budget::Cost::descriptors(1)).map_err(|_| Errno::Nfile)?;
+    let held = cage_core::budget::reserve(cage_core::budget::Cost::descriptors(1))
+        .map_err(|_| Errno::Nfile)?;
     let desc = open_at(w, d, lookup, &path, oflags, base, fdflags, held)?;
     let new = w.fds.push(desc)?;
     g.put_u32(a.u32(8), new)
@@ -1101,7 +1173,7 @@ fn open_at(
     oflags: u32,
     base: u64,
     fdflags: u32,
-    held: crate::budget::Reservation,
+    held: cage_core::budget::Reservation,
 ) -> Res<Desc> {
     let mut o = cap_std::fs::OpenOptions::new();
     let (mut read, mut write, mut create) = (false, false, false);
@@ -1271,11 +1343,11 @@ pub(crate) fn path_unlink_file(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
 }
 
 /// Converts a [`Fail`] into what the guest sees: an errno result, or a trap.
-pub(crate) fn finish(r: Res<()>) -> Result<Vec<crate::value::Value>, HostError> {
+pub(crate) fn finish(r: Res<()>) -> Result<Vec<cage_core::Value>, HostError> {
     let errno = match r {
         Ok(()) => Errno::Success,
         Err(Fail::Errno(e)) => e,
         Err(Fail::Trap(t)) => return Err(t),
     };
-    Ok(vec![crate::value::Value::I32(errno.raw())])
+    Ok(vec![cage_core::Value::I32(errno.raw())])
 }

@@ -13,9 +13,12 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::module::{ExternType, FuncType, ModuleInfo};
 use crate::outcome::{Rejection, Trap};
+pub mod provider;
+
 use crate::state::HostState;
 use crate::typed::{WasmParams, WasmResults, WasmTy};
 use crate::value::Value;
+use provider::ImportProvider;
 
 /// Why a host function stopped the guest.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -149,6 +152,90 @@ pub trait HostContext {
         ];
         self.read(offset, &mut v)?;
         Ok(v)
+    }
+}
+
+/// What a backend supplies for host functions: access to the calling guest's exported memory
+/// and its fuel counter, as primitives. Core implements [`HostContext`] on top of it, so that
+/// charging fuel (charge, or consume what is left and trap) is written once for every runtime,
+/// as wasmi's `Caller::get_fuel`/`set_fuel` split does. Backend authors implement it (reach it
+/// through [`crate::backend::HostAccess`]); applications see [`HostContext`].
+pub trait HostAccess {
+    /// As [`HostContext::read`].
+    ///
+    /// # Errors
+    /// As [`HostContext::read`].
+    fn memory_read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), HostError>;
+
+    /// As [`HostContext::write`].
+    ///
+    /// # Errors
+    /// As [`HostContext::write`].
+    fn memory_write(&mut self, offset: u64, data: &[u8]) -> Result<(), HostError>;
+
+    /// As [`HostContext::memory_size`].
+    fn memory_len(&mut self) -> u64;
+
+    /// As [`HostContext::has_memory`].
+    fn memory_exported(&mut self) -> bool;
+
+    /// Fuel left, `None` without metering.
+    fn fuel_left(&mut self) -> Option<u64>;
+
+    /// Sets the fuel left (at most [`crate::policy::MAX_FUEL`]).
+    ///
+    /// # Errors
+    /// The runtime refuses (a host failure).
+    fn set_fuel_left(&mut self, fuel: u64) -> Result<(), HostError>;
+
+    /// As [`HostContext::state`].
+    fn host_state(&mut self) -> &mut HostState;
+}
+
+impl<T: HostAccess> HostContext for T {
+    #[inline]
+    fn read(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), HostError> {
+        self.memory_read(offset, buf)
+    }
+
+    #[inline]
+    fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), HostError> {
+        self.memory_write(offset, data)
+    }
+
+    #[inline]
+    fn memory_size(&mut self) -> u64 {
+        self.memory_len()
+    }
+
+    #[inline]
+    fn has_memory(&mut self) -> bool {
+        self.memory_exported()
+    }
+
+    #[inline]
+    fn consume_fuel(&mut self, amount: u64) -> Result<(), HostError> {
+        let Some(left) = self.fuel_left() else {
+            return Ok(());
+        };
+        match left.checked_sub(amount) {
+            Some(rest) => self.set_fuel_left(rest),
+            None => {
+                // Not enough: what was left is consumed, and the guest traps `out_of_fuel`.
+                let _ = self.set_fuel_left(0);
+                Err(HostError::OutOfFuel)
+            }
+        }
+    }
+
+    #[inline]
+    fn fuel_remaining(&mut self) -> Option<u64> {
+        self.fuel_left()
+    }
+
+    #[inline]
+    fn state(&mut self) -> &mut HostState {
+        self.host_state()
     }
 }
 
@@ -458,65 +545,71 @@ impl HostFunctions {
         self.funcs.values()
     }
 
-    /// The function each import of `module` binds to, in import order: the host function of
-    /// that name, or, for a `wasi_snapshot_preview1` import, the function of that name in `wasi`
-    /// (when the runtime provides WASI). This is the one place imports are resolved; backends
-    /// define exactly these.
+    /// The function each import of `module` binds to, in import order: for an import of a
+    /// module one of `providers` provides, that provider's function; else the host function of
+    /// that name. This is the one place imports are resolved; backends define exactly these.
     ///
     /// # Errors
     /// As [`HostFunctions::resolve`].
     pub fn bind(
         &self,
         module: &ModuleInfo,
-        wasi: Option<&HostFunctions>,
+        providers: &[Arc<dyn ImportProvider>],
     ) -> Result<Vec<HostFunc>, Error> {
-        self.resolve(module, wasi.is_some())?;
-        Ok(module
-            .imports
-            .iter()
-            .filter_map(|imp| match wasi {
-                Some(w) if imp.module == crate::WASI_MODULE => w.get(&imp.module, &imp.name),
-                _ => self.get(&imp.module, &imp.name),
-            })
-            .cloned()
-            .collect())
+        let mut bound = Vec::with_capacity(module.imports.len());
+        for imp in &module.imports {
+            bound.push(self.resolve_one(imp, providers)?);
+        }
+        Ok(bound)
     }
 
     /// Resolves every import of `module` before any runtime sees it: each must be a host
-    /// function of the same type, or (when `wasi` is true) a WASI preview 1 import.
+    /// function of the same type, or what one of `providers` provides for it.
     ///
     /// # Errors
     /// `rejected: unresolved_import` naming the first import that is missing or mistyped.
-    pub fn resolve(&self, module: &ModuleInfo, wasi: bool) -> Result<(), Error> {
+    pub fn resolve(
+        &self,
+        module: &ModuleInfo,
+        providers: &[Arc<dyn ImportProvider>],
+    ) -> Result<(), Error> {
         for imp in &module.imports {
-            let unresolved = |why: String| {
-                Err(Error::reject(
-                    Rejection::UnresolvedImport,
-                    format!("import {}.{} {why}", imp.module, imp.name),
-                ))
-            };
-            if wasi && imp.module == crate::WASI_MODULE {
-                match (&imp.ty, crate::preview1::preview1_type(&imp.name)) {
-                    (ExternType::Func { ty }, Some(want)) if *ty == want => continue,
-                    (ExternType::Func { ty }, Some(want)) => {
-                        return unresolved(format!("has type {ty}, WASI preview 1 says {want}"));
-                    }
-                    _ => return unresolved("is not a WASI preview 1 function".into()),
-                }
-            }
-            match (&imp.ty, self.get(&imp.module, &imp.name)) {
-                (ExternType::Func { ty }, Some(f)) if *ty == f.ty => {}
-                (ExternType::Func { ty }, Some(f)) => {
-                    return unresolved(format!(
-                        "has type {ty} but the host function has type {}",
-                        f.ty
-                    ));
-                }
-                (ty, _) => {
-                    return unresolved(format!("({}) is not provided by the host", ty.kind()));
-                }
-            }
+            self.resolve_one(imp, providers)?;
         }
         Ok(())
+    }
+
+    fn resolve_one(
+        &self,
+        imp: &crate::module::Import,
+        providers: &[Arc<dyn ImportProvider>],
+    ) -> Result<HostFunc, Error> {
+        let unresolved = |why: String| {
+            Error::reject(
+                Rejection::UnresolvedImport,
+                format!("import {}.{} {why}", imp.module, imp.name),
+            )
+        };
+        if let Some(p) = providers.iter().find(|p| p.module() == imp.module) {
+            return match &imp.ty {
+                ExternType::Func { ty } => p.function(&imp.name, ty).map_err(unresolved),
+                other => Err(unresolved(format!(
+                    "({}) is not provided by the {} provider",
+                    other.kind(),
+                    p.module()
+                ))),
+            };
+        }
+        match (&imp.ty, self.get(&imp.module, &imp.name)) {
+            (ExternType::Func { ty }, Some(f)) if *ty == f.ty => Ok(f.clone()),
+            (ExternType::Func { ty }, Some(f)) => Err(unresolved(format!(
+                "has type {ty} but the host function has type {}",
+                f.ty
+            ))),
+            (ty, _) => Err(unresolved(format!(
+                "({}) is not provided by the host",
+                ty.kind()
+            ))),
+        }
     }
 }
