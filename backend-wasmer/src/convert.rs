@@ -110,6 +110,12 @@ pub(crate) fn val_type(t: ValType) -> Result<Type, Error> {
                 "wasmer has no anyref (GC) values",
             ));
         }
+        other => {
+            return Err(Error::reject(
+                Rejection::Unsupported,
+                format!("wasmer has no {other:?} values"),
+            ));
+        }
     })
 }
 

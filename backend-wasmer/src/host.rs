@@ -138,7 +138,7 @@ pub(crate) fn function(
 }
 
 /// Wasmer's typed version of a host function, attached to a [`HostFunc`] with
-/// [`HostFunc::with_fast_path`] (the `cage` crate's `host_fn` does it): Cage makes it with
+/// [`cage_core::backend::with_fast_path`] (the `cage` crate's `host_fn` does it): Cage makes it with
 /// `Function::new_typed_with_env`, Wasmer's typed host-function path, instead of the dynamic
 /// closure.
 #[derive(Clone)]
@@ -186,7 +186,7 @@ macro_rules! host_params {
                                 host: &mut data.host,
                                 store,
                             };
-                            HostFunc::invoke_typed(&m, &n, fuel_cost, &*f, &mut cx, ($($t,)*))
+                            cage_core::backend::invoke_typed(&m, &n, fuel_cost, &*f, &mut cx, ($($t,)*))
                                 .map(R::into_native)
                                 .map_err(|e| RuntimeError::user(Box::new(HostTrap(e))))
                         },
@@ -197,14 +197,4 @@ macro_rules! host_params {
     )*};
 }
 
-host_params! {
-    ()
-    (P1)
-    (P1, P2)
-    (P1, P2, P3)
-    (P1, P2, P3, P4)
-    (P1, P2, P3, P4, P5)
-    (P1, P2, P3, P4, P5, P6)
-    (P1, P2, P3, P4, P5, P6, P7)
-    (P1, P2, P3, P4, P5, P6, P7, P8)
-}
+cage_core::for_each_arity!(host_params);

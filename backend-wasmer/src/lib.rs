@@ -19,6 +19,10 @@
 //! The sandbox lifecycle, import resolution and WASI are core's ([`cage_core::Runtime`]); this
 //! crate supplies the runtime primitives of [`cage_core::backend::Backend`]. `tests/behaviour.rs`
 //! runs core's behaviour suite and a corpus smoke set on both compilers of this backend alone.
+//!
+//! Why one file over 800 lines: the backend's primitives (compile, load, store, instantiate,
+//! call) and the typed-call glue they share one store type with; the middleware, the host
+//! functions, conversions and the `unsafe` calls are their own modules.
 
 mod convert;
 mod host;
@@ -139,18 +143,16 @@ impl std::fmt::Debug for Wasmer {
 /// # Errors
 /// As [`Wasmer::new`].
 pub fn runtime(policy: &Policy, compiler: Compiler) -> Result<cage_core::Runtime<Wasmer>, Error> {
-    Ok(cage_core::Runtime::from_backend(Wasmer::new(
-        policy, compiler,
-    )?))
+    cage_core::backend::runtime(policy, |policy| Wasmer::new(policy, compiler))
 }
 
 impl Wasmer {
-    /// Builds a runtime for `policy` with `compiler`.
+    /// Builds a runtime for `policy` (validated by [`cage_core::backend::runtime`]) with
+    /// `compiler`.
     ///
     /// # Errors
-    /// An invalid policy; a host failure when the watchdog thread cannot start.
-    pub fn new(policy: &Policy, compiler: Compiler) -> Result<Self, Error> {
-        policy.validate()?;
+    /// A compiler not compiled in; a host failure when the watchdog thread cannot start.
+    fn new(policy: &Policy, compiler: Compiler) -> Result<Self, Error> {
         if !compiler.is_compiled_in() {
             return Err(PolicyError::Invalid(format!(
                 "{} is not compiled in: enable the `singlepass` feature of cage-wasmer \
@@ -163,7 +165,6 @@ impl Wasmer {
             Some(t) => Some(Arc::new(Watchdog::start(t)?)),
             None => None,
         };
-        policy.check_host_dirs()?;
         Ok(Wasmer {
             compiler,
             policy: policy.clone(),
@@ -551,10 +552,10 @@ impl WasmerStore {
             let (armed, deadline) = d.watchdog.arm(&d.slot, d.timeout);
             // Only host functions read it.
             if hosted {
-                self.env
-                    .as_mut(&mut self.store)
-                    .host
-                    .set_deadline(Some(deadline));
+                cage_core::backend::set_deadline(
+                    &mut self.env.as_mut(&mut self.store).host,
+                    Some(deadline),
+                );
             }
             armed
         });
@@ -832,8 +833,12 @@ impl<A: cage_core::WasmTy + wasmer::FromToNativeWasmType> WasmerResults for (A,)
     }
 }
 
+/// Results of two values and more are Wasmer's tuples as they are (`()` and `(A,)` above).
 macro_rules! tuple_results {
-    ($(($($t:ident),*))*) => {$(
+    ($(($($t:ident),*))*) => {$( tuple_results!(@one $($t),*); )*};
+    (@one) => {};
+    (@one $a:ident) => {};
+    (@one $($t:ident),+) => {
         impl<$($t: cage_core::WasmTy + wasmer::FromToNativeWasmType),*> WasmerResults for ($($t,)*) {
             type Native = ($($t,)*);
             fn from_native(n: Self::Native) -> Self {
@@ -843,26 +848,25 @@ macro_rules! tuple_results {
                 self
             }
         }
-    )*};
+    };
 }
-tuple_results! {
-    (A, B)
-    (A, B, C)
-    (A, B, C, D)
-    (A, B, C, D, E)
-    (A, B, C, D, E, F)
-    (A, B, C, D, E, F, G)
-    (A, B, C, D, E, F, G, H)
+cage_core::for_each_arity!(tuple_results);
+
+/// Wasmer's parameter type for a tuple of arguments: `()`, the one type, or the tuple.
+macro_rules! native_params {
+    () => { () };
+    ($a:ident) => { $a };
+    ($($t:ident),+) => { ($($t),+) };
 }
 
 macro_rules! typed_calls {
-    ($(($($t:ident),*) => $native:ty;)*) => {$(
+    ($(($($t:ident),*))*) => {$(
         impl<$($t,)* R> TypedStore<($($t,)*), R> for WasmerStore
         where
             $($t: cage_core::WasmTy + wasmer::FromToNativeWasmType,)*
             R: WasmerResults,
         {
-            type Typed = wasmer::TypedFunction<$native, R::Native>;
+            type Typed = wasmer::TypedFunction<native_params!($($t),*), R::Native>;
 
             fn typed(&mut self, func: &wasmer::Function) -> Result<Self::Typed, Error> {
                 func.typed(&self.store).map_err(|e| {
@@ -884,38 +888,18 @@ macro_rules! typed_calls {
         }
     )*};
 }
-typed_calls! {
-    () => ();
-    (A) => A;
-    (A, B) => (A, B);
-    (A, B, C) => (A, B, C);
-    (A, B, C, D) => (A, B, C, D);
-    (A, B, C, D, E) => (A, B, C, D, E);
-    (A, B, C, D, E, F) => (A, B, C, D, E, F);
-    (A, B, C, D, E, F, G) => (A, B, C, D, E, F, G);
-    (A, B, C, D, E, F, G, H) => (A, B, C, D, E, F, G, H);
-}
+cage_core::for_each_arity!(typed_calls);
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_version_in_the_cache_key_is_the_pinned_one() {
-        let manifest = include_str!("../../Cargo.toml");
-        let pin = format!("wasmer = {{ version = \"={}\"", super::WASMER_VERSION);
-        assert!(
-            manifest.contains(&pin),
-            "update WASMER_VERSION with the workspace pin"
-        );
-    }
-
     /// Without the `singlepass` feature (`cargo test -p cage-wasmer --no-default-features`), the
     /// BUSL-licensed compiler is absent and asking for it is a typed error, never a silent
     /// Cranelift.
     #[test]
     fn singlepass_is_there_exactly_when_its_feature_is() {
-        use super::{Compiler, Wasmer};
+        use super::Compiler;
         let policy = cage_core::Policy::default();
-        let made = Wasmer::new(&policy, Compiler::Singlepass);
+        let made = super::runtime(&policy, Compiler::Singlepass);
         assert_eq!(
             Compiler::Singlepass.is_compiled_in(),
             cfg!(feature = "singlepass")

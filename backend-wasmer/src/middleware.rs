@@ -36,6 +36,9 @@
 //! interrupt can never land in host code (Wasmer's own `SIGUSR1` interrupts could, and unwinding
 //! out of `malloc` deadlocks). One middleware value serves one module: the global indexes it
 //! adds are stored in it, so every compile gets a fresh engine and middleware.
+//!
+//! Why one file over 800 lines: one middleware, whose fuel, deadline and grow checks must be
+//! placed by one pass over each function's operators.
 
 use std::sync::Mutex;
 

@@ -85,10 +85,12 @@ pub(crate) fn define(
         return (fast.0)(linker, metered, f.fuel_cost);
     }
     let engine = linker.engine().clone();
+    let params = f.ty.params.iter().copied().map(val_type);
+    let results = f.ty.results.iter().copied().map(val_type);
     let ty = wasmtime::FuncType::new(
         &engine,
-        f.ty.params.iter().copied().map(val_type),
-        f.ty.results.iter().copied().map(val_type),
+        params.collect::<wasmtime::Result<Vec<_>>>()?,
+        results.collect::<wasmtime::Result<Vec<_>>>()?,
     );
     let func = f.clone();
     linker.func_new(
@@ -115,7 +117,7 @@ pub(crate) fn define(
 }
 
 /// Wasmtime's typed version of a host function, attached to a [`HostFunc`] with
-/// [`HostFunc::with_fast_path`] (the `cage` crate's `host_fn` does it): Cage links it with
+/// [`cage_core::backend::with_fast_path`] (the `cage` crate's `host_fn` does it): Cage links it with
 /// `Linker::func_wrap`, Wasmtime's typed host-function path, instead of the dynamic closure.
 #[derive(Clone)]
 pub struct WasmtimeHostFn(Arc<DefineFn>);
@@ -159,7 +161,7 @@ macro_rules! host_params {
                         &name,
                         move |mut caller: Caller<'_, StoreData>, $($t: $t),*| -> wasmtime::Result<R> {
                             let mut ctx = Context { caller: &mut caller, metered };
-                            HostFunc::invoke_typed(&m, &n, fuel_cost, &*f, &mut ctx, ($($t,)*))
+                            cage_core::backend::invoke_typed(&m, &n, fuel_cost, &*f, &mut ctx, ($($t,)*))
                                 .map_err(|e| wasmtime::Error::new(HostTrap(e)))
                         },
                     )?;
@@ -170,14 +172,4 @@ macro_rules! host_params {
     )*};
 }
 
-host_params! {
-    ()
-    (P1)
-    (P1, P2)
-    (P1, P2, P3)
-    (P1, P2, P3, P4)
-    (P1, P2, P3, P4, P5)
-    (P1, P2, P3, P4, P5, P6)
-    (P1, P2, P3, P4, P5, P6, P7)
-    (P1, P2, P3, P4, P5, P6, P7, P8)
-}
+cage_core::for_each_arity!(host_params);

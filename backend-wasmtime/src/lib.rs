@@ -220,18 +220,16 @@ impl std::fmt::Debug for Wasmtime {
 /// # Errors
 /// As [`Wasmtime::new`].
 pub fn runtime(policy: &Policy) -> Result<cage_core::Runtime<Wasmtime>, Error> {
-    Ok(cage_core::Runtime::from_backend(Wasmtime::new(policy)?))
+    cage_core::backend::runtime(policy, Wasmtime::new)
 }
 
 impl Wasmtime {
     /// Builds an engine for `policy`.
     ///
     /// # Errors
-    /// An invalid policy, or a combination Wasmtime refuses (the error says which); a host
+    /// A combination Wasmtime refuses (the error says which); a host
     /// failure when the deadline thread cannot start.
-    pub fn new(policy: &Policy) -> Result<Self, Error> {
-        policy.validate()?;
-        policy.check_host_dirs()?;
+    fn new(policy: &Policy) -> Result<Self, Error> {
         // The pool's reservation comes out of the process budget; a pool that does not fit
         // there, or that the host refuses (`vm.overcommit_memory = 2`, `ulimit -v`), gives way
         // to the on-demand allocator: the pool is speed, not a limit.
@@ -475,7 +473,7 @@ fn arm(store: &mut Store<StoreData>, timeout: &Option<(Duration, Arc<Pacer>)>) {
     let at = pacer.arm(*timeout);
     let data = store.data_mut();
     data.deadline.at = at;
-    data.host.set_deadline(Some(at));
+    cage_core::backend::set_deadline(&mut data.host, Some(at));
     store.set_epoch_deadline(1);
 }
 
@@ -592,18 +590,5 @@ where
     fn call_typed(&mut self, func: &wasmtime::TypedFunc<P, R>, args: P) -> Result<R, Error> {
         arm(&mut self.store, &self.timeout);
         func.call(&mut self.store, args).map_err(|e| classify(&e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_version_in_the_cache_key_is_the_pinned_one() {
-        let manifest = include_str!("../../Cargo.toml");
-        let pin = format!("wasmtime = {{ version = \"={}\"", super::WASMTIME_VERSION);
-        assert!(
-            manifest.contains(&pin),
-            "update WASMTIME_VERSION with the workspace pin"
-        );
     }
 }

@@ -88,17 +88,13 @@ where
     let mut func = HostFunc::wrap_shared(module, name, f.clone());
     #[cfg(feature = "wasmtime")]
     {
-        func = func.with_fast_path(<P as cage_wasmtime::HostParams>::fast_path::<R, F>(
-            module,
-            name,
-            f.clone(),
-        ));
+        let fast = <P as cage_wasmtime::HostParams>::fast_path::<R, F>(module, name, f.clone());
+        func = cage_core::backend::with_fast_path(func, fast);
     }
     #[cfg(feature = "wasmer")]
     {
-        func = func.with_fast_path(<P as cage_wasmer::HostParams>::fast_path::<R, F>(
-            module, name, f,
-        ));
+        let fast = <P as cage_wasmer::HostParams>::fast_path::<R, F>(module, name, f);
+        func = cage_core::backend::with_fast_path(func, fast);
     }
     func
 }
@@ -166,9 +162,9 @@ struct ReadmeDoctests;
 struct RustDocDoctests;
 
 #[cfg(feature = "wasmer")]
-pub use cage_wasmer::{Compiler as WasmerCompiler, Wasmer};
+pub use cage_wasmer::{Compiler as WasmerCompiler, WASMER_VERSION, Wasmer};
 #[cfg(feature = "wasmtime")]
-pub use cage_wasmtime::Wasmtime;
+pub use cage_wasmtime::{WASMTIME_VERSION, Wasmtime};
 
 #[cfg(not(any(feature = "wasmtime", feature = "wasmer")))]
 compile_error!("enable at least one runtime feature of `cage`: `wasmtime` or `wasmer`");

@@ -15,7 +15,7 @@
 //! `conformance` and `bench`.
 
 use cage::module::{ExternType, Import, ModuleInfo};
-use cage::{FuncType, HostFunc, HostFunctions, RefKind, ValType, Value};
+use cage::{FuncType, HostFunc, HostFunctions, Value};
 use clap::Args;
 
 /// The import module of WASI preview 1, which stubs never replace.
@@ -127,21 +127,6 @@ pub(crate) struct Stubs {
     pub(crate) unmatched: Vec<StubPattern>,
 }
 
-/// The zero of a value type: what a stub returns.
-fn zero(ty: ValType) -> Value {
-    match ty {
-        ValType::I32 => Value::I32(0),
-        ValType::I64 => Value::I64(0),
-        ValType::F32 => Value::F32(0),
-        ValType::F64 => Value::F64(0),
-        ValType::V128 => Value::V128(0),
-        ValType::Ref(RefKind::Func) => Value::FuncRef { null: true },
-        ValType::Ref(RefKind::Extern) => Value::ExternRef(None),
-        ValType::Ref(RefKind::Any) => Value::AnyRef { null: true },
-        ValType::Ref(RefKind::Exn) => Value::ExnRef { null: true },
-    }
-}
-
 /// A stub for every function import of `imports` that a pattern covers (WASI preview 1
 /// excepted), each costing `call_cost` fuel per call (Sightglass markers: 0).
 pub(crate) fn stub_functions(
@@ -168,7 +153,7 @@ pub(crate) fn stub_functions(
         if !covered {
             continue;
         }
-        let results: Vec<Value> = ty.results.iter().map(|t| zero(*t)).collect();
+        let results: Vec<Value> = ty.results.iter().map(|t| Value::default_for(*t)).collect();
         let cost = if is_sightglass_marker(&imp.module, &imp.name, ty) {
             0
         } else {

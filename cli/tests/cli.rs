@@ -1,5 +1,8 @@
 //! The `cage` command line as a contract: flags, the JSON report, exit statuses, and the
 //! commands the README shows.
+//!
+//! Why one file over 800 lines: one test binary for the CLI contract keeps one build of the
+//! test harness; each test stands alone.
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -2,6 +2,9 @@
 //! once, static limits raised from the command line, the compile cache on by default, one
 //! contract for errors, a profile that leaves the user's directories alone, and policy
 //! documentation that shows only what applies. Each test proves one friction gone.
+//!
+//! Why one file over 800 lines: one test binary for the real-program frictions; each test
+//! stands alone.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -21,6 +21,9 @@
 //! on a registered instance after such a module was skipped (its state may depend on the skipped
 //! module), and directives of proposals beyond 2.0. See [`crate::spectest`] for how `spectest` imports are
 //! provided.
+//!
+//! Why one file over 800 lines: one interpreter of the spec testsuite's `.wast` directives,
+//! one arm per directive kind; its value conversions are shared by every arm.
 
 use std::collections::HashMap;
 

@@ -24,6 +24,55 @@ use crate::value::Value;
 
 pub use crate::host::{HostAccess, checked_range};
 
+/// Makes a runtime: validates `policy` (ranges and combinations, [`Policy::validate`]; host
+/// directories, [`Policy::check_host_dirs`]) and only then lets `make` build the backend from
+/// it. The one way to a [`crate::Runtime`], so no backend can skip the policy's validation.
+///
+/// # Errors
+/// The policy's first problem; what `make` answers.
+pub fn runtime<B: Backend>(
+    policy: &Policy,
+    make: impl FnOnce(&Policy) -> Result<B, Error>,
+) -> Result<crate::Runtime<B>, Error> {
+    policy.validate()?;
+    policy.check_host_dirs()?;
+    Ok(crate::Runtime::from_backend(make(policy)?))
+}
+
+/// Sets the deadline of the call starting now on `state` (backends, before each call), on the
+/// clock given to [`HostState::set_clock`] ([`crate::deadline::Pacer::arm`]'s answer), so
+/// that host functions see it ([`HostState::deadline_passed`]).
+#[inline]
+pub fn set_deadline(state: &mut HostState, deadline: Option<u64>) {
+    state.set_deadline(deadline);
+}
+
+/// Attaches a backend's typed version of `func`, which that backend links instead of the
+/// dynamic closure. It must behave exactly as [`invoke_typed`] does (the `cage` crate's
+/// `host_fn` attaches one per backend); backends find theirs with [`HostFunc::fast_path`].
+#[must_use]
+pub fn with_fast_path<T: std::any::Any + Send + Sync>(func: HostFunc, fast: T) -> HostFunc {
+    func.with_fast_path(fast)
+}
+
+/// What a typed fast path does around the closure, exactly as [`HostFunc::invoke`] does:
+/// charge `fuel_cost`, call, contain a panic (poisoning the sandbox), and end the call
+/// `timeout` when the closure returned past the deadline.
+///
+/// # Errors
+/// The closure's error, out of fuel, or a panic as [`crate::HostError::Panic`].
+#[inline]
+pub fn invoke_typed<P: WasmParams, R: WasmResults, F: crate::IntoHostFn<P, R>>(
+    module: &str,
+    name: &str,
+    fuel_cost: u64,
+    f: &F,
+    ctx: &mut dyn crate::HostContext,
+    args: P,
+) -> Result<R, crate::HostError> {
+    HostFunc::invoke_typed(module, name, fuel_cost, f, ctx, args)
+}
+
 /// The backend of `runtime`, for backend authors and their tests (applications use
 /// [`crate::Runtime`]'s own methods).
 pub fn backend_of<B: Backend>(runtime: &crate::Runtime<B>) -> &B {
@@ -145,7 +194,7 @@ pub trait Store {
     fn func(&mut self, name: &str) -> Option<Self::Func>;
 
     /// Calls `func` with `args` under the fuel budget and the deadline (armed for this call,
-    /// with [`HostState::set_deadline`] so that host functions see it), writing its results
+    /// with [`set_deadline`] so that host functions see it), writing its results
     /// into `results` (as many as it returns).
     ///
     /// This is a safe method, reachable by anyone who holds a store: it must be sound for any

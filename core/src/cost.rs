@@ -19,6 +19,7 @@ pub const FUNCTION_ENTRY_COST: u64 = 1;
 /// Per-unit costs of operators whose work is proportional to a runtime operand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
+#[non_exhaustive]
 pub struct VariableCosts {
     pub memory_copy_per_byte: u8,
     pub memory_fill_per_byte: u8,
@@ -68,6 +69,7 @@ impl Default for VariableCosts {
 /// results). So a WASI call can never do unbounded work for free (the WASI analogue of
 /// GHSA-j366-h8gg-77pm).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct WasiCosts {
     /// Fuel charged on entry to every WASI function. Default 100.
     pub call: u64,
@@ -104,6 +106,7 @@ impl Default for WasiCosts {
 /// Operators are named by wasmparser's `Operator` variant names (`I32Add`, `MemoryFill`, ...);
 /// [`CostModel::set`] overrides one, everything else keeps the default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct CostModel {
     overrides: BTreeMap<String, u8>,
     /// Per-byte and per-element costs of bulk operations.

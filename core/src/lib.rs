@@ -31,6 +31,26 @@
 //! assert_eq!(err.as_rejection(), Some(Rejection::LimitExceeded));
 //! ```
 
+/// Expands `$m! { () (P1) (P1, P2) … (P1, …, P8) }`: every arity of typed calls and typed
+/// host functions (0 to 8 parameters). The one list of arities: core's tuple impls, both
+/// backends' typed host functions and Wasmer's typed calls expand over it.
+#[macro_export]
+macro_rules! for_each_arity {
+    ($m:ident) => {
+        $m! {
+            ()
+            (P1)
+            (P1, P2)
+            (P1, P2, P3)
+            (P1, P2, P3, P4)
+            (P1, P2, P3, P4, P5)
+            (P1, P2, P3, P4, P5, P6)
+            (P1, P2, P3, P4, P5, P6, P7)
+            (P1, P2, P3, P4, P5, P6, P7, P8)
+        }
+    };
+}
+
 pub mod backend;
 pub mod budget;
 pub mod cache;
@@ -46,7 +66,7 @@ pub use host::provider;
 mod records;
 mod report;
 mod run;
-mod sandbox;
+mod runtime;
 mod state;
 pub mod telemetry;
 mod typed;
@@ -64,7 +84,7 @@ pub use policy::{Features, Limits, Policy, PolicyError, Preset, Proposal, Size};
 pub use records::{Capabilities, ExportedState, Output, Stats};
 pub use report::{CacheResult, Report};
 pub use run::{Invocation, Observed, on_guest_thread, prepare, run, run_observed};
-pub use sandbox::{DynModule, DynRuntime, DynSandbox, Func, Module, Runtime, Sandbox, TypedFunc};
+pub use runtime::{DynModule, DynRuntime, DynSandbox, Func, Module, Runtime, Sandbox, TypedFunc};
 pub use state::{Extensions, HostState};
 pub use telemetry::{enable_metrics, metrics_enabled};
 pub use typed::{WasmParams, WasmResults, WasmTy};

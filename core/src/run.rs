@@ -9,12 +9,13 @@ use crate::module::{CheckedModule, ModuleInfo, check_args, module_hash, require_
 use crate::outcome::{HostFailure, Outcome, Rejection, Trap};
 use crate::policy::Policy;
 use crate::report::Report;
-use crate::sandbox::{DynRuntime, DynSandbox};
+use crate::runtime::{DynRuntime, DynSandbox};
 use crate::state::Extensions;
 use crate::value::Value;
 
 /// What to run in a module.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Invocation {
     /// Call an exported function with these arguments.
     Call {

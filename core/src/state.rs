@@ -101,7 +101,7 @@ impl HostState {
     /// Sets the deadline of the call starting now (backends, before each call), on the clock
     /// given to [`HostState::set_clock`] ([`crate::deadline::Pacer::arm`]'s answer).
     #[inline]
-    pub fn set_deadline(&mut self, deadline: Option<u64>) {
+    pub(crate) fn set_deadline(&mut self, deadline: Option<u64>) {
         self.deadline = deadline;
     }
 

@@ -123,17 +123,7 @@ macro_rules! tuples {
     )*};
 }
 
-tuples! {
-    ()
-    (A)
-    (A, B)
-    (A, B, C)
-    (A, B, C, D)
-    (A, B, C, D, E)
-    (A, B, C, D, E, F)
-    (A, B, C, D, E, F, G)
-    (A, B, C, D, E, F, G, H)
-}
+crate::for_each_arity!(tuples);
 
 #[cfg(test)]
 mod tests {

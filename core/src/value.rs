@@ -7,6 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A WebAssembly value type, as far as the host boundary needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ValType {
     /// `i32`
     I32,
@@ -24,6 +25,7 @@ pub enum ValType {
 
 /// The top of a reference type's hierarchy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RefKind {
     /// `funcref` and its subtypes.
     Func,
@@ -117,6 +119,7 @@ impl ValType {
 /// Floats are kept as bit patterns so that NaN payloads survive and equality is exact.
 /// References are opaque to the host except externrefs, which carry a host-chosen number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Value {
     /// `i32`
     I32(i32),

@@ -7,6 +7,10 @@
 //! listed in name order and inode numbers are small per-sandbox numbers (both so that a guest
 //! observes exactly the same thing on every runtime, whatever the host's directory order and
 //! inode numbers), and CPU-time clocks are `EINVAL`.
+//!
+//! Why one file over 800 lines: it is one concern, the body of each WASI preview-1 function
+//! (about 45 short functions in the witx order, each reading its arguments, paying, acting,
+//! writing its results); the shared machinery lives in `guest`, `ctx`, `errno` and `poll`.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

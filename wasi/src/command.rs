@@ -47,20 +47,7 @@ pub trait WasiCommand {
 
 impl<B: Backend> WasiCommand for Module<B> {
     fn run_command(&self) -> Result<CommandOutput, Error> {
-        let mut sandbox = self.sandbox()?;
-        let result = sandbox
-            .instantiate()
-            .and_then(|()| sandbox.call("_start", &[]));
-        let status = match result {
-            Ok(_) => 0,
-            Err(Error::Exited { code }) => code,
-            Err(e) => return Err(e),
-        };
-        Ok(CommandOutput {
-            status,
-            output: sandbox.take_output(),
-            stats: sandbox.stats(),
-        })
+        (self as &dyn DynModule).run_command()
     }
 }
 

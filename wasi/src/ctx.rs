@@ -441,6 +441,9 @@ impl WasiCtx {
             rng: match w.random {
                 Random::Os => None,
                 Random::Seeded { seed } => Some(ChaCha20Rng::seed_from_u64(seed)),
+                // A source added to the policy later: this provider does not know it, so it
+                // takes the host's (never a guessable one).
+                _ => None,
             },
             origin: Instant::now(),
             inodes: HashMap::new(),

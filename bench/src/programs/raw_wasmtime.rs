@@ -121,6 +121,7 @@ impl RawWasmtime {
             let perms = match d.mode {
                 DirMode::Ro => FsPerms::ReadOnly,
                 DirMode::Rw => FsPerms::ReadWrite,
+                other => return Err(format!("no wasmtime-wasi mode for {other:?}")),
             };
             b.preopened_dir(&d.host, &d.guest, perms)
                 .map_err(|err| format!("cannot preopen {}: {}", d.host.display(), e(err)))?;

@@ -275,6 +275,7 @@ fn show_value(v: &Value) -> String {
         Value::ExternRef(r) => format!("externref{}", if r.is_none() { ":null" } else { "" }),
         Value::AnyRef { null } => format!("anyref{}", if *null { ":null" } else { "" }),
         Value::ExnRef { null } => format!("exnref{}", if *null { ":null" } else { "" }),
+        other => format!("{other:?}"),
     }
 }
 

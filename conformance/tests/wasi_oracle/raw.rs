@@ -104,6 +104,7 @@ fn wasi_ctx(
         let perms = match d.mode {
             DirMode::Ro => FsPerms::ReadOnly,
             DirMode::Rw => FsPerms::ReadWrite,
+            other => return Err(format!("no wasmtime-wasi mode for {other:?}")),
         };
         b.preopened_dir(host, &d.guest, perms)
             .map_err(|e| format!("cannot preopen {}: {e}", host.display()))?;

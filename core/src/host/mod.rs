@@ -297,17 +297,7 @@ macro_rules! into_host_fn {
     )*};
 }
 
-into_host_fn! {
-    ()
-    (A)
-    (A, B)
-    (A, B, C)
-    (A, B, C, D)
-    (A, B, C, D, E)
-    (A, B, C, D, E, F)
-    (A, B, C, D, E, F, G)
-    (A, B, C, D, E, F, G, H)
-}
+crate::for_each_arity!(into_host_fn);
 
 /// The closure behind a host function.
 pub type HostFn =
@@ -325,7 +315,7 @@ pub struct HostFunc {
     /// Fuel charged on every call, before the closure runs. Default 0.
     pub fuel_cost: u64,
     func: Arc<HostFn>,
-    /// Backend-specific typed versions of this function (see [`HostFunc::with_fast_path`]).
+    /// Backend-specific typed versions of this function (see [`crate::backend::with_fast_path`]).
     fast: Vec<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
@@ -404,8 +394,9 @@ impl HostFunc {
     /// Attaches a backend's typed version of this function, which that backend links instead
     /// of the dynamic closure (it must behave identically: charge `fuel_cost`, contain panics,
     /// poison the sandbox on one). Backends look theirs up with [`HostFunc::fast_path`].
+    /// Reached through [`crate::backend::with_fast_path`].
     #[must_use]
-    pub fn with_fast_path<T: std::any::Any + Send + Sync>(mut self, fast: T) -> Self {
+    pub(crate) fn with_fast_path<T: std::any::Any + Send + Sync>(mut self, fast: T) -> Self {
         self.fast.push(Arc::new(fast));
         self
     }
@@ -422,7 +413,7 @@ impl HostFunc {
     /// # Errors
     /// The closure's error, out of fuel, or a panic as [`HostError::Panic`].
     #[inline]
-    pub fn invoke_typed<P: WasmParams, R: WasmResults, F: IntoHostFn<P, R>>(
+    pub(crate) fn invoke_typed<P: WasmParams, R: WasmResults, F: IntoHostFn<P, R>>(
         module: &str,
         name: &str,
         fuel_cost: u64,

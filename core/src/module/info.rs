@@ -80,6 +80,7 @@ pub struct TableInfo {
 /// The type of an import or export.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ExternType {
     /// A function.
     Func {

@@ -39,6 +39,7 @@ pub struct Wasi {
 /// Clock source for WASI guests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Clock {
     /// The host's real clocks.
     #[default]
@@ -50,6 +51,7 @@ pub enum Clock {
 /// Random source for WASI guests: `"os"` or `{ seed = 42 }` in TOML.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RandomRepr", into = "RandomRepr")]
+#[non_exhaustive]
 pub enum Random {
     /// The operating system's generator.
     #[default]
@@ -122,6 +124,7 @@ impl Dir {
 /// Access mode of a preopened directory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DirMode {
     /// Read-only: no write, create, truncate, rename or unlink, by any path.
     #[default]
