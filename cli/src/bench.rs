@@ -15,6 +15,7 @@ use cage_bench::{Budget, Selection, all_targets, plan};
 use clap::Args;
 
 use crate::policy_args::{PolicyArgs, WasiArgs};
+use crate::stubs::StubArgs;
 use crate::{EXIT_CONFIG, EXIT_USAGE, fail};
 
 /// Exit status when a case failed (set-up error or a wrong result).
@@ -22,10 +23,11 @@ const EXIT_FAILED: u8 = 1;
 
 #[derive(Args)]
 pub(crate) struct BenchArgs {
-    /// Runtimes to measure (repeatable): wasmtime, wasmer-cranelift (or wasmer),
-    /// wasmer-singlepass; each brings its raw-… twin. raw-… names and `native` may be named too.
-    /// Default: every runtime compiled in, the raw twins and native.
-    #[arg(long = "runtime", value_name = "NAME", num_args = 1..)]
+    /// Runtimes to measure (repeatable: `--runtime wasmtime --runtime wasmer`): wasmtime,
+    /// wasmer-cranelift (or wasmer), wasmer-singlepass; each brings its raw-… twin. raw-… names
+    /// and `native` may be named too. Default: every runtime compiled in, the raw twins and
+    /// native.
+    #[arg(long = "runtime", value_name = "NAME")]
     runtimes: Vec<String>,
     /// Only cases whose id contains SUBSTR (ids: compile/large, kernel/fib/fuel, …); with
     /// --suite, only programs whose name contains it.
@@ -65,6 +67,12 @@ pub(crate) struct BenchArgs {
     policy: Box<PolicyArgs>,
     #[command(flatten)]
     wasi: Box<WasiArgs>,
+    /// Programs: the imports `cage bench` provides besides WASI are the Sightglass markers,
+    /// `bench.start` and `bench.end` (free, they bracket the timed region), on every engine, so
+    /// `--stub 'bench::*'` is accepted as `cage run` takes it; a stub for any other import is
+    /// refused (the raw runtimes it compares with cannot be given stubs).
+    #[command(flatten)]
+    stubs: StubArgs,
     /// Programs: measured iterations per target (default 10; --quick: 3).
     #[arg(long, value_name = "N")]
     iterations: Option<usize>,
@@ -97,6 +105,7 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
         (!args.phases.is_empty(), "--phase"),
         (args.small, "--small"),
         (args.details, "--details"),
+        (!args.stubs.stubs.is_empty(), "--stub"),
     ] {
         if set {
             return fail(
@@ -190,13 +199,19 @@ pub(crate) fn main(args: BenchArgs) -> ExitCode {
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&results.json()).unwrap_or_default();
         if let Err(e) = std::fs::write(path, text + "\n") {
-            return fail(EXIT_FAILED, format!("cannot write {}: {e}", path.display()));
+            return fail(
+                crate::EXIT_NOINPUT,
+                format!("--json {}: cannot write: {e}", path.display()),
+            );
         }
     }
     if let Some(path) = &args.chart
         && let Err(e) = std::fs::write(path, results.svg())
     {
-        return fail(EXIT_FAILED, format!("cannot write {}: {e}", path.display()));
+        return fail(
+            crate::EXIT_NOINPUT,
+            format!("--chart {}: cannot write: {e}", path.display()),
+        );
     }
     if results.errors.is_empty() {
         ExitCode::SUCCESS

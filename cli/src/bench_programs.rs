@@ -17,7 +17,8 @@ use cage_bench::report::Machine;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::BenchArgs;
-use crate::{EXIT_CONFIG, EXIT_USAGE, fail};
+use crate::stubs::StubArgs;
+use crate::{ErrorKind, fail};
 
 /// Exit status when a program failed verification.
 const EXIT_FAILED: u8 = 1;
@@ -94,35 +95,81 @@ fn options(a: &BenchArgs) -> Result<Options, String> {
     Ok(o)
 }
 
+/// Why no program could be benchmarked: the exit status, and the message starting with the
+/// kind's word (`usage`, `filesystem`, `config`, `rejected`), as `cage run` words it.
+type Failure = (u8, String);
+
+/// A failure of `kind`.
+fn failure(kind: ErrorKind, msg: impl std::fmt::Display) -> Failure {
+    (kind.status(), format!("{}: {msg}", kind.name()))
+}
+
+/// The policy of the flags, as `cage run` builds it: a policy file that cannot be read, a
+/// `--stdin` file or a directory that cannot be opened are `filesystem`; a malformed flag
+/// `usage`; an invalid policy `config`.
+fn flags_policy(a: &BenchArgs) -> Result<cage::Policy, Failure> {
+    let mut policy = a
+        .policy
+        .policy()
+        .map_err(|e| failure(crate::policy_error_kind(&e), e))?;
+    a.wasi
+        .apply_with_kind(&mut policy)
+        .map_err(|(k, m)| failure(k, m))?;
+    a.wasi
+        .check_dirs(&policy, a.policy.policy.as_deref())
+        .map_err(|m| failure(ErrorKind::Filesystem, m))?;
+    Ok(policy)
+}
+
 /// The programs: MODULE with the policy of the flags (as `cage run`), or a suite's programs
 /// with the policy of the flags, each with its folder preopened.
-fn programs(a: &BenchArgs) -> Result<(String, Vec<Program>), (u8, String)> {
-    let usage = |e: String| (EXIT_USAGE, e);
-    let config = |e: String| (EXIT_CONFIG, e);
+fn programs(a: &BenchArgs) -> Result<(String, Vec<Program>), Failure> {
+    let usage = |e: String| failure(ErrorKind::Usage, e);
+    let config = |e: String| failure(ErrorKind::Config, e);
     if let Some(module) = &a.module {
-        let mut policy = a.policy.policy().map_err(|e| config(e.to_string()))?;
-        a.wasi.apply(&mut policy).map_err(usage)?;
+        let mut policy = flags_policy(a)?;
         policy.wasi.args = crate::run::wasi_argv(module, &a.args);
         policy.validate().map_err(|e| config(e.to_string()))?;
-        let p = Program::module(module, policy).map_err(|e| (crate::EXIT_REJECTED, e))?;
+        // A module that cannot be read is the same failure as for `cage run`.
+        if let Err(e) = std::fs::File::open(module) {
+            return Err(failure(
+                ErrorKind::Filesystem,
+                format!("cannot read {}: {e}", module.display()),
+            ));
+        }
+        // Readable, so refused: larger than `max_module_size`.
+        let p = Program::module(module, policy)
+            .map_err(|e| (crate::EXIT_REJECTED, format!("rejected: {e}")))?;
+        check_stubs(&a.stubs, std::slice::from_ref(&p))?;
         return Ok((module.display().to_string(), vec![p]));
     }
     let suite = a.suite.as_deref().unwrap_or(SIGHTGLASS);
     let dir = if suite == SIGHTGLASS && !Path::new(suite).exists() {
         let d = sightglass_dir();
         if !d.is_dir() {
-            return Err(usage(format!(
-                "--suite sightglass: the vendored copy is not at {} (this binary was moved away \
+            return Err(failure(
+                ErrorKind::Filesystem,
+                format!(
+                    "--suite sightglass: the vendored copy is not at {} (this binary was moved away \
                  from its source tree); pass --suite DIR with a copy of bench/suites/sightglass",
-                d.display()
-            )));
+                    d.display()
+                ),
+            ));
         }
         d
     } else {
         PathBuf::from(suite)
     };
-    let mut base = a.policy.policy().map_err(|e| config(e.to_string()))?;
-    a.wasi.apply(&mut base).map_err(usage)?;
+    if !dir.is_dir() {
+        return Err(failure(
+            ErrorKind::Filesystem,
+            format!(
+                "--suite {}: not a directory that can be read",
+                dir.display()
+            ),
+        ));
+    }
+    let base = flags_policy(a)?;
     let mut list = load_suite(&dir, &base, a.small).map_err(usage)?;
     if let Some(f) = &a.filter {
         list.retain(|p| p.name.contains(f.as_str()));
@@ -130,12 +177,61 @@ fn programs(a: &BenchArgs) -> Result<(String, Vec<Program>), (u8, String)> {
     if list.is_empty() {
         return Err(usage("no program matches the filter".into()));
     }
+    check_stubs(&a.stubs, &list)?;
     let source = if suite == SIGHTGLASS {
         SIGHTGLASS.to_owned()
     } else {
         dir.display().to_string()
     };
     Ok((source, list))
+}
+
+/// `--stub` for benchmarks: the Sightglass markers are always provided (timed, free), so a
+/// pattern may cover them; a stub for any other import is refused, since the raw runtimes the
+/// programs are compared on cannot be given one. Patterns that match no import of any program
+/// are reported, as `cage run` reports them.
+fn check_stubs(stubs: &StubArgs, programs: &[Program]) -> Result<(), Failure> {
+    if stubs.stubs.is_empty() {
+        return Ok(());
+    }
+    let mut used = vec![false; stubs.stubs.len()];
+    for p in programs {
+        let Ok(info) = cage::module::outline(&p.bytes) else {
+            continue;
+        };
+        for (i, pattern) in stubs.stubs.iter().enumerate() {
+            let s = crate::stubs::stub_functions(&info.imports, std::slice::from_ref(pattern), 0);
+            used[i] |= !s.stubbed.is_empty();
+            let other = info.imports.iter().find(|imp| {
+                s.stubbed.contains(&format!("{}::{}", imp.module, imp.name))
+                    && !matches!(&imp.ty, cage::module::ExternType::Func { ty }
+                        if crate::stubs::is_sightglass_marker(&imp.module, &imp.name, ty))
+            });
+            if let Some(imp) = other {
+                return Err(failure(
+                    ErrorKind::Usage,
+                    format!(
+                        "--stub {pattern}: {} imports {}::{}; cage bench provides only WASI and \
+                         the Sightglass markers bench::start and bench::end (the raw runtimes \
+                         it compares with cannot be given stubs); `cage run --runtime all \
+                         --stub {pattern}` compares it on Cage's runtimes",
+                        p.name, imp.module, imp.name
+                    ),
+                ));
+            }
+        }
+    }
+    for (pattern, used) in stubs.stubs.iter().zip(used) {
+        if !used {
+            eprintln!("cage: --stub {pattern}: no program imports a function it matches");
+        }
+    }
+    Ok(())
+}
+
+/// Prints a failure as `cage: KIND: MESSAGE` and returns its exit status.
+fn fail_kind((code, msg): Failure) -> ExitCode {
+    fail(code, msg)
 }
 
 pub(crate) fn main(mut a: BenchArgs) -> ExitCode {
@@ -146,7 +242,7 @@ pub(crate) fn main(mut a: BenchArgs) -> ExitCode {
     }
     let opts = match options(&a) {
         Ok(o) => o,
-        Err(e) => return fail(EXIT_USAGE, e),
+        Err(e) => return fail_kind(failure(ErrorKind::Usage, e)),
     };
     // --baseline: a runtime to compare the others with, or a saved run.
     let (reference, saved) = match a.baseline.as_deref() {
@@ -155,10 +251,10 @@ pub(crate) fn main(mut a: BenchArgs) -> ExitCode {
             Ok(rt) => (rt, None),
             Err(_) if Path::new(b).is_file() => (RuntimeName::Wasmtime, Some(PathBuf::from(b))),
             Err(_) => {
-                return fail(
-                    EXIT_USAGE,
+                return fail_kind(failure(
+                    ErrorKind::Usage,
                     format!("--baseline {b}: neither a runtime nor a saved JSON run"),
-                );
+                ));
             }
         },
     };
@@ -181,11 +277,11 @@ pub(crate) fn main(mut a: BenchArgs) -> ExitCode {
     }) {
         None => None,
         Some(Ok(v)) => Some(v),
-        Some(Err(e)) => return fail(EXIT_USAGE, format!("--baseline: {e}")),
+        Some(Err(e)) => return fail_kind(failure(ErrorKind::Usage, format!("--baseline: {e}"))),
     };
     let (source, list) = match programs(&a) {
         Ok(p) => p,
-        Err((code, e)) => return fail(code, e),
+        Err(f) => return fail_kind(f),
     };
     if a.list {
         for p in &list {
@@ -242,7 +338,7 @@ pub(crate) fn main(mut a: BenchArgs) -> ExitCode {
     bar.finish_and_clear();
     let results = match results {
         Ok(r) => r,
-        Err(e) => return fail(crate::EXIT_HOST, e),
+        Err(e) => return fail_kind(failure(ErrorKind::Host, e)),
     };
     eprintln!(
         "{} programs in {:.1} s",
@@ -265,19 +361,30 @@ pub(crate) fn main(mut a: BenchArgs) -> ExitCode {
                 print!("{}", c.text(&file));
                 doc["baseline_comparison"] = c.json(&file);
             }
-            Err(e) => return fail(EXIT_USAGE, format!("--baseline {}: {e}", path.display())),
+            Err(e) => {
+                return fail_kind(failure(
+                    ErrorKind::Usage,
+                    format!("--baseline {}: {e}", path.display()),
+                ));
+            }
         }
     }
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
         if let Err(e) = std::fs::write(path, text + "\n") {
-            return fail(EXIT_FAILED, format!("cannot write {}: {e}", path.display()));
+            return fail_kind(failure(
+                ErrorKind::Filesystem,
+                format!("--json {}: cannot write: {e}", path.display()),
+            ));
         }
     }
     if let Some(path) = &a.chart
         && let Err(e) = std::fs::write(path, run.svg())
     {
-        return fail(EXIT_FAILED, format!("cannot write {}: {e}", path.display()));
+        return fail_kind(failure(
+            ErrorKind::Filesystem,
+            format!("--chart {}: cannot write: {e}", path.display()),
+        ));
     }
     if run.programs.iter().any(|p| p.failure.is_some()) {
         ExitCode::from(EXIT_FAILED)

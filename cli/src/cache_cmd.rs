@@ -16,8 +16,8 @@ use serde_json::json;
 
 use crate::{EXIT_CONFIG, ErrorKind};
 
-/// The default bound on the cache's entries, in bytes: 1 GiB (a compiled 26 MB CPython is
-/// about 100 MB; smaller programs a few MB).
+/// The default bound on the cache's entries, in bytes: 1 GiB (measured: a 2.8 MB program
+/// compiles to 1.0 MB on Wasmtime, 4.1 MB on Wasmer Cranelift, 5.3 MB on Singlepass).
 pub(crate) const DEFAULT_CACHE_MAX: Size = Size::gib(1);
 
 fn env_dir(var: &str) -> Option<PathBuf> {

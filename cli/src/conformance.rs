@@ -117,7 +117,7 @@ fn compare_module(a: &ConformanceArgs, runtimes: &[cage::RuntimeName]) -> ExitCo
             return crate::run::refused(runtimes, &a.policy, module, &r.0, &r.1, a.json);
         }
     };
-    let comparison = match crate::compare::compare(
+    let mut comparison = match crate::compare::compare(
         runtimes,
         &prepared.policy,
         &prepared.bytes,
@@ -128,6 +128,16 @@ fn compare_module(a: &ConformanceArgs, runtimes: &[cage::RuntimeName]) -> ExitCo
         Ok(c) => c,
         Err(f) => return fail(f),
     };
+    for row in &mut comparison.rows {
+        crate::run::explain(
+            &mut row.report,
+            &a.policy,
+            module,
+            &prepared.policy,
+            &prepared.bytes,
+            &prepared.host,
+        );
+    }
     if a.json {
         println!("{}", comparison.to_json());
     } else {

@@ -77,7 +77,16 @@ pub(crate) fn main(a: InspectArgs) -> ExitCode {
                 _ => e,
             })
             .and_then(|m| {
-                check_imports(&host, m.info())?;
+                check_imports(&host, m.info()).map_err(|e| {
+                    // Say how to provide the import from the command line, as `run` does.
+                    match crate::run::import_hint(m.info(), &host, policy.costs.wasi.call) {
+                        Some(hint) => Error::reject(
+                            cage::Rejection::UnresolvedImport,
+                            e.message().unwrap_or_default() + &hint,
+                        ),
+                        None => e,
+                    }
+                })?;
                 Ok(m)
             }),
     };
@@ -216,15 +225,21 @@ fn print_human(
         Ok(()) => println!("verdict   accepted"),
         Err(e) => println!("verdict   {e}"),
     }
+    let overall = verdict.as_ref().err().and_then(Error::message);
     for (name, v) in runtimes {
         let ok = v["accepted"].as_bool().unwrap_or(false);
-        println!(
-            "runtime   {name}: {}",
-            if ok {
-                "accepted".to_owned()
-            } else {
-                v["message"].as_str().unwrap_or("").to_owned()
-            }
-        );
+        let message = v["message"].as_str();
+        let text = if ok {
+            "accepted".to_owned()
+        } else if message.is_some() && message == overall.as_deref() {
+            // The verdict above, not repeated: one line per runtime stays one line.
+            format!(
+                "rejected: {} (the verdict above)",
+                v["error"].as_str().unwrap_or("")
+            )
+        } else {
+            message.unwrap_or("").to_owned()
+        };
+        println!("runtime   {name}: {text}");
     }
 }

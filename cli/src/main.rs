@@ -9,7 +9,7 @@
 //! | 1 | runtimes disagree (`run` on several runtimes, `conformance`), a case failed, audit denied |
 //! | 64 | usage error (bad flag or argument) |
 //! | 65 | the module or invocation was rejected |
-//! | 66 | a file or directory the command names cannot be read: the module, `--policy`, `--stdin`, a `--dir`/`--dir-ro` or `[[wasi.dirs]]` directory, … |
+//! | 66 | a file or directory the command names cannot be read or written: the module, `--policy`, `--stdin`, a `--dir`/`--dir-ro` or `[[wasi.dirs]]` directory, `--inputs`, `--profile`, `--suite`, an output file (`--json FILE`, `--chart`, `--write-policy`, `--out`), … |
 //! | 70 | the guest trapped |
 //! | 71 | the host failed (a thread, the filesystem, resources, the runtime): not the guest's doing |
 //! | 74 | stdout or stderr cannot be written (other than a closed pipe) |
@@ -40,7 +40,8 @@ use clap::{Parser, Subcommand};
 pub const EXIT_USAGE: u8 = 64;
 /// Exit status of a rejected module or invocation.
 pub const EXIT_REJECTED: u8 = 65;
-/// Exit status when a file or directory the command names cannot be read (EX_NOINPUT).
+/// Exit status when a file or directory the command names cannot be read or written
+/// (EX_NOINPUT: one status for every file, input or output).
 pub const EXIT_NOINPUT: u8 = 66;
 /// Exit status of a trap.
 pub const EXIT_TRAPPED: u8 = 70;
@@ -207,8 +208,8 @@ fn guard_stdio() {
 pub enum ErrorKind {
     /// A bad flag, argument or invocation (exit 64).
     Usage,
-    /// A file or directory the command names cannot be read: the module, `--policy`,
-    /// `--stdin`, a preopened directory (exit 66).
+    /// A file or directory the command names cannot be read or written: the module,
+    /// `--policy`, `--stdin`, a preopened directory, an output file (exit 66).
     Filesystem,
     /// An invalid policy, an unknown or missing runtime, a cache that cannot be set up (exit 78).
     Config,
@@ -251,13 +252,16 @@ impl ErrorKind {
 }
 
 /// The error object `--json` prints when no run could start: every key of the report, in the
-/// report's order, with `outcome: "error"`, `error` the kind and `message` what happened.
+/// report's order (`cache` included, null: `cage run` reports it by default), with
+/// `outcome: "error"`, `error` the kind and `message` what happened.
 pub fn error_object(kind: ErrorKind, runtime: Option<&str>, msg: &str) -> serde_json::Value {
-    let empty = cage::Report::new(
+    let mut empty = cage::Report::new(
         cage::default_runtime_name(),
         &cage::Outcome::Returned(Vec::new()),
         None,
     );
+    // Serialised only when set: set it to learn its place among the keys, then null it.
+    empty.cache = Some(cage::CacheResult::Miss);
     let mut v = serde_json::to_value(&empty).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
         o.insert(
@@ -267,6 +271,7 @@ pub fn error_object(kind: ErrorKind, runtime: Option<&str>, msg: &str) -> serde_
         o.insert("outcome".into(), "error".into());
         o.insert("error".into(), kind.name().into());
         o.insert("message".into(), msg.into());
+        o.insert("cache".into(), serde_json::Value::Null);
     }
     v
 }
@@ -287,9 +292,14 @@ pub fn fail_json(
     fail(code, format!("{}: {msg}", kind.name()))
 }
 
-/// Prints an error for a person and returns `code`.
+/// Prints an error for a person (`cage: KIND: MESSAGE`, the kind's word added when `code` is
+/// the status of an [`ErrorKind`] and the message does not start with it) and returns `code`.
 pub fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("cage: {msg}");
+    let msg = msg.to_string();
+    match ErrorKind::of_status(code).map(ErrorKind::name) {
+        Some(kind) if !msg.starts_with(&format!("{kind}: ")) => eprintln!("cage: {kind}: {msg}"),
+        _ => eprintln!("cage: {msg}"),
+    }
     ExitCode::from(code)
 }
 

@@ -414,15 +414,6 @@ impl WasiArgs {
         Ok(())
     }
 
-    /// Lays the directories, variables and stdin over the policy ([`WasiArgs::apply_with_kind`]
-    /// without the kind of failure).
-    ///
-    /// # Errors
-    /// A malformed flag, or a `--stdin` file that cannot be read.
-    pub(crate) fn apply(&self, policy: &mut Policy) -> Result<(), String> {
-        self.apply_with_kind(policy).map_err(|(_, m)| m)
-    }
-
     /// Lays the directories, variables and stdin over the policy.
     ///
     /// # Errors

@@ -101,6 +101,10 @@ pub(crate) fn annotated_toml(
         let t = line.trim();
         if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
             section = name.trim_matches(['[', ']']).to_owned();
+            // One blank line before each section, whatever the serialiser wrote.
+            while out.ends_with("\n\n") {
+                out.pop();
+            }
             out.push('\n');
             if section == "features" {
                 out.push_str(&format!("# Proposals: true to {FEATURES}.\n"));
@@ -110,8 +114,10 @@ pub(crate) fn annotated_toml(
                 // One line per proposal that applies to core modules; the component-model
                 // flags change nothing for them and are left out (absent keys keep the
                 // preset's value, false in every preset).
+                // Descriptions start with an instruction or a type (`memory.copy`, `v128`):
+                // written as they are, not capitalised.
                 match key.parse::<cage::Proposal>().ok().and_then(proposal_doc) {
-                    Some(doc) => out.push_str(&format!("# {}.\n", capitalise(doc))),
+                    Some(doc) => out.push_str(&format!("# {doc}.\n")),
                     None => continue,
                 }
             } else if let Some(d) = key_doc(&section, key) {
@@ -164,7 +170,10 @@ fn init(preset: &str, out: Option<PathBuf>) -> ExitCode {
                 .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
             match written {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => crate::fail(EXIT_USAGE, format!("{}: {e}", path.display())),
+                Err(e) => crate::fail(
+                    crate::EXIT_NOINPUT,
+                    format!("--out {}: cannot write: {e}", path.display()),
+                ),
             }
         }
     }
@@ -225,9 +234,22 @@ fn explain(file: Option<PathBuf>, args: PolicyArgs, json: bool) -> ExitCode {
     if json {
         println!("{}", json!({"keys": rows}));
     } else {
+        // Columns as wide as their longest cell (a value wider than 24 characters, e.g. a list
+        // of directories, overflows its column instead of widening it for every row).
+        let key_width = rows
+            .iter()
+            .map(|r| r["key"].as_str().map_or(0, str::len))
+            .max()
+            .unwrap_or(0);
+        let value_width = rows
+            .iter()
+            .map(|r| r["value"].to_string().chars().count())
+            .filter(|w| *w <= 24)
+            .max()
+            .unwrap_or(0);
         for r in &rows {
             println!(
-                "{:<30} {:<14} {:<7} {}",
+                "{:<key_width$} {:<value_width$} {:<7} {}",
                 r["key"].as_str().unwrap_or(""),
                 r["value"].to_string(),
                 r["source"].as_str().unwrap_or(""),
@@ -239,23 +261,28 @@ fn explain(file: Option<PathBuf>, args: PolicyArgs, json: bool) -> ExitCode {
 }
 
 /// The maxima over runtimes of a `cage profile --json` output.
-fn observations(path: &std::path::Path) -> Result<Observations, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("--profile {}: {e}", path.display()))?;
+fn observations(path: &std::path::Path) -> Result<Observations, (ErrorKind, String)> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        (
+            ErrorKind::Filesystem,
+            format!("--profile {}: cannot read: {e}", path.display()),
+        )
+    })?;
+    let usage = |m: String| (ErrorKind::Usage, m);
     let v: Json = serde_json::from_str(&text).map_err(|e| {
-        format!(
+        usage(format!(
             "--profile {}: not cage profile --json output: {e}",
             path.display()
-        )
+        ))
     })?;
     let runtimes = v["runtimes"]
         .as_array()
         .filter(|r| !r.is_empty())
         .ok_or_else(|| {
-            format!(
+            usage(format!(
                 "--profile {}: no `runtimes` (cage profile --json output)",
                 path.display()
-            )
+            ))
         })?;
     let max_u64 = |f: &dyn Fn(&Json) -> &Json| runtimes.iter().filter_map(|r| f(r).as_u64()).max();
     let mut o = Observations::default();
@@ -299,7 +326,7 @@ fn audit_cmd(
                 findings.extend(audit_against(&policy, &o));
                 findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
             }
-            Err(e) => return crate::fail_json(json, EXIT_USAGE, ErrorKind::Usage, None, &e),
+            Err((kind, e)) => return crate::fail_json(json, kind.status(), kind, None, &e),
         }
     }
     let denied = findings.iter().any(|f| f.severity >= deny);

@@ -19,6 +19,9 @@
 //! - Rounding makes values readable and only ever rounds up, by less than 10 % (two significant
 //!   digits), so with the default headroom of 1.5 a guest needing twice the observed fuel or
 //!   memory is stopped.
+//!
+//! Why one file over 800 lines: `cage profile` is one pipeline (plan, run per runtime,
+//! summarise, recommend a policy), each stage a function over the previous one's records.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -188,8 +191,12 @@ fn read_inputs(a: &ProfileArgs) -> Result<Vec<Input>, Failure> {
             "--inputs and ARGS both given: put the arguments in the inputs file",
         ));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| (EXIT_USAGE, format!("--inputs {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        (
+            crate::EXIT_NOINPUT,
+            format!("--inputs {}: cannot read: {e}", path.display()),
+        )
+    })?;
     let mut inputs = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let t = line.trim();
@@ -524,8 +531,8 @@ fn profile(a: &ProfileArgs) -> Result<ExitCode, Failure> {
     if let (Some(rec), Some(path), true) = (&recommended, &a.write_policy, verified) {
         std::fs::write(path, &rec.toml).map_err(|e| {
             (
-                EXIT_CONFIG,
-                format!("--write-policy {}: {e}", path.display()),
+                crate::EXIT_NOINPUT,
+                format!("--write-policy {}: cannot write: {e}", path.display()),
             )
         })?;
     }

@@ -262,8 +262,7 @@ pub(crate) fn main(a: RunArgs) -> ExitCode {
             Ok(r) => r,
             Err(f) => return fail(f),
         };
-        explain_limits(&mut report, &a.policy, &a.module, &policy);
-        explain_imports(&mut report, &bytes, &host);
+        explain(&mut report, &a.policy, &a.module, &policy, &bytes, &host);
         emit(&report, a.json, &policy)
     } else {
         let mut comparison = match crate::compare::compare(
@@ -278,8 +277,14 @@ pub(crate) fn main(a: RunArgs) -> ExitCode {
             Err(f) => return fail(f),
         };
         for row in &mut comparison.rows {
-            explain_limits(&mut row.report, &a.policy, &a.module, &policy);
-            explain_imports(&mut row.report, &bytes, &host);
+            explain(
+                &mut row.report,
+                &a.policy,
+                &a.module,
+                &policy,
+                &bytes,
+                &host,
+            );
         }
         if a.json {
             println!("{}", comparison.to_json());
@@ -329,6 +334,21 @@ fn refusal_message(
     e.message()
 }
 
+/// Says in a refusal's message how to get past it from the command line: every static limit
+/// exceeded and how to raise each ([`explain_limits`]), or how to stub a missing import
+/// ([`explain_imports`]).
+pub(crate) fn explain(
+    report: &mut Report,
+    args: &PolicyArgs,
+    module: &std::path::Path,
+    policy: &Policy,
+    bytes: &[u8],
+    host: &HostFunctions,
+) {
+    explain_limits(report, args, module, policy);
+    explain_imports(report, bytes, host, policy.costs.wasi.call);
+}
+
 /// Replaces the message of a static-limit refusal with every limit exceeded and how to raise
 /// each.
 fn explain_limits(
@@ -344,28 +364,46 @@ fn explain_limits(
     }
 }
 
-/// Adds to an `unresolved_import` refusal how to provide the import from the command line:
-/// the first function import that is neither WASI nor stubbed, as a `--stub` flag.
-pub(crate) fn explain_imports(report: &mut Report, bytes: &[u8], host: &HostFunctions) {
+/// Adds to an `unresolved_import` refusal how to provide the import from the command line
+/// ([`import_hint`]).
+pub(crate) fn explain_imports(report: &mut Report, bytes: &[u8], host: &HostFunctions, cost: u64) {
     if report.error != Some(Rejection::UnresolvedImport) {
         return;
     }
-    let Ok(info) = cage::module::outline(bytes) else {
-        return;
-    };
-    let missing = info.imports.iter().find(|i| {
-        i.module != cage::WASI_MODULE
-            && matches!(i.ty, cage::module::ExternType::Func { .. })
-            && host.get(&i.module, &i.name).is_none()
-    });
-    if let Some(i) = missing {
-        let hint = format!(
-            "; to run it anyway, stub it with --stub {}::{} (returns zeros, 100 fuel a call) or \
-             every import of its module with --stub '{}::*'",
-            i.module, i.name, i.module
-        );
+    if let Some(hint) = cage::module::outline(bytes)
+        .ok()
+        .and_then(|info| import_hint(&info, host, cost))
+    {
         report.message = Some(report.message.take().unwrap_or_default() + &hint);
     }
+}
+
+/// How to provide, from the command line, the first function import that is neither WASI nor
+/// provided by `host`: the `--stub` flag for it and for its whole module; `cost` is what a
+/// stub costs per call (a Sightglass marker: nothing).
+pub(crate) fn import_hint(
+    info: &cage::ModuleInfo,
+    host: &HostFunctions,
+    cost: u64,
+) -> Option<String> {
+    let (i, ty) = info.imports.iter().find_map(|i| match &i.ty {
+        cage::module::ExternType::Func { ty }
+            if i.module != cage::WASI_MODULE && host.get(&i.module, &i.name).is_none() =>
+        {
+            Some((i, ty))
+        }
+        _ => None,
+    })?;
+    let what = if crate::stubs::is_sightglass_marker(&i.module, &i.name, ty) {
+        "a Sightglass benchmark marker: does nothing, costs no fuel".to_owned()
+    } else {
+        format!("returns zeros, {cost} fuel a call")
+    };
+    Some(format!(
+        "; to run it anyway, stub it with --stub {}::{} ({what}) or every import of its module \
+         with --stub '{}::*'",
+        i.module, i.name, i.module
+    ))
 }
 
 /// Every static limit of `policy` the module at `path` exceeds, told with

@@ -239,38 +239,85 @@ fn inspect_shows_the_module_and_the_verdict() {
     assert_eq!(v["info"]["memories"][0]["initial_bytes"], 2000u64 * 65536);
 }
 
-/// Runs every `$ cage …` line of the README's console blocks; where the next line is a JSON
-/// report, its outcome, trap, error and values must match.
-#[test]
-fn readme_commands_work() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let lines: Vec<&str> = readme.lines().collect();
+/// Splits a command line as a shell would for the documentation's commands: words, with `'…'`
+/// and `"…"` quoting.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// Runs every `$ cage …` line of the console blocks of `doc` (relative to the repository root);
+/// where the next line is a JSON report, its outcome, trap, error and values must match; where
+/// the output shown has an `agree:` verdict, the command must give the same one. Returns how
+/// many commands ran.
+fn run_doc_commands(doc: &str) -> usize {
+    let text = std::fs::read_to_string(root().join(doc)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
     let mut ran = 0;
     for (i, line) in lines.iter().enumerate() {
         let Some(cmd) = line.strip_prefix("$ cage ") else {
             continue;
         };
-        let args: Vec<&str> = cmd.split_whitespace().collect();
-        let out = cage(&args);
+        let args = shell_words(cmd);
+        let out = cage(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let code = out.status.code();
         assert!(
-            !matches!(code, Some(64 | 78) | None),
-            "`cage {cmd}` failed: {}",
+            !matches!(code, Some(64 | 66 | 78) | None),
+            "{doc}: `cage {cmd}` failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         if let Some(next) = lines.get(i + 1).filter(|l| l.starts_with('{')) {
             let want: serde_json::Value = serde_json::from_str(next).unwrap();
             let got = json(&out);
             for k in ["outcome", "trap", "error", "values", "exit_code"] {
-                assert_eq!(got[k], want[k], "`cage {cmd}`: {k}");
+                assert_eq!(got[k], want[k], "{doc}: `cage {cmd}`: {k}");
             }
+        }
+        let shown = lines[i + 1..]
+            .iter()
+            .take_while(|l| !l.starts_with("$ ") && !l.starts_with("```"));
+        for verdict in shown.filter_map(|l| l.strip_prefix("agree: ")) {
+            let word = verdict.split(':').next().unwrap();
+            let got = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                got.contains(&format!("agree: {word}")),
+                "{doc}: `cage {cmd}`: {got}"
+            );
         }
         ran += 1;
     }
+    ran
+}
+
+/// Runs every `$ cage …` line of the README's and docs/cli.md's console blocks.
+#[test]
+fn readme_commands_work() {
+    assert_eq!(
+        shell_words(r#"run --stub 'bench::*' "a b" c"#),
+        ["run", "--stub", "bench::*", "a b", "c"]
+    );
+    let ran = run_doc_commands("README.md");
     assert!(
         ran >= 3,
         "the README shows at least three commands, found {ran}"
     );
+    let ran = run_doc_commands("docs/cli.md");
+    assert!(ran >= 2, "docs/cli.md shows its examples, found {ran}");
 }
 
 /// Whether the binary under test has the runtime (the test binary shares the package features).
