@@ -84,6 +84,7 @@ pub(super) fn set_up(
     let module = Module::from_binary(&engine, &program.bytes).map_err(|err| failed(e(err)))?;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .enable_all()
         .thread_name("raw-wasmer-tokio")
         .build()
         .map_err(|err| failed(format!("cannot start Tokio: {err}")))?;
@@ -148,9 +149,13 @@ impl Runner for RawWasmer {
             .runtime(self.runtime.clone());
         for d in &w.dirs {
             let rw = d.mode == DirMode::Rw;
+            // `wasmer-wasix` resolves host paths in its filesystem, rooted at `/`: a relative
+            // path (`--dir-ro data::/data`) is made absolute against the working directory.
+            let host = std::path::absolute(&d.host)
+                .map_err(|err| format!("cannot preopen {}: {err}", d.host.display()))?;
             b = b
                 .preopen_build(|p| {
-                    p.directory(&d.host)
+                    p.directory(&host)
                         .alias(&d.guest)
                         .read(true)
                         .write(rw)

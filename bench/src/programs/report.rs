@@ -1,5 +1,8 @@
 //! Reports of program benchmarks: the terminal tables, the JSON document (schema
 //! `cage-bench/2`), the SVG chart and the comparison with a saved run (`--baseline OLD.json`).
+//!
+//! Why one file over 800 lines: the four outputs render the same records; kept together so they
+//! cannot drift apart.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -570,7 +573,21 @@ impl Run {
                                     let v = Self::vs_raw(p, t.target.engine, t.target.limits, *ph)
                                         .map_or_else(
                                             || {
+                                                let twin_runs = t
+                                                    .target
+                                                    .engine
+                                                    .twin()
+                                                    .is_some_and(|tw| tw.runs(t.target.limits));
                                                 let why = ph.raw_gap().map(str::to_owned).or_else(
+                                                    || {
+                                                        (!twin_runs).then(|| {
+                                                            format!(
+                                                                "the raw runtimes run plain and fuel only, not {}",
+                                                                t.target.limits.name()
+                                                            )
+                                                        })
+                                                    },
+                                                ).or_else(
                                                     || {
                                                         Self::raw_gap(
                                                             p,

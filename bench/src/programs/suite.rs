@@ -104,6 +104,11 @@ struct Entry {
     stdout_expected: Option<String>,
     stderr_expected: Option<String>,
     notes: Option<String>,
+    /// Arguments after argv[0] (Sightglass's programs take none).
+    #[serde(default)]
+    args: Vec<String>,
+    /// The folder preopened as `.`, relative to the manifest (default: the program's own).
+    dir: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,19 +135,24 @@ fn expected_file(wasm: &Path, stream: &str) -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
-/// A program found in a suite: name, module, expected stdout and stderr files, notes.
-type Found = (
-    String,
-    PathBuf,
-    Option<PathBuf>,
-    Option<PathBuf>,
-    Option<String>,
-);
+/// A program found in a suite.
+struct Found {
+    name: String,
+    wasm: PathBuf,
+    stdout: Option<PathBuf>,
+    stderr: Option<PathBuf>,
+    notes: Option<String>,
+    /// Arguments after argv[0].
+    args: Vec<String>,
+    /// The folder preopened as `.` (default: the program's).
+    dir: Option<PathBuf>,
+}
 
 /// Loads the programs of a suite directory laid out as Sightglass lays out its benchmarks:
-/// `manifest.toml` when there is one (the vendored copy's), else every `*.wasm` in DIR and in
-/// its direct subdirectories. Each program gets `base` with its folder preopened read-only as
-/// `.`, `argv = [file name]`, the environment `WASM_BENCH_USE_SMALL_WORKLOAD=1` when `small`,
+/// `manifest.toml` when there is one (the vendored copy's, `bench/programs`'), else every
+/// `*.wasm` in DIR and in its direct subdirectories. Each program gets `base` with its folder
+/// (or the manifest's `dir`) preopened read-only as `.`, `argv = [file name]` followed by the
+/// manifest's `args`, the environment `WASM_BENCH_USE_SMALL_WORKLOAD=1` when `small`,
 /// and the proposals it uses switched on.
 ///
 /// # Errors
@@ -156,13 +166,15 @@ pub fn load_suite(dir: &Path, base: &Policy, small: bool) -> Result<Vec<Program>
         let m: Manifest =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
         for e in m.benchmark {
-            found.push((
-                e.name,
-                dir.join(&e.wasm),
-                e.stdout_expected.map(|p| dir.join(p)),
-                e.stderr_expected.map(|p| dir.join(p)),
-                e.notes,
-            ));
+            found.push(Found {
+                name: e.name,
+                wasm: dir.join(&e.wasm),
+                stdout: e.stdout_expected.map(|p| dir.join(p)),
+                stderr: e.stderr_expected.map(|p| dir.join(p)),
+                notes: e.notes,
+                args: e.args,
+                dir: e.dir.map(|d| dir.join(d)),
+            });
         }
     } else {
         let mut wasm = Vec::new();
@@ -201,8 +213,16 @@ pub fn load_suite(dir: &Path, base: &Policy, small: bool) -> Result<Vec<Program>
             } else {
                 stem
             };
-            let (out, err) = (expected_file(&w, "stdout"), expected_file(&w, "stderr"));
-            found.push((name, w, out, err, None));
+            let (stdout, stderr) = (expected_file(&w, "stdout"), expected_file(&w, "stderr"));
+            found.push(Found {
+                name,
+                wasm: w,
+                stdout,
+                stderr,
+                notes: None,
+                args: Vec::new(),
+                dir: None,
+            });
         }
     }
     if found.is_empty() {
@@ -213,17 +233,31 @@ pub fn load_suite(dir: &Path, base: &Policy, small: bool) -> Result<Vec<Program>
     }
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let mut programs = Vec::with_capacity(found.len());
-    for (name, wasm, out, err, notes) in found {
+    for f in found {
+        let Found {
+            name,
+            wasm,
+            stdout: out,
+            stderr: err,
+            notes,
+            args,
+            dir: folder,
+        } = f;
         let bytes = read(&wasm)?;
-        let folder = wasm
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let folder = folder.unwrap_or_else(|| {
+            wasm.parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        });
+        if !folder.is_dir() {
+            return Err(format!("{name}: {} is not a directory", folder.display()));
+        }
         let mut policy = base.clone();
         let w = &mut policy.wasi;
         w.args = vec![wasm.file_name().map_or_else(
             || "benchmark.wasm".into(),
             |n| n.to_string_lossy().into_owned(),
         )];
+        w.args.extend(args);
         w.dirs.push(Dir::new(folder, ".", DirMode::Ro));
         if small {
             w.env.insert(SMALL_WORKLOAD_ENV.to_owned(), "1".to_owned());
