@@ -320,6 +320,28 @@ fn readme_commands_work() {
     assert!(ran >= 2, "docs/cli.md shows its examples, found {ran}");
 }
 
+/// The README says how to get the `cage` command and which Rust it needs before anything else
+/// (before the first command of its set-up), with the workspace's own `rust-version`.
+#[test]
+fn readme_says_how_to_install_first() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .unwrap()
+        .trim_matches('"');
+    let setup = readme.find("## Set-up").expect("a Set-up section");
+    let install = readme.find("cargo install --path cli").unwrap();
+    let rust = readme.find(&format!("Rust {version}**")).unwrap();
+    let first_other = readme.find("cargo run --release").unwrap();
+    assert!(setup < rust && rust < install && install < first_other);
+    assert!(
+        readme[..setup].matches("\n## ").count() == 0,
+        "Set-up is the first section"
+    );
+}
+
 /// Whether the binary under test has the runtime (the test binary shares the package features).
 fn cage_compiled_in(name: &str) -> bool {
     cage::available_runtimes()

@@ -1302,3 +1302,99 @@ fn guest_paths_follow_the_written_rule() {
         stderr(&out)
     );
 }
+
+/// Fuel is exact up to `i64::MAX` on every runtime and refused above it, on every runtime
+/// alike, before anything runs (Wasmer's metering counts in a signed 64-bit global).
+#[test]
+fn fuel_budgets_are_exact_up_to_i64_max_and_refused_above() {
+    let fib = ["--invoke", "fib", "examples/fib.wat", "--", "10"];
+    let out = cage(
+        &[
+            &[
+                "run",
+                "--runtime",
+                "all",
+                "--json",
+                "--fuel",
+                "9223372036854775807",
+            ][..],
+            &fib,
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let v = json(&out);
+    assert_eq!(v["agree"], true, "{v}");
+    let runtimes = cage::available_runtimes();
+    let fuel = &v["runtimes"][runtimes[0].as_str()]["fuel_consumed"];
+    assert!(fuel.as_u64().is_some_and(|f| f > 1000 && f < 10_000), "{v}");
+    for rt in &runtimes {
+        assert_eq!(&v["runtimes"][rt.as_str()]["fuel_consumed"], fuel, "{rt}");
+    }
+    // The same count as under a small budget: a budget's size changes nothing it measures.
+    let small = json(&cage(
+        &[&["run", "--json", "--fuel", "100000"][..], &fib].concat(),
+    ));
+    assert_eq!(&small["fuel_consumed"], fuel);
+    for budget in ["9223372036854775808", "18446744073709551615"] {
+        for runtime in ["all", "wasmtime", "wasmer-cranelift"] {
+            let out = cage(
+                &[
+                    &["run", "--runtime", runtime, "--json", "--fuel", budget][..],
+                    &fib,
+                ]
+                .concat(),
+            );
+            assert_eq!(out.status.code(), Some(78), "{budget} on {runtime}");
+            let v = json(&out);
+            assert_eq!(v["error"], "config", "{v}");
+            assert!(
+                v["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("9223372036854775807"),
+                "{v}"
+            );
+        }
+    }
+}
+
+/// Sizes: `KB`, `MB` are powers of 1000, `KiB`, `MiB` powers of 1024, as docs/cli.md says, in
+/// flags and `--limit` alike.
+#[test]
+fn sizes_read_kb_as_1000_and_kib_as_1024() {
+    let value = |args: &[&str], key: &str| -> serde_json::Value {
+        let v = json(&cage(
+            &[&["policy", "explain", "--json"][..], args].concat(),
+        ));
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap()["value"]
+            .clone()
+    };
+    assert_eq!(
+        value(&["--max-memory", "64 MB"], "limits.max_memory"),
+        "62500 KiB"
+    );
+    assert_eq!(
+        value(&["--max-memory", "64MiB"], "limits.max_memory"),
+        "64 MiB"
+    );
+    assert_eq!(
+        value(&["--max-memory", "64 mib"], "limits.max_memory"),
+        "64 MiB"
+    );
+    assert_eq!(
+        value(&["--limit", "max_stack=64KB"], "limits.max_stack"),
+        "64000 B"
+    );
+    assert_eq!(
+        value(&["--limit", "max_stack=64KiB"], "limits.max_stack"),
+        "64 KiB"
+    );
+    let docs = std::fs::read_to_string(root().join("docs/cli.md")).unwrap();
+    assert!(docs.contains("(1 KiB = 1024 bytes)") && docs.contains("(1 KB = 1000 bytes"));
+}
