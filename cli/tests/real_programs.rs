@@ -1113,6 +1113,23 @@ fn every_missing_file_is_one_kind_of_failure() {
         let v = json(&cage(args));
         assert_eq!(keys(&v), report_keys(), "{args:?}");
     }
+    // The tables say so.
+    let docs = std::fs::read_to_string(root().join("docs/cli.md")).unwrap();
+    let row = docs.lines().find(|l| l.starts_with("| 66 |")).unwrap();
+    for flag in [
+        "the module",
+        "`--policy`",
+        "`--stdin`",
+        "`--dir`",
+        "`\"error\": \"filesystem\"`",
+    ] {
+        assert!(row.contains(flag), "{flag}: {row}");
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains("66 a file or directory that cannot be read, whichever it is"),
+        "the README's summary of the exit statuses"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
