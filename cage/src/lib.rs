@@ -6,14 +6,17 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `wasmtime` | yes | runtime `wasmtime` ([`Wasmtime`]) |
-//! | `wasmer` | yes | runtimes `wasmer-cranelift` (alias `wasmer`) and `wasmer-singlepass` ([`Wasmer`]) |
+//! | `wasmer` | yes | runtime `wasmer-cranelift` (alias `wasmer`) ([`Wasmer`]) |
+//! | `wasmer-singlepass` | no | runtime `wasmer-singlepass`; Singlepass is BUSL-1.1 (see the README, "Licenses") |
 //! | `wat` | no | WebAssembly text accepted wherever a module is taken |
+//! | `async` | no | the async API: `AsyncSandbox`, `run_async`, `HostFunc::new_async` (docs/rust.md, "Async") |
 //!
 //! Two ways in, both without importing a trait:
 //!
-//! - One runtime, no dynamic dispatch: [`default_runtime`] (a [`Runtime`] of the
-//!   [`DefaultBackend`]), or [`wasmtime`]/[`wasmer`] for a chosen one: compile once, make a
-//!   [`Sandbox`] per request, call.
+//! - One runtime, no dynamic dispatch: [`wasmtime`]/[`wasmer`] give a [`Runtime`] of that
+//!   backend (typed calls, typed host functions): compile once, make a [`Sandbox`] per request,
+//!   call. [`default_runtime`] gives the default one behind one stable type
+//!   (`Box<dyn DynRuntime>`), whatever the features.
 //! - Any runtime by name: [`runtime`] returns a `Box<dyn DynRuntime>`; [`run()`] checks, compiles
 //!   and runs a module on it and returns a [`Report`].
 //!
@@ -35,6 +38,11 @@
 //! # }
 //! ```
 
+/// The async API (feature `async`): see [`async_api`] and docs/rust.md, "Async".
+#[cfg(feature = "async")]
+pub use cage_core::async_api;
+#[cfg(feature = "async")]
+pub use cage_core::async_api::{AsyncSandbox, run_async};
 /// The bound generic code puts on a backend's store to make typed calls of signature `P -> R`
 /// (`where B::Store: TypedStore<(i32,), i32>`); every backend implements it for every
 /// signature of [`WasmTy`] values.
@@ -66,8 +74,9 @@ pub use cage_wasi::{CommandOutput, WASI_MODULE, WasiCommand};
 /// Each runtime links it through its own typed host-function path (Wasmtime's
 /// `Linker::func_wrap`, Wasmer's `Function::new_typed_with_env`), so a call from the guest costs
 /// what it costs in the raw runtime, not a round trip through [`Value`] vectors. It behaves
-/// exactly like the [`HostFunc::new`] form: `fuel_cost` is charged first, a panic is contained,
-/// reported as [`HostFailure`] and poisons the sandbox.
+/// exactly like the [`HostFunc::new`] form: `fuel_cost` is charged first, a panic is contained:
+/// the guest traps `host_error` naming the function and the panic message, and the sandbox is
+/// poisoned.
 ///
 /// ```
 /// use cage::{HostContext, HostError, HostFunctions};

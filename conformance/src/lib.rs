@@ -21,7 +21,9 @@ pub use case::{
     load_each,
 };
 pub use host::host_functions;
-pub use runner::{CaseResult, Factory, Verdict, copy_dir, run_case, uses_unsupported};
+pub use runner::{
+    CaseResult, Exec, Factory, Verdict, copy_dir, run_case, run_case_with, uses_unsupported,
+};
 
 /// The built-in corpus directory in this source tree.
 pub fn corpus_dir() -> std::path::PathBuf {

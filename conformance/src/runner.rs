@@ -82,6 +82,36 @@ fn signature(r: &Report) -> (Outcome, String, Option<u64>) {
 
 /// Runs `case` on each of `runtimes`.
 pub fn run_case(case: &Case, runtimes: &[RuntimeName], factory: &Factory<'_>) -> CaseResult {
+    run_case_with(
+        case,
+        runtimes,
+        factory,
+        &|runtime, bytes, host, invocation, policy| {
+            on_guest_thread(policy, || run(runtime.as_ref(), bytes, host, invocation))
+                .unwrap_or_else(|e| Report::new(runtime.name(), &e.outcome(), e.message()))
+        },
+    )
+}
+
+/// How a case's module is run on one runtime: the sync path ([`run_case`]: `cage_core::run`
+/// on a guest thread) or another one held to the same verdicts (the async API's `run_async`).
+pub type Exec<'a> = dyn Fn(
+        std::sync::Arc<dyn DynRuntime>,
+        &[u8],
+        &HostFunctions,
+        &Invocation,
+        &cage_core::Policy,
+    ) -> Report
+    + Sync
+    + 'a;
+
+/// [`run_case`], running each runtime's module with `exec`.
+pub fn run_case_with(
+    case: &Case,
+    runtimes: &[RuntimeName],
+    factory: &Factory<'_>,
+    exec: &Exec<'_>,
+) -> CaseResult {
     let host: HostFunctions = host_functions();
     let bytes = to_binary(&case.source);
     let info = bytes.as_ref().ok().and_then(|b| describe(b).ok());
@@ -126,8 +156,8 @@ pub fn run_case(case: &Case, runtimes: &[RuntimeName], factory: &Factory<'_>) ->
             }
         };
         let policy = &scratch.policy;
-        let runtime = match factory(name, policy) {
-            Ok(rt) => rt,
+        let runtime: std::sync::Arc<dyn DynRuntime> = match factory(name, policy) {
+            Ok(rt) => rt.into(),
             Err(e) => {
                 // A runtime that cannot be built is a failure of that runtime, never "unsupported".
                 let msg = format!("the runtime cannot be built for this case's policy: {e}");
@@ -139,8 +169,7 @@ pub fn run_case(case: &Case, runtimes: &[RuntimeName], factory: &Factory<'_>) ->
         };
         let report = match &bytes {
             Err(e) => Report::new(name, &e.outcome(), e.message()),
-            Ok(b) => on_guest_thread(policy, || run(runtime.as_ref(), b, &host, &invocation))
-                .unwrap_or_else(|e| Report::new(name, &e.outcome(), e.message())),
+            Ok(b) => exec(runtime.clone(), b, &host, &invocation, policy),
         };
         let outcome = report.outcome();
         let verdict = if case.expect.matches(&outcome) {

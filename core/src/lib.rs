@@ -51,6 +51,8 @@ macro_rules! for_each_arity {
     };
 }
 
+#[cfg(feature = "async")]
+pub mod async_api;
 pub mod backend;
 pub mod budget;
 pub mod cache;

@@ -77,6 +77,12 @@ pub trait DynModule: Send + Sync {
     }
     /// See [`Module::info`].
     fn info(&self) -> &ModuleInfo;
+    /// The name of the runtime that compiled it.
+    fn runtime_name(&self) -> RuntimeName;
+    /// The policy of the runtime that compiled it.
+    fn policy(&self) -> &Policy;
+    /// Another handle on the same compiled module (cheap: shared).
+    fn clone_box(&self) -> Box<dyn DynModule>;
 }
 
 /// A sandbox behind a [`DynModule`].
@@ -156,6 +162,15 @@ impl<B: Backend> DynModule for Module<B> {
     }
     fn info(&self) -> &ModuleInfo {
         Module::info(self)
+    }
+    fn runtime_name(&self) -> RuntimeName {
+        self.runtime().name()
+    }
+    fn policy(&self) -> &Policy {
+        self.runtime().policy()
+    }
+    fn clone_box(&self) -> Box<dyn DynModule> {
+        Box::new(self.clone())
     }
 }
 

@@ -82,7 +82,7 @@ pub(super) enum Lifecycle {
 /// live-sandbox slot.
 ///
 /// Not `Send` on every backend (Wasmer's store must stay on its thread): make a sandbox on the
-/// thread that uses it; the [`Module`] it comes from is `Send + Sync`.
+/// thread that uses it; the [`Module`](crate::Module) it comes from is `Send + Sync`.
 pub struct Sandbox<B: Backend> {
     pub(super) store: B::Store,
     /// Unique in the process: typed handles remember the sandbox they belong to.

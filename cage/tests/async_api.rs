@@ -1,0 +1,281 @@
+//! The async API on every runtime: async host functions whose futures run on the application's
+//! executor and read and write guest memory, many guests on two executor threads, deadlines
+//! that count awaited time and drop the host future, cancellation that poisons, typed calls,
+//! spinning guests that do not starve the executor, and `Send` futures.
+#![cfg(feature = "async")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cage::async_api::{Finish, HostFuture};
+use cage::{
+    AsyncSandbox, DynModule, FuncType, HostContext, HostError, HostFunc, HostFunctions, Policy,
+    Rejection, RuntimeName, Trap, ValType, Value,
+};
+
+/// `handle(x)`: burns some fuel, stores `x` at 0, calls `host.fetch(0)` (which reads it, awaits,
+/// writes `2x` at 4 and returns 7), burns again, returns `mem[4] + 7`.
+const GUEST: &str = r#"(module
+  (import "host" "fetch" (func $fetch (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (func $burn (param $n i32)
+    (loop $l (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $l (local.get $n))))
+  (func (export "handle") (param $x i32) (result i32)
+    (call $burn (i32.const 1000))
+    (i32.store (i32.const 0) (local.get $x))
+    (local.set $x (call $fetch (i32.const 0)))
+    (call $burn (i32.const 1000))
+    (i32.add (i32.load (i32.const 4)) (local.get $x)))
+  (func (export "spin") (loop br 0))
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1))))"#;
+
+/// Set when a `fetch` future is dropped before it finished.
+struct DropFlag(Arc<AtomicBool>, bool);
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// `host.fetch(ptr)`: reads an i32 at `ptr` on the guest's thread, sleeps `sleep` on the
+/// executor, writes twice the value at `ptr + 4` back on the guest's thread, returns 7.
+fn fetch(sleep: Duration, dropped: Arc<AtomicBool>) -> HostFunc {
+    let ty = FuncType::new([ValType::I32], [ValType::I32]);
+    HostFunc::new_async(
+        "host",
+        "fetch",
+        ty,
+        move |cx: &mut dyn HostContext, args: &[Value]| {
+            let [Value::I32(ptr)] = args else {
+                return Err(HostError::new("bad arguments"));
+            };
+            let ptr = u64::from(*ptr as u32);
+            let mut word = [0u8; 4];
+            cx.read(ptr, &mut word)?;
+            let v = i32::from_le_bytes(word);
+            let flag = DropFlag(dropped.clone(), false);
+            let fut: HostFuture = Box::pin(async move {
+                // The whole guard moves into the future (not just its field).
+                let mut flag = flag;
+                tokio::time::sleep(sleep).await;
+                flag.1 = true;
+                let finish: Finish = Box::new(move |cx: &mut dyn HostContext| {
+                    cx.write(ptr + 4, &(v * 2).to_le_bytes())?;
+                    Ok(vec![Value::I32(7)])
+                });
+                Ok(finish)
+            });
+            Ok(fut)
+        },
+    )
+    .with_fuel_cost(10)
+}
+
+fn executor(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_time()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn module(name: RuntimeName, policy: &Policy, host: &HostFunctions) -> Arc<dyn DynModule> {
+    let rt = cage::runtime_named(name, policy).expect("runtime");
+    let wasm = wat::parse_str(GUEST).expect("wat");
+    Arc::from(rt.compile(&wasm, host).expect("compile"))
+}
+
+fn assert_send<T: Send>(_: &T) {}
+
+#[test]
+fn many_guests_await_host_futures_on_two_threads_with_identical_fuel() {
+    let policy = Policy::default()
+        .with_fuel(Some(1_000_000))
+        .with_timeout(Some(Duration::from_secs(20)));
+    let exec = executor(2);
+    let mut fuel_by_runtime = Vec::new();
+    for name in cage::available_runtimes() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let host = HostFunctions::new().with(fetch(Duration::from_millis(10), dropped.clone()));
+        let module = module(name, &policy, &host);
+        let done = Arc::new(AtomicUsize::new(0));
+        let guests = 200;
+        let start = Instant::now();
+        let fuels = exec.block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..guests {
+                let module = module.clone();
+                let done = done.clone();
+                let task = async move {
+                    let mut sb = AsyncSandbox::new(module.as_ref()).await?;
+                    sb.instantiate().await?;
+                    let out = sb.call("handle", &[Value::I32(i)]).await?;
+                    assert_eq!(out, [Value::I32(2 * i + 7)]);
+                    done.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, cage::Error>(sb.stats().await?.fuel_consumed)
+                };
+                assert_send(&task);
+                tasks.push(tokio::spawn(task));
+            }
+            let mut fuels = Vec::new();
+            for t in tasks {
+                fuels.push(t.await.expect("task").expect("guest"));
+            }
+            fuels
+        });
+        let took = start.elapsed();
+        assert_eq!(done.load(Ordering::SeqCst), guests as usize);
+        assert!(!dropped.load(Ordering::SeqCst), "no future dropped");
+        // Every guest waited 10 ms at the same time, not one after another (200 × 10 ms = 2 s).
+        assert!(took < Duration::from_millis(1500), "{name}: {took:?}");
+        assert!(fuels.windows(2).all(|w| w[0] == w[1]), "{name}: {fuels:?}");
+        fuel_by_runtime.push((name, fuels[0]));
+    }
+    assert!(
+        fuel_by_runtime.windows(2).all(|w| w[0].1 == w[1].1),
+        "fuel differs between runtimes: {fuel_by_runtime:?}"
+    );
+}
+
+#[test]
+fn a_guest_awaiting_past_its_deadline_times_out_and_the_host_future_is_dropped() {
+    let policy = Policy::default()
+        .with_fuel(Some(1_000_000))
+        .with_timeout(Some(Duration::from_millis(100)));
+    let exec = executor(2);
+    for name in cage::available_runtimes() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let host = HostFunctions::new().with(fetch(Duration::from_secs(5), dropped.clone()));
+        let module = module(name, &policy, &host);
+        let (result, took) = exec.block_on(async {
+            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
+            sb.instantiate().await.unwrap();
+            let start = Instant::now();
+            let r = sb.call("handle", &[Value::I32(1)]).await;
+            (r, start.elapsed())
+        });
+        let e = result.unwrap_err();
+        assert_eq!(e.as_trap(), Some(Trap::Timeout), "{name}: {e:?}");
+        assert!(took < Duration::from_millis(1000), "{name}: {took:?}");
+        assert!(took >= Duration::from_millis(100), "{name}: early {took:?}");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "{name}: the host future was not dropped"
+        );
+    }
+}
+
+#[test]
+fn dropping_a_call_future_poisons_the_sandbox() {
+    let policy = Policy::default().with_fuel(Some(1_000_000));
+    let exec = executor(2);
+    for name in cage::available_runtimes() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let host = HostFunctions::new().with(fetch(Duration::from_secs(30), dropped.clone()));
+        let module = module(name, &policy, &host);
+        exec.block_on(async {
+            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
+            sb.instantiate().await.unwrap();
+            // Give up on the call after 50 ms: its future is dropped mid-await.
+            let r = tokio::time::timeout(
+                Duration::from_millis(50),
+                sb.call("handle", &[Value::I32(1)]),
+            )
+            .await;
+            assert!(r.is_err(), "{name}: the call should still be waiting");
+            assert!(sb.is_poisoned(), "{name}");
+            let e = sb
+                .call("add", &[Value::I32(1), Value::I32(2)])
+                .await
+                .unwrap_err();
+            assert_eq!(
+                e.as_rejection(),
+                Some(Rejection::InvalidInvocation),
+                "{name}"
+            );
+            // Counters stay readable; the guest thread is free again.
+            assert!(sb.stats().await.unwrap().fuel_consumed.is_some());
+        });
+        assert!(dropped.load(Ordering::SeqCst), "{name}");
+    }
+}
+
+#[test]
+fn typed_calls_and_sync_calls_of_async_host_functions() {
+    let policy = Policy::default().with_fuel(Some(1_000_000));
+    let exec = executor(1);
+    for name in cage::available_runtimes() {
+        let host = HostFunctions::new().with(fetch(
+            Duration::from_millis(1),
+            Arc::new(AtomicBool::new(false)),
+        ));
+        let module = module(name, &policy, &host);
+        exec.block_on(async {
+            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
+            sb.instantiate().await.unwrap();
+            let r: i32 = sb
+                .call_typed::<(i32, i32), i32>("add", (2, 3))
+                .await
+                .unwrap();
+            assert_eq!(r, 5);
+            let r: i32 = sb.call_typed::<(i32,), i32>("handle", (4,)).await.unwrap();
+            assert_eq!(r, 15);
+            // Other types are refused before anything runs.
+            let before = sb.stats().await.unwrap().fuel_consumed;
+            let e = sb
+                .call_typed::<(i64,), i32>("handle", (4,))
+                .await
+                .unwrap_err();
+            assert_eq!(e.as_rejection(), Some(Rejection::InvalidInvocation));
+            assert_eq!(sb.stats().await.unwrap().fuel_consumed, before);
+        });
+        // A sync call has no executor for the host future: a host error, never a hang.
+        let mut sb = module.sandbox().unwrap();
+        sb.instantiate().unwrap();
+        let e = sb.call("handle", &[Value::I32(1)]).unwrap_err();
+        assert_eq!(e.as_trap(), Some(Trap::HostError), "{name}: {e:?}");
+        assert!(e.to_string().contains("async call"), "{e}");
+    }
+}
+
+#[test]
+fn spinning_guests_do_not_starve_the_executor() {
+    let policy = Policy::default()
+        .with_fuel(None)
+        .with_timeout(Some(Duration::from_millis(400)));
+    let exec = executor(2);
+    for name in cage::available_runtimes() {
+        let host = HostFunctions::new().with(fetch(
+            Duration::from_millis(1),
+            Arc::new(AtomicBool::new(false)),
+        ));
+        let module = module(name, &policy, &host);
+        let late = exec.block_on(async {
+            let mut spinners = Vec::new();
+            for _ in 0..4 {
+                let module = module.clone();
+                spinners.push(tokio::spawn(async move {
+                    let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
+                    sb.instantiate().await.unwrap();
+                    sb.call("spin", &[]).await.unwrap_err().as_trap()
+                }));
+            }
+            // A timer on the same two executor threads still fires on time.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let start = Instant::now();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let late = start.elapsed().saturating_sub(Duration::from_millis(50));
+            for s in spinners {
+                assert_eq!(s.await.unwrap(), Some(Trap::Timeout), "{name}");
+            }
+            late
+        });
+        assert!(
+            late < Duration::from_millis(100),
+            "{name}: timer {late:?} late"
+        );
+    }
+}

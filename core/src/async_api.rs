@@ -1,0 +1,435 @@
+//! The async API (feature `async`): guests awaited from an async executor (tokio, async-std,
+//! …), identical on every runtime.
+//!
+//! # How it works, and why
+//!
+//! Each async sandbox ([`AsyncSandbox`]) and each async run ([`run_async`]) owns one guest
+//! thread, sized for the policy's `max_stack` like every guest thread. The guest runs there,
+//! synchronously, exactly as on the sync path: same fuel, same deadlines, same traps, same
+//! lifecycle (the same code runs it). The futures the application awaits never run guest code:
+//! they wait for the guest thread and, when the guest calls an async host function
+//! ([`crate::HostFunc::new_async`]), they run that function's future **on the application's
+//! executor**, then hand its result back to the guest thread. So a spinning guest never blocks
+//! an executor thread (the OS preempts the guest thread; no yield points are needed), every
+//! future is `Send` (spawn it on a multi-threaded tokio runtime), and the behaviour is the
+//! same on Wasmtime and on Wasmer (both compilers).
+//!
+//! This is Cage's own mechanism rather than each runtime's: Wasmtime's fibers
+//! (`call_async`) have no counterpart in Wasmer 7.3 that can hold more than one suspended call
+//! per OS thread (its trap handler context is per thread) or give `Send` futures (its
+//! `experimental-async` is `!Send`), so building on them would make the runtimes behave
+//! differently. The cost is one OS thread per guest *in flight*: thousands of concurrent
+//! guests that wait on the host hold thousands of (mostly idle) threads, not a few. The
+//! numbers are in `docs/rust.md`, "Async".
+//!
+//! # Deadlines and cancellation
+//!
+//! The deadline stays wall-clock per call and counts the time spent awaiting host futures: a
+//! guest waiting in an async host function past its deadline ends `trapped: timeout`, and the
+//! host future is dropped. Dropping a call's future poisons the sandbox: later calls are
+//! refused `rejected: invalid_invocation`. A guest waiting in an async host function stops at
+//! once (`trapped: host_error`, "cancelled"); a guest computing stops at its next host call,
+//! its deadline or its fuel, whichever comes first, on its own thread.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::time::Instant;
+
+use futures_channel::{mpsc, oneshot};
+use futures_util::StreamExt;
+use futures_util::future::{Either, select};
+
+use crate::backend::HOST_STACK_MARGIN;
+use crate::error::Error;
+use crate::host::{HostContext, HostError, HostFunctions};
+use crate::module::FuncType;
+use crate::names::RuntimeName;
+use crate::outcome::{HostFailure, Rejection};
+use crate::policy::Policy;
+use crate::records::{Output, Stats};
+use crate::report::Report;
+use crate::run::Invocation;
+use crate::runtime::{DynModule, DynRuntime, DynSandbox};
+use crate::typed::{WasmParams, WasmResults};
+use crate::value::Value;
+
+/// What an async host function's future ends with: the part that runs back on the guest's
+/// thread with its [`HostContext`] (write results into guest memory, charge fuel, return the
+/// function's values).
+pub type Finish = Box<dyn FnOnce(&mut dyn HostContext) -> Result<Vec<Value>, HostError> + Send>;
+
+/// The future an async host function returns; it runs on the application's executor.
+pub type HostFuture = Pin<Box<dyn Future<Output = Result<Finish, HostError>> + Send>>;
+
+/// A host future and where its result goes (the guest thread waits on the other end).
+type Pending = (HostFuture, std_mpsc::SyncSender<Result<Finish, HostError>>);
+
+thread_local! {
+    /// On a guest thread serving an async call: where its async host functions send their
+    /// futures.
+    static LINK: RefCell<Option<mpsc::UnboundedSender<Pending>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `link` as this thread's executor link, removing it afterwards (also when `f`
+/// unwinds).
+fn with_link<T>(link: mpsc::UnboundedSender<Pending>, f: impl FnOnce() -> T) -> T {
+    struct Unset;
+    impl Drop for Unset {
+        fn drop(&mut self) {
+            LINK.with(|l| l.borrow_mut().take());
+        }
+    }
+    LINK.with(|l| *l.borrow_mut() = Some(link));
+    let _unset = Unset;
+    f()
+}
+
+/// The message of a call whose future was dropped.
+const CANCELLED: &str = "cancelled: the future awaiting this call was dropped";
+
+/// On the guest thread, inside an async host function: sends `fut` to the executor awaiting
+/// this call and waits for its result, at most until the call's deadline.
+pub(crate) fn await_on_executor(
+    cx: &mut dyn HostContext,
+    fut: HostFuture,
+) -> Result<Finish, HostError> {
+    let link = LINK.with(|l| l.borrow().clone()).ok_or_else(|| {
+        HostError::new(
+            "an async host function needs an async call (AsyncSandbox, run_async): a sync \
+             call has no executor to run its future",
+        )
+    })?;
+    let (tx, rx) = std_mpsc::sync_channel(1);
+    if link.unbounded_send((fut, tx)).is_err() {
+        cx.state().poison();
+        return Err(HostError::new(CANCELLED));
+    }
+    loop {
+        let received = match cx.deadline() {
+            None => rx
+                .recv()
+                .map_err(|_| std_mpsc::RecvTimeoutError::Disconnected),
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+        };
+        match received {
+            Ok(r) => return r,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                if cx.state().deadline_passed()
+                    || cx.deadline().is_some_and(|d| d <= Instant::now())
+                {
+                    // The executor drops the future when this call's result reaches it.
+                    return Err(HostError::Timeout);
+                }
+            }
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                cx.state().poison();
+                return Err(HostError::new(CANCELLED));
+            }
+        }
+    }
+}
+
+/// Awaits the guest thread's result `done`, running the host futures it sends on `awaits` in
+/// the meantime. A host future still pending when the result comes (the guest's deadline
+/// passed) is dropped.
+async fn drive<T>(
+    mut awaits: mpsc::UnboundedReceiver<Pending>,
+    mut done: oneshot::Receiver<T>,
+) -> Result<T, Error> {
+    loop {
+        match select(awaits.next(), &mut done).await {
+            Either::Left((Some((fut, reply)), _)) => match select(fut, &mut done).await {
+                Either::Left((r, _)) => {
+                    let _ = reply.send(r);
+                }
+                Either::Right((t, _)) => return t.map_err(|_| guest_thread_gone()),
+            },
+            Either::Left((None, _)) => return done.await.map_err(|_| guest_thread_gone()),
+            Either::Right((t, _)) => return t.map_err(|_| guest_thread_gone()),
+        }
+    }
+}
+
+fn guest_thread_gone() -> Error {
+    Error::host(
+        HostFailure::Thread,
+        "the guest thread ended without an answer (it panicked): this is a bug to report",
+    )
+}
+
+/// Starts a guest thread sized for `policy` (its `max_stack` plus the host's margin) running
+/// `f`, detached. The thread, its stack's address space and its two mappings (stack and guard page) are
+/// charged to the process budget while it lives, so many async guests are refused
+/// `limit_exceeded` before the OS refuses a thread.
+fn spawn_guest(policy: &Policy, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+    let size = usize::try_from(policy.limits.max_stack.bytes())
+        .unwrap_or(usize::MAX / 2)
+        .saturating_add(HOST_STACK_MARGIN);
+    let mut cost = crate::budget::Cost::reservation(size as u64, 2);
+    cost.threads = 1;
+    let reservation = crate::budget::reserve(cost)?;
+    std::thread::Builder::new()
+        .name("cage-guest-async".into())
+        .stack_size(size)
+        .spawn(move || {
+            let _reservation = reservation;
+            f();
+        })
+        .map(drop)
+        .map_err(|e| {
+            Error::host_from(
+                HostFailure::Thread,
+                format!("cannot start a guest thread: {e}"),
+                e,
+            )
+        })
+}
+
+/// [`crate::run`], awaited: bytes in, [`Report`] out, the guest on its own thread and its
+/// async host functions' futures on the caller's executor. The report is the one
+/// [`crate::run`] gives for the same input (outcome, fuel, output), on every runtime.
+pub async fn run_async(
+    runtime: Arc<dyn DynRuntime>,
+    bytes: Vec<u8>,
+    host: HostFunctions,
+    invocation: Invocation,
+) -> Report {
+    let name = runtime.name();
+    let policy = runtime.policy().clone();
+    let (link, awaits) = mpsc::unbounded();
+    let (tx, done) = oneshot::channel();
+    let spawned = spawn_guest(&policy, move || {
+        let report = with_link(link, || {
+            crate::run::run(runtime.as_ref(), &bytes, &host, &invocation)
+        });
+        let _ = tx.send(report);
+    });
+    let failed = |e: Error| Report::new(name, &e.outcome(), e.message());
+    match spawned {
+        Ok(()) => drive(awaits, done).await.unwrap_or_else(failed),
+        Err(e) => failed(e),
+    }
+}
+
+/// Work for a sandbox's guest thread.
+type Job = Box<dyn FnOnce(&mut dyn DynSandbox) + Send>;
+
+/// A sandbox awaited from async code: one store and one instance, on a guest thread of its own
+/// (see the [module](self) for why and what it costs). `Send`: hold it in a task of a
+/// multi-threaded executor. Dropping it ends its thread once a call in progress ends.
+#[derive(Debug)]
+pub struct AsyncSandbox {
+    jobs: std_mpsc::Sender<Job>,
+    poisoned: Arc<AtomicBool>,
+    runtime: RuntimeName,
+    /// The module's exported functions and their types, for typed calls.
+    exports: Arc<[(String, FuncType)]>,
+}
+
+/// Marks the sandbox poisoned unless disarmed: a call's future dropped before its end.
+struct PoisonOnDrop(Option<Arc<AtomicBool>>);
+
+impl Drop for PoisonOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            p.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl AsyncSandbox {
+    /// Makes a sandbox of `module` on a new guest thread (no guest code runs yet).
+    ///
+    /// # Errors
+    /// As [`crate::Module::sandbox`]; `host_failure: thread` when the thread cannot start.
+    pub async fn new(module: &dyn DynModule) -> Result<AsyncSandbox, Error> {
+        let module = module.clone_box();
+        let exports: Arc<[(String, FuncType)]> = module
+            .info()
+            .exports
+            .iter()
+            .filter_map(|e| match &e.ty {
+                crate::module::ExternType::Func { ty } => Some((e.name.clone(), ty.clone())),
+                _ => None,
+            })
+            .collect();
+        let runtime = module.runtime_name();
+        let policy = module.policy().clone();
+        let (jobs, queue) = std_mpsc::channel::<Job>();
+        let (tx, made) = oneshot::channel();
+        spawn_guest(&policy, move || {
+            let mut sandbox = match module.sandbox() {
+                Ok(s) => {
+                    let _ = tx.send(Ok(()));
+                    s
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            drop(module);
+            while let Ok(job) = queue.recv() {
+                job(sandbox.as_mut());
+            }
+        })?;
+        made.await.map_err(|_| guest_thread_gone())??;
+        Ok(AsyncSandbox {
+            jobs,
+            poisoned: Arc::new(AtomicBool::new(false)),
+            runtime,
+            exports,
+        })
+    }
+
+    /// Runs `f` on the sandbox's guest thread, serving its async host functions' futures here.
+    async fn on_guest<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut dyn DynSandbox) -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(Error::reject(
+                Rejection::InvalidInvocation,
+                "this sandbox is poisoned: a call's future was dropped before the call ended",
+            ));
+        }
+        let (link, awaits) = mpsc::unbounded();
+        let (tx, done) = oneshot::channel();
+        let job: Job = Box::new(move |sandbox| {
+            let r = with_link(link, || f(sandbox));
+            let _ = tx.send(r);
+        });
+        self.jobs.send(job).map_err(|_| guest_thread_gone())?;
+        let mut guard = PoisonOnDrop(Some(self.poisoned.clone()));
+        let r = drive(awaits, done).await;
+        guard.0 = None;
+        r
+    }
+
+    /// The runtime it runs on.
+    pub fn runtime_name(&self) -> RuntimeName {
+        self.runtime
+    }
+
+    /// See [`crate::Sandbox::instantiate`].
+    ///
+    /// # Errors
+    /// As [`crate::Sandbox::instantiate`].
+    pub async fn instantiate(&mut self) -> Result<(), Error> {
+        self.on_guest(|s| s.instantiate()).await?
+    }
+
+    /// Calls `export` with `args` (see [`crate::Sandbox::call`]), awaiting it.
+    ///
+    /// # Errors
+    /// As [`crate::Sandbox::call`]; `rejected: invalid_invocation` once poisoned.
+    pub async fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
+        let (export, args) = (export.to_owned(), args.to_vec());
+        self.on_guest(move |s| s.call(&export, &args)).await?
+    }
+
+    /// A typed call: `P` and `R` are checked against the export's signature before anything
+    /// runs, as [`crate::Sandbox::typed`] checks them.
+    ///
+    /// # Errors
+    /// `rejected: invalid_invocation` for a missing export or other types; as
+    /// [`AsyncSandbox::call`].
+    pub async fn call_typed<P, R>(&mut self, export: &str, args: P) -> Result<R, Error>
+    where
+        P: WasmParams + Send + 'static,
+        R: WasmResults + Send + 'static,
+    {
+        let ty = self
+            .exports
+            .iter()
+            .find(|(name, _)| name == export)
+            .map(|(_, ty)| ty)
+            .ok_or_else(|| {
+                Error::reject(
+                    Rejection::InvalidInvocation,
+                    format!("no exported function `{export}`"),
+                )
+            })?;
+        if ty.params != P::TYPES || ty.results != R::TYPES {
+            return Err(Error::reject(
+                Rejection::InvalidInvocation,
+                format!(
+                    "`{export}` is {ty}, not ({:?}) -> ({:?})",
+                    P::TYPES,
+                    R::TYPES
+                ),
+            ));
+        }
+        let mut values = Vec::with_capacity(P::TYPES.len());
+        args.values(&mut values);
+        let out = self.call(export, &values).await?;
+        R::from_values(&out).ok_or_else(|| {
+            Error::host(
+                HostFailure::Runtime,
+                "results of other types than the signature's",
+            )
+        })
+    }
+
+    /// See [`crate::Sandbox::stats`].
+    ///
+    /// # Errors
+    /// `host_failure: thread` when the guest thread is gone.
+    pub async fn stats(&mut self) -> Result<Stats, Error> {
+        self.on_guest_always(|s| s.stats()).await
+    }
+
+    /// See [`crate::Sandbox::take_output`].
+    ///
+    /// # Errors
+    /// As [`AsyncSandbox::stats`].
+    pub async fn take_output(&mut self) -> Result<Output, Error> {
+        self.on_guest_always(|s| s.take_output()).await
+    }
+
+    /// See [`crate::Sandbox::fuel_remaining`].
+    ///
+    /// # Errors
+    /// As [`AsyncSandbox::stats`].
+    pub async fn fuel_remaining(&mut self) -> Result<Option<u64>, Error> {
+        self.on_guest_always(|s| s.fuel_remaining()).await
+    }
+
+    /// See [`crate::Sandbox::set_fuel`].
+    ///
+    /// # Errors
+    /// As [`crate::Sandbox::set_fuel`].
+    pub async fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        self.on_guest(move |s| s.set_fuel(fuel)).await?
+    }
+
+    /// See [`crate::Sandbox::add_fuel`].
+    ///
+    /// # Errors
+    /// As [`crate::Sandbox::add_fuel`].
+    pub async fn add_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        self.on_guest(move |s| s.add_fuel(fuel)).await?
+    }
+
+    /// Whether a call's future was dropped before the call ended (the sandbox refuses calls).
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::SeqCst)
+    }
+
+    /// [`AsyncSandbox::on_guest`] for reading counters, also once poisoned.
+    async fn on_guest_always<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut dyn DynSandbox) -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        let (tx, done) = oneshot::channel();
+        let job: Job = Box::new(move |s| {
+            let _ = tx.send(f(s));
+        });
+        self.jobs.send(job).map_err(|_| guest_thread_gone())?;
+        done.await.map_err(|_| guest_thread_gone())
+    }
+}
