@@ -161,15 +161,31 @@ fn guest_thread_gone() -> Error {
     )
 }
 
+/// Mappings a guest thread holds once it has called into a runtime: its stack and guard, the
+/// signal stack and guard the runtime sets up per thread, Wasmer's per-thread call stack and
+/// guard, and a malloc arena's share. Measured (`bench/examples/thread_cost.rs`, 200 threads
+/// parked in a host call): 5.5 on Wasmtime and Wasmer Singlepass, 7.5 on Wasmer Cranelift;
+/// charged as 8 on every runtime. (Without this charge, 10 000 async guests exhausted
+/// `vm.max_map_count` and the runtimes aborted setting up their signal stacks.)
+const GUEST_THREAD_MAPPINGS: u64 = 8;
+
+/// Address space a guest thread holds beyond its stack (signal stack, Wasmer's call stack):
+/// measured at most 0.4 MiB; charged 512 KiB.
+const GUEST_THREAD_EXTRA: u64 = 512 << 10;
+
 /// Starts a guest thread sized for `policy` (its `max_stack` plus the host's margin) running
-/// `f`, detached. The thread, its stack's address space and its two mappings (stack and guard page) are
-/// charged to the process budget while it lives, so many async guests are refused
-/// `limit_exceeded` before the OS refuses a thread.
+/// `f`, detached. The thread is charged to the process budget while it lives, so many async
+/// guests are refused `limit_exceeded` before the OS refuses a thread or a mapping: one
+/// thread, [`GUEST_THREAD_MAPPINGS`] mappings, and its stack plus [`GUEST_THREAD_EXTRA`] of
+/// address space.
 fn spawn_guest(policy: &Policy, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
     let size = usize::try_from(policy.limits.max_stack.bytes())
         .unwrap_or(usize::MAX / 2)
         .saturating_add(HOST_STACK_MARGIN);
-    let mut cost = crate::budget::Cost::reservation(size as u64, 2);
+    let mut cost = crate::budget::Cost::reservation(
+        (size as u64).saturating_add(GUEST_THREAD_EXTRA),
+        GUEST_THREAD_MAPPINGS,
+    );
     cost.threads = 1;
     let reservation = crate::budget::reserve(cost)?;
     std::thread::Builder::new()
