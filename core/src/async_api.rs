@@ -45,7 +45,7 @@ use futures_util::future::{Either, select};
 
 use crate::backend::HOST_STACK_MARGIN;
 use crate::error::Error;
-use crate::host::{HostContext, HostError, HostFunctions};
+use crate::host::{HostContext, HostError, HostFunc, HostFunctions};
 use crate::module::FuncType;
 use crate::names::RuntimeName;
 use crate::outcome::{HostFailure, Rejection};
@@ -64,6 +64,32 @@ pub type Finish = Box<dyn FnOnce(&mut dyn HostContext) -> Result<Vec<Value>, Hos
 
 /// The future an async host function returns; it runs on the application's executor.
 pub type HostFuture = Pin<Box<dyn Future<Output = Result<Finish, HostError>> + Send>>;
+
+impl HostFunc {
+    /// An async host function: `prepare` runs on the guest's thread with its [`HostContext`]
+    /// (read arguments out of guest memory, charge fuel) and returns a future, which runs on the
+    /// executor awaiting the call ([the module](self)); the future's [`Finish`] runs back on
+    /// the guest's thread (write results into guest memory) and returns the function's values.
+    /// The call's deadline counts the time the future takes: past it the guest ends
+    /// `trapped: timeout` and the future is dropped. Called from a sync call, it traps
+    /// `host_error` (a sync call has no executor to run the future on).
+    ///
+    pub fn new_async(
+        module: impl Into<String>,
+        name: impl Into<String>,
+        ty: FuncType,
+        prepare: impl Fn(&mut dyn HostContext, &[Value]) -> Result<HostFuture, HostError>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        HostFunc::new(module, name, ty, move |cx, args| {
+            let future = prepare(cx, args)?;
+            let finish = await_on_executor(cx, future)?;
+            finish(cx)
+        })
+    }
+}
 
 /// A host future and where its result goes (the guest thread waits on the other end).
 type Pending = (HostFuture, std_mpsc::SyncSender<Result<Finish, HostError>>);

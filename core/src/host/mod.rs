@@ -331,35 +331,6 @@ impl fmt::Debug for HostFunc {
 }
 
 impl HostFunc {
-    /// An async host function: `prepare` runs on the guest's thread with its [`HostContext`]
-    /// (read arguments out of guest memory, charge fuel) and returns a future, which runs on the
-    /// executor awaiting the call ([`crate::async_api`]); the future's [`Finish`] runs back on
-    /// the guest's thread (write results into guest memory) and returns the function's values.
-    /// The call's deadline counts the time the future takes: past it the guest ends
-    /// `trapped: timeout` and the future is dropped. Called from a sync call, it traps
-    /// `host_error` (a sync call has no executor to run the future on).
-    ///
-    /// [`Finish`]: crate::async_api::Finish
-    #[cfg(feature = "async")]
-    pub fn new_async(
-        module: impl Into<String>,
-        name: impl Into<String>,
-        ty: FuncType,
-        prepare: impl Fn(
-            &mut dyn HostContext,
-            &[Value],
-        ) -> Result<crate::async_api::HostFuture, HostError>
-        + Send
-        + Sync
-        + 'static,
-    ) -> Self {
-        HostFunc::new(module, name, ty, move |cx, args| {
-            let future = prepare(cx, args)?;
-            let finish = crate::async_api::await_on_executor(cx, future)?;
-            finish(cx)
-        })
-    }
-
     /// A host function `module.name` of type `ty`.
     pub fn new(
         module: impl Into<String>,
