@@ -268,8 +268,8 @@ pub struct AsyncSandbox {
     jobs: std_mpsc::Sender<Job>,
     poisoned: Arc<AtomicBool>,
     runtime: RuntimeName,
-    /// The module's exported functions and their types, for typed calls.
-    exports: Arc<[(String, FuncType)]>,
+    /// The module's structure, for typed calls.
+    info: Arc<crate::module::ModuleInfo>,
 }
 
 /// Marks the sandbox poisoned unless disarmed: a call's future dropped before its end.
@@ -290,15 +290,7 @@ impl AsyncSandbox {
     /// As [`crate::Module::sandbox`]; `host_failure: thread` when the thread cannot start.
     pub async fn new(module: &dyn DynModule) -> Result<AsyncSandbox, Error> {
         let module = module.clone_box();
-        let exports: Arc<[(String, FuncType)]> = module
-            .info()
-            .exports
-            .iter()
-            .filter_map(|e| match &e.ty {
-                crate::module::ExternType::Func { ty } => Some((e.name.clone(), ty.clone())),
-                _ => None,
-            })
-            .collect();
+        let info = Arc::new(module.info().clone());
         let runtime = module.runtime_name();
         let policy = module.policy().clone();
         let (jobs, queue) = std_mpsc::channel::<Job>();
@@ -324,7 +316,7 @@ impl AsyncSandbox {
             jobs,
             poisoned: Arc::new(AtomicBool::new(false)),
             runtime,
-            exports,
+            info,
         })
     }
 
@@ -385,17 +377,7 @@ impl AsyncSandbox {
         P: WasmParams + Send + 'static,
         R: WasmResults + Send + 'static,
     {
-        let ty = self
-            .exports
-            .iter()
-            .find(|(name, _)| name == export)
-            .map(|(_, ty)| ty)
-            .ok_or_else(|| {
-                Error::reject(
-                    Rejection::InvalidInvocation,
-                    format!("no exported function `{export}`"),
-                )
-            })?;
+        let ty = crate::module::export_func(&self.info, export)?;
         if ty.params != P::TYPES || ty.results != R::TYPES {
             return Err(Error::reject(
                 Rejection::InvalidInvocation,

@@ -110,25 +110,33 @@ impl CheckedModule {
     }
 }
 
+/// The signature of the exported function `export` of `info`, or the refusal naming the
+/// functions it does export.
+pub(crate) fn export_func<'a>(info: &'a ModuleInfo, export: &str) -> Result<&'a FuncType, Error> {
+    info.export_func(export).ok_or_else(|| {
+        let funcs: Vec<&str> = info
+            .exports
+            .iter()
+            .filter(|e| e.ty.kind() == "func")
+            .map(|e| e.name.as_str())
+            .collect();
+        Error::reject(
+            Rejection::InvalidInvocation,
+            format!(
+                "no exported function `{export}` (exported functions: {})",
+                funcs.join(", ")
+            ),
+        )
+    })
+}
+
 /// Checks `args` against the signature of the exported function `export`.
 ///
 /// # Errors
 /// `rejected: invalid_invocation` naming what is wrong.
 pub fn check_args(module: &CheckedModule, export: &str, args: &[Value]) -> Result<(), Error> {
     let bad = |m: String| Err(Error::reject(Rejection::InvalidInvocation, m));
-    let Some(ty) = module.info().export_func(export) else {
-        let funcs: Vec<&str> = module
-            .info()
-            .exports
-            .iter()
-            .filter(|e| e.ty.kind() == "func")
-            .map(|e| e.name.as_str())
-            .collect();
-        return bad(format!(
-            "no exported function `{export}` (exported functions: {})",
-            funcs.join(", ")
-        ));
-    };
+    let ty = export_func(module.info(), export)?;
     if args.len() != ty.params.len() || args.iter().zip(&ty.params).any(|(a, t)| a.ty() != *t) {
         let list = |v: &mut dyn Iterator<Item = String>| v.collect::<Vec<_>>().join(", ");
         return bad(format!(

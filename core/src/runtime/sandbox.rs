@@ -258,20 +258,7 @@ impl<B: Backend> Sandbox<B> {
         if let Some(i) = self.funcs.iter().position(|f| &*f.name == export) {
             return Ok(i);
         }
-        let ty = self.checked.info().export_func(export).ok_or_else(|| {
-            let funcs: Vec<&str> = self
-                .checked
-                .info()
-                .exports
-                .iter()
-                .filter(|e| e.ty.kind() == "func")
-                .map(|e| e.name.as_str())
-                .collect();
-            invalid(format!(
-                "no exported function `{export}` (exported functions: {})",
-                funcs.join(", ")
-            ))
-        })?;
+        let ty = crate::module::export_func(self.checked.info(), export)?;
         let (params, results): (Arc<[ValType]>, Arc<[ValType]>) =
             (ty.params.clone().into(), ty.results.clone().into());
         let func = self
