@@ -139,3 +139,38 @@ fn the_programs_folder_is_a_suite_with_arguments_and_directories() {
     );
     assert!(w.expected.stdout.is_some() && w.expected.stderr.is_none());
 }
+
+/// Random bytes (three calls of 37 bytes: not a multiple of the generator's word) and both
+/// clocks (at aligned addresses), printed as raw bytes.
+const DETERMINISTIC_WAT: &str = r#"(module
+  (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (drop (call $random (i32.const 100) (i32.const 37)))
+    (drop (call $random (i32.const 137) (i32.const 37)))
+    (drop (call $random (i32.const 174) (i32.const 37)))
+    (drop (call $clock (i32.const 0) (i64.const 1) (i32.const 216)))
+    (drop (call $clock (i32.const 1) (i64.const 1) (i32.const 224)))
+    ;; iovec at 0: (100, 132)
+    (i32.store (i32.const 0) (i32.const 100))
+    (i32.store (i32.const 4) (i32.const 132))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+
+#[test]
+fn every_engine_sees_cages_random_stream_and_frozen_clocks() {
+    // Programs whose work depends on random numbers (libsodium's tests) must do the same work
+    // on every engine, so the raw engines are given Cage's stream: their output must agree.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deterministic.wat");
+    std::fs::write(&path, DETERMINISTIC_WAT).unwrap();
+    let mut policy = cage::Policy::default();
+    policy.wasi.args = vec!["deterministic.wat".into()];
+    let p = Program::module(&path, policy).unwrap();
+    let r = run(&p);
+    assert_eq!(r.failure, None, "{:#?}", r.targets);
+    for t in &r.targets {
+        assert_eq!(t.status, Status::Ok, "{}", t.target.id());
+    }
+}

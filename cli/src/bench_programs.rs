@@ -10,7 +10,7 @@ use std::time::Instant;
 use cage::RuntimeName;
 use cage_bench::programs::report::{Run, compare};
 use cage_bench::programs::{
-    Engine, Options, Phase, Program, SIGHTGLASS, all_engines, load_suite, parse_config,
+    Engine, Options, Phase, Program, SIGHTGLASS, all_engines, load_suite_matching, parse_config,
     run_program, sightglass_dir,
 };
 use cage_bench::report::Machine;
@@ -170,10 +170,7 @@ fn programs(a: &BenchArgs) -> Result<(String, Vec<Program>), Failure> {
         ));
     }
     let base = flags_policy(a)?;
-    let mut list = load_suite(&dir, &base, a.small).map_err(usage)?;
-    if let Some(f) = &a.filter {
-        list.retain(|p| p.name.contains(f.as_str()));
-    }
+    let list = load_suite_matching(&dir, &base, a.small, a.filter.as_deref()).map_err(usage)?;
     if list.is_empty() {
         return Err(usage("no program matches the filter".into()));
     }

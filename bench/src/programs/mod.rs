@@ -37,7 +37,7 @@ use std::time::Instant;
 use cage::{HostContext, HostError, HostFunctions, RuntimeName};
 
 pub use stats::{Comparison, Phase as PhaseStats};
-pub use suite::{Expected, Program, SIGHTGLASS, load_suite, sightglass_dir};
+pub use suite::{Expected, Program, SIGHTGLASS, load_suite, load_suite_matching, sightglass_dir};
 
 use crate::Limits;
 use crate::calibrate::Spread;
@@ -329,9 +329,10 @@ pub(crate) enum SetupError {
     Failed(String),
 }
 
-/// The markers' record in one sandbox: when each was called and the fuel left then.
+/// The markers' record in one sandbox: when each was called and the fuel left then. Insert one
+/// in a sandbox's extensions before the call for [`marker_functions`] to fill.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Markers {
+pub struct Markers {
     pub(crate) start: Option<(Instant, Option<u64>)>,
     pub(crate) end: Option<(Instant, Option<u64>)>,
 }

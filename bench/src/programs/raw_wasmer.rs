@@ -6,9 +6,10 @@
 //! `Metering` (one point per operator), so that Cage's own middleware is compared with the one
 //! Wasmer ships.
 //!
-//! `wasmer-wasix` runs on a Tokio runtime (one worker thread, made at set-up); its clocks and
-//! random numbers are the host's (it offers no frozen clock), which the Sightglass programs'
-//! expected output does not depend on.
+//! `wasmer-wasix` runs on a Tokio runtime (one worker thread, made at set-up). It offers no clock
+//! or random hook, so two of its imports are replaced: `clock_time_get` answers Cage's frozen
+//! clocks (raw-wasmtime gets them through `wasmtime-wasi`'s API) and `random_get` Cage's seeded
+//! stream (as raw-wasmtime's), so that every engine prints the same and does the same work.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -20,11 +21,14 @@ use cage::policy::DirMode;
 use cage::{Proposal, RuntimeName};
 use wasmer::sys::{CompilerConfig as _, Cranelift, CraneliftOptLevel, EngineBuilder, Singlepass};
 use wasmer::wasmparser::Operator;
-use wasmer::{Engine, Function, Instance, Module, Store};
+use wasmer::{Engine, Function, FunctionEnv, FunctionEnvMut, Instance, Memory, Module, Store};
 use wasmer_middlewares::Metering;
 use wasmer_wasix::runtime::task_manager::tokio::TokioTaskManager;
 use wasmer_wasix::{Pipe, PluggableRuntime, WasiEnv, WasiError};
 
+use rand_core::{Rng as _, SeedableRng as _};
+
+use super::cage_exec::RANDOM_SEED;
 use super::{Exit, Iteration, Markers, Phase, Program, Runner, SetupError};
 use crate::{FUEL_BUDGET, Limits};
 
@@ -186,7 +190,30 @@ impl Runner for RawWasmer {
                 }
             }),
         );
+        // Cage's frozen clock and seeded random in place of `wasmer-wasix`'s (it has no hook
+        // for either): programs that print times (hashset) print the same as on every
+        // runtime, and programs whose work depends on random numbers do the same work.
+        let det = FunctionEnv::new(
+            &mut store,
+            Deterministic {
+                memory: None,
+                rng: rand_chacha::ChaCha20Rng::seed_from_u64(RANDOM_SEED),
+            },
+        );
+        imports.define(
+            "wasi_snapshot_preview1",
+            "clock_time_get",
+            Function::new_typed_with_env(&mut store, &det, frozen_clock_time_get),
+        );
+        imports.define(
+            "wasi_snapshot_preview1",
+            "random_get",
+            Function::new_typed_with_env(&mut store, &det, seeded_random_get),
+        );
         let instance = Instance::new(&mut store, &self.module, &imports).map_err(e)?;
+        if let Ok(memory) = instance.exports.get_memory("memory") {
+            det.as_mut(&mut store).memory = Some(memory.clone());
+        }
         env.initialize(&mut store, instance.clone()).map_err(e)?;
         times.insert(Phase::Instantiate, t.elapsed().as_nanos() as f64);
         let start = instance
@@ -223,6 +250,63 @@ impl Runner for RawWasmer {
             marked: region.is_some(),
         })
     }
+}
+
+/// `clock_time_get(id, precision, out)` with Cage's frozen clocks, as Cage's WASI answers it:
+/// realtime and monotonic frozen, the CPU-time clocks `EBADF`, an unknown clock `EINVAL`, an
+/// address outside memory `EFAULT`.
+fn frozen_clock_time_get(
+    mut env: FunctionEnvMut<'_, Deterministic>,
+    id: i32,
+    _precision: i64,
+    out: i32,
+) -> i32 {
+    const EBADF: i32 = 8;
+    const EFAULT: i32 = 21;
+    const EINVAL: i32 = 28;
+    let now = match id {
+        0 => cage::wasi::FROZEN_REALTIME_NS,
+        1 => cage::wasi::FROZEN_MONOTONIC_NS,
+        2 | 3 => return EBADF,
+        _ => return EINVAL,
+    };
+    let (det, store) = env.data_and_store_mut();
+    let Some(memory) = &det.memory else {
+        return EFAULT;
+    };
+    match memory
+        .view(&store)
+        .write(u64::from(out as u32), &now.to_le_bytes())
+    {
+        Ok(()) => 0,
+        Err(_) => EFAULT,
+    }
+}
+
+/// `random_get(buf, len)` with Cage's seeded stream (ChaCha20 from the same seed, the bytes
+/// of `fill_bytes`), as Cage's WASI answers it; out of bounds traps, as there.
+fn seeded_random_get(
+    mut env: FunctionEnvMut<'_, Deterministic>,
+    buf: i32,
+    len: i32,
+) -> Result<i32, wasmer::RuntimeError> {
+    let (det, store) = env.data_and_store_mut();
+    let Some(memory) = &det.memory else {
+        return Err(wasmer::RuntimeError::new("random_get: no exported memory"));
+    };
+    let mut bytes = vec![0u8; len as u32 as usize];
+    det.rng.fill_bytes(&mut bytes);
+    memory
+        .view(&store)
+        .write(u64::from(buf as u32), &bytes)
+        .map_err(|_| wasmer::RuntimeError::new("random_get: out of bounds"))?;
+    Ok(0)
+}
+
+/// The state of the deterministic clock and random calls.
+struct Deterministic {
+    memory: Option<Memory>,
+    rng: rand_chacha::ChaCha20Rng,
 }
 
 /// The host's filesystem from `/`, under which the preopens are resolved.

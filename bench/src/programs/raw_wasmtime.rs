@@ -1,7 +1,9 @@
 //! `raw-wasmtime`: the program on Wasmtime 48.0.8 through its own API with `wasmtime-wasi`
 //! 48.0.8's preview 1 (`p1::add_to_linker_sync`), configured from the program's `[wasi]`
-//! section as Cage's runs are (the same argv, environment, stdin and preopens, a frozen clock,
-//! seeded random), and the markers as `Linker::func_wrap`s. The engine gets what Cage's gets with
+//! section as Cage's runs are (the same argv, environment, stdin and preopens, a frozen clock),
+//! and the markers as `Linker::func_wrap`s. One call is not `wasmtime-wasi`'s: `random_get`
+//! gives the bytes of Cage's seeded generator (ChaCha20 from the same seed, filled straight into
+//! guest memory), so that every engine runs the same workload. The engine gets what Cage's gets with
 //! no limit on (Cranelift at `OptLevel::Speed`, the proposals the program uses) and Wasmtime's
 //! defaults otherwise; the `fuel` configuration switches on Wasmtime's own `consume_fuel`.
 
@@ -15,6 +17,8 @@ use wasmtime::{Caller, Config, Engine, InstancePre, Linker, Module, OptLevel, St
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, HostMonotonicClock, HostWallClock, I32Exit, WasiCtxBuilder};
+
+use rand_core::Rng as _;
 
 use super::cage_exec::RANDOM_SEED;
 use super::{Exit, Iteration, Markers, Phase, Program, Runner, SetupError};
@@ -44,6 +48,8 @@ impl HostMonotonicClock for Frozen {
 struct State {
     wasi: WasiP1Ctx,
     markers: Markers,
+    /// The random stream of Cage's seeded WASI (see `random_get`).
+    rng: rand_chacha::ChaCha20Rng,
 }
 
 struct RawWasmtime {
@@ -83,6 +89,32 @@ pub(super) fn set_up(program: &Program, limits: Limits) -> Result<Box<dyn Runner
                 c.data_mut().markers.end = Some((now, fuel));
             })
         })
+        .map_err(|err| failed(e(err)))?;
+    // `random_get` as Cage's seeded WASI answers it: `wasmtime-wasi` seeded with the same
+    // generator draws one `u32` per byte, a different stream, and programs whose work depends
+    // on the random numbers (libsodium's tests draw message lengths) would run different
+    // workloads on different engines.
+    linker.allow_shadowing(true);
+    linker
+        .func_wrap(
+            "wasi_snapshot_preview1",
+            "random_get",
+            |mut c: Caller<'_, State>, buf: i32, len: i32| -> wasmtime::Result<i32> {
+                let Some(wasmtime::Extern::Memory(memory)) = c.get_export("memory") else {
+                    wasmtime::bail!("random_get: no exported memory");
+                };
+                let (data, state) = memory.data_and_store_mut(&mut c);
+                let (start, len) = (buf as u32 as usize, len as u32 as usize);
+                let Some(dest) = start
+                    .checked_add(len)
+                    .and_then(|end| data.get_mut(start..end))
+                else {
+                    wasmtime::bail!("random_get: out of bounds");
+                };
+                state.rng.fill_bytes(dest);
+                Ok(0)
+            },
+        )
         .map_err(|err| failed(e(err)))?;
     let pre = linker
         .instantiate_pre(&module)
@@ -145,6 +177,10 @@ impl Runner for RawWasmtime {
             State {
                 wasi,
                 markers: Markers::default(),
+                rng: {
+                    use rand_core::SeedableRng;
+                    rand_chacha::ChaCha20Rng::seed_from_u64(RANDOM_SEED)
+                },
             },
         );
         if self.fuel {

@@ -43,7 +43,7 @@ pub struct Run {
 pub const NOTES: &[&str] = &[
     "execute is the region between bench.start and bench.end (both cost no fuel), or the whole _start without them; instantiate is a new sandbox with its WASI context and instantiation; compile is cold (no cache), compile-memory the runtime's memory cache, compile-disk Cage's authenticated disk cache.",
     "Cells: median [95 % confidence interval of the median]. Ratios (×): of the means, with the 95 % Welch interval of the difference (Sightglass's effect size); n.s. = no significant difference.",
-    "Every iteration was verified before it counted: exit code, stdout and stderr against the expected files (or the first runtime), fuel_consumed identical across Cage runtimes. Cage's WASI runs with a frozen clock and seeded random; raw-wasmtime with the same frozen clock; raw-wasmer with the host's.",
+    "Every iteration was verified before it counted: exit code, stdout and stderr against the expected files (or the first runtime), fuel_consumed identical across Cage runtimes. Every engine runs with Cage's frozen clock and seeded random stream (raw-wasmtime: wasmtime-wasi's clock hooks and random_get replaced; raw-wasmer: clock_time_get and random_get replaced), so every engine does the same work.",
     "raw-* run plain and fuel only: raw-wasmtime's fuel is Wasmtime's consume_fuel, raw-wasmer's the stock wasmer-middlewares Metering (1 per operator).",
     "ns/fuel: execute time ÷ fuel consumed in it, per iteration, in fuel+deadline (cage calibrate's configuration), else fuel: median (min–max).",
 ];
@@ -51,6 +51,7 @@ pub const NOTES: &[&str] = &[
 fn ratio_cell(c: Option<Comparison>) -> String {
     match c {
         None => "—".to_owned(),
+        Some(c) if !c.lo.is_finite() && !c.hi.is_finite() => format!("{:.2} (n=1)", c.ratio),
         Some(c) => format!(
             "{:.2} [{:.2}–{:.2}]{}",
             c.ratio,

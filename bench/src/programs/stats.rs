@@ -181,6 +181,12 @@ impl Comparison {
     /// `wasmer-cranelift is 1.31× slower than wasmtime [1.27–1.35]`, `… 1.12× faster …`, or
     /// `no significant difference between b and a [0.98–1.03]`.
     pub fn sentence(&self, b: &str, a: &str) -> String {
+        if !self.lo.is_finite() && !self.hi.is_finite() {
+            return format!(
+                "{b} ÷ {a} = {:.2}× (one sample each: no interval, no significance)",
+                self.ratio
+            );
+        }
         if !self.significant {
             return format!(
                 "no significant difference between {b} and {a} ({:.2}× [{}–{}])",
@@ -215,6 +221,8 @@ impl Comparison {
 fn fmt_bound(x: f64) -> String {
     if x.is_finite() {
         format!("{x:.2}")
+    } else if x < 0.0 {
+        "-∞".to_owned()
     } else {
         "∞".to_owned()
     }

@@ -158,6 +158,20 @@ struct Found {
 /// # Errors
 /// DIR cannot be read, the manifest is malformed, or a listed file is missing.
 pub fn load_suite(dir: &Path, base: &Policy, small: bool) -> Result<Vec<Program>, String> {
+    load_suite_matching(dir, base, small, None)
+}
+
+/// [`load_suite`], keeping only the programs whose name contains `filter` (when given): the
+/// others are not read, so `--filter` on a large suite does not scan every module.
+///
+/// # Errors
+/// As [`load_suite`].
+pub fn load_suite_matching(
+    dir: &Path,
+    base: &Policy,
+    small: bool,
+    filter: Option<&str>,
+) -> Result<Vec<Program>, String> {
     let manifest = dir.join("manifest.toml");
     let mut found: Vec<Found> = Vec::new();
     if manifest.is_file() {
@@ -230,6 +244,9 @@ pub fn load_suite(dir: &Path, base: &Policy, small: bool) -> Result<Vec<Program>
             "{}: no programs (neither manifest.toml nor *.wasm files)",
             dir.display()
         ));
+    }
+    if let Some(f) = filter {
+        found.retain(|p| p.name.contains(f));
     }
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let mut programs = Vec::with_capacity(found.len());
