@@ -279,3 +279,73 @@ fn spinning_guests_do_not_starve_the_executor() {
         );
     }
 }
+
+/// `wait(ms)` awaits `host.wait(ms)`; `boom()` awaits a host future that panics.
+const WAITER: &str = r#"(module
+  (import "host" "wait" (func $w (param i32)))
+  (import "host" "boom" (func $b))
+  (func (export "wait") (param i32) (call $w (local.get 0)))
+  (func (export "boom") (call $b)))"#;
+
+#[test]
+fn a_timed_out_host_future_is_dropped_at_once_and_a_panicking_one_poisons() {
+    let policy = Policy::default()
+        .with_fuel(Some(1_000_000))
+        .with_timeout(Some(Duration::from_millis(100)));
+    let exec = executor(2);
+    for name in cage::available_runtimes() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let d = dropped.clone();
+        let wait = HostFunc::new_async(
+            "host",
+            "wait",
+            FuncType::new([ValType::I32], []),
+            move |_cx: &mut dyn HostContext, args: &[Value]| {
+                let ms = match args {
+                    [Value::I32(ms)] => u64::from(*ms as u32),
+                    _ => return Err(HostError::new("bad arguments")),
+                };
+                let flag = DropFlag(d.clone(), false);
+                let fut: HostFuture = Box::pin(async move {
+                    let mut flag = flag;
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    flag.1 = true;
+                    let finish: Finish = Box::new(|_cx: &mut dyn HostContext| Ok(Vec::new()));
+                    Ok(finish)
+                });
+                Ok(fut)
+            },
+        );
+        let boom = HostFunc::new_async(
+            "host",
+            "boom",
+            FuncType::new([], []),
+            |_cx: &mut dyn HostContext, _args: &[Value]| {
+                let fut: HostFuture = Box::pin(async { panic!("the host future broke") });
+                Ok(fut)
+            },
+        );
+        let host = HostFunctions::new().with(wait).with(boom);
+        let rt = cage::runtime_named(name, &policy).unwrap();
+        let module: Arc<dyn DynModule> =
+            Arc::from(rt.compile(&wat::parse_str(WAITER).unwrap(), &host).unwrap());
+        exec.block_on(async {
+            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
+            sb.instantiate().await.unwrap();
+            let e = sb.call("wait", &[Value::I32(5000)]).await.unwrap_err();
+            assert_eq!(e.as_trap(), Some(Trap::Timeout), "{name}");
+            // Dropped as the guest stopped waiting, not 5 s later.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(dropped.load(Ordering::SeqCst), "{name}: the stale future still runs");
+            // The next async host call is not stuck behind it.
+            sb.call("wait", &[Value::I32(1)]).await.unwrap();
+            // A panicking host future is the guest's host_error and poisons the sandbox; it
+            // never unwinds into this task.
+            let e = sb.call("boom", &[]).await.unwrap_err();
+            assert_eq!(e.as_trap(), Some(Trap::HostError), "{name}: {e:?}");
+            assert!(e.to_string().contains("the host future broke"), "{e}");
+            let e = sb.call("wait", &[Value::I32(1)]).await.unwrap_err();
+            assert_eq!(e.as_rejection(), Some(Rejection::InvalidInvocation), "{name}: {e:?}");
+        });
+    }
+}

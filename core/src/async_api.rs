@@ -18,8 +18,9 @@
 //! (`call_async`) have no counterpart in Wasmer 7.3 that can hold more than one suspended call
 //! per OS thread (its trap handler context is per thread) or give `Send` futures (its
 //! `experimental-async` is `!Send`), so building on them would make the runtimes behave
-//! differently. The cost is one OS thread per guest *in flight*: thousands of concurrent
-//! guests that wait on the host hold thousands of (mostly idle) threads, not a few. The
+//! differently. The cost is one OS thread per [`AsyncSandbox`] for its whole life (and per
+//! [`run_async`] for its run): thousands of concurrent guests that wait on the host hold
+//! thousands of (mostly idle) threads, not a few. The
 //! numbers are in `docs/rust.md`, "Async".
 //!
 //! # Deadlines and cancellation
@@ -28,11 +29,14 @@
 //! guest waiting in an async host function past its deadline ends `trapped: timeout`, and the
 //! host future is dropped. Dropping a call's future poisons the sandbox: later calls are
 //! refused `rejected: invalid_invocation`. A guest waiting in an async host function stops at
-//! once (`trapped: host_error`, "cancelled"); a guest computing stops at its next host call,
-//! its deadline or its fuel, whichever comes first, on its own thread.
+//! once (`trapped: host_error`, "cancelled"); a guest computing (or calling sync host
+//! functions) stops at its deadline, its fuel or its next async host call, whichever comes
+//! first, on its own thread, and the sandbox's counters (`stats`, …) answer once it has
+//! stopped. A call whose future is dropped before its guest thread took it up never runs.
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,8 +44,8 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Instant;
 
 use futures_channel::{mpsc, oneshot};
-use futures_util::StreamExt;
 use futures_util::future::{Either, select};
+use futures_util::{FutureExt, StreamExt};
 
 use crate::backend::HOST_STACK_MARGIN;
 use crate::error::Error;
@@ -91,8 +95,13 @@ impl HostFunc {
     }
 }
 
-/// A host future and where its result goes (the guest thread waits on the other end).
-type Pending = (HostFuture, std_mpsc::SyncSender<Result<Finish, HostError>>);
+/// A host future, where its result goes (the guest thread waits on the other end), and a token
+/// that resolves (cancelled) as soon as the guest stops waiting (its deadline passed).
+type Pending = (
+    HostFuture,
+    std_mpsc::SyncSender<Result<Finish, HostError>>,
+    oneshot::Receiver<()>,
+);
 
 thread_local! {
     /// On a guest thread serving an async call: where its async host functions send their
@@ -129,8 +138,14 @@ pub(crate) fn await_on_executor(
              call has no executor to run its future",
         )
     })?;
+    // Past the deadline already: the future is not started at all.
+    if cx.state().deadline_passed() || cx.deadline().is_some_and(|d| d <= Instant::now()) {
+        return Err(HostError::Timeout);
+    }
     let (tx, rx) = std_mpsc::sync_channel(1);
-    if link.unbounded_send((fut, tx)).is_err() {
+    // Dropped on every return below: the executor then drops the future at once.
+    let (_waiting, waiting) = oneshot::channel::<()>();
+    if link.unbounded_send((fut, tx, waiting)).is_err() {
         cx.state().poison();
         return Err(HostError::new(CANCELLED));
     }
@@ -142,12 +157,17 @@ pub(crate) fn await_on_executor(
             Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
         };
         match received {
+            Ok(Err(e @ HostError::Panic { .. })) => {
+                // As a panicking sync host function does: the sandbox must not run again.
+                cx.state().poison();
+                return Err(e);
+            }
             Ok(r) => return r,
             Err(std_mpsc::RecvTimeoutError::Timeout) => {
                 if cx.state().deadline_passed()
                     || cx.deadline().is_some_and(|d| d <= Instant::now())
                 {
-                    // The executor drops the future when this call's result reaches it.
+                    // Returning drops `_waiting`: the executor drops the future.
                     return Err(HostError::Timeout);
                 }
             }
@@ -160,20 +180,33 @@ pub(crate) fn await_on_executor(
 }
 
 /// Awaits the guest thread's result `done`, running the host futures it sends on `awaits` in
-/// the meantime. A host future still pending when the result comes (the guest's deadline
-/// passed) is dropped.
+/// the meantime. A host future is dropped as soon as its guest stops waiting for it (its
+/// deadline passed) or the result comes; one that panics is answered as a panicking sync host
+/// function is (`host_error` naming the panic, the sandbox poisoned), never unwinding into
+/// the application's task.
 async fn drive<T>(
     mut awaits: mpsc::UnboundedReceiver<Pending>,
     mut done: oneshot::Receiver<T>,
 ) -> Result<T, Error> {
     loop {
         match select(awaits.next(), &mut done).await {
-            Either::Left((Some((fut, reply)), _)) => match select(fut, &mut done).await {
-                Either::Left((r, _)) => {
-                    let _ = reply.send(r);
+            Either::Left((Some((fut, reply, waiting)), _)) => {
+                let fut = AssertUnwindSafe(fut).catch_unwind();
+                match select(select(fut, waiting), &mut done).await {
+                    Either::Left((Either::Left((r, _)), _)) => {
+                        let r = r.unwrap_or_else(|payload| {
+                            Err(HostError::Panic {
+                                function: "an async host function's future".into(),
+                                message: crate::host::panic_message(payload.as_ref()),
+                            })
+                        });
+                        let _ = reply.send(r);
+                    }
+                    // The guest stopped waiting: the future is dropped here.
+                    Either::Left((Either::Right(_), _)) => {}
+                    Either::Right((t, _)) => return t.map_err(|_| guest_thread_gone()),
                 }
-                Either::Right((t, _)) => return t.map_err(|_| guest_thread_gone()),
-            },
+            }
             Either::Left((None, _)) => return done.await.map_err(|_| guest_thread_gone()),
             Either::Right((t, _)) => return t.map_err(|_| guest_thread_gone()),
         }
@@ -334,6 +367,10 @@ impl AsyncSandbox {
         let (link, awaits) = mpsc::unbounded();
         let (tx, done) = oneshot::channel();
         let job: Job = Box::new(move |sandbox| {
+            // Its future was dropped before the guest thread got to it: nothing runs.
+            if tx.is_canceled() {
+                return;
+            }
             let r = with_link(link, || f(sandbox));
             let _ = tx.send(r);
         });
