@@ -336,7 +336,10 @@ fn a_timed_out_host_future_is_dropped_at_once_and_a_panicking_one_poisons() {
             assert_eq!(e.as_trap(), Some(Trap::Timeout), "{name}");
             // Dropped as the guest stopped waiting, not 5 s later.
             tokio::time::sleep(Duration::from_millis(20)).await;
-            assert!(dropped.load(Ordering::SeqCst), "{name}: the stale future still runs");
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "{name}: the stale future still runs"
+            );
             // The next async host call is not stuck behind it.
             sb.call("wait", &[Value::I32(1)]).await.unwrap();
             // A panicking host future is the guest's host_error and poisons the sandbox; it
@@ -345,7 +348,11 @@ fn a_timed_out_host_future_is_dropped_at_once_and_a_panicking_one_poisons() {
             assert_eq!(e.as_trap(), Some(Trap::HostError), "{name}: {e:?}");
             assert!(e.to_string().contains("the host future broke"), "{e}");
             let e = sb.call("wait", &[Value::I32(1)]).await.unwrap_err();
-            assert_eq!(e.as_rejection(), Some(Rejection::InvalidInvocation), "{name}: {e:?}");
+            assert_eq!(
+                e.as_rejection(),
+                Some(Rejection::InvalidInvocation),
+                "{name}: {e:?}"
+            );
         });
     }
 }
