@@ -84,14 +84,7 @@ pub(crate) fn define(
     if let Some(fast) = f.fast_path::<WasmtimeHostFn>() {
         return (fast.0)(linker, metered, f.fuel_cost);
     }
-    let engine = linker.engine().clone();
-    let params = f.ty.params.iter().copied().map(val_type);
-    let results = f.ty.results.iter().copied().map(val_type);
-    let ty = wasmtime::FuncType::new(
-        &engine,
-        params.collect::<wasmtime::Result<Vec<_>>>()?,
-        results.collect::<wasmtime::Result<Vec<_>>>()?,
-    );
+    let ty = func_type(linker, f)?;
     let func = f.clone();
     linker.func_new(
         &f.module,
@@ -111,6 +104,61 @@ pub(crate) fn define(
                     .map_err(|e| wasmtime::Error::new(HostTrap(HostError::new(e.to_string()))))?;
             }
             Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// Wasmtime's type of `f`.
+fn func_type(linker: &Linker<StoreData>, f: &HostFunc) -> wasmtime::Result<wasmtime::FuncType> {
+    let engine = linker.engine().clone();
+    let params = f.ty.params.iter().copied().map(val_type);
+    let results = f.ty.results.iter().copied().map(val_type);
+    Ok(wasmtime::FuncType::new(
+        &engine,
+        params.collect::<wasmtime::Result<Vec<_>>>()?,
+        results.collect::<wasmtime::Result<Vec<_>>>()?,
+    ))
+}
+
+/// Defines `f` in the linker of a module's async instances (feature `async`): an async host
+/// function ([`HostFunc::is_async`]) as a Wasmtime async function, awaited in the guest's
+/// fiber through [`HostFunc::invoke_async`] (prepare, await the future, finish); any other as
+/// [`define`] does.
+#[cfg(feature = "async")]
+pub(crate) fn define_async(
+    linker: &mut Linker<StoreData>,
+    f: &HostFunc,
+    metered: bool,
+) -> wasmtime::Result<()> {
+    if !f.is_async() {
+        return define(linker, f, metered);
+    }
+    let ty = func_type(linker, f)?;
+    let func = Arc::new(f.clone());
+    linker.func_new_async(
+        &f.module,
+        &f.name,
+        ty,
+        move |mut caller: Caller<'_, StoreData>, params: &[Val], results: &mut [Val]| {
+            let func = func.clone();
+            Box::new(async move {
+                let args: Vec<_> = params.iter().map(|v| from_val(&mut caller, v)).collect();
+                let mut ctx = Context {
+                    caller: &mut caller,
+                    metered,
+                };
+                let out = func
+                    .invoke_async(&mut ctx, &args)
+                    .await
+                    .map_err(|e| wasmtime::Error::new(HostTrap(e)))?;
+                for (slot, v) in results.iter_mut().zip(&out) {
+                    *slot = to_val(&mut caller, v).map_err(|e| {
+                        wasmtime::Error::new(HostTrap(HostError::new(e.to_string())))
+                    })?;
+                }
+                Ok(())
+            })
         },
     )?;
     Ok(())

@@ -57,6 +57,8 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, OptLevel, Store, WasmFeatures,
 };
 
+#[cfg(feature = "async")]
+use crate::convert::to_val;
 use crate::convert::{classify, from_val};
 use crate::limiter::Limiter;
 
@@ -167,11 +169,14 @@ fn config(policy: &Policy) -> Config {
     if l.fuel.is_some() && !policy.costs.is_default() {
         c.operator_cost(operator_cost(&policy.costs));
     }
-    c.epoch_interruption(l.timeout.is_some());
+    // With the `async` feature, async calls yield at epoch ticks (`limits.yield_interval`),
+    // also without a timeout.
+    c.epoch_interruption(l.timeout.is_some() || cfg!(feature = "async"));
     let stack = usize::try_from(l.max_stack.bytes()).unwrap_or(usize::MAX);
     c.max_wasm_stack(stack);
-    // Wasmtime insists the async stack be at least as large even when, as here, nothing runs
-    // asynchronously; it is reserved only for async calls.
+    // The stack of an async call's fiber (feature `async`): the guest's `max_stack` plus the
+    // host's margin, as a guest thread has. Wasmtime insists on it being at least as large
+    // even without the feature; it is reserved only for async calls.
     c.async_stack_size(stack.saturating_add(cage_core::backend::HOST_STACK_MARGIN));
     let enabled = wasm_features(&policy.features.intersection(&supported_features()));
     c.wasm_features(WasmFeatures::all(), false);
@@ -236,7 +241,7 @@ impl Wasmtime {
         let pooled = pool::config(policy).ok().and_then(|pool| {
             let reserved = cage_core::budget::reserve(cage_core::budget::Cost::reservation(
                 pool::reservation(policy),
-                4,
+                4 + pool::stack_mappings(policy),
             ))
             .ok()?;
             let mut c = config(policy);
@@ -254,17 +259,20 @@ impl Wasmtime {
                 (engine, Allocator::OnDemand, None)
             }
         };
-        let pacer = match policy.limits.timeout {
-            Some(t) => Some(Arc::new(ticker::pacer(&engine, t)?)),
+        let pacer = match ticker::period(policy) {
+            Some(period) => Some(Arc::new(ticker::pacer(&engine, period)?)),
             None => None,
         };
+        let capabilities = Capabilities::new(supported_features());
+        #[cfg(feature = "async")]
+        let capabilities = capabilities.with_native_async();
         Ok(Wasmtime {
             slots: (allocator == Allocator::Pooling).then(|| Arc::new(pool::Slots::new(policy))),
             engine,
             allocator,
             _pool_reservation: pool_reservation,
             policy: policy.clone(),
-            capabilities: Capabilities::new(supported_features()),
+            capabilities,
             pacer,
         })
     }
@@ -290,6 +298,10 @@ impl Wasmtime {
 #[derive(Clone)]
 pub struct WasmtimeModule {
     pre: InstancePre<StoreData>,
+    /// For async instances (feature `async`): async host functions linked as Wasmtime async
+    /// functions (the same as `pre` when the module imports none).
+    #[cfg(feature = "async")]
+    pre_async: InstancePre<StoreData>,
 }
 
 impl std::fmt::Debug for WasmtimeModule {
@@ -351,7 +363,28 @@ impl Backend for Wasmtime {
         let pre = linker
             .instantiate_pre(code)
             .map_err(|e| Error::reject(Rejection::UnresolvedImport, format!("{e:#}")))?;
-        Ok(WasmtimeModule { pre })
+        #[cfg(feature = "async")]
+        let pre_async = if imports.iter().any(HostFunc::is_async) {
+            let mut linker = Linker::new(&self.engine);
+            for f in imports {
+                host::define_async(&mut linker, f, metered).map_err(|e| {
+                    Error::reject(
+                        Rejection::UnresolvedImport,
+                        format!("cannot define {}.{}: {e:#}", f.module, f.name),
+                    )
+                })?;
+            }
+            linker
+                .instantiate_pre(code)
+                .map_err(|e| Error::reject(Rejection::UnresolvedImport, format!("{e:#}")))?
+        } else {
+            pre.clone()
+        };
+        Ok(WasmtimeModule {
+            pre,
+            #[cfg(feature = "async")]
+            pre_async,
+        })
     }
 
     fn code_fingerprint(&self) -> Vec<u8> {
@@ -403,6 +436,24 @@ impl Backend for Wasmtime {
         cage_core::budget::Cost::reservation(0, CODE_MAPPINGS).with_descriptors(u64::from(images))
     }
 
+    #[cfg(feature = "async")]
+    fn async_stack_cost(&self) -> cage_core::budget::Cost {
+        if self.allocator == Allocator::Pooling {
+            // Reserved with the pool, one per instance (`pool::reservation`).
+            return cage_core::budget::Cost::default();
+        }
+        // Wasmtime maps a fiber stack and its guard page at the first async call and keeps it
+        // for the store's life: two mappings (the guard's protection splits the mapping).
+        cage_core::budget::Cost::reservation(pool::async_stack_bytes(&self.policy), 2)
+    }
+
+    #[cfg(feature = "async")]
+    fn into_native_async(
+        sandbox: cage_core::Sandbox<Self>,
+    ) -> Result<Box<dyn cage_core::backend::DynAsyncSandbox>, cage_core::Sandbox<Self>> {
+        Ok(cage_core::backend::native_async(sandbox))
+    }
+
     fn store(&self, module: &WasmtimeModule, mut host: HostState) -> Result<WasmtimeStore, Error> {
         let l = &self.policy.limits;
         host.set_clock(self.pacer.as_ref().map(|p| p.clock().clone()));
@@ -416,6 +467,7 @@ impl Backend for Wasmtime {
                     // No call is armed yet: nothing is due.
                     at: u64::MAX,
                     clock: self.pacer.as_ref().map(|p| p.clock().clone()),
+                    ..ticker::Deadline::default()
                 },
                 host,
             },
@@ -428,16 +480,21 @@ impl Backend for Wasmtime {
                 .set_fuel(u64::MAX)
                 .map_err(|e| Error::host_from(HostFailure::Runtime, "cannot set fuel", e))?;
         }
-        if l.timeout.is_some() {
+        if self.pacer.is_some() {
             store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().deadline.tick()));
         }
         Ok(WasmtimeStore {
             _slot: slot,
             store,
             pre: module.pre.clone(),
+            #[cfg(feature = "async")]
+            pre_async: module.pre_async.clone(),
             instance: None,
             fuel: l.fuel,
-            timeout: l.timeout.zip(self.pacer.clone()),
+            timeout: l.timeout,
+            pacer: self.pacer.clone(),
+            #[cfg(feature = "async")]
+            yield_every: u64::try_from(l.yield_interval.as_nanos()).unwrap_or(u64::MAX),
             raw: Vec::new(),
         })
     }
@@ -447,9 +504,17 @@ impl Backend for Wasmtime {
 pub struct WasmtimeStore {
     store: Store<StoreData>,
     pre: InstancePre<StoreData>,
+    /// What async instantiation instantiates (see [`WasmtimeModule`]).
+    #[cfg(feature = "async")]
+    pre_async: InstancePre<StoreData>,
     instance: Option<wasmtime::Instance>,
     fuel: Option<u64>,
-    timeout: Option<(Duration, Arc<Pacer>)>,
+    timeout: Option<Duration>,
+    /// The runtime's deadline clock (with a timeout, or the `async` feature).
+    pacer: Option<Arc<Pacer>>,
+    /// `limits.yield_interval`, in nanoseconds.
+    #[cfg(feature = "async")]
+    yield_every: u64,
     /// The raw argument and result buffer, reused across calls.
     raw: Vec<wasmtime::ValRaw>,
     /// Its place in the pool (and the pool's slot charges, while it lives); dropped after the
@@ -464,34 +529,48 @@ impl std::fmt::Debug for WasmtimeStore {
 }
 
 /// Starts the deadline for one call: fixed now (the pacer's precise clock plus the timeout),
-/// judged by a callback at every epoch tick from the next one on.
+/// judged by a callback at every epoch tick from the next one on. `yield_every` (async calls
+/// only): the guest yields at the first tick past each interval. Returns the deadline.
 #[inline]
-fn arm(store: &mut Store<StoreData>, timeout: &Option<(Duration, Arc<Pacer>)>) {
-    let Some((timeout, pacer)) = timeout.as_ref() else {
-        return;
+fn arm(
+    store: &mut Store<StoreData>,
+    timeout: Option<Duration>,
+    pacer: &Option<Arc<Pacer>>,
+    yield_every: Option<u64>,
+) -> Option<std::time::Instant> {
+    let pacer = pacer.as_ref()?;
+    let at = match timeout {
+        Some(t) => pacer.arm(t),
+        // Only yields to pace: heats the pacer without a deadline.
+        None if yield_every.is_some() => {
+            let _ = pacer.arm(Duration::ZERO);
+            u64::MAX
+        }
+        None => u64::MAX,
     };
-    let at = pacer.arm(*timeout);
     let data = store.data_mut();
     data.deadline.at = at;
-    cage_core::backend::set_deadline(&mut data.host, Some(at));
+    data.deadline.yield_every = yield_every;
+    if let Some(every) = yield_every {
+        data.deadline.next_yield = pacer.clock().coarse().saturating_add(every);
+    }
+    let deadline = (at != u64::MAX).then_some(at);
+    cage_core::backend::set_deadline(&mut data.host, deadline);
     store.set_epoch_deadline(1);
+    deadline.map(|at| pacer.clock().instant(at))
 }
 
-impl CageStore for WasmtimeStore {
-    type Func = WasmtimeFunc;
-
-    fn instantiate(&mut self) -> Result<(), Error> {
-        // One instance per store, whoever asks (`cage_core::backend::store_of`).
-        if self.instance.is_some() {
-            return Err(Error::reject(
-                Rejection::InvalidInvocation,
-                "this store is already instantiated",
-            ));
+impl WasmtimeStore {
+    /// Arms a sync call.
+    #[inline]
+    fn arm_sync(&mut self) {
+        if self.pacer.is_some() {
+            arm(&mut self.store, self.timeout, &self.pacer, None);
         }
-        let instance = self
-            .pre
-            .instantiate(&mut self.store)
-            .map_err(|e| classify(&e))?;
+    }
+
+    /// What instantiation ends with, sync or async: the instance's `memory`, the fuel budget.
+    fn instantiated(&mut self, instance: wasmtime::Instance) -> Result<(), Error> {
         self.store.data_mut().memory = instance.get_memory(&mut self.store, "memory");
         if let Some(f) = self.fuel {
             self.store
@@ -500,6 +579,82 @@ impl CageStore for WasmtimeStore {
         }
         self.instance = Some(instance);
         Ok(())
+    }
+}
+
+/// The refusal of a second instantiation.
+fn already_instantiated() -> Error {
+    Error::reject(
+        Rejection::InvalidInvocation,
+        "this store is already instantiated",
+    )
+}
+
+#[cfg(feature = "async")]
+impl cage_core::backend::AsyncStore for WasmtimeStore {
+    fn instantiate_async(&mut self) -> cage_core::backend::BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            if self.instance.is_some() {
+                return Err(already_instantiated());
+            }
+            let instance = self
+                .pre_async
+                .instantiate_async(&mut self.store)
+                .await
+                .map_err(|e| classify(&e))?;
+            self.instantiated(instance)
+        })
+    }
+
+    fn call_async<'a>(
+        &'a mut self,
+        func: &WasmtimeFunc,
+        args: &[Value],
+        results: &'a mut [Value],
+    ) -> cage_core::backend::AsyncCall<'a> {
+        let deadline = arm(
+            &mut self.store,
+            self.timeout,
+            &self.pacer,
+            Some(self.yield_every),
+        );
+        let (func, args) = (func.func, args.to_vec());
+        let store = &mut self.store;
+        cage_core::backend::AsyncCall::new(
+            deadline,
+            Box::pin(async move {
+                // References made for the call are unrooted when it returns.
+                let mut scope = wasmtime::RootScope::new(store);
+                let mut params = Vec::with_capacity(args.len());
+                for a in &args {
+                    params.push(to_val(&mut scope, a)?);
+                }
+                let mut out = vec![wasmtime::Val::I32(0); results.len()];
+                func.call_async(&mut scope, &params, &mut out)
+                    .await
+                    .map_err(|e| classify(&e))?;
+                for (slot, v) in results.iter_mut().zip(&out) {
+                    *slot = from_val(&mut scope, v);
+                }
+                Ok(())
+            }),
+        )
+    }
+}
+
+impl CageStore for WasmtimeStore {
+    type Func = WasmtimeFunc;
+
+    fn instantiate(&mut self) -> Result<(), Error> {
+        // One instance per store, whoever asks (`cage_core::backend::store_of`).
+        if self.instance.is_some() {
+            return Err(already_instantiated());
+        }
+        let instance = self
+            .pre
+            .instantiate(&mut self.store)
+            .map_err(|e| classify(&e))?;
+        self.instantiated(instance)
     }
 
     fn func(&mut self, name: &str) -> Option<WasmtimeFunc> {
@@ -515,7 +670,7 @@ impl CageStore for WasmtimeStore {
         args: &[Value],
         results: &mut [Value],
     ) -> Result<(), Error> {
-        arm(&mut self.store, &self.timeout);
+        self.arm_sync();
         unsafe_api::call(&mut self.store, func, args, results, &mut self.raw)
     }
 
@@ -588,7 +743,7 @@ where
 
     #[inline]
     fn call_typed(&mut self, func: &wasmtime::TypedFunc<P, R>, args: P) -> Result<R, Error> {
-        arm(&mut self.store, &self.timeout);
+        self.arm_sync();
         func.call(&mut self.store, args).map_err(|e| classify(&e))
     }
 }

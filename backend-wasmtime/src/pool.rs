@@ -81,7 +81,33 @@ pub(crate) fn mappings_per_memory(policy: &Policy) -> u64 {
     }
 }
 
+/// One async stack, with its guard page: `max_stack` plus the host's margin (Wasmtime's
+/// `async_stack_size`), rounded up to pages, plus a page.
+pub(crate) fn async_stack_bytes(policy: &Policy) -> u64 {
+    const PAGE: u64 = 4096;
+    policy
+        .limits
+        .max_stack
+        .bytes()
+        .saturating_add(cage_core::backend::HOST_STACK_MARGIN as u64)
+        .div_ceil(PAGE)
+        .saturating_mul(PAGE)
+        .saturating_add(PAGE)
+}
+
+/// Mappings of the pool's async stacks (feature `async`): Wasmtime reserves one stack per
+/// instance up front and protects each one's guard page, which splits the mapping in two per
+/// stack. Without the feature there is no stack pool.
+pub(crate) fn stack_mappings(policy: &Policy) -> u64 {
+    if cfg!(feature = "async") {
+        2 * u64::from(policy.limits.max_instances).max(1)
+    } else {
+        0
+    }
+}
+
 /// What the pool for `policy` reserves, for the process budget: `None` when it is not used.
+/// With the `async` feature, one async stack per instance too (see [`stack_mappings`]).
 pub(crate) fn reservation(policy: &Policy) -> u64 {
     let l = &policy.limits;
     let gc = u64::from(policy.features.contains(cage_core::Proposal::Gc));
@@ -89,9 +115,15 @@ pub(crate) fn reservation(policy: &Policy) -> u64 {
     let memories = instances * (u64::from(l.max_memories) + gc);
     let tables = instances * u64::from(l.max_tables);
     let (reservation, guard) = memory_layout(policy);
+    let stacks = if cfg!(feature = "async") {
+        instances.max(1).saturating_mul(async_stack_bytes(policy))
+    } else {
+        0
+    };
     memories
         .saturating_mul(reservation + guard)
         .saturating_add(tables.saturating_mul(l.max_table_elements.saturating_mul(8)))
+        .saturating_add(stacks)
 }
 
 /// Unused slots the pool keeps warm before it reuses them (Wasmtime's `max_unused_warm_slots`,
@@ -241,5 +273,9 @@ pub(crate) fn config(policy: &Policy) -> Result<PoolingAllocationConfig, &'stati
                 .saturating_mul(CONTEXT_PER_MODULE_BYTE)
                 .clamp(1 << 20, 1 << 40),
         )?);
+    // Async stacks: one per instance, since each store keeps the stack of its last async call
+    // while it lives; charged with the pool (see `reservation`).
+    #[cfg(feature = "async")]
+    c.total_stacks(as_u32(instances.max(1))?);
     Ok(c)
 }

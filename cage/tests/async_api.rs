@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use cage::async_api::{Finish, HostFuture};
@@ -354,5 +355,257 @@ fn a_timed_out_host_future_is_dropped_at_once_and_a_panicking_one_poisons() {
                 "{name}: {e:?}"
             );
         });
+    }
+}
+
+/// Threads of this process, from `/proc/self/task`.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, Iterator::count)
+}
+
+/// Runtimes whose async guests run on fibers polled by the executor.
+fn native_runtimes(policy: &Policy) -> Vec<RuntimeName> {
+    cage::available_runtimes()
+        .into_iter()
+        .filter(|n| {
+            cage::runtime_named(*n, policy)
+                .expect("runtime")
+                .capabilities()
+                .native_async
+        })
+        .collect()
+}
+
+#[test]
+fn capabilities_declare_which_runtimes_run_guests_on_fibers() {
+    for name in cage::available_runtimes() {
+        let caps = cage::runtime_named(name, &Policy::default())
+            .unwrap()
+            .capabilities()
+            .clone();
+        // Wasmtime's fibers; Wasmer 7.3 keeps a guest thread per async sandbox.
+        assert_eq!(
+            caps.native_async,
+            name == RuntimeName::Wasmtime,
+            "{name}: {caps:?}"
+        );
+    }
+}
+
+#[test]
+fn native_guests_await_on_fibers_without_a_thread_each() {
+    let policy = Policy::default()
+        .with_fuel(Some(1_000_000))
+        .with_timeout(Some(Duration::from_secs(20)));
+    let exec = executor(2);
+    for name in native_runtimes(&policy) {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let host = HostFunctions::new().with(fetch(Duration::from_millis(200), dropped.clone()));
+        let module = module(name, &policy, &host);
+        // Warm up: the executor's threads, the runtime's pacer, the deadline timer.
+        exec.block_on(async {
+            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
+            assert!(sb.is_native(), "{name}");
+            sb.instantiate().await.unwrap();
+            sb.call("handle", &[Value::I32(1)]).await.unwrap();
+        });
+        let before = threads();
+        let guests = 200;
+        let (most, outs) = exec.block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..guests {
+                let module = module.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut sb = AsyncSandbox::new(module.as_ref()).await?;
+                    sb.instantiate().await?;
+                    sb.call("handle", &[Value::I32(i)]).await
+                }));
+            }
+            // Every guest is parked in its host call (200 ms) while this samples the threads.
+            let mut most = 0;
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                most = most.max(threads());
+            }
+            let mut outs = Vec::new();
+            for t in tasks {
+                outs.push(t.await.unwrap().unwrap());
+            }
+            (most, outs)
+        });
+        for (i, out) in outs.iter().enumerate() {
+            assert_eq!(out, &[Value::I32(2 * i as i32 + 7)], "{name}");
+        }
+        assert!(
+            most <= before + 4,
+            "{name}: {before} threads before, {most} with {guests} guests in flight"
+        );
+    }
+}
+
+#[test]
+fn a_spinning_guest_yields_to_another_guest_on_one_executor_thread() {
+    let policy = Policy::default()
+        .with_fuel(None)
+        .with_timeout(Some(Duration::from_secs(5)));
+    let exec = executor(1);
+    for name in native_runtimes(&policy) {
+        let host = HostFunctions::new().with(fetch(
+            Duration::from_millis(1),
+            Arc::new(AtomicBool::new(false)),
+        ));
+        let module = module(name, &policy, &host);
+        let spinning = Arc::new(AtomicBool::new(false));
+        let ended = Arc::new(AtomicBool::new(false));
+        exec.block_on(async {
+            let (m, s, e) = (module.clone(), spinning.clone(), ended.clone());
+            let spinner = tokio::spawn(async move {
+                let mut sb = AsyncSandbox::new(m.as_ref()).await.unwrap();
+                sb.instantiate().await.unwrap();
+                s.store(true, Ordering::SeqCst);
+                let r = sb.call("spin", &[]).await.unwrap_err().as_trap();
+                e.store(true, Ordering::SeqCst);
+                r
+            });
+            while !spinning.load(Ordering::SeqCst) {
+                tokio::task::yield_now().await;
+            }
+            // The spinner holds the only executor thread unless it yields.
+            let m = module.clone();
+            let other = tokio::spawn(async move {
+                let mut sb = AsyncSandbox::new(m.as_ref()).await.unwrap();
+                sb.instantiate().await.unwrap();
+                sb.call("handle", &[Value::I32(3)]).await.unwrap()
+            });
+            assert_eq!(other.await.unwrap(), [Value::I32(13)], "{name}");
+            assert!(
+                !ended.load(Ordering::SeqCst),
+                "{name}: the other guest ran only once the spinner ended"
+            );
+            assert_eq!(spinner.await.unwrap(), Some(Trap::Timeout), "{name}");
+        });
+    }
+}
+
+/// A waker that records that it was woken.
+struct Flag(AtomicBool);
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_deadline_ends_a_spinner_that_is_never_resumed() {
+    let policy = Policy::default()
+        .with_fuel(Some(u64::MAX >> 2))
+        .with_timeout(Some(Duration::from_millis(100)));
+    for name in native_runtimes(&policy) {
+        let host = HostFunctions::new().with(fetch(
+            Duration::from_millis(1),
+            Arc::new(AtomicBool::new(false)),
+        ));
+        let module = module(name, &policy, &host);
+        let exec = executor(1);
+        let mut sb = exec.block_on(async {
+            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
+            sb.instantiate().await.unwrap();
+            sb
+        });
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = std::task::Waker::from(flag.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        {
+            let mut call = std::pin::pin!(sb.call("spin", &[]));
+            // The guest runs until it yields (its first yield interval), then is never polled
+            // again until well past its deadline.
+            assert!(call.as_mut().poll(&mut cx).is_pending(), "{name}");
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(
+                flag.0.load(Ordering::SeqCst),
+                "{name}: the deadline woke the task"
+            );
+            let start = Instant::now();
+            let std::task::Poll::Ready(r) = call.as_mut().poll(&mut cx) else {
+                panic!("{name}: a guest past its deadline was resumed");
+            };
+            assert!(start.elapsed() < Duration::from_millis(50), "{name}");
+            assert_eq!(r.unwrap_err().as_trap(), Some(Trap::Timeout), "{name}");
+        }
+        // A timeout, as on the sync path: the sandbox stays usable.
+        assert!(!sb.is_poisoned(), "{name}");
+        let r = exec.block_on(sb.call("add", &[Value::I32(2), Value::I32(3)]));
+        assert_eq!(r.unwrap(), [Value::I32(5)], "{name}");
+    }
+}
+
+#[test]
+fn dropping_a_yielded_spinners_future_poisons_and_unwinds_it() {
+    let policy = Policy::default()
+        .with_fuel(Some(u64::MAX >> 2))
+        .with_timeout(Some(Duration::from_secs(10)));
+    for name in native_runtimes(&policy) {
+        let host = HostFunctions::new().with(fetch(
+            Duration::from_millis(1),
+            Arc::new(AtomicBool::new(false)),
+        ));
+        let module = module(name, &policy, &host);
+        let exec = executor(1);
+        exec.block_on(async {
+            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
+            sb.instantiate().await.unwrap();
+            let r = tokio::time::timeout(Duration::from_millis(30), sb.call("spin", &[])).await;
+            assert!(r.is_err(), "{name}: still spinning");
+            assert!(sb.is_poisoned(), "{name}");
+            let e = sb.call("add", &[Value::I32(1), Value::I32(2)]).await;
+            assert_eq!(
+                e.unwrap_err().as_rejection(),
+                Some(Rejection::InvalidInvocation),
+                "{name}"
+            );
+            // The fiber was unwound: the counters answer at once (a spinner interrupted
+            // between Wasmtime's fuel flushes reports what was flushed, as a sync timeout
+            // does).
+            assert!(sb.stats().await.unwrap().fuel_consumed.is_some(), "{name}");
+            assert!(sb.fuel_remaining().await.unwrap().is_some(), "{name}");
+        });
+    }
+}
+
+/// `burn(n)`: `n` loop iterations, long enough to yield many times.
+const BURNER: &str = r#"(module
+  (func (export "burn") (param $n i32) (result i32)
+    (loop $l (local.set $n (i32.sub (local.get $n) (i32.const 1))) (br_if $l (local.get $n)))
+    (local.get $n)))"#;
+
+#[test]
+fn fuel_and_outcomes_of_yielding_guests_are_the_sync_paths() {
+    let policy = Policy::default()
+        .with_fuel(Some(200_000_000))
+        .with_timeout(Some(Duration::from_secs(20)));
+    let exec = executor(2);
+    let wasm = wat::parse_str(BURNER).unwrap();
+    for name in cage::available_runtimes() {
+        let rt = cage::runtime_named(name, &policy).unwrap();
+        let module: Arc<dyn DynModule> = Arc::from(rt.compile(&wasm, &HostFunctions::new()).unwrap());
+        let runs: [(i32, bool); 2] = [(20_000_000, true), (i32::MAX, false)];
+        for (n, returns) in runs {
+            let mut sync = module.sandbox().unwrap();
+            sync.instantiate().unwrap();
+            let s = sync.call("burn", &[Value::I32(n)]);
+            let (a, fuel) = exec.block_on(async {
+                let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
+                sb.instantiate().await.unwrap();
+                let r = sb.call("burn", &[Value::I32(n)]).await;
+                (r, sb.stats().await.unwrap().fuel_consumed)
+            });
+            assert_eq!(s.is_ok(), returns, "{name}");
+            match (&s, &a) {
+                (Ok(x), Ok(y)) => assert_eq!(x, y, "{name}"),
+                (Err(x), Err(y)) => assert_eq!(x.outcome(), y.outcome(), "{name}"),
+                _ => panic!("{name}: sync {s:?}, async {a:?}"),
+            }
+            assert_eq!(sync.stats().fuel_consumed, fuel, "{name}: n = {n}");
+        }
     }
 }

@@ -47,7 +47,13 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::future::{Either, select};
 use futures_util::{FutureExt, StreamExt};
 
-use crate::backend::HOST_STACK_MARGIN;
+mod timer;
+
+use std::task::Poll;
+
+use crate::backend::{AsyncCall, HOST_STACK_MARGIN};
+use crate::outcome::Trap;
+use crate::runtime::DynAsyncSandbox;
 use crate::error::Error;
 use crate::host::{HostContext, HostError, HostFunc, HostFunctions};
 use crate::module::FuncType;
@@ -87,12 +93,73 @@ impl HostFunc {
         + Sync
         + 'static,
     ) -> Self {
-        HostFunc::new(module, name, ty, move |cx, args| {
-            let future = prepare(cx, args)?;
+        let prepare: Arc<Prepare> = Arc::new(prepare);
+        let on_thread = prepare.clone();
+        // On a guest thread (runtimes without native async): the future is sent to the
+        // executor awaiting the call. On runtimes with native async, the backend links the
+        // function as an async one and awaits it in the guest's fiber
+        // ([`HostFunc::invoke_async`]).
+        let mut f = HostFunc::new(module, name, ty, move |cx, args| {
+            let future = on_thread(cx, args)?;
             let finish = await_on_executor(cx, future)?;
             finish(cx)
-        })
+        });
+        f.prepare = Some(prepare);
+        f
     }
+}
+
+/// An async host function's first part: reads its arguments with the guest's
+/// [`HostContext`] and returns the future to await ([`HostFunc::new_async`]).
+pub(crate) type Prepare =
+    dyn Fn(&mut dyn HostContext, &[Value]) -> Result<HostFuture, HostError> + Send + Sync;
+
+/// Whether the call `cx` serves is past its deadline: on the coarse clock, or the precise one.
+pub(crate) fn past_deadline(cx: &mut dyn HostContext) -> bool {
+    cx.state().deadline_passed() || cx.deadline().is_some_and(|d| d <= Instant::now())
+}
+
+/// The message of a call ended at its deadline by the async path's race.
+const TIMED_OUT: &str = "the deadline passed: the call was ended while suspended";
+
+/// Awaits a call running natively on the executor ([`AsyncCall`]), racing it with its
+/// deadline: once the deadline has passed, the call ends `trapped: timeout` (as on the sync
+/// path) and its future is dropped (Wasmtime unwinds the guest's fiber and drops the host
+/// future it awaited), **without waiting for the guest to be resumed**: the deadline is
+/// checked before every resume, and a timer ([`timer`]) wakes the task when it comes, so a
+/// guest queued behind many others on a busy executor is not resumed past it. Never early:
+/// the deadline is judged on the precise clock.
+///
+/// # Errors
+/// The call's error; `trapped: timeout`; a host failure when the timer cannot start.
+pub(crate) async fn deadlined(call: AsyncCall<'_>) -> Result<(), Error> {
+    let AsyncCall { deadline, future } = call;
+    let Some(at) = deadline else {
+        return future.await;
+    };
+    let mut future = Some(future);
+    let mut alarm = timer::Alarm::new(at);
+    std::future::poll_fn(move |cx| {
+        let Some(running) = future.as_mut() else {
+            return Poll::Ready(Err(Error::trap(Trap::Timeout, TIMED_OUT)));
+        };
+        // Checked before each resume: a guest past its deadline is not resumed.
+        if Instant::now() >= at {
+            future = None;
+            return Poll::Ready(Err(Error::trap(Trap::Timeout, TIMED_OUT)));
+        }
+        if let Poll::Ready(r) = running.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        match alarm.arm(cx) {
+            Ok(()) => Poll::Pending,
+            Err(e) => {
+                future = None;
+                Poll::Ready(Err(e))
+            }
+        }
+    })
+    .await
 }
 
 /// A host future, where its result goes (the guest thread waits on the other end), and a token
@@ -139,7 +206,7 @@ pub(crate) fn await_on_executor(
         )
     })?;
     // Past the deadline already: the future is not started at all.
-    if cx.state().deadline_passed() || cx.deadline().is_some_and(|d| d <= Instant::now()) {
+    if past_deadline(cx) {
         return Err(HostError::Timeout);
     }
     let (tx, rx) = std_mpsc::sync_channel(1);
@@ -273,6 +340,9 @@ pub async fn run_async(
     host: HostFunctions,
     invocation: Invocation,
 ) -> Report {
+    if runtime.capabilities().native_async {
+        return crate::run::run_native_async(runtime.as_ref(), &bytes, &host, &invocation).await;
+    }
     let name = runtime.name();
     let policy = runtime.policy().clone();
     let (link, awaits) = mpsc::unbounded();
@@ -293,16 +363,37 @@ pub async fn run_async(
 /// Work for a sandbox's guest thread.
 type Job = Box<dyn FnOnce(&mut dyn DynSandbox) + Send>;
 
-/// A sandbox awaited from async code: one store and one instance, on a guest thread of its own
-/// (see the [module](self) for why and what it costs). `Send`: hold it in a task of a
-/// multi-threaded executor. Dropping it ends its thread once a call in progress ends.
+/// A sandbox awaited from async code: one store and one instance. On a runtime with
+/// [`crate::Capabilities::native_async`] (Wasmtime) its guest runs on a fiber polled by the
+/// awaiting task; on the others (Wasmer) on a guest thread of its own (see the
+/// [module](self) for why and what each costs). `Send`: hold it in a task of a
+/// multi-threaded executor. Dropping it frees the sandbox (on a guest thread, once a call in
+/// progress ends).
 #[derive(Debug)]
 pub struct AsyncSandbox {
-    jobs: std_mpsc::Sender<Job>,
+    guest: Guest,
     poisoned: Arc<AtomicBool>,
     runtime: RuntimeName,
     /// The module's structure, for typed calls.
     info: Arc<crate::module::ModuleInfo>,
+}
+
+/// Where an [`AsyncSandbox`]'s guest runs.
+enum Guest {
+    /// On a guest thread of its own, which runs these jobs.
+    Thread(std_mpsc::Sender<Job>),
+    /// On the executor, in the guest's fiber. (The mutex is never contended: it makes the
+    /// sandbox `Sync` as the thread path's is; it is reached through `get_mut`.)
+    Native(std::sync::Mutex<Box<dyn DynAsyncSandbox>>),
+}
+
+impl std::fmt::Debug for Guest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Guest::Thread(_) => "Thread",
+            Guest::Native(_) => "Native",
+        })
+    }
 }
 
 /// Marks the sandbox poisoned unless disarmed: a call's future dropped before its end.
@@ -316,15 +407,47 @@ impl Drop for PoisonOnDrop {
     }
 }
 
+/// The refusal of a poisoned sandbox's calls.
+fn refuse_poisoned(poisoned: &AtomicBool) -> Result<(), Error> {
+    if poisoned.load(Ordering::SeqCst) {
+        return Err(Error::reject(
+            Rejection::InvalidInvocation,
+            "this sandbox is poisoned: a call's future was dropped before the call ended",
+        ));
+    }
+    Ok(())
+}
+
+/// Awaits `call` on a native sandbox, poisoning it if the future is dropped before the end.
+async fn native_call<T>(
+    poisoned: &Arc<AtomicBool>,
+    call: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    refuse_poisoned(poisoned)?;
+    let mut guard = PoisonOnDrop(Some(poisoned.clone()));
+    let r = call.await;
+    guard.0 = None;
+    r
+}
+
 impl AsyncSandbox {
-    /// Makes a sandbox of `module` on a new guest thread (no guest code runs yet).
+    /// Makes a sandbox of `module` (no guest code runs yet): on the executor on a runtime with
+    /// native async, else on a new guest thread.
     ///
     /// # Errors
-    /// As [`crate::Module::sandbox`]; `host_failure: thread` when the thread cannot start.
+    /// As [`crate::Module::sandbox`]; `host_failure: thread` when a guest thread cannot start.
     pub async fn new(module: &dyn DynModule) -> Result<AsyncSandbox, Error> {
-        let module = module.clone_box();
         let info = Arc::new(module.info().clone());
         let runtime = module.runtime_name();
+        if let Some(made) = module.native_async_sandbox() {
+            return Ok(AsyncSandbox {
+                guest: Guest::Native(std::sync::Mutex::new(made?)),
+                poisoned: Arc::new(AtomicBool::new(false)),
+                runtime,
+                info,
+            });
+        }
+        let module = module.clone_box();
         let policy = module.policy().clone();
         let (jobs, queue) = std_mpsc::channel::<Job>();
         let (tx, made) = oneshot::channel();
@@ -346,11 +469,40 @@ impl AsyncSandbox {
         })?;
         made.await.map_err(|_| guest_thread_gone())??;
         Ok(AsyncSandbox {
-            jobs,
+            guest: Guest::Thread(jobs),
             poisoned: Arc::new(AtomicBool::new(false)),
             runtime,
             info,
         })
+    }
+
+    /// Whether its guest runs natively on the executor (in a fiber) rather than on a guest
+    /// thread of its own: see [`crate::Capabilities::native_async`].
+    pub fn is_native(&self) -> bool {
+        matches!(self.guest, Guest::Native(_))
+    }
+
+    /// The native sandbox, on a runtime with native async.
+    fn native(&mut self) -> Option<&mut dyn DynAsyncSandbox> {
+        match &mut self.guest {
+            Guest::Native(s) => Some(
+                s.get_mut()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .as_mut(),
+            ),
+            Guest::Thread(_) => None,
+        }
+    }
+
+    /// The guest thread's queue.
+    fn jobs(&self) -> Result<&std_mpsc::Sender<Job>, Error> {
+        match &self.guest {
+            Guest::Thread(jobs) => Ok(jobs),
+            Guest::Native(_) => Err(Error::host(
+                HostFailure::Runtime,
+                "a native async sandbox has no guest thread (a bug to report)",
+            )),
+        }
     }
 
     /// Runs `f` on the sandbox's guest thread, serving its async host functions' futures here.
@@ -358,12 +510,7 @@ impl AsyncSandbox {
         &mut self,
         f: impl FnOnce(&mut dyn DynSandbox) -> T + Send + 'static,
     ) -> Result<T, Error> {
-        if self.poisoned.load(Ordering::SeqCst) {
-            return Err(Error::reject(
-                Rejection::InvalidInvocation,
-                "this sandbox is poisoned: a call's future was dropped before the call ended",
-            ));
-        }
+        refuse_poisoned(&self.poisoned)?;
         let (link, awaits) = mpsc::unbounded();
         let (tx, done) = oneshot::channel();
         let job: Job = Box::new(move |sandbox| {
@@ -374,7 +521,7 @@ impl AsyncSandbox {
             let r = with_link(link, || f(sandbox));
             let _ = tx.send(r);
         });
-        self.jobs.send(job).map_err(|_| guest_thread_gone())?;
+        self.jobs()?.send(job).map_err(|_| guest_thread_gone())?;
         let mut guard = PoisonOnDrop(Some(self.poisoned.clone()));
         let r = drive(awaits, done).await;
         guard.0 = None;
@@ -391,6 +538,10 @@ impl AsyncSandbox {
     /// # Errors
     /// As [`crate::Sandbox::instantiate`].
     pub async fn instantiate(&mut self) -> Result<(), Error> {
+        let poisoned = self.poisoned.clone();
+        if let Some(s) = self.native() {
+            return native_call(&poisoned, s.instantiate_async()).await;
+        }
         self.on_guest(|s| s.instantiate()).await?
     }
 
@@ -399,6 +550,10 @@ impl AsyncSandbox {
     /// # Errors
     /// As [`crate::Sandbox::call`]; `rejected: invalid_invocation` once poisoned.
     pub async fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
+        let poisoned = self.poisoned.clone();
+        if let Some(s) = self.native() {
+            return native_call(&poisoned, s.call_async(export, args)).await;
+        }
         let (export, args) = (export.to_owned(), args.to_vec());
         self.on_guest(move |s| s.call(&export, &args)).await?
     }
@@ -441,6 +596,9 @@ impl AsyncSandbox {
     /// # Errors
     /// `host_failure: thread` when the guest thread is gone.
     pub async fn stats(&mut self) -> Result<Stats, Error> {
+        if let Some(s) = self.native() {
+            return Ok(s.stats());
+        }
         self.on_guest_always(|s| s.stats()).await
     }
 
@@ -449,6 +607,9 @@ impl AsyncSandbox {
     /// # Errors
     /// As [`AsyncSandbox::stats`].
     pub async fn take_output(&mut self) -> Result<Output, Error> {
+        if let Some(s) = self.native() {
+            return Ok(s.take_output());
+        }
         self.on_guest_always(|s| s.take_output()).await
     }
 
@@ -457,6 +618,9 @@ impl AsyncSandbox {
     /// # Errors
     /// As [`AsyncSandbox::stats`].
     pub async fn fuel_remaining(&mut self) -> Result<Option<u64>, Error> {
+        if let Some(s) = self.native() {
+            return Ok(s.fuel_remaining());
+        }
         self.on_guest_always(|s| s.fuel_remaining()).await
     }
 
@@ -465,6 +629,11 @@ impl AsyncSandbox {
     /// # Errors
     /// As [`crate::Sandbox::set_fuel`].
     pub async fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        let poisoned = self.poisoned.clone();
+        if let Some(s) = self.native() {
+            refuse_poisoned(&poisoned)?;
+            return s.set_fuel(fuel);
+        }
         self.on_guest(move |s| s.set_fuel(fuel)).await?
     }
 
@@ -473,6 +642,11 @@ impl AsyncSandbox {
     /// # Errors
     /// As [`crate::Sandbox::add_fuel`].
     pub async fn add_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        let poisoned = self.poisoned.clone();
+        if let Some(s) = self.native() {
+            refuse_poisoned(&poisoned)?;
+            return s.add_fuel(fuel);
+        }
         self.on_guest(move |s| s.add_fuel(fuel)).await?
     }
 
@@ -490,7 +664,7 @@ impl AsyncSandbox {
         let job: Job = Box::new(move |s| {
             let _ = tx.send(f(s));
         });
-        self.jobs.send(job).map_err(|_| guest_thread_gone())?;
+        self.jobs()?.send(job).map_err(|_| guest_thread_gone())?;
         done.await.map_err(|_| guest_thread_gone())
     }
 }

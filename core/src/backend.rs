@@ -166,6 +166,36 @@ pub trait Backend: Send + Sync + 'static {
     /// when the last module, sandbox or cache entry holding the code is dropped.
     fn code_cost(&self, module: &CheckedModule) -> crate::budget::Cost;
 
+    /// What the stack of one sandbox's async calls holds, for the process budget: charged
+    /// with the sandbox when an async sandbox is made on a runtime with
+    /// [`Capabilities::native_async`] (a fiber stack of `max_stack` plus the host's margin,
+    /// its guard, their mappings; nothing for stacks a pool reserved up front). The default
+    /// costs nothing: a backend without native async runs async sandboxes on guest threads,
+    /// which core charges itself.
+    #[cfg(feature = "async")]
+    fn async_stack_cost(&self) -> crate::budget::Cost {
+        crate::budget::Cost::default()
+    }
+
+    /// Native async (feature `async`): turns `sandbox`, made by this backend, into one that
+    /// runs its calls on the application's executor ([`DynAsyncSandbox`]). A backend whose
+    /// store implements [`AsyncStore`] answers `Ok(`[`native_async`]`(sandbox))` and declares
+    /// [`Capabilities::native_async`]; the default answers `Err(sandbox)`: not supported,
+    /// and core runs async sandboxes on guest threads instead.
+    ///
+    /// # Errors
+    /// The sandbox back, when the backend has no native async.
+    #[cfg(feature = "async")]
+    #[allow(clippy::result_large_err)]
+    fn into_native_async(
+        sandbox: crate::Sandbox<Self>,
+    ) -> Result<Box<dyn DynAsyncSandbox>, crate::Sandbox<Self>>
+    where
+        Self: Sized,
+    {
+        Err(sandbox)
+    }
+
     /// Makes a store for `module` holding `host`, the state its host functions reach through
     /// [`crate::HostContext::state`]. No guest code runs.
     ///
@@ -234,6 +264,83 @@ pub trait Store {
 
     /// The host state given to [`Backend::store`].
     fn host_state(&mut self) -> &mut HostState;
+}
+
+/// A boxed `Send` future, as [`AsyncStore`] returns them.
+#[cfg(feature = "async")]
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+#[cfg(feature = "async")]
+pub use crate::runtime::DynAsyncSandbox;
+
+/// A call started by [`AsyncStore::call_async`]: when it must end (armed as the call
+/// started, as [`Store::call`] arms it) and the future that runs it.
+#[cfg(feature = "async")]
+#[non_exhaustive]
+pub struct AsyncCall<'a> {
+    /// The call's deadline, `None` without a `timeout`. Core ends the call `trapped: timeout`
+    /// once it has passed, without waiting for the future to be resumed (see
+    /// [`crate::async_api`]).
+    pub deadline: Option<std::time::Instant>,
+    /// Runs the call; dropping it before it ends must stop the guest and free what it holds.
+    pub future: BoxFuture<'a, Result<(), Error>>,
+}
+
+#[cfg(feature = "async")]
+impl<'a> AsyncCall<'a> {
+    /// A call with this deadline, run by `future`.
+    pub fn new(
+        deadline: Option<std::time::Instant>,
+        future: BoxFuture<'a, Result<(), Error>>,
+    ) -> Self {
+        AsyncCall { deadline, future }
+    }
+}
+
+#[cfg(feature = "async")]
+impl std::fmt::Debug for AsyncCall<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncCall")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The optional async capability of a [`Store`] (feature `async`): instantiation and calls as
+/// `Send` futures that the application's executor polls, the guest suspended on a stack of its
+/// own between polls (Wasmtime's fibers). Everything around them (lifecycle, fuel account,
+/// deadline race, panic containment, poisoning) is core's, the same code as the sync path's.
+///
+/// Contract: exactly [`Store::instantiate`] and [`Store::call`], outcome for outcome and fuel
+/// for fuel; the guest yields to the executor at least every `limits.yield_interval` while
+/// it computes; async host functions ([`HostFunc::is_async`]) are awaited through
+/// [`HostFunc::invoke_async`], sync ones run as on the sync path.
+#[cfg(feature = "async")]
+pub trait AsyncStore: Store + Send {
+    /// As [`Store::instantiate`], awaited.
+    ///
+    /// # Errors
+    /// As [`Store::instantiate`].
+    fn instantiate_async(&mut self) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// As [`Store::call`], awaited: arms the deadline (with [`set_deadline`]) before it
+    /// returns, and says when it is.
+    fn call_async<'a>(
+        &'a mut self,
+        func: &Self::Func,
+        args: &[Value],
+        results: &'a mut [Value],
+    ) -> AsyncCall<'a>;
+}
+
+/// The [`Backend::into_native_async`] of a backend whose store implements [`AsyncStore`].
+#[cfg(feature = "async")]
+pub fn native_async<B: Backend>(sandbox: crate::Sandbox<B>) -> Box<dyn DynAsyncSandbox>
+where
+    B::Store: AsyncStore,
+    <B::Store as Store>::Func: Send + Sync,
+{
+    Box::new(sandbox)
 }
 
 /// Typed calls of signature `P -> R` on a [`Store`]: the runtime's own typed call, with no

@@ -262,6 +262,18 @@ impl Cost {
         self
     }
 
+    /// Both costs together (saturating).
+    #[must_use]
+    pub fn plus(self, other: Cost) -> Self {
+        Cost {
+            sandboxes: self.sandboxes.saturating_add(other.sandboxes),
+            address_space: self.address_space.saturating_add(other.address_space),
+            mappings: self.mappings.saturating_add(other.mappings),
+            descriptors: self.descriptors.saturating_add(other.descriptors),
+            threads: self.threads.saturating_add(other.threads),
+        }
+    }
+
     /// Whether it costs nothing.
     pub fn is_zero(&self) -> bool {
         amounts(*self).iter().all(|a| *a == 0)

@@ -22,6 +22,13 @@ pub struct Capabilities {
     /// though it runs exceptions). A module with such a table or segment when this is `false`
     /// is `rejected: unsupported`.
     pub other_table_elements: bool,
+    /// Whether async calls run natively on the application's executor (the `async` feature,
+    /// [`crate::async_api`]): the guest runs on a small stack of its own (a fiber) that the
+    /// executor's threads poll, yields every `limits.yield_interval`, and thousands of guests
+    /// share a few threads. When `false`, each async sandbox runs its guest on an OS thread of
+    /// its own, which the futures await (Wasmer 7.3: see docs/rust.md, "Async"). Outcomes,
+    /// traps and fuel are the same either way. `false` unless the backend says otherwise.
+    pub native_async: bool,
 }
 
 impl Capabilities {
@@ -32,7 +39,16 @@ impl Capabilities {
             features,
             multi_result_imports: true,
             other_table_elements: true,
+            native_async: false,
         }
+    }
+
+    /// The same, for a runtime whose async calls run natively on the executor (see
+    /// [`Capabilities::native_async`]).
+    #[must_use]
+    pub fn with_native_async(mut self) -> Self {
+        self.native_async = true;
+        self
     }
 
     /// The same, for a runtime that makes tables of `funcref` and `externref` only.

@@ -114,34 +114,113 @@ pub fn run_observed(
     host: &HostFunctions,
     invocation: &Invocation,
 ) -> Observed {
-    let report = |report| Observed {
-        report,
-        extensions: Extensions::new(),
-    };
-    let name = runtime.name();
-    let hash = module_hash(bytes);
-    let start = Instant::now();
-    let reject = |e: Error, compile_ms: f64| {
-        let mut r = Report::new(name, &e.outcome(), e.message());
-        r.compile_ms = compile_ms;
-        finish(r, Some(hash.clone()))
-    };
-    let checked = match prepare(runtime, bytes, host, invocation) {
+    let (compiled, hash, compile_ms) = match compile_for_run(runtime, bytes, host, invocation) {
         Ok(c) => c,
-        Err(e) => return report(reject(e, ms(start))),
+        Err(o) => return o,
     };
-    let compiled = match runtime.compile_dyn(&checked, host) {
-        Ok(c) => c,
-        Err(e) => return report(reject(e, ms(start))),
-    };
-    let compile_ms = ms(start);
     let started = Instant::now();
     let mut sandbox = match compiled.sandbox() {
         Ok(s) => s,
-        Err(e) => return report(reject(e, compile_ms)),
+        Err(e) => return refused(runtime.name(), e, compile_ms, hash),
     };
     let result = execute(sandbox.as_mut(), invocation);
     let wall_ms = ms(started);
+    observe_run(
+        runtime.name(),
+        hash,
+        invocation,
+        result,
+        sandbox.as_mut(),
+        wall_ms,
+        compile_ms,
+    )
+}
+
+/// [`run`]'s async twin on a runtime with native async ([`crate::run_async`]): the same
+/// checks, compile and report, the guest's calls awaited on the executor. (The module is
+/// compiled on the executor's thread: a module the runtime's cache holds is not compiled
+/// again.)
+#[cfg(feature = "async")]
+pub(crate) async fn run_native_async(
+    runtime: &dyn DynRuntime,
+    bytes: &[u8],
+    host: &HostFunctions,
+    invocation: &Invocation,
+) -> Report {
+    let name = runtime.name();
+    let (compiled, hash, compile_ms) = match compile_for_run(runtime, bytes, host, invocation) {
+        Ok(c) => c,
+        Err(o) => return o.report,
+    };
+    let started = Instant::now();
+    let mut sandbox = match compiled.native_async_sandbox() {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return refused(name, e, compile_ms, hash).report,
+        None => {
+            let e = Error::host(
+                HostFailure::Runtime,
+                "the runtime declares native async but made no native async sandbox (a bug \
+                 to report)",
+            );
+            return refused(name, e, compile_ms, hash).report;
+        }
+    };
+    let result = execute_async(sandbox.as_mut(), invocation).await;
+    let wall_ms = ms(started);
+    observe_run(
+        name,
+        hash,
+        invocation,
+        result,
+        sandbox.as_mut(),
+        wall_ms,
+        compile_ms,
+    )
+    .report
+}
+
+/// Checks and compiles `bytes` for a run: the module, its hash and the compile time, or the
+/// report of a refusal.
+fn compile_for_run(
+    runtime: &dyn DynRuntime,
+    bytes: &[u8],
+    host: &HostFunctions,
+    invocation: &Invocation,
+) -> Result<(Box<dyn crate::runtime::DynModule>, String, f64), Observed> {
+    let name = runtime.name();
+    let hash = module_hash(bytes);
+    let start = Instant::now();
+    let checked = match prepare(runtime, bytes, host, invocation) {
+        Ok(c) => c,
+        Err(e) => return Err(refused(name, e, ms(start), hash)),
+    };
+    match runtime.compile_dyn(&checked, host) {
+        Ok(c) => Ok((c, hash, ms(start))),
+        Err(e) => Err(refused(name, e, ms(start), hash)),
+    }
+}
+
+/// The report of a run refused before the guest ran.
+fn refused(name: crate::names::RuntimeName, e: Error, compile_ms: f64, hash: String) -> Observed {
+    let mut r = Report::new(name, &e.outcome(), e.message());
+    r.compile_ms = compile_ms;
+    Observed {
+        report: finish(r, Some(hash)),
+        extensions: Extensions::new(),
+    }
+}
+
+/// The report of a run that reached the guest: its outcome, the sandbox's counters and
+/// output, and its host state.
+fn observe_run(
+    name: crate::names::RuntimeName,
+    hash: String,
+    invocation: &Invocation,
+    result: Result<Vec<Value>, Error>,
+    sandbox: &mut dyn DynSandbox,
+    wall_ms: f64,
+    compile_ms: f64,
+) -> Observed {
     let outcome = match &result {
         Ok(v) => Outcome::Returned(v.clone()),
         Err(e) => e.outcome(),
@@ -212,19 +291,41 @@ fn check_invocation(checked: &CheckedModule, invocation: &Invocation) -> Result<
 
 fn execute(sandbox: &mut dyn DynSandbox, invocation: &Invocation) -> Result<Vec<Value>, Error> {
     sandbox.instantiate()?;
-    call(sandbox, invocation)
+    let mut invocation = invocation;
+    loop {
+        match invocation {
+            Invocation::Call { export, args } => return sandbox.call(export, args),
+            Invocation::Command => return sandbox.call("_start", &[]),
+            Invocation::Instantiate => return Ok(Vec::new()),
+            Invocation::Sequence { before, then } => {
+                for (export, args) in before {
+                    let _ = sandbox.call(export, args);
+                }
+                invocation = then;
+            }
+        }
+    }
 }
 
-fn call(sandbox: &mut dyn DynSandbox, invocation: &Invocation) -> Result<Vec<Value>, Error> {
-    match invocation {
-        Invocation::Call { export, args } => sandbox.call(export, args),
-        Invocation::Command => sandbox.call("_start", &[]),
-        Invocation::Instantiate => Ok(Vec::new()),
-        Invocation::Sequence { before, then } => {
-            for (export, args) in before {
-                let _ = sandbox.call(export, args);
+/// [`execute`], awaited: the same steps in the same order.
+#[cfg(feature = "async")]
+async fn execute_async(
+    sandbox: &mut dyn crate::runtime::DynAsyncSandbox,
+    invocation: &Invocation,
+) -> Result<Vec<Value>, Error> {
+    sandbox.instantiate_async().await?;
+    let mut invocation = invocation;
+    loop {
+        match invocation {
+            Invocation::Call { export, args } => return sandbox.call_async(export, args).await,
+            Invocation::Command => return sandbox.call_async("_start", &[]).await,
+            Invocation::Instantiate => return Ok(Vec::new()),
+            Invocation::Sequence { before, then } => {
+                for (export, args) in before {
+                    let _ = sandbox.call_async(export, args).await;
+                }
+                invocation = then;
             }
-            call(sandbox, then)
         }
     }
 }

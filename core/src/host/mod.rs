@@ -317,6 +317,10 @@ pub struct HostFunc {
     func: Arc<HostFn>,
     /// Backend-specific typed versions of this function (see [`crate::backend::with_fast_path`]).
     fast: Vec<Arc<dyn std::any::Any + Send + Sync>>,
+    /// An async host function's first part ([`HostFunc::new_async`]): what a backend with
+    /// native async awaits through [`HostFunc::invoke_async`].
+    #[cfg(feature = "async")]
+    pub(crate) prepare: Option<Arc<crate::async_api::Prepare>>,
 }
 
 impl fmt::Debug for HostFunc {
@@ -348,6 +352,8 @@ impl HostFunc {
             fuel_cost: 0,
             func: Arc::new(func),
             fast: Vec::new(),
+            #[cfg(feature = "async")]
+            prepare: None,
         }
     }
 
@@ -461,20 +467,25 @@ impl HostFunc {
         }
         // A panic in the host closure is the host's fault: contained here, on every runtime,
         // as a `host_error` naming the function; the sandbox is poisoned.
-        let results = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             (self.func)(&mut *ctx, args)
-        })) {
-            // A host function that returns past the call's deadline ends the call `timeout`,
-            // on every runtime (the guest cannot be stopped while the host runs).
+        }));
+        self.returned(ctx, results)
+    }
+
+    /// What every call of the function ends with, sync or async: a panic is the host's fault
+    /// (a `host_error` naming the function; the sandbox is poisoned); a closure that returned
+    /// past the call's deadline ends the call `timeout` (the guest cannot be stopped while the
+    /// host runs); results must match the signature.
+    fn returned(
+        &self,
+        ctx: &mut dyn HostContext,
+        results: std::thread::Result<Result<Vec<Value>, HostError>>,
+    ) -> Result<Vec<Value>, HostError> {
+        let results = match results {
             Ok(Ok(_)) if ctx.state().deadline_passed() => return Err(HostError::Timeout),
             Ok(r) => r?,
-            Err(payload) => {
-                ctx.state().poison();
-                return Err(HostError::Panic {
-                    function: format!("{}.{}", self.module, self.name),
-                    message: panic_message(payload.as_ref()),
-                });
-            }
+            Err(payload) => return Err(self.panicked(ctx, payload.as_ref())),
         };
         let types: Vec<_> = results.iter().map(Value::ty).collect();
         if types != self.ty.results {
@@ -488,6 +499,66 @@ impl HostFunc {
             )));
         }
         Ok(results)
+    }
+
+    /// A panic of this function: the sandbox is poisoned, the guest traps `host_error`.
+    fn panicked(
+        &self,
+        ctx: &mut dyn HostContext,
+        payload: &(dyn std::any::Any + Send),
+    ) -> HostError {
+        ctx.state().poison();
+        HostError::Panic {
+            function: format!("{}.{}", self.module, self.name),
+            message: panic_message(payload),
+        }
+    }
+
+    /// Whether this is an async host function ([`HostFunc::new_async`]), which a backend with
+    /// native async links as one and calls through [`HostFunc::invoke_async`].
+    #[cfg(feature = "async")]
+    pub fn is_async(&self) -> bool {
+        self.prepare.is_some()
+    }
+
+    /// Runs the function as a backend with native async must, inside the guest's async call
+    /// (on its fiber): charge `fuel_cost`; run the async function's `prepare` with `ctx`; await
+    /// its future (on the executor polling the call; past the call's deadline the call ends
+    /// `timeout` and the future is dropped, see [`crate::async_api`]); run its `finish` with
+    /// `ctx`; then what [`HostFunc::invoke`] checks (deadline, result types). A panic in any
+    /// part is the host's fault (a `host_error`, the sandbox poisoned), never unwinding into
+    /// the application's task. A sync function runs as [`HostFunc::invoke`] runs it.
+    ///
+    /// # Errors
+    /// As [`HostFunc::invoke`]; `timeout` when the deadline passed before the future started.
+    #[cfg(feature = "async")]
+    pub async fn invoke_async(
+        &self,
+        ctx: &mut (dyn HostContext + Send),
+        args: &[Value],
+    ) -> Result<Vec<Value>, HostError> {
+        use futures_util::FutureExt;
+        use std::panic::{AssertUnwindSafe, catch_unwind};
+        let Some(prepare) = &self.prepare else {
+            return self.invoke(ctx, args);
+        };
+        if self.fuel_cost > 0 {
+            ctx.consume_fuel(self.fuel_cost)?;
+        }
+        let future = match catch_unwind(AssertUnwindSafe(|| prepare(&mut *ctx, args))) {
+            Ok(r) => r?,
+            Err(payload) => return Err(self.panicked(ctx, payload.as_ref())),
+        };
+        // Past the deadline already: the future is not started at all.
+        if crate::async_api::past_deadline(ctx) {
+            return Err(HostError::Timeout);
+        }
+        let finish = match AssertUnwindSafe(future).catch_unwind().await {
+            Ok(r) => r?,
+            Err(payload) => return Err(self.panicked(ctx, payload.as_ref())),
+        };
+        let results = catch_unwind(AssertUnwindSafe(|| finish(&mut *ctx)));
+        self.returned(ctx, results)
     }
 }
 

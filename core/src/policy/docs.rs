@@ -51,6 +51,13 @@ pub const KEYS: &[KeyDoc] = &[
     ),
     doc(
         "limits",
+        "yield_interval",
+        "how long a computing guest holds an executor thread before it yields (async calls, \
+         runtimes with native async)",
+        "one spinning guest starving the other tasks of a server's executor",
+    ),
+    doc(
+        "limits",
         "max_memory",
         "bytes of each linear memory",
         "a guest exhausting host memory",

@@ -83,6 +83,24 @@ pub struct Limits {
     /// [`crate::HostError::Timeout`]). Default: 10 s [strict: 1 s; permissive: none].
     #[serde(serialize_with = "units::ser_timeout")]
     pub timeout: Option<Duration>,
+    /// Async calls (feature `async`) on a runtime with native async
+    /// ([`crate::Capabilities::native_async`]: Wasmtime): how long a guest that computes may
+    /// hold an executor thread before it yields it to the executor's other tasks, and picks up
+    /// where it stopped when polled again. The guest notices at its next deadline check (loop
+    /// back-edges and function entries) after a tick of the runtime's deadline clock, so it
+    /// yields within about one tick (0.5 ms at the shortest) after the interval. Yielding
+    /// changes no outcome and no fuel: a yielded guest is the same guest, and its deadline
+    /// keeps counting while it waits to be resumed. What it costs: with the `async` feature,
+    /// Wasmtime compiles the deadline checks in even without a `timeout` (a few percent of
+    /// guest speed) and keeps the deadline clock's thread ticking at least this often while
+    /// guests run; each yield is a fiber switch and a reschedule (about a microsecond). Sync
+    /// calls and runtimes without native async (Wasmer, whose async guests run on their own
+    /// threads and are preempted by the OS) ignore it. Range: 0.5 ms to 1 s. Default: 1 ms
+    /// in every preset: what a server's executor tolerates between awaits, and what lets a
+    /// thousand guests spinning on two threads all stop within a few milliseconds of their
+    /// deadlines.
+    #[serde(serialize_with = "units::ser_duration")]
+    pub yield_interval: Duration,
     /// Maximum size of each linear memory, in bytes. A module that declares a larger initial
     /// size is `rejected: limit_exceeded`; `memory.grow` past it returns -1 (or traps
     /// `resource_limit` with `trap_on_grow_failure`). Default: 64 MiB [16 MiB; 4 GiB].
@@ -235,6 +253,7 @@ impl Preset {
                     fuel: Some(10_000_000),
                     fuel_per_call: false,
                     timeout: Some(Duration::from_secs(1)),
+                    yield_interval: DEFAULT_YIELD_INTERVAL,
                     max_memory: Size::mib(16),
                     max_table_elements: 1_000,
                     max_memories: 1,
@@ -265,6 +284,7 @@ impl Preset {
                     // enough for any request-sized job (and most batch jobs) on a slow machine,
                     // short enough to notice. `permissive` is the explicit way to run unbounded.
                     timeout: Some(Duration::from_secs(10)),
+                    yield_interval: DEFAULT_YIELD_INTERVAL,
                     max_memory: Size::mib(64),
                     max_table_elements: 10_000,
                     max_memories: 1,
@@ -294,6 +314,7 @@ impl Preset {
                     fuel: None,
                     fuel_per_call: false,
                     timeout: None,
+                    yield_interval: DEFAULT_YIELD_INTERVAL,
                     max_memory: Size::gib(4),
                     max_table_elements: 1_000_000,
                     max_memories: 16,
@@ -358,6 +379,14 @@ pub const MIN_IO_PER_CALL: Size = Size::kib(64);
 /// Bounds on `max_stack`: below the lower one no real program runs, above the upper one no
 /// host thread can honour it.
 pub const MAX_STACK_RANGE: (Size, Size) = (Size::kib(16), Size::mib(64));
+
+/// `limits.yield_interval` in every preset: 1 ms (see [`Limits::yield_interval`]).
+pub const DEFAULT_YIELD_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The range `limits.yield_interval` is validated against: from the shortest tick of the
+/// deadline clock (0.5 ms) to a second.
+pub const YIELD_INTERVAL_RANGE: (Duration, Duration) =
+    (Duration::from_micros(500), Duration::from_secs(1));
 
 impl Policy {
     /// The policy of a preset.
@@ -504,6 +533,15 @@ impl Policy {
         }
         if l.timeout == Some(Duration::ZERO) {
             return bad("limits.timeout must be longer than 0 (omit it for no deadline)".into());
+        }
+        let (lo, hi) = YIELD_INTERVAL_RANGE;
+        if l.yield_interval < lo || l.yield_interval > hi {
+            return bad(format!(
+                "limits.yield_interval = {} is outside {} ..= {}",
+                format_duration(l.yield_interval),
+                format_duration(lo),
+                format_duration(hi)
+            ));
         }
         let (lo, hi) = MAX_STACK_RANGE;
         if l.max_stack < lo || l.max_stack > hi {
@@ -691,6 +729,8 @@ struct LimitsOverlay {
     fuel: Option<Limit<u64>>,
     #[serde(default, deserialize_with = "units::de_timeout")]
     timeout: Option<Limit<Duration>>,
+    #[serde(default, deserialize_with = "units::de_duration")]
+    yield_interval: Option<Duration>,
     max_memory: Option<Size>,
     max_table_elements: Option<u64>,
     max_memories: Option<u32>,
@@ -769,6 +809,7 @@ impl PolicyOverlay {
             ($($k:ident),*) => { $( if let Some(v) = o.$k { l.$k = v; } )* };
         }
         set!(
+            yield_interval,
             max_memory,
             max_table_elements,
             max_memories,

@@ -179,6 +179,16 @@ pub(crate) fn de_timeout<'de, D: Deserializer<'de>>(
     }
 }
 
+/// A duration in TOML: a duration string such as `"1ms"`.
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map(Some).map_err(de::Error::custom)
+}
+
+pub(crate) fn ser_duration<S: Serializer>(v: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*v))
+}
+
 pub(crate) fn ser_fuel<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(n) => s.serialize_u64(*n),

@@ -83,6 +83,50 @@ pub trait DynModule: Send + Sync {
     fn policy(&self) -> &Policy;
     /// Another handle on the same compiled module (cheap: shared).
     fn clone_box(&self) -> Box<dyn DynModule>;
+    /// A new sandbox whose calls run natively on the application's executor, on a runtime
+    /// with [`Capabilities::native_async`]; `None` on other runtimes. For
+    /// [`crate::AsyncSandbox`] and [`crate::run_async`]; applications use those.
+    ///
+    /// # Errors
+    /// As [`Module::sandbox`].
+    #[cfg(feature = "async")]
+    fn native_async_sandbox(&self) -> Option<Result<Box<dyn DynAsyncSandbox>, Error>> {
+        None
+    }
+}
+
+/// A sandbox whose instantiation and calls are `Send` futures polled by the application's
+/// executor (feature `async`, runtimes with [`Capabilities::native_async`]): what
+/// [`crate::AsyncSandbox`] holds on such runtimes. Its counters are the sync ones
+/// ([`DynSandbox`]); its sync calls are not for use (the store may require async calls).
+#[cfg(feature = "async")]
+pub trait DynAsyncSandbox: DynSandbox + Send {
+    /// See [`Sandbox::instantiate`], awaited.
+    fn instantiate_async(&mut self) -> crate::backend::BoxFuture<'_, Result<(), Error>>;
+    /// See [`Sandbox::call`], awaited.
+    fn call_async<'a>(
+        &'a mut self,
+        export: &'a str,
+        args: &'a [Value],
+    ) -> crate::backend::BoxFuture<'a, Result<Vec<Value>, Error>>;
+}
+
+#[cfg(feature = "async")]
+impl<B: Backend> DynAsyncSandbox for Sandbox<B>
+where
+    B::Store: crate::backend::AsyncStore,
+    <B::Store as Store>::Func: Send + Sync,
+{
+    fn instantiate_async(&mut self) -> crate::backend::BoxFuture<'_, Result<(), Error>> {
+        Box::pin(Sandbox::instantiate_async(self))
+    }
+    fn call_async<'a>(
+        &'a mut self,
+        export: &'a str,
+        args: &'a [Value],
+    ) -> crate::backend::BoxFuture<'a, Result<Vec<Value>, Error>> {
+        Box::pin(Sandbox::call_async(self, export, args))
+    }
 }
 
 /// A sandbox behind a [`DynModule`].
@@ -171,6 +215,10 @@ impl<B: Backend> DynModule for Module<B> {
     }
     fn clone_box(&self) -> Box<dyn DynModule> {
         Box::new(self.clone())
+    }
+    #[cfg(feature = "async")]
+    fn native_async_sandbox(&self) -> Option<Result<Box<dyn DynAsyncSandbox>, Error>> {
+        Module::native_async_sandbox(self)
     }
 }
 

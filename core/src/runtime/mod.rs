@@ -11,9 +11,13 @@
 //! [`Module`] it makes; [`sandbox`] is the [`Sandbox`] and its calls; [`dynamic`] is the
 //! object-safe face (`Dyn*`) for runtimes picked by name.
 
+#[cfg(feature = "async")]
+mod asynchronous;
 mod dynamic;
 mod sandbox;
 
+#[cfg(feature = "async")]
+pub use dynamic::DynAsyncSandbox;
 pub use dynamic::{DynModule, DynRuntime, DynSandbox};
 use sandbox::{FuelBook, Lifecycle};
 pub use sandbox::{Func, Sandbox, TypedFunc};
@@ -497,7 +501,29 @@ impl<B: Backend> Module<B> {
     /// (a preopened directory that cannot be opened: never a sandbox without its preopen); a
     /// host failure when the runtime cannot make a store.
     pub fn sandbox(&self) -> Result<Sandbox<B>, Error> {
-        self.make_sandbox()
+        self.make_sandbox(crate::budget::Cost::default())
+    }
+
+    /// A new sandbox for the async API on a runtime with [`Capabilities::native_async`]: its
+    /// calls run on the application's executor; `None` on other runtimes (core then runs
+    /// async sandboxes on guest threads). Its async stack is charged to the process budget
+    /// with it ([`Backend::async_stack_cost`]).
+    ///
+    /// # Errors
+    /// As [`Module::sandbox`].
+    #[cfg(feature = "async")]
+    pub(crate) fn native_async_sandbox(
+        &self,
+    ) -> Option<Result<Box<dyn DynAsyncSandbox>, Error>> {
+        let backend = &self.runtime.inner.backend;
+        if !backend.capabilities().native_async {
+            return None;
+        }
+        let sandbox = match self.make_sandbox(backend.async_stack_cost()) {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        B::into_native_async(sandbox).ok().map(Ok)
     }
 
     /// The common path in one call: a new sandbox, instantiated (segments, initialisers and the
@@ -506,17 +532,20 @@ impl<B: Backend> Module<B> {
     /// # Errors
     /// As [`Module::sandbox`] and [`Sandbox::instantiate`].
     pub fn instantiate(&self) -> Result<Sandbox<B>, Error> {
-        let mut sandbox = self.make_sandbox()?;
+        let mut sandbox = self.make_sandbox(crate::budget::Cost::default())?;
         sandbox.instantiate()?;
         Ok(sandbox)
     }
 
-    fn make_sandbox(&self) -> Result<Sandbox<B>, Error> {
+    /// A new sandbox, charged `extra` besides its [`Backend::sandbox_cost`] (an async
+    /// sandbox's stack).
+    fn make_sandbox(&self, extra: crate::budget::Cost) -> Result<Sandbox<B>, Error> {
         let inner = &self.runtime.inner;
         let policy = inner.backend.policy();
         let slot = inner.live.acquire(policy.limits.max_instances)?;
         // The process budget, before anything is mapped.
-        let reservation = crate::budget::reserve(inner.backend.sandbox_cost(&self.checked))?;
+        let reservation =
+            crate::budget::reserve(inner.backend.sandbox_cost(&self.checked).plus(extra))?;
         let mut extensions = Extensions::new();
         for p in self.providers.iter() {
             p.prepare_sandbox(policy, &mut extensions)?;

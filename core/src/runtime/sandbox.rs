@@ -15,7 +15,7 @@ use crate::value::{ValType, Value};
 
 use super::{LiveSlot, Providers, invalid, runtime_panicked};
 /// A backend's handle on an exported function.
-type FuncOf<B> = <<B as Backend>::Store as Store>::Func;
+pub(super) type FuncOf<B> = <<B as Backend>::Store as Store>::Func;
 
 /// A handle on an exported function of one sandbox, untyped (see [`Sandbox::func`]).
 pub struct Func<B: Backend> {
@@ -94,7 +94,8 @@ pub struct Sandbox<B: Backend> {
     pub(super) funcs: Vec<Func<B>>,
     /// The fuel account, with metering.
     pub(super) fuel: Option<FuelBook>,
-    /// Returned to the process budget after the store (declared first) is dropped.
+    /// Returned to the process budget after the store (declared first) is dropped (with an
+    /// async sandbox's stack, [`crate::backend::Backend::async_stack_cost`]).
     pub(super) _budget: crate::budget::Reservation,
     /// The code's share, held while the store may run it.
     pub(super) _code_budget: Arc<crate::budget::Reservation>,
@@ -134,21 +135,33 @@ impl<B: Backend> Sandbox<B> {
         what: &str,
         f: impl FnOnce(&mut B::Store) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        match self.state {
-            Lifecycle::Poisoned => {
-                return Err(invalid(
-                    "this sandbox was poisoned by a panic (of the runtime or a host function); \
-                     make a new one",
-                ));
-            }
-            Lifecycle::Failed => {
-                return Err(invalid(
-                    "instantiation failed in this sandbox; make a new one",
-                ));
-            }
-            Lifecycle::Fresh | Lifecycle::Instantiated => {}
-        }
+        self.enter()?;
         let result = catch_unwind(AssertUnwindSafe(|| f(&mut self.store)));
+        self.settle(what, result)
+    }
+
+    /// Whether the sandbox may run `f` in [`Sandbox::guarded`] (and its async twin): refused
+    /// once failed or poisoned.
+    pub(super) fn enter(&self) -> Result<(), Error> {
+        match self.state {
+            Lifecycle::Poisoned => Err(invalid(
+                "this sandbox was poisoned by a panic (of the runtime or a host function); \
+                 make a new one",
+            )),
+            Lifecycle::Failed => Err(invalid(
+                "instantiation failed in this sandbox; make a new one",
+            )),
+            Lifecycle::Fresh | Lifecycle::Instantiated => Ok(()),
+        }
+    }
+
+    /// What [`Sandbox::guarded`] (and its async twin) answers for `result`: a panic of the
+    /// runtime, or a host function that panicked, poisons the sandbox.
+    pub(super) fn settle<T>(
+        &mut self,
+        what: &str,
+        result: std::thread::Result<Result<T, Error>>,
+    ) -> Result<T, Error> {
         match result {
             Ok(Ok(v)) => Ok(v),
             // A host function that panicked poisoned the state and failed the call.
@@ -184,16 +197,16 @@ impl<B: Backend> Sandbox<B> {
         let result = self.guarded("instantiating", |store| {
             store.instantiate()?;
             if let Some(start) = &start {
-                let f = store.func(start).ok_or_else(|| {
-                    Error::host(
-                        HostFailure::Runtime,
-                        "the detached start function is not exported",
-                    )
-                })?;
+                let f = store.func(start).ok_or_else(missing_start)?;
                 store.call(&f, &[], &mut [])?;
             }
             Ok(())
         });
+        self.instantiated(result)
+    }
+
+    /// The lifecycle after an attempt to instantiate: instantiated, or failed for good.
+    pub(super) fn instantiated(&mut self, result: Result<(), Error>) -> Result<(), Error> {
         if self.state != Lifecycle::Poisoned {
             self.state = match result {
                 Ok(()) => Lifecycle::Instantiated,
@@ -211,19 +224,32 @@ impl<B: Backend> Sandbox<B> {
         export: &str,
         f: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        let observation = self.observe(export);
+        let result = observation.span.in_scope(|| f(self));
+        self.observed_end(observation, &result);
+        result
+    }
+
+    /// Starts observing one call into the guest (see [`Sandbox::observed`]).
+    #[inline]
+    pub(super) fn observe(&mut self, export: &str) -> Observation {
         let span = tracing::info_span!(
             "cage.call",
             runtime = %self.name,
             module = %crate::telemetry::module_label(&self.checked.info().sha256),
             export
         );
-        let _entered = span.enter();
-        if !crate::telemetry::metrics_enabled() {
-            return f(self);
-        }
-        let fuel_before = self.stats().fuel_consumed;
-        let start = std::time::Instant::now();
-        let result = f(self);
+        let metrics = crate::telemetry::metrics_enabled()
+            .then(|| (self.stats().fuel_consumed, std::time::Instant::now()));
+        Observation { span, metrics }
+    }
+
+    /// Records the metrics of a call observed since [`Sandbox::observe`].
+    #[inline]
+    pub(super) fn observed_end<T>(&mut self, observation: Observation, result: &Result<T, Error>) {
+        let Some((fuel_before, start)) = observation.metrics else {
+            return;
+        };
         let wall = start.elapsed();
         let stats = self.stats();
         crate::telemetry::record(&crate::telemetry::CallRecord {
@@ -236,7 +262,6 @@ impl<B: Backend> Sandbox<B> {
             wall,
             peak_memory: stats.peak_memory_bytes,
         });
-        result
     }
 
     /// Checks that the sandbox can run guest code.
@@ -330,17 +355,26 @@ impl<B: Backend> Sandbox<B> {
     /// a non-function, wrong arguments, or a sandbox that is not instantiated (or failed, or
     /// was poisoned).
     pub fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
-        let i = self.resolve_index(export)?;
-        let f = &self.funcs[i];
-        check_arguments(&f.name, &f.params, args)?;
-        let mut results: Vec<Value> = f.results.iter().map(|t| Value::default_for(*t)).collect();
-        let func = f.func.clone();
-        let name = f.name.clone();
+        let (func, name, mut results) = self.prepare_call(export, args)?;
         self.observed(&name, |s| {
             s.refuel_for_call()?;
             s.guarded("calling", |store| store.call(&func, args, &mut results))
         })?;
         Ok(results)
+    }
+
+    /// Resolves `export` and checks `args` against it: the function, its name, and result
+    /// slots of its types.
+    pub(super) fn prepare_call(
+        &mut self,
+        export: &str,
+        args: &[Value],
+    ) -> Result<(FuncOf<B>, Arc<str>, Vec<Value>), Error> {
+        let i = self.resolve_index(export)?;
+        let f = &self.funcs[i];
+        check_arguments(&f.name, &f.params, args)?;
+        let results: Vec<Value> = f.results.iter().map(|t| Value::default_for(*t)).collect();
+        Ok((f.func.clone(), f.name.clone(), results))
     }
 
     /// A typed handle on the exported function `export`, whose signature must be exactly
@@ -459,7 +493,7 @@ impl<B: Backend> Sandbox<B> {
 
     /// With `limits.fuel_per_call`, gives the call about to start the whole budget.
     #[inline]
-    fn refuel_for_call(&mut self) -> Result<(), Error> {
+    pub(super) fn refuel_for_call(&mut self) -> Result<(), Error> {
         match self.fuel {
             Some(book) if book.per_call && self.state == Lifecycle::Instantiated => {
                 self.set_fuel(book.budget)
@@ -581,6 +615,20 @@ fn check_arguments(name: &str, params: &[ValType], args: &[Value]) -> Result<(),
         list(&mut params.iter().map(ToString::to_string)),
         list(&mut args.iter().map(|a| a.ty().to_string()))
     )))
+}
+
+/// The error for a detached start function the instance does not export (a bug).
+pub(super) fn missing_start() -> Error {
+    Error::host(
+        HostFailure::Runtime,
+        "the detached start function is not exported",
+    )
+}
+
+/// A call being observed: its span, and what its metrics start from (when they are on).
+pub(super) struct Observation {
+    pub(super) span: tracing::Span,
+    metrics: Option<(Option<u64>, std::time::Instant)>,
 }
 
 fn unreachable_state<T>() -> Result<T, Error> {

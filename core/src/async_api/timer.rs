@@ -1,0 +1,173 @@
+//! Deadlines for async calls that run natively on the executor, without an executor's timer:
+//! one thread for the process wakes each call's task when its deadline comes, whatever
+//! executor polls it (tokio, async-std, smol, a hand-written one). Cage must not require
+//! tokio in the library, and no timer crate is in its dependency set.
+//!
+//! The thread sleeps on a condition variable until the earliest deadline registered, wakes the
+//! tasks whose deadlines have come, and sleeps again; it is started by the first async call
+//! with a deadline and lives as long as the process, charged once to the process budget (one
+//! thread). A [`Alarm`] registers its task's waker once (again only if the task's waker
+//! changes) and deregisters when dropped, so polling a call costs no lock in the common case.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Waker};
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::outcome::HostFailure;
+
+/// The timer thread's shared state.
+struct Timer {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// Deadlines by time; an entry whose id is no longer in `wakers` was dropped.
+    due: BinaryHeap<Reverse<(Instant, u64)>>,
+    wakers: HashMap<u64, Waker>,
+    next_id: u64,
+}
+
+/// The process's timer, started at its first use.
+///
+/// # Errors
+/// `rejected: limit_exceeded` when the process budget has no thread left, a host failure
+/// (`thread`) when the thread cannot start: the caller's call fails closed.
+fn timer() -> Result<&'static Timer, Error> {
+    static TIMER: OnceLock<Result<&'static Timer, String>> = OnceLock::new();
+    let started = TIMER.get_or_init(|| {
+        let budget = crate::budget::reserve(crate::budget::Cost::threads(1))
+            .map_err(|e| e.to_string())?;
+        let timer: &'static Timer = Box::leak(Box::new(Timer {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        }));
+        std::thread::Builder::new()
+            .name("cage-async-deadlines".into())
+            .spawn(move || {
+                let _budget = budget;
+                run(timer);
+            })
+            .map_err(|e| format!("cannot start the async deadline thread: {e}"))?;
+        Ok(timer)
+    });
+    match started {
+        Ok(t) => Ok(t),
+        Err(m) => Err(Error::host(HostFailure::Thread, m.clone())),
+    }
+}
+
+fn run(timer: &Timer) {
+    let mut state = timer.state.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let now = Instant::now();
+        let mut woken = Vec::new();
+        while let Some(Reverse((at, id))) = state.due.peek().copied() {
+            if at > now {
+                break;
+            }
+            state.due.pop();
+            if let Some(w) = state.wakers.remove(&id) {
+                woken.push(w);
+            }
+        }
+        let next = state.due.peek().map(|Reverse((at, _))| *at);
+        drop(state);
+        for w in woken {
+            w.wake();
+        }
+        state = timer.state.lock().unwrap_or_else(PoisonError::into_inner);
+        // Something registered meanwhile is looked at before sleeping.
+        if state.due.peek().map(|Reverse((at, _))| *at) != next {
+            continue;
+        }
+        state = match next {
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                timer
+                    .wake
+                    .wait_timeout(state, wait)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            None => timer
+                .wake
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner),
+        };
+    }
+}
+
+/// Wakes the task polling it once `at` has come.
+pub(crate) struct Alarm {
+    at: Instant,
+    /// Its registration and the waker registered.
+    registered: Option<(u64, Waker)>,
+}
+
+impl Alarm {
+    /// An alarm for `at`, not registered yet.
+    pub(crate) fn new(at: Instant) -> Self {
+        Alarm {
+            at,
+            registered: None,
+        }
+    }
+
+    /// Makes sure the task polling with `cx` is woken at the alarm's time.
+    ///
+    /// # Errors
+    /// The timer cannot start (see [`timer`]).
+    pub(crate) fn arm(&mut self, cx: &Context<'_>) -> Result<(), Error> {
+        if let Some((_, w)) = &self.registered
+            && w.will_wake(cx.waker())
+        {
+            return Ok(());
+        }
+        let timer = timer()?;
+        let mut state = timer.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match &mut self.registered {
+            Some((id, w)) => {
+                *w = cx.waker().clone();
+                state.wakers.insert(*id, cx.waker().clone());
+            }
+            None => {
+                let id = state.next_id;
+                state.next_id += 1;
+                // Entries of dropped alarms wait for their time in the heap: pruned once they
+                // are most of it, so that a busy server's heap stays the size of its calls.
+                if state.due.len() > 1024 && state.due.len() > 4 * state.wakers.len() {
+                    let State { due, wakers, .. } = &mut *state;
+                    due.retain(|Reverse((_, id))| wakers.contains_key(id));
+                }
+                let earliest = state.due.peek().is_none_or(|Reverse((t, _))| self.at < *t);
+                state.due.push(Reverse((self.at, id)));
+                state.wakers.insert(id, cx.waker().clone());
+                self.registered = Some((id, cx.waker().clone()));
+                if earliest {
+                    timer.wake.notify_one();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        if let Some((id, _)) = self.registered.take()
+            && let Ok(timer) = timer()
+        {
+            timer
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .wakers
+                .remove(&id);
+        }
+    }
+}
