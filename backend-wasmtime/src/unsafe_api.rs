@@ -120,8 +120,10 @@ pub(crate) fn call(
     // this store), numbers of exactly the parameter's type, references that `matches_ty`
     // accepted, made in this store and still rooted in `refs` (no allocation, hence no
     // collection, between `to_raw` and this call); the buffer has at least as many slots as
-    // `f` has results. The engine has no async support, so the call cannot be recursive from
-    // within `call_async`.
+    // `f` has results. The call is not recursive from within a `call_async`: this function is
+    // reached only through the sync `Store::call`, which no host function can reach (Cage's
+    // host functions see a `HostContext`, never the store), and the async path
+    // (`AsyncStore::call_async`, feature `async`) calls `Func::call_async` instead.
     let r = unsafe {
         f.func
             .call_unchecked(&mut *store, buf.as_mut_slice() as *mut [ValRaw])

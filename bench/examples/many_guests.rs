@@ -3,12 +3,14 @@
 //! on a 2-thread tokio runtime, through the async API (`AsyncSandbox`, `HostFunc::new_async`);
 //! compared with the sync API on `spawn_blocking` (the host function sleeps its thread).
 //!
-//! `cargo run --release -p cage-bench --example many_guests -- [N] [RUNTIME…]`
+//! `cargo run --release -p cage-bench --example many_guests -- [N] [RUNTIME…] [--no-sync]`
 //!
 //! Prints, per runtime and API: guests completed (the rest were refused `limit_exceeded` by the
-//! process budget: each async guest holds a thread while in flight), total time, the ideal
-//! (compute ÷ 2 threads + 10 ms), their ratio, and the process's peak RSS against the sum of the
-//! guests' memories. One machine, one run: compare the rows with each other.
+//! process budget), total time, the ideal (compute ÷ 2 threads + 10 ms), their ratio, and the
+//! process's peak RSS against the sum of the guests' memories. On Wasmtime the async guests run
+//! on fibers polled by the two executor threads; on Wasmer each holds a guest thread while in
+//! flight (`Capabilities::native_async`). Peak RSS is the process's high-water mark, so run one
+//! runtime per process (`-- 10000 wasmtime --no-sync`) to read it for that runtime alone.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,8 +92,10 @@ fn row(label: &str, guests: usize, ok: usize, took: Duration, compute: Duration)
 fn main() {
     let mut args = std::env::args().skip(1);
     let guests: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let rest: Vec<String> = args.collect();
+    let with_sync = !rest.iter().any(|a| a == "--no-sync");
     let names: Vec<RuntimeName> = {
-        let named: Vec<_> = args.filter_map(|a| a.parse().ok()).collect();
+        let named: Vec<_> = rest.iter().filter_map(|a| a.parse().ok()).collect();
         if named.is_empty() {
             cage::available_runtimes()
         } else {
@@ -146,13 +150,21 @@ fn main() {
             }
             ok
         });
+        let label = if module.native_async_sandbox().is_some() {
+            "async (fibers)"
+        } else {
+            "async (threads)"
+        };
         row(
-            &format!("{name} async"),
+            &format!("{name} {label}"),
             guests,
             ok,
             start.elapsed(),
             Duration::from_millis(1),
         );
+        if !with_sync {
+            continue;
+        }
         // Sync API on spawn_blocking.
         let module = compile(name, &HostFunctions::new().with(wait_sync.clone()));
         let start = Instant::now();

@@ -2,7 +2,11 @@
 //! a 2-thread tokio runtime: every one must end `trapped: timeout`, none before its deadline;
 //! prints the overshoot's median, p99 and maximum per runtime.
 //!
-//! `cargo run --release -p cage-bench --example spin_deadlines -- [N]`
+//! `cargo run --release -p cage-bench --example spin_deadlines -- [N] [RUNTIME…]`
+//!
+//! On Wasmtime the guests run on fibers polled by the two executor threads, yielding every
+//! `limits.yield_interval` (1 ms), and each call races its deadline; on Wasmer each guest has
+//! a thread of its own (`Capabilities::native_async`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,10 +16,16 @@ use cage::{AsyncSandbox, DynModule, HostFunctions, Policy, Trap};
 const DEADLINE: Duration = Duration::from_millis(100);
 
 fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1000);
+    let mut args = std::env::args().skip(1);
+    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let names: Vec<cage::RuntimeName> = {
+        let named: Vec<_> = args.filter_map(|a| a.parse().ok()).collect();
+        if named.is_empty() {
+            cage::available_runtimes()
+        } else {
+            named
+        }
+    };
     let exec = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()
@@ -23,7 +33,7 @@ fn main() {
         .expect("tokio");
     let wasm = cage_core::module::to_binary(br#"(module (func (export "spin") (loop br 0)))"#)
         .expect("wat");
-    for name in cage::available_runtimes() {
+    for name in names {
         let mut policy = Policy::default()
             .with_fuel(None)
             .with_timeout(Some(DEADLINE));

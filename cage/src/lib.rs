@@ -9,7 +9,7 @@
 //! | `wasmer` | yes | runtime `wasmer-cranelift` (alias `wasmer`) ([`Wasmer`]) |
 //! | `wasmer-singlepass` | no | runtime `wasmer-singlepass`; Singlepass is BUSL-1.1 (see the README, "Licenses") |
 //! | `wat` | no | WebAssembly text accepted wherever a module is taken |
-//! | `async` | no | the async API: `AsyncSandbox`, `run_async`, `HostFunc::new_async` (docs/rust.md, "Async") |
+//! | `async` | no | the async API: `AsyncSandbox`, `run_async`, `HostFunc::new_async`; on Wasmtime guests run on fibers polled by the executor (`Capabilities::native_async`), on Wasmer on a thread each (docs/rust.md, "Async") |
 //!
 //! Two ways in, both without importing a trait:
 //!

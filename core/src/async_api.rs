@@ -1,38 +1,58 @@
 //! The async API (feature `async`): guests awaited from an async executor (tokio, async-std,
-//! …), identical on every runtime.
+//! …), with the same outcomes, traps and fuel on every runtime.
 //!
-//! # How it works, and why
+//! # How it works: two paths behind one API
 //!
-//! Each async sandbox ([`AsyncSandbox`]) and each async run ([`run_async`]) owns one guest
-//! thread, sized for the policy's `max_stack` like every guest thread. The guest runs there,
-//! synchronously, exactly as on the sync path: same fuel, same deadlines, same traps, same
-//! lifecycle (the same code runs it). The futures the application awaits never run guest code:
-//! they wait for the guest thread and, when the guest calls an async host function
-//! ([`crate::HostFunc::new_async`]), they run that function's future **on the application's
-//! executor**, then hand its result back to the guest thread. So a spinning guest never blocks
-//! an executor thread (the OS preempts the guest thread; no yield points are needed), every
-//! future is `Send` (spawn it on a multi-threaded tokio runtime), and the behaviour is the
-//! same on Wasmtime and on Wasmer (both compilers).
+//! **Native (Wasmtime: [`crate::Capabilities::native_async`]).** An [`AsyncSandbox`] (and a
+//! [`run_async`]) runs its guest on a Wasmtime fiber, a stack of its own (`max_stack` plus the
+//! host's margin) that the task awaiting the call polls: no OS thread per guest, thousands of
+//! guests on a few executor threads. A guest that computes yields its executor thread every
+//! `limits.yield_interval` (Wasmtime's epoch ticks, the same ones that judge deadlines) and
+//! picks up where it stopped when polled again. An async host function
+//! ([`crate::HostFunc::new_async`]) runs inside the fiber: `prepare`, await the future (on the
+//! executor polling the call), `finish` ([`crate::HostFunc::invoke_async`]); sync host
+//! functions run as on the sync path. The lifecycle, the fuel account, panic containment and
+//! outcome classification are the sync path's own code (the sandbox's async twin,
+//! `runtime/asynchronous.rs`); the backend supplies only the awaited instantiation and call
+//! ([`crate::backend::AsyncStore`]). Fiber stacks are charged to the process budget with their
+//! sandbox ([`crate::backend::Backend::async_stack_cost`]). Sync host functions, WASI's
+//! included, run on the executor's thread: one that blocks (WASI's `poll_oneoff` clock waits,
+//! reads of the host's stdin) blocks that thread for as long.
 //!
-//! This is Cage's own mechanism rather than each runtime's: Wasmtime's fibers
-//! (`call_async`) have no counterpart in Wasmer 7.3 that can hold more than one suspended call
-//! per OS thread (its trap handler context is per thread) or give `Send` futures (its
-//! `experimental-async` is `!Send`), so building on them would make the runtimes behave
-//! differently. The cost is one OS thread per [`AsyncSandbox`] for its whole life (and per
-//! [`run_async`] for its run): thousands of concurrent guests that wait on the host hold
-//! thousands of (mostly idle) threads, not a few. The
-//! numbers are in `docs/rust.md`, "Async".
+//! **Guest threads (Wasmer).** Each async sandbox (and each async run) owns one guest thread,
+//! sized for `max_stack` like every guest thread. The guest runs there, synchronously, exactly
+//! as on the sync path; the futures wait for it and, when the guest calls an async host
+//! function, run that function's future on the application's executor, then hand its result
+//! back to the guest thread. A spinning guest never holds an executor thread (the OS preempts
+//! its thread), so `limits.yield_interval` does not apply. Wasmer 7.3 has no counterpart to
+//! Wasmtime's fibers that Cage can use: its trap handling keeps the active call's context per
+//! OS thread (two suspended calls cannot interleave on one thread, nor one move to another),
+//! and its `experimental-async` gives `!Send` futures with no fuel or epoch yields. The cost is
+//! one OS thread per sandbox for its life: thousands of concurrent guests hold thousands of
+//! (mostly idle) threads, each charged to the process budget.
+//!
+//! Every future is `Send` on both paths: spawn them on a multi-threaded executor. The numbers
+//! are in `docs/rust.md`, "Async".
 //!
 //! # Deadlines and cancellation
 //!
-//! The deadline stays wall-clock per call and counts the time spent awaiting host futures: a
-//! guest waiting in an async host function past its deadline ends `trapped: timeout`, and the
-//! host future is dropped. Dropping a call's future poisons the sandbox: later calls are
-//! refused `rejected: invalid_invocation`. A guest waiting in an async host function stops at
-//! once (`trapped: host_error`, "cancelled"); a guest computing (or calling sync host
-//! functions) stops at its deadline, its fuel or its next async host call, whichever comes
-//! first, on its own thread, and the sandbox's counters (`stats`, …) answer once it has
-//! stopped. A call whose future is dropped before its guest thread took it up never runs.
+//! The deadline stays wall-clock per call and counts the time spent yielded and awaiting host
+//! futures. On the native path each call races its deadline: the deadline is checked before
+//! every resume, and a timer of Cage's own (one thread for the process, executor-agnostic)
+//! wakes the call's task when it comes, so a guest past its deadline ends `trapped: timeout`
+//! without waiting to be resumed, and its fiber is unwound (the host future it awaited is
+//! dropped); as on the sync path, a timeout leaves the sandbox usable. On the thread path a
+//! guest waiting in an async host function past its deadline ends `trapped: timeout` and the
+//! host future is dropped.
+//!
+//! Dropping a call's future poisons the sandbox: later calls are refused
+//! `rejected: invalid_invocation`. On the native path the guest stops at once (Wasmtime unwinds
+//! its fiber, dropping the host future it awaited). On the thread path a guest waiting in an
+//! async host function stops at once (`trapped: host_error`, "cancelled"); a guest computing
+//! (or calling sync host functions) stops at its deadline, its fuel or its next async host
+//! call, whichever comes first, on its own thread, and the sandbox's counters (`stats`, …)
+//! answer once it has stopped. A call whose future is dropped before its guest thread took it
+//! up never runs.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -331,9 +351,12 @@ fn spawn_guest(policy: &Policy, f: impl FnOnce() + Send + 'static) -> Result<(),
         })
 }
 
-/// [`crate::run`], awaited: bytes in, [`Report`] out, the guest on its own thread and its
-/// async host functions' futures on the caller's executor. The report is the one
-/// [`crate::run`] gives for the same input (outcome, fuel, output), on every runtime.
+/// [`crate::run`], awaited: bytes in, [`Report`] out, the guest on a fiber polled by the
+/// caller's executor (runtimes with native async; the module is then checked and compiled on
+/// the caller's thread, which a module the runtime's cache holds skips) or on a guest thread
+/// of its own (the others), its async host functions' futures on the caller's executor. The
+/// report is the one [`crate::run`] gives for the same input (outcome, fuel, output), on every
+/// runtime.
 pub async fn run_async(
     runtime: Arc<dyn DynRuntime>,
     bytes: Vec<u8>,

@@ -110,6 +110,18 @@ pub fn audit_with_memory(policy: &Policy, memory: Option<u64>) -> Vec<Finding> {
         ),
         (Some(_), Some(_)) => {}
     }
+    if l.yield_interval > std::time::Duration::from_millis(10) {
+        add(
+            Severity::Low,
+            "limits.yield_interval",
+            format!(
+                "limits.yield_interval = {}: an async guest that computes holds an executor \
+                 thread that long before the server's other tasks run (Wasmtime)",
+                crate::policy::format_duration(l.yield_interval)
+            ),
+            "lower limits.yield_interval (1ms, the default, suits a server)",
+        );
+    }
     for (p, why) in [
         (
             Proposal::Threads,
