@@ -41,16 +41,17 @@ fn main() {
         let rt = cage::runtime_named(name, &policy).expect("runtime");
         let module: Arc<dyn DynModule> =
             Arc::from(rt.compile(&wasm, &HostFunctions::new()).expect("compile"));
+        let t0 = Instant::now();
         let results = exec.block_on(async {
             let mut tasks = Vec::new();
-            for _ in 0..n {
+            for i in 0..n {
                 let module = module.clone();
                 tasks.push(tokio::spawn(async move {
                     let mut sb = AsyncSandbox::new(module.as_ref()).await.ok()?;
                     sb.instantiate().await.ok()?;
                     let start = Instant::now();
                     let e = sb.call("spin", &[]).await.err()?;
-                    Some((e.as_trap(), start.elapsed()))
+                    Some((e.as_trap(), start.elapsed(), (i, start.duration_since(t0).as_millis())))
                 }));
             }
             let mut out = Vec::new();
@@ -62,7 +63,11 @@ fn main() {
         let refused = results.iter().filter(|r| r.is_none()).count();
         let mut over: Vec<Duration> = Vec::new();
         let (mut early, mut other) = (0, 0);
-        for (trap, took) in results.into_iter().flatten() {
+        let mut worst: Vec<(Duration, (usize, u128))> = Vec::new();
+        for (trap, took, i) in results.into_iter().flatten() {
+            if took >= DEADLINE {
+                worst.push((took - DEADLINE, i));
+            }
             if trap != Some(Trap::Timeout) {
                 other += 1;
             } else if took < DEADLINE {
@@ -72,6 +77,10 @@ fn main() {
             }
         }
         over.sort();
+        worst.sort();
+        if std::env::var_os("SPIN_WORST").is_some() {
+            println!("worst: {:?}", &worst[worst.len().saturating_sub(15)..]);
+        }
         let q = |p: f64| {
             over.get(((over.len() as f64 - 1.0) * p) as usize)
                 .copied()

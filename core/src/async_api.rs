@@ -159,6 +159,7 @@ pub(crate) async fn deadlined(call: AsyncCall<'_>) -> Result<(), Error> {
     };
     let mut future = Some(future);
     let mut alarm = timer::Alarm::new(at);
+    let mut turns = timer::Turns::new();
     std::future::poll_fn(move |cx| {
         let Some(running) = future.as_mut() else {
             return Poll::Ready(Err(Error::trap(Trap::Timeout, TIMED_OUT)));
@@ -167,6 +168,15 @@ pub(crate) async fn deadlined(call: AsyncCall<'_>) -> Result<(), Error> {
         if Instant::now() >= at {
             future = None;
             return Poll::Ready(Err(Error::trap(Trap::Timeout, TIMED_OUT)));
+        }
+        // Calls past their deadlines go first: this one passes its turn (once per firing of
+        // the timer), so that the executor reaches them after a round of cheap polls.
+        if turns.pass() {
+            cx.waker().wake_by_ref();
+            return match alarm.arm(cx) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            };
         }
         if let Poll::Ready(r) = running.as_mut().poll(cx) {
             return Poll::Ready(r);
@@ -441,6 +451,21 @@ fn refuse_poisoned(poisoned: &AtomicBool) -> Result<(), Error> {
     Ok(())
 }
 
+/// Passes the task's turn while calls past their deadlines wait to be ended (see
+/// [`timer::Turns`]): native sandboxes are made and instantiated after them.
+async fn give_way() {
+    let mut turns = timer::Turns::new();
+    std::future::poll_fn(|cx| {
+        if turns.pass() {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+}
+
 /// Awaits `call` on a native sandbox, poisoning it if the future is dropped before the end.
 async fn native_call<T>(
     poisoned: &Arc<AtomicBool>,
@@ -462,6 +487,7 @@ impl AsyncSandbox {
     pub async fn new(module: &dyn DynModule) -> Result<AsyncSandbox, Error> {
         let info = Arc::new(module.info().clone());
         let runtime = module.runtime_name();
+        give_way().await;
         if let Some(made) = module.native_async_sandbox() {
             return Ok(AsyncSandbox {
                 guest: Guest::Native(std::sync::Mutex::new(made?)),
@@ -563,6 +589,7 @@ impl AsyncSandbox {
     pub async fn instantiate(&mut self) -> Result<(), Error> {
         let poisoned = self.poisoned.clone();
         if let Some(s) = self.native() {
+            give_way().await;
             return native_call(&poisoned, s.instantiate_async()).await;
         }
         self.on_guest(|s| s.instantiate()).await?

@@ -11,12 +11,68 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Waker};
 use std::time::Instant;
 
 use crate::error::Error;
 use crate::outcome::HostFailure;
+
+/// How many times the timer has found calls past their deadlines (one per batch woken).
+static FIRINGS: AtomicU64 = AtomicU64::new(0);
+/// Calls whose alarm has fired and that have not ended yet.
+static OVERDUE: AtomicU64 = AtomicU64::new(0);
+/// When the timer last found calls past their deadlines, in nanoseconds since [`origin`].
+static LAST_FIRING: AtomicU64 = AtomicU64::new(u64::MAX);
+/// For this long after a firing, calls that start pass their first turn: more calls are
+/// likely to be overdue, queued behind the guests about to start.
+const RECENT: u64 = 50_000_000;
+
+/// The instant [`LAST_FIRING`] counts from.
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+fn nanos_since_origin() -> u64 {
+    u64::try_from(origin().elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Whether the timer found calls past their deadlines in the last [`RECENT`] nanoseconds.
+fn fired_recently() -> bool {
+    let last = LAST_FIRING.load(Ordering::Acquire);
+    last != u64::MAX && nanos_since_origin().saturating_sub(last) < RECENT
+}
+
+/// Calls past their deadlines are ended first. When the timer finds calls past their
+/// deadlines, the calls waiting to run pass their turn (a cheap poll: the guest is not
+/// resumed): once per firing, and while overdue calls are still waiting to be ended, for at
+/// most [`RECENT`] after the firing. So an overdue call is reached after a round of cheap polls
+/// of the executor's queue, not behind a time slice of every guest in front of it, whatever
+/// the executor's queueing; and no call waits more than [`RECENT`] for an overdue call that
+/// its application never polls. `Turns` remembers the firings a call has seen.
+pub(crate) struct Turns(u64);
+
+impl Turns {
+    /// A call starting now: it passes its first turn if calls are overdue right now, or were
+    /// found overdue in the last [`RECENT`] nanoseconds.
+    pub(crate) fn new() -> Self {
+        let firings = FIRINGS.load(Ordering::Acquire);
+        let overdue = fired_recently() || OVERDUE.load(Ordering::Acquire) > 0;
+        Turns(firings.wrapping_sub(u64::from(overdue)))
+    }
+
+    /// Whether the call should pass this turn.
+    pub(crate) fn pass(&mut self) -> bool {
+        let firings = FIRINGS.load(Ordering::Acquire);
+        if firings != self.0 {
+            self.0 = firings;
+            return true;
+        }
+        OVERDUE.load(Ordering::Acquire) > 0 && fired_recently()
+    }
+}
 
 /// The timer thread's shared state.
 struct Timer {
@@ -76,6 +132,11 @@ fn run(timer: &Timer) {
             }
         }
         let next = state.due.peek().map(|Reverse((at, _))| *at);
+        if !woken.is_empty() {
+            OVERDUE.fetch_add(woken.len() as u64, Ordering::AcqRel);
+            LAST_FIRING.store(nanos_since_origin(), Ordering::Release);
+            FIRINGS.fetch_add(1, Ordering::AcqRel);
+        }
         drop(state);
         for w in woken {
             w.wake();
@@ -162,12 +223,16 @@ impl Drop for Alarm {
         if let Some((id, _)) = self.registered.take()
             && let Ok(timer) = timer()
         {
-            timer
+            let waiting = timer
                 .state
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .wakers
                 .remove(&id);
+            // Fired (the timer took its waker): the call was overdue, and has ended.
+            if waiting.is_none() {
+                OVERDUE.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 }
