@@ -447,7 +447,7 @@ fn native_guests_await_on_fibers_without_a_thread_each() {
 fn a_spinning_guest_yields_to_another_guest_on_one_executor_thread() {
     let policy = Policy::default()
         .with_fuel(None)
-        .with_timeout(Some(Duration::from_secs(5)));
+        .with_timeout(Some(Duration::from_secs(1)));
     let exec = executor(1);
     for name in native_runtimes(&policy) {
         let host = HostFunctions::new().with(fetch(

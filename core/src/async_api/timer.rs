@@ -28,6 +28,10 @@ static LAST_FIRING: AtomicU64 = AtomicU64::new(u64::MAX);
 /// For this long after a firing, calls that start pass their first turn: more calls are
 /// likely to be overdue, queued behind the guests about to start.
 const RECENT: u64 = 50_000_000;
+/// For this long after a firing, waiting calls keep passing their turns while overdue calls
+/// wait to be ended: a bound on the cheap polls spent on an overdue call that its application
+/// does not poll (they cost CPU, and the executor's other work waits for them).
+const EAGER: u64 = 10_000_000;
 
 /// The instant [`LAST_FIRING`] counts from.
 fn origin() -> Instant {
@@ -39,19 +43,21 @@ fn nanos_since_origin() -> u64 {
     u64::try_from(origin().elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Whether the timer found calls past their deadlines in the last [`RECENT`] nanoseconds.
-fn fired_recently() -> bool {
+/// Whether the timer found calls past their deadlines in the last `window` nanoseconds.
+fn fired_within(window: u64) -> bool {
     let last = LAST_FIRING.load(Ordering::Acquire);
-    last != u64::MAX && nanos_since_origin().saturating_sub(last) < RECENT
+    last != u64::MAX && nanos_since_origin().saturating_sub(last) < window
 }
 
 /// Calls past their deadlines are ended first. When the timer finds calls past their
 /// deadlines, the calls waiting to run pass their turn (a cheap poll: the guest is not
 /// resumed): once per firing, and while overdue calls are still waiting to be ended, for at
-/// most [`RECENT`] after the firing. So an overdue call is reached after a round of cheap polls
+/// most [`EAGER`] after the firing. So an overdue call is reached after a round of cheap polls
 /// of the executor's queue, not behind a time slice of every guest in front of it, whatever
-/// the executor's queueing; and no call waits more than [`RECENT`] for an overdue call that
-/// its application never polls. `Turns` remembers the firings a call has seen.
+/// the executor's queueing; and no call waits more than [`EAGER`] for an overdue call that
+/// its application never polls. The accounting is the process's (Cage cannot tell executors
+/// apart): an overdue call of one executor makes the calls of another pass too, within those
+/// bounds. `Turns` remembers the firings a call has seen.
 pub(crate) struct Turns(u64);
 
 impl Turns {
@@ -59,7 +65,7 @@ impl Turns {
     /// found overdue in the last [`RECENT`] nanoseconds.
     pub(crate) fn new() -> Self {
         let firings = FIRINGS.load(Ordering::Acquire);
-        let overdue = fired_recently() || OVERDUE.load(Ordering::Acquire) > 0;
+        let overdue = fired_within(RECENT) || OVERDUE.load(Ordering::Acquire) > 0;
         Turns(firings.wrapping_sub(u64::from(overdue)))
     }
 
@@ -70,7 +76,7 @@ impl Turns {
             self.0 = firings;
             return true;
         }
-        OVERDUE.load(Ordering::Acquire) > 0 && fired_recently()
+        OVERDUE.load(Ordering::Acquire) > 0 && fired_within(EAGER)
     }
 }
 
