@@ -24,10 +24,7 @@ pub(crate) fn period(policy: &cage_core::Policy) -> Option<Duration> {
     let deadlines = policy.limits.timeout.map(deadline_period);
     #[cfg(feature = "async")]
     {
-        let yields = policy
-            .limits
-            .yield_interval
-            .max(Duration::from_micros(500));
+        let yields = policy.limits.yield_interval.max(Duration::from_micros(500));
         Some(deadlines.map_or(yields, |d| d.min(yields)))
     }
     #[cfg(not(feature = "async"))]

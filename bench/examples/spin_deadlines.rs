@@ -6,7 +6,9 @@
 //!
 //! On Wasmtime the guests run on fibers polled by the two executor threads, yielding every
 //! `limits.yield_interval` (1 ms), and each call races its deadline; on Wasmer each guest has
-//! a thread of its own (`Capabilities::native_async`).
+//! a thread of its own (`Capabilities::native_async`). With `SPIN_WORST=1` in the environment
+//! it also prints the 15 largest overshoots with each guest's index and start (ms after the
+//! first).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,7 +53,11 @@ fn main() {
                     sb.instantiate().await.ok()?;
                     let start = Instant::now();
                     let e = sb.call("spin", &[]).await.err()?;
-                    Some((e.as_trap(), start.elapsed(), (i, start.duration_since(t0).as_millis())))
+                    Some((
+                        e.as_trap(),
+                        start.elapsed(),
+                        (i, start.duration_since(t0).as_millis()),
+                    ))
                 }));
             }
             let mut out = Vec::new();

@@ -4,9 +4,9 @@
 //! spinning guests that do not starve the executor, and `Send` futures.
 #![cfg(feature = "async")]
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use cage::async_api::{Finish, HostFuture};
@@ -587,7 +587,8 @@ fn fuel_and_outcomes_of_yielding_guests_are_the_sync_paths() {
     let wasm = wat::parse_str(BURNER).unwrap();
     for name in cage::available_runtimes() {
         let rt = cage::runtime_named(name, &policy).unwrap();
-        let module: Arc<dyn DynModule> = Arc::from(rt.compile(&wasm, &HostFunctions::new()).unwrap());
+        let module: Arc<dyn DynModule> =
+            Arc::from(rt.compile(&wasm, &HostFunctions::new()).unwrap());
         let runs: [(i32, bool); 2] = [(20_000_000, true), (i32::MAX, false)];
         for (n, returns) in runs {
             let mut sync = module.sandbox().unwrap();

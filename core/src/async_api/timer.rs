@@ -102,8 +102,8 @@ struct State {
 fn timer() -> Result<&'static Timer, Error> {
     static TIMER: OnceLock<Result<&'static Timer, String>> = OnceLock::new();
     let started = TIMER.get_or_init(|| {
-        let budget = crate::budget::reserve(crate::budget::Cost::threads(1))
-            .map_err(|e| e.to_string())?;
+        let budget =
+            crate::budget::reserve(crate::budget::Cost::threads(1)).map_err(|e| e.to_string())?;
         let timer: &'static Timer = Box::leak(Box::new(Timer {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),

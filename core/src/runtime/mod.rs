@@ -512,9 +512,7 @@ impl<B: Backend> Module<B> {
     /// # Errors
     /// As [`Module::sandbox`].
     #[cfg(feature = "async")]
-    pub(crate) fn native_async_sandbox(
-        &self,
-    ) -> Option<Result<Box<dyn DynAsyncSandbox>, Error>> {
+    pub(crate) fn native_async_sandbox(&self) -> Option<Result<Box<dyn DynAsyncSandbox>, Error>> {
         let backend = &self.runtime.inner.backend;
         if !backend.capabilities().native_async {
             return None;
