@@ -57,7 +57,6 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -67,16 +66,11 @@ use futures_channel::{mpsc, oneshot};
 use futures_util::future::{Either, select};
 use futures_util::{FutureExt, StreamExt};
 
-mod timer;
-
-use std::task::Poll;
-
-use crate::backend::{AsyncCall, HOST_STACK_MARGIN};
+use crate::backend::HOST_STACK_MARGIN;
 use crate::error::Error;
 use crate::host::{HostContext, HostError, HostFunc, HostFunctions};
 use crate::module::FuncType;
 use crate::names::RuntimeName;
-use crate::outcome::Trap;
 use crate::outcome::{HostFailure, Rejection};
 use crate::policy::Policy;
 use crate::records::{Output, Stats};
@@ -87,13 +81,7 @@ use crate::runtime::{DynModule, DynRuntime, DynSandbox};
 use crate::typed::{WasmParams, WasmResults};
 use crate::value::Value;
 
-/// What an async host function's future ends with: the part that runs back on the guest's
-/// thread with its [`HostContext`] (write results into guest memory, charge fuel, return the
-/// function's values).
-pub type Finish = Box<dyn FnOnce(&mut dyn HostContext) -> Result<Vec<Value>, HostError> + Send>;
-
-/// The future an async host function returns; it runs on the application's executor.
-pub type HostFuture = Pin<Box<dyn Future<Output = Result<Finish, HostError>> + Send>>;
+pub use crate::host::{Finish, HostFuture};
 
 impl HostFunc {
     /// An async host function: `prepare` runs on the guest's thread with its [`HostContext`]
@@ -113,7 +101,7 @@ impl HostFunc {
         + Sync
         + 'static,
     ) -> Self {
-        let prepare: Arc<Prepare> = Arc::new(prepare);
+        let prepare: Arc<crate::host::Prepare> = Arc::new(prepare);
         let on_thread = prepare.clone();
         // On a guest thread (runtimes without native async): the future is sent to the
         // executor awaiting the call. On runtimes with native async, the backend links the
@@ -127,69 +115,6 @@ impl HostFunc {
         f.prepare = Some(prepare);
         f
     }
-}
-
-/// An async host function's first part: reads its arguments with the guest's
-/// [`HostContext`] and returns the future to await ([`HostFunc::new_async`]).
-pub(crate) type Prepare =
-    dyn Fn(&mut dyn HostContext, &[Value]) -> Result<HostFuture, HostError> + Send + Sync;
-
-/// Whether the call `cx` serves is past its deadline: on the coarse clock, or the precise one.
-pub(crate) fn past_deadline(cx: &mut dyn HostContext) -> bool {
-    cx.state().deadline_passed() || cx.deadline().is_some_and(|d| d <= Instant::now())
-}
-
-/// The message of a call ended at its deadline by the async path's race.
-const TIMED_OUT: &str = "the deadline passed: the call was ended while suspended";
-
-/// Awaits a call running natively on the executor ([`AsyncCall`]), racing it with its
-/// deadline: once the deadline has passed, the call ends `trapped: timeout` (as on the sync
-/// path) and its future is dropped (Wasmtime unwinds the guest's fiber and drops the host
-/// future it awaited), **without waiting for the guest to be resumed**: the deadline is
-/// checked before every resume, and a timer ([`timer`]) wakes the task when it comes, so a
-/// guest queued behind many others on a busy executor is not resumed past it. Never early:
-/// the deadline is judged on the precise clock.
-///
-/// # Errors
-/// The call's error; `trapped: timeout`; a host failure when the timer cannot start.
-pub(crate) async fn deadlined(call: AsyncCall<'_>) -> Result<(), Error> {
-    let AsyncCall { deadline, future } = call;
-    let Some(at) = deadline else {
-        return future.await;
-    };
-    let mut future = Some(future);
-    let mut alarm = timer::Alarm::new(at);
-    let mut turns = timer::Turns::new();
-    std::future::poll_fn(move |cx| {
-        let Some(running) = future.as_mut() else {
-            return Poll::Ready(Err(Error::trap(Trap::Timeout, TIMED_OUT)));
-        };
-        // Checked before each resume: a guest past its deadline is not resumed.
-        if Instant::now() >= at {
-            future = None;
-            return Poll::Ready(Err(Error::trap(Trap::Timeout, TIMED_OUT)));
-        }
-        // Calls past their deadlines go first: this one passes its turn (once per firing of
-        // the timer), so that the executor reaches them after a round of cheap polls.
-        if turns.pass() {
-            cx.waker().wake_by_ref();
-            return match alarm.arm(cx) {
-                Ok(()) => Poll::Pending,
-                Err(e) => Poll::Ready(Err(e)),
-            };
-        }
-        if let Poll::Ready(r) = running.as_mut().poll(cx) {
-            return Poll::Ready(r);
-        }
-        match alarm.arm(cx) {
-            Ok(()) => Poll::Pending,
-            Err(e) => {
-                future = None;
-                Poll::Ready(Err(e))
-            }
-        }
-    })
-    .await
 }
 
 /// A host future, where its result goes (the guest thread waits on the other end), and a token
@@ -236,7 +161,7 @@ pub(crate) fn await_on_executor(
         )
     })?;
     // Past the deadline already: the future is not started at all.
-    if past_deadline(cx) {
+    if crate::host::past_deadline(cx) {
         return Err(HostError::Timeout);
     }
     let (tx, rx) = std_mpsc::sync_channel(1);
@@ -451,21 +376,6 @@ fn refuse_poisoned(poisoned: &AtomicBool) -> Result<(), Error> {
     Ok(())
 }
 
-/// Passes the task's turn while calls past their deadlines wait to be ended (see
-/// [`timer::Turns`]): native sandboxes are made and instantiated after them.
-async fn give_way() {
-    let mut turns = timer::Turns::new();
-    std::future::poll_fn(|cx| {
-        if turns.pass() {
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-}
-
 /// Awaits `call` on a native sandbox, poisoning it if the future is dropped before the end.
 async fn native_call<T>(
     poisoned: &Arc<AtomicBool>,
@@ -487,7 +397,7 @@ impl AsyncSandbox {
     pub async fn new(module: &dyn DynModule) -> Result<AsyncSandbox, Error> {
         let info = Arc::new(module.info().clone());
         let runtime = module.runtime_name();
-        give_way().await;
+        crate::deadline::give_way().await;
         if let Some(made) = module.native_async_sandbox() {
             return Ok(AsyncSandbox {
                 guest: Guest::Native(std::sync::Mutex::new(made?)),
@@ -589,7 +499,7 @@ impl AsyncSandbox {
     pub async fn instantiate(&mut self) -> Result<(), Error> {
         let poisoned = self.poisoned.clone();
         if let Some(s) = self.native() {
-            give_way().await;
+            crate::deadline::give_way().await;
             return native_call(&poisoned, s.instantiate_async()).await;
         }
         self.on_guest(|s| s.instantiate()).await?

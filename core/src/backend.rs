@@ -271,7 +271,7 @@ pub trait Store {
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 #[cfg(feature = "async")]
-pub use crate::runtime::DynAsyncSandbox;
+pub use crate::DynAsyncSandbox;
 
 /// A call started by [`AsyncStore::call_async`]: when it must end (armed as the call
 /// started, as [`Store::call`] arms it) and the future that runs it.

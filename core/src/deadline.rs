@@ -17,6 +17,9 @@
 //! that returns past the deadline ends the call `trapped: timeout`
 //! ([`crate::HostFunc::invoke`]).
 
+#[cfg(feature = "async")]
+mod timer;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -206,6 +209,85 @@ impl Drop for Pacer {
             let _ = t.join();
         }
     }
+}
+
+/// The message of a call ended at its deadline by the async path's race.
+#[cfg(feature = "async")]
+const TIMED_OUT: &str = "the deadline passed: the call was ended while suspended";
+
+/// Awaits a call running natively on the executor (a backend's
+/// [`crate::backend::AsyncCall`]: its `deadline` and `future`), racing it with its deadline:
+/// once the deadline has passed, the call ends `trapped: timeout` (as on the sync path) and
+/// its future is dropped (Wasmtime unwinds the guest's fiber and drops the host future it
+/// awaited), **without waiting for the guest to be resumed**: the deadline is checked before
+/// every resume, and a timer of Cage's own (`timer`) wakes the task when it comes, so a guest
+/// queued behind many others on a busy executor is not resumed past it. Never early: the
+/// deadline is judged on the precise clock. Calls past their deadlines go first (see
+/// `timer::Turns`).
+///
+/// # Errors
+/// The call's error; `trapped: timeout`; a host failure when the timer cannot start.
+#[cfg(feature = "async")]
+pub(crate) async fn deadlined(
+    deadline: Option<Instant>,
+    future: std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), crate::Error>> + Send + '_>,
+    >,
+) -> Result<(), crate::Error> {
+    use std::task::Poll;
+    let timed_out = || crate::Error::trap(crate::Trap::Timeout, TIMED_OUT);
+    let Some(at) = deadline else {
+        return future.await;
+    };
+    let mut future = Some(future);
+    let mut alarm = timer::Alarm::new(at);
+    let mut turns = timer::Turns::new();
+    std::future::poll_fn(move |cx| {
+        let Some(running) = future.as_mut() else {
+            return Poll::Ready(Err(timed_out()));
+        };
+        // Checked before each resume: a guest past its deadline is not resumed.
+        if Instant::now() >= at {
+            future = None;
+            return Poll::Ready(Err(timed_out()));
+        }
+        // Calls past their deadlines go first: this one passes its turn, so that the
+        // executor reaches them after a round of cheap polls.
+        if turns.pass() {
+            cx.waker().wake_by_ref();
+            return match alarm.arm(cx) {
+                Ok(()) => Poll::Pending,
+                Err(e) => Poll::Ready(Err(e)),
+            };
+        }
+        if let Poll::Ready(r) = running.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        match alarm.arm(cx) {
+            Ok(()) => Poll::Pending,
+            Err(e) => {
+                future = None;
+                Poll::Ready(Err(e))
+            }
+        }
+    })
+    .await
+}
+
+/// Passes the task's turn while calls past their deadlines wait to be ended (see
+/// `timer::Turns`): native async sandboxes are made and instantiated after them.
+#[cfg(feature = "async")]
+pub(crate) async fn give_way() {
+    let mut turns = timer::Turns::new();
+    std::future::poll_fn(|cx| {
+        if turns.pass() {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -86,6 +86,8 @@ pub use policy::{Features, Limits, Policy, PolicyError, Preset, Proposal, Size};
 pub use records::{Capabilities, ExportedState, Output, Stats};
 pub use report::{CacheResult, Report};
 pub use run::{Invocation, Observed, on_guest_thread, prepare, run, run_observed};
+#[cfg(feature = "async")]
+pub use runtime::DynAsyncSandbox;
 pub use runtime::{DynModule, DynRuntime, DynSandbox, Func, Module, Runtime, Sandbox, TypedFunc};
 pub use state::{Extensions, HostState};
 pub use telemetry::{enable_metrics, metrics_enabled};

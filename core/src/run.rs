@@ -180,7 +180,8 @@ pub(crate) async fn run_native_async(
 }
 
 /// Checks and compiles `bytes` for a run: the module, its hash and the compile time, or the
-/// report of a refusal.
+/// report of a refusal (returned at once: not worth boxing).
+#[allow(clippy::result_large_err)]
 fn compile_for_run(
     runtime: &dyn DynRuntime,
     bytes: &[u8],

@@ -320,7 +320,7 @@ pub struct HostFunc {
     /// An async host function's first part ([`HostFunc::new_async`]): what a backend with
     /// native async awaits through [`HostFunc::invoke_async`].
     #[cfg(feature = "async")]
-    pub(crate) prepare: Option<Arc<crate::async_api::Prepare>>,
+    pub(crate) prepare: Option<Arc<Prepare>>,
 }
 
 impl fmt::Debug for HostFunc {
@@ -550,7 +550,7 @@ impl HostFunc {
             Err(payload) => return Err(self.panicked(ctx, payload.as_ref())),
         };
         // Past the deadline already: the future is not started at all.
-        if crate::async_api::past_deadline(ctx) {
+        if past_deadline(ctx) {
             return Err(HostError::Timeout);
         }
         let finish = match AssertUnwindSafe(future).catch_unwind().await {
@@ -560,6 +560,32 @@ impl HostFunc {
         let results = catch_unwind(AssertUnwindSafe(|| finish(&mut *ctx)));
         self.returned(ctx, results)
     }
+}
+
+/// What an async host function's future ends with: the part that runs back with the guest's
+/// [`HostContext`] (write results into guest memory, charge fuel, return the function's
+/// values). See [`HostFunc::new_async`].
+#[cfg(feature = "async")]
+pub type Finish = Box<dyn FnOnce(&mut dyn HostContext) -> Result<Vec<Value>, HostError> + Send>;
+
+/// The future an async host function returns; it runs on the application's executor.
+#[cfg(feature = "async")]
+pub type HostFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Finish, HostError>> + Send>>;
+
+/// An async host function's first part: reads its arguments with the guest's
+/// [`HostContext`] and returns the future to await ([`HostFunc::new_async`]).
+#[cfg(feature = "async")]
+pub(crate) type Prepare =
+    dyn Fn(&mut dyn HostContext, &[Value]) -> Result<HostFuture, HostError> + Send + Sync;
+
+/// Whether the call `cx` serves is past its deadline: on the coarse clock, or the precise one.
+#[cfg(feature = "async")]
+pub(crate) fn past_deadline(cx: &mut dyn HostContext) -> bool {
+    cx.state().deadline_passed()
+        || cx
+            .deadline()
+            .is_some_and(|d| d <= std::time::Instant::now())
 }
 
 /// The text of a panic payload.

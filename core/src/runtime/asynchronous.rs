@@ -6,7 +6,7 @@
 //! (`refuel_for_call`), the same lifecycle checks and panic containment (`enter`, `settle`),
 //! the same instantiation outcome (`instantiated`), the same span and metrics (`observe`,
 //! `observed_end`). Only the store's call is awaited, raced against the call's deadline
-//! ([`crate::async_api::deadlined`]), so that a guest whose deadline has passed ends
+//! (`crate::deadline::deadlined`), so that a guest whose deadline has passed ends
 //! `trapped: timeout` without waiting to be resumed.
 
 use std::panic::AssertUnwindSafe;
@@ -47,7 +47,8 @@ where
                         store.instantiate_async().await?;
                         if let Some(start) = &start {
                             let f = store.func(start).ok_or_else(missing_start)?;
-                            crate::async_api::deadlined(store.call_async(&f, &[], &mut [])).await?;
+                            let call = store.call_async(&f, &[], &mut []);
+                            crate::deadline::deadlined(call.deadline, call.future).await?;
                         }
                         Ok(())
                     };
@@ -81,7 +82,8 @@ where
             let store = &mut self.store;
             let results = &mut results;
             let run = async move {
-                crate::async_api::deadlined(store.call_async(&func, args, results)).await
+                let call = store.call_async(&func, args, results);
+                crate::deadline::deadlined(call.deadline, call.future).await
             };
             let result = AssertUnwindSafe(run).catch_unwind().await;
             self.settle("calling", result)

@@ -369,7 +369,7 @@ impl<B: Backend> Sandbox<B> {
         &mut self,
         export: &str,
         args: &[Value],
-    ) -> Result<(FuncOf<B>, Arc<str>, Vec<Value>), Error> {
+    ) -> Result<PreparedCall<B>, Error> {
         let i = self.resolve_index(export)?;
         let f = &self.funcs[i];
         check_arguments(&f.name, &f.params, args)?;
@@ -624,6 +624,9 @@ pub(super) fn missing_start() -> Error {
         "the detached start function is not exported",
     )
 }
+
+/// A checked call: the function, its name, result slots of its types.
+pub(super) type PreparedCall<B> = (FuncOf<B>, Arc<str>, Vec<Value>);
 
 /// A call being observed: its span, and what its metrics start from (when they are on).
 pub(super) struct Observation {
