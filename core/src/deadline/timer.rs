@@ -200,7 +200,11 @@ impl Alarm {
         match &mut self.registered {
             Some((id, w)) => {
                 *w = cx.waker().clone();
-                state.wakers.insert(*id, cx.waker().clone());
+                match state.wakers.get_mut(id) {
+                    Some(registered) => *registered = cx.waker().clone(),
+                    // Already fired (the deadline has come): the new waker is woken at once.
+                    None => cx.waker().wake_by_ref(),
+                }
             }
             None => {
                 let id = state.next_id;
