@@ -85,7 +85,7 @@ pub trait DynModule: Send + Sync {
     fn clone_box(&self) -> Box<dyn DynModule>;
     /// A new sandbox whose calls run natively on the application's executor, on a runtime
     /// with [`Capabilities::native_async`]; `None` on other runtimes. For
-    /// [`crate::AsyncSandbox`] and [`crate::run_async`]; applications use those.
+    /// [`crate::async_api::AsyncSandbox`] and [`crate::async_api::run_async`]; applications use those.
     ///
     /// # Errors
     /// As [`Module::sandbox`].
@@ -97,7 +97,7 @@ pub trait DynModule: Send + Sync {
 
 /// A sandbox whose instantiation and calls are `Send` futures polled by the application's
 /// executor (feature `async`, runtimes with [`Capabilities::native_async`]): what
-/// [`crate::AsyncSandbox`] holds on such runtimes. Its counters are the sync ones
+/// [`crate::async_api::AsyncSandbox`] holds on such runtimes. Its counters are the sync ones
 /// ([`DynSandbox`]); its sync calls are not for use (the store may require async calls).
 #[cfg(feature = "async")]
 pub trait DynAsyncSandbox: DynSandbox + Send {
