@@ -4,12 +4,37 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 /// Values keyed by their type, at most one of each: how a sandbox carries host state whose
 /// type core does not know (the application's data, Cage's WASI context).
 #[derive(Default)]
-pub struct Extensions(HashMap<TypeId, Box<dyn Any + Send>>);
+pub struct Extensions(HashMap<TypeId, Box<dyn Any + Send>, BuildHasherDefault<TypeIdHasher>>);
+
+/// A [`TypeId`] is already a hash: the map uses it as it is instead of hashing it again with
+/// SipHash, which made a lookup (one per WASI call, and per `HostContext::data`) cost more than
+/// the rest of a short host call. The keys are types of the host's program, never the guest's
+/// choice, so no flooding-resistant hasher is needed.
+#[derive(Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    // `TypeId` hashes through `write_u64`; anything else is folded in, FNV-1a style.
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
 
 impl Extensions {
     /// No values.
@@ -112,5 +137,29 @@ impl HostState {
 
     pub(crate) fn poison(&mut self) {
         self.poisoned = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Extensions;
+
+    #[derive(Debug, PartialEq)]
+    struct A(u32);
+    #[derive(Debug, PartialEq)]
+    struct B(&'static str);
+
+    #[test]
+    fn extensions_keep_one_value_per_type() {
+        let mut e = Extensions::new();
+        assert_eq!(e.insert(A(1)), None);
+        assert_eq!(e.insert(B("b")), None);
+        assert_eq!(e.insert(A(2)), Some(A(1)));
+        assert_eq!(e.get::<A>(), Some(&A(2)));
+        e.get_mut::<B>().expect("B is there").0 = "c";
+        assert_eq!(e.remove::<B>(), Some(B("c")));
+        assert_eq!(e.get::<B>(), None);
+        assert_eq!(e.get::<u64>(), None);
+        assert_eq!(e.get::<A>(), Some(&A(2)));
     }
 }

@@ -644,14 +644,21 @@ const PREAD_MAX: u64 = 64 << 10;
 /// will move (`want`, or less when less is left of the file) is affordable before any byte is
 /// read, and charged as it moves.
 fn read_file(g: &mut Guest<'_>, fd: u32, ptr: u32, want: u64, at: Option<u64>) -> Res<u64> {
+    let small = want <= CHUNK as u64 && g.can_afford(g.byte_cost(want));
     let f = g.wasi()?.fds.file(fd)?;
     let pos = at.unwrap_or(f.position);
-    let size = f.file.metadata()?.len();
-    // A file that reports no size (as /proc and sysfs files do) is read a chunk at a time.
-    let n = if size == 0 {
-        want.min(CHUNK as u64)
+    // A read of one chunk that the guest can pay for in full goes straight to the file (one
+    // `pread`, as `wasmtime-wasi` does; it moves and charges only what the file has). A larger
+    // one, or one the guest cannot pay for in full, first learns what is left of the file, so
+    // that only what can move must be affordable up front (the outcome is the same either way).
+    let n = if small {
+        want
     } else {
-        want.min(size.saturating_sub(pos))
+        match f.file.metadata()?.len() {
+            // A file that reports no size (as /proc and sysfs files do) is read a chunk at a time.
+            0 => want.min(CHUNK as u64),
+            size => want.min(size.saturating_sub(pos)),
+        }
     };
     let mut off = pos;
     let moved = g.fill_from(ptr, n, |g, chunk| {

@@ -104,6 +104,12 @@ impl<'a> Guest<'a> {
         }
     }
 
+    /// Whether `fuel` could be paid now (always, unmetered): [`Guest::afford`] without its
+    /// trap, for choosing a path.
+    pub(crate) fn can_afford(&mut self, fuel: u64) -> bool {
+        self.cx.fuel_remaining().is_none_or(|left| left >= fuel)
+    }
+
     /// The fuel `bytes` bytes cost.
     pub(crate) fn byte_cost(&self, bytes: u64) -> u64 {
         bytes.saturating_mul(self.per_byte)
