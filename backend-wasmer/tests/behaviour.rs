@@ -2,7 +2,7 @@
 //! `wasmer-cranelift` and `wasmer-singlepass` alone (`cargo test -p cage-wasmer`), without the
 //! `cage` facade: its metering middleware, tunables, watchdog and WASI layer.
 
-use cage_behaviour as behaviour;
+use cage_behaviour::{self as behaviour, Mode, Target};
 use cage_core::{DynRuntime, Error, Policy, RuntimeName};
 use cage_wasmer::Compiler;
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -16,14 +16,16 @@ fn main() {
     let mut trials = Vec::new();
     for compiler in [Compiler::Cranelift, Compiler::Singlepass] {
         let name = compiler.runtime_name();
-        for b in behaviour::all() {
-            trials.push(Trial::test(
-                format!("behaviour::{}::{name}", b.name),
-                move || {
-                    (b.run)(&make(compiler));
-                    Ok(())
-                },
-            ));
+        for &mode in Mode::all() {
+            for b in behaviour::all() {
+                trials.push(Trial::test(
+                    format!("behaviour::{}::{name}{}", b.name, mode.suffix()),
+                    move || {
+                        (b.run)(&Target::new(&make(compiler), mode));
+                        Ok(())
+                    },
+                ));
+            }
         }
         trials.push(Trial::test(
             format!("behaviour::typed_calls_match_untyped_calls::{name}"),

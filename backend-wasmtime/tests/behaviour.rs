@@ -1,7 +1,7 @@
 //! The Wasmtime backend proves itself: core's behaviour suite and the conformance corpus on
 //! `wasmtime` alone (`cargo test -p cage-wasmtime`), without the `cage` facade.
 
-use cage_behaviour as behaviour;
+use cage_behaviour::{self as behaviour, Mode, Target};
 use cage_core::{DynRuntime, Error, Policy, RuntimeName};
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -11,20 +11,39 @@ fn make(policy: &Policy) -> Result<Box<dyn DynRuntime>, Error> {
 
 fn main() {
     let args = Arguments::from_args();
-    let mut trials: Vec<Trial> = behaviour::all()
-        .into_iter()
-        .map(|b| {
-            Trial::test(format!("behaviour::{}::wasmtime", b.name), move || {
-                (b.run)(&make);
-                Ok(())
-            })
-        })
-        .collect();
+    let mut trials: Vec<Trial> = Vec::new();
+    for &mode in Mode::all() {
+        for b in behaviour::all() {
+            trials.push(Trial::test(
+                format!("behaviour::{}::wasmtime{}", b.name, mode.suffix()),
+                move || {
+                    (b.run)(&Target::new(&make, mode));
+                    Ok(())
+                },
+            ));
+        }
+    }
     trials.push(Trial::test(
         "behaviour::typed_calls_match_untyped_calls::wasmtime",
         || {
             behaviour::typed_calls_match_untyped_calls(&|p: &Policy| cage_wasmtime::runtime(p));
             Ok(())
+        },
+    ));
+    // The async mode runs on Wasmtime's fibers whenever this backend has its `async` feature
+    // (the workspace's tests: `cage` with `async` enables it), on guest threads otherwise.
+    trials.push(Trial::test(
+        "behaviour::async_mode_is_native::wasmtime",
+        || {
+            let native = make(&Policy::default())
+                .map_err(|e| Failed::from(e.to_string()))?
+                .capabilities()
+                .native_async;
+            if native == cfg!(feature = "async") {
+                Ok(())
+            } else {
+                Err(Failed::from(format!("native_async is {native}")))
+            }
         },
     ));
     trials.extend(corpus_trials());

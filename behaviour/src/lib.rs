@@ -1,7 +1,14 @@
 //! The behaviour suite every backend must pass: one public function per behaviour that
 //! conformance case files cannot express (deadline precision and isolation, sandbox reuse and
 //! lifecycle, the live-sandbox cap, host closures and their panics, per-sandbox data, hostile
-//! bytes, exact fuel, WASI), each taking a [`Factory`] that builds the runtime under test.
+//! bytes, exact fuel, WASI), each taking a [`Target`]: a [`Factory`] that builds the runtime
+//! under test and the [`Mode`] its guests run in.
+//!
+//! **Both modes, one suite.** With the `async` feature every behaviour also runs in
+//! [`Mode::Async`]: its sandboxes are `AsyncSandbox`es and its runs `run_async`, awaited on a
+//! 2-thread tokio runtime (on Wasmtime, guests on fibers; on Wasmer, on guest threads), against
+//! the same assertions, exact fuel included. So the sync and async paths give identical
+//! outcomes and fuel on every runtime, or a test fails.
 //!
 //! A backend's own tests call [`all`] once per runtime it provides (so `cargo test -p
 //! cage-wasmer` proves the Wasmer backend alone: its metering, tunables, watchdog and WASI);
@@ -39,7 +46,7 @@ pub struct Behaviour {
     /// The behaviour's name (the test function's).
     pub name: &'static str,
     /// Runs the behaviour against a runtime; panics on failure.
-    pub run: fn(&Factory<'_>),
+    pub run: fn(&Target<'_>),
 }
 
 macro_rules! behaviours {
@@ -85,12 +92,250 @@ fn wasm(text: &str) -> Vec<u8> {
     cage_core::module::to_binary(text.as_bytes()).expect("test module must parse")
 }
 
-fn make(rt: &Factory<'_>, policy: &Policy) -> Box<dyn DynRuntime> {
-    rt(policy).unwrap_or_else(|e| panic!("cannot build the runtime: {e}"))
+/// How the behaviours' guests are called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `Sandbox::call` and `cage_core::run`, on the calling thread (or a guest thread).
+    Sync,
+    /// `AsyncSandbox` and `run_async`, awaited on a 2-thread tokio runtime.
+    #[cfg(feature = "async")]
+    Async,
+}
+
+impl Mode {
+    /// Every mode this build has, for a backend's tests to run the suite in each.
+    pub fn all() -> &'static [Mode] {
+        &[
+            Mode::Sync,
+            #[cfg(feature = "async")]
+            Mode::Async,
+        ]
+    }
+
+    /// A suffix for test names: empty for sync, `::async` for async.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Mode::Sync => "",
+            #[cfg(feature = "async")]
+            Mode::Async => "::async",
+        }
+    }
+}
+
+/// What a behaviour runs against: the runtime's factory and the mode its guests run in.
+pub struct Target<'a> {
+    make: &'a Factory<'a>,
+    mode: Mode,
+    #[cfg(feature = "async")]
+    executor: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target").field("mode", &self.mode).finish()
+    }
+}
+
+impl<'a> Target<'a> {
+    /// The runtimes `make` builds, their guests run in `mode`.
+    ///
+    /// # Panics
+    /// When the async mode's tokio runtime cannot start.
+    pub fn new(make: &'a Factory<'a>, mode: Mode) -> Self {
+        Target {
+            make,
+            mode,
+            #[cfg(feature = "async")]
+            executor: (mode == Mode::Async).then(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("behaviour-executor")
+                    .build()
+                    .expect("a tokio runtime")
+            }),
+        }
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The async mode's executor.
+    #[cfg(feature = "async")]
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.executor
+            .as_ref()
+            .expect("an async target has an executor")
+            .handle()
+            .clone()
+    }
+
+    /// A sandbox of `module` in this target's mode.
+    fn sandbox(&self, module: &dyn cage_core::DynModule) -> Result<Sb, Error> {
+        match self.mode {
+            Mode::Sync => module.sandbox().map(Sb::Sync),
+            #[cfg(feature = "async")]
+            Mode::Async => {
+                let handle = self.handle();
+                let sb = handle.block_on(cage_core::async_api::AsyncSandbox::new(module))?;
+                Ok(Sb::Async(Box::new(sb), handle))
+            }
+        }
+    }
+
+    /// `cage_core::run` in this target's mode: on a guest thread sized for the policy (sync)
+    /// or `run_async` awaited on the executor (async).
+    fn run(
+        &self,
+        runtime: &Arc<dyn DynRuntime>,
+        policy: &Policy,
+        bytes: &[u8],
+        host: &HostFunctions,
+        inv: &Invocation,
+    ) -> Report {
+        match self.mode {
+            Mode::Sync => cage_core::on_guest_thread(policy, || {
+                cage_core::run(runtime.as_ref(), bytes, host, inv)
+            })
+            .expect("a guest thread"),
+            #[cfg(feature = "async")]
+            Mode::Async => {
+                let run = cage_core::async_api::run_async(
+                    runtime.clone(),
+                    bytes.to_vec(),
+                    host.clone(),
+                    inv.clone(),
+                );
+                // Spawned, so that it runs on an executor thread as a server's would.
+                let handle = self.handle();
+                handle.block_on(handle.spawn(run)).expect("no panic")
+            }
+        }
+    }
+
+    /// Many runs at once: sync, each on a guest thread of its own; async, all spawned on the
+    /// 2-thread executor. The reports in order.
+    fn run_many(
+        &self,
+        runtime: &Arc<dyn DynRuntime>,
+        policy: &Policy,
+        bytes: &[u8],
+        host: &HostFunctions,
+        inv: &Invocation,
+        n: usize,
+    ) -> Vec<Report> {
+        match self.mode {
+            Mode::Sync => std::thread::scope(|s| {
+                let handles: Vec<_> = (0..n)
+                    .map(|_| s.spawn(|| self.run(runtime, policy, bytes, host, inv)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("no panic"))
+                    .collect()
+            }),
+            #[cfg(feature = "async")]
+            Mode::Async => {
+                let handle = self.handle();
+                let tasks: Vec<_> = (0..n)
+                    .map(|_| {
+                        handle.spawn(cage_core::async_api::run_async(
+                            runtime.clone(),
+                            bytes.to_vec(),
+                            host.clone(),
+                            inv.clone(),
+                        ))
+                    })
+                    .collect();
+                tasks
+                    .into_iter()
+                    .map(|t| handle.block_on(t).expect("no panic"))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A sandbox in either mode, with the sync sandbox's methods (the async ones awaited).
+enum Sb {
+    Sync(Box<dyn cage_core::DynSandbox>),
+    #[cfg(feature = "async")]
+    Async(
+        Box<cage_core::async_api::AsyncSandbox>,
+        tokio::runtime::Handle,
+    ),
+}
+
+impl Sb {
+    fn instantiate(&mut self) -> Result<(), Error> {
+        match self {
+            Sb::Sync(s) => s.instantiate(),
+            #[cfg(feature = "async")]
+            Sb::Async(s, h) => h.block_on(s.instantiate()),
+        }
+    }
+    fn call(&mut self, export: &str, args: &[Value]) -> Result<Vec<Value>, Error> {
+        match self {
+            Sb::Sync(s) => s.call(export, args),
+            #[cfg(feature = "async")]
+            Sb::Async(s, h) => h.block_on(s.call(export, args)),
+        }
+    }
+    fn stats(&mut self) -> cage_core::Stats {
+        match self {
+            Sb::Sync(s) => s.stats(),
+            #[cfg(feature = "async")]
+            Sb::Async(s, h) => h.block_on(s.stats()).expect("stats"),
+        }
+    }
+    fn exported_state(&mut self) -> cage_core::ExportedState {
+        match self {
+            Sb::Sync(s) => s.exported_state(),
+            #[cfg(feature = "async")]
+            Sb::Async(s, h) => h.block_on(s.exported_state()).expect("exported state"),
+        }
+    }
+    fn fuel_remaining(&mut self) -> Option<u64> {
+        match self {
+            Sb::Sync(s) => s.fuel_remaining(),
+            #[cfg(feature = "async")]
+            Sb::Async(s, h) => h.block_on(s.fuel_remaining()).expect("fuel"),
+        }
+    }
+    fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        match self {
+            Sb::Sync(s) => s.set_fuel(fuel),
+            #[cfg(feature = "async")]
+            Sb::Async(s, h) => h.block_on(s.set_fuel(fuel)),
+        }
+    }
+    fn add_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        match self {
+            Sb::Sync(s) => s.add_fuel(fuel),
+            #[cfg(feature = "async")]
+            Sb::Async(s, h) => h.block_on(s.add_fuel(fuel)),
+        }
+    }
+    /// Runs `f` with the sandbox's application data.
+    fn with_extensions<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut cage_core::Extensions) -> T + Send + 'static,
+    ) -> T {
+        match self {
+            Sb::Sync(s) => f(s.extensions()),
+            #[cfg(feature = "async")]
+            Sb::Async(s, h) => h.block_on(s.with_extensions(f)).expect("extensions"),
+        }
+    }
+}
+
+fn make(rt: &Target<'_>, policy: &Policy) -> Box<dyn DynRuntime> {
+    (rt.make)(policy).unwrap_or_else(|e| panic!("cannot build the runtime: {e}"))
 }
 
 /// Runs `export` of `text` with `args` on a guest thread sized for the policy.
-fn run(rt: &Factory<'_>, policy: &Policy, text: &str, export: &str, args: &[Value]) -> Report {
+fn run(rt: &Target<'_>, policy: &Policy, text: &str, export: &str, args: &[Value]) -> Report {
     run_with(
         rt,
         policy,
@@ -101,21 +346,20 @@ fn run(rt: &Factory<'_>, policy: &Policy, text: &str, export: &str, args: &[Valu
 }
 
 fn run_with(
-    rt: &Factory<'_>,
+    rt: &Target<'_>,
     policy: &Policy,
     bytes: &[u8],
     host: &HostFunctions,
     inv: Invocation,
 ) -> Report {
-    let r = make(rt, policy);
-    cage_core::on_guest_thread(policy, || cage_core::run(r.as_ref(), bytes, host, &inv))
-        .expect("a guest thread")
+    let r: Arc<dyn DynRuntime> = Arc::from(make(rt, policy));
+    rt.run(&r, policy, bytes, host, &inv)
 }
 
 const SPIN: &str = r#"(module (func (export "spin") (loop br 0)))"#;
 
 /// Tests that a 200 ms deadline stops `(loop br 0)` after at least 200 ms and soon after.
-pub fn deadline_stops_a_loop_near_the_deadline(rt: &Factory<'_>) {
+pub fn deadline_stops_a_loop_near_the_deadline(rt: &Target<'_>) {
     let policy = Policy::default().with_timeout(Some(Duration::from_millis(200)));
     let r = run(rt, &policy, SPIN, "spin", &[]);
     assert_eq!(r.outcome(), Outcome::Trapped(Trap::Timeout), "{r:?}");
@@ -135,36 +379,25 @@ pub fn deadline_stops_a_loop_near_the_deadline(rt: &Factory<'_>) {
 /// Tests that deadlines hold under load: 32 guests spinning at once (on however few cores) under
 /// a 100 ms deadline all stop, none early, none absurdly late (the deadline is judged by the wall
 /// clock, not by counted ticks that a busy machine delays).
-pub fn deadlines_hold_with_many_guests_at_once(rt: &Factory<'_>) {
+pub fn deadlines_hold_with_many_guests_at_once(rt: &Target<'_>) {
     let policy = Policy::default().with_timeout(Some(Duration::from_millis(100)));
     let runtime: Arc<dyn DynRuntime> = Arc::from(make(rt, &policy));
     let bytes = wasm(SPIN);
-    let walls: Vec<f64> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..32)
-            .map(|_| {
-                let (runtime, bytes, policy) = (runtime.clone(), &bytes, &policy);
-                s.spawn(move || {
-                    cage_core::on_guest_thread(policy, || {
-                        cage_core::run(
-                            runtime.as_ref(),
-                            bytes,
-                            &HostFunctions::new(),
-                            &Invocation::call("spin", []),
-                        )
-                    })
-                    .expect("a guest thread")
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                let r = h.join().expect("no panic");
-                assert_eq!(r.outcome(), Outcome::Trapped(Trap::Timeout), "{r:?}");
-                r.wall_ms
-            })
-            .collect()
-    });
+    let reports = rt.run_many(
+        &runtime,
+        &policy,
+        &bytes,
+        &HostFunctions::new(),
+        &Invocation::call("spin", []),
+        32,
+    );
+    let walls: Vec<f64> = reports
+        .iter()
+        .map(|r| {
+            assert_eq!(r.outcome(), Outcome::Trapped(Trap::Timeout), "{r:?}");
+            r.wall_ms
+        })
+        .collect();
     for w in &walls {
         assert!(*w >= 95.0, "stopped early: {w} ms");
         // Generous: 32 spinning threads on a 2-core CI machine; the README gives the figures.
@@ -176,7 +409,7 @@ pub fn deadlines_hold_with_many_guests_at_once(rt: &Factory<'_>) {
 /// allocates, in a loop) and guests whose only loop is recursion, many times over, without the
 /// process hanging: a deadline must never interrupt the host in the middle of its own code
 /// (Wasmer's signal-based interrupts could land in `malloc` and deadlock).
-pub fn deadlines_stop_guests_that_mostly_run_host_code(rt: &Factory<'_>) {
+pub fn deadlines_stop_guests_that_mostly_run_host_code(rt: &Target<'_>) {
     let policy = Policy::default().with_timeout(Some(Duration::from_millis(5)));
     let host = HostFunctions::new().with(HostFunc::new(
         "env",
@@ -201,13 +434,16 @@ pub fn deadlines_stop_guests_that_mostly_run_host_code(rt: &Factory<'_>) {
         r#"(module (import "env" "churn" (func $c (param i32) (result i32)))
             (func $f (export "run") (drop (call $c (i32.const 1))) (call $f)))"#,
     );
-    let runtime = make(rt, &policy);
+    let runtime: Arc<dyn DynRuntime> = Arc::from(make(rt, &policy));
     for (what, bytes) in [("a loop", &looping), ("recursion", &recursing)] {
         for i in 0..40 {
-            let r = cage_core::on_guest_thread(&policy, || {
-                cage_core::run(runtime.as_ref(), bytes, &host, &Invocation::call("run", []))
-            })
-            .expect("a guest thread");
+            let r = rt.run(
+                &runtime,
+                &policy,
+                bytes,
+                &host,
+                &Invocation::call("run", []),
+            );
             // Recursion may overflow the stack before the deadline: both stop it.
             let o = r.outcome();
             assert!(
@@ -221,7 +457,7 @@ pub fn deadlines_stop_guests_that_mostly_run_host_code(rt: &Factory<'_>) {
 
 /// Tests refuelling: fuel left, set and added between calls (also after `out_of_fuel`), and the
 /// per-call budget mode; `fuel_consumed` totals everything consumed, identically everywhere.
-pub fn refuelling_and_per_call_budgets_count_every_unit(rt: &Factory<'_>) {
+pub fn refuelling_and_per_call_budgets_count_every_unit(rt: &Target<'_>) {
     let text = r#"(module
         (func (export "work") (param i32) (result i32)
           (loop $l (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
@@ -235,7 +471,7 @@ pub fn refuelling_and_per_call_budgets_count_every_unit(rt: &Factory<'_>) {
         let checked = cage_core::prepare(runtime.as_ref(), &bytes, &host, &Invocation::Instantiate)
             .expect("prepare");
         let module = runtime.compile_dyn(&checked, &host).expect("compile");
-        let mut sb = module.sandbox().expect("sandbox");
+        let mut sb = rt.sandbox(module.as_ref()).expect("sandbox");
         assert_eq!(sb.fuel_remaining(), None, "nothing before instantiation");
         let e = sb.set_fuel(1).unwrap_err();
         assert_eq!(
@@ -246,7 +482,7 @@ pub fn refuelling_and_per_call_budgets_count_every_unit(rt: &Factory<'_>) {
         sb.instantiate().expect("instantiate");
         sb
     };
-    let consumed = |sb: &mut Box<dyn cage_core::DynSandbox>| sb.stats().fuel_consumed.unwrap();
+    let consumed = |sb: &mut Sb| sb.stats().fuel_consumed.unwrap();
 
     let mut sb = sandbox(&Policy::default().with_fuel(Some(10_000)));
     assert_eq!(sb.fuel_remaining(), Some(10_000));
@@ -297,7 +533,7 @@ pub fn refuelling_and_per_call_budgets_count_every_unit(rt: &Factory<'_>) {
 /// refused when the policy is validated (making the runtime), with a message naming the largest
 /// budget; `set_fuel` above it is refused and `add_fuel` saturates at it. The same on every
 /// runtime (Wasmer's metering counts in a signed 64-bit global, so no runtime takes more).
-pub fn fuel_budgets_at_the_edges_of_u64_are_exact_or_refused(rt: &Factory<'_>) {
+pub fn fuel_budgets_at_the_edges_of_u64_are_exact_or_refused(rt: &Target<'_>) {
     let text = r#"(module
         (func (export "work") (param i32) (result i32)
           (loop $l (local.set 0 (i32.sub (local.get 0) (i32.const 1)))
@@ -312,7 +548,7 @@ pub fn fuel_budgets_at_the_edges_of_u64_are_exact_or_refused(rt: &Factory<'_>) {
         let checked = cage_core::prepare(runtime.as_ref(), &bytes, &host, &Invocation::Instantiate)
             .expect("prepare");
         let module = runtime.compile_dyn(&checked, &host).expect("compile");
-        let mut sb = module.sandbox().expect("sandbox");
+        let mut sb = rt.sandbox(module.as_ref()).expect("sandbox");
         sb.instantiate().expect("instantiate");
         sb
     };
@@ -352,7 +588,7 @@ pub fn fuel_budgets_at_the_edges_of_u64_are_exact_or_refused(rt: &Factory<'_>) {
             e.contains("limits.fuel") && e.contains(&max.to_string()),
             "{e}"
         );
-        let made = rt(&policy);
+        let made = (rt.make)(&policy);
         let e = made
             .err()
             .expect("a runtime with a budget above MAX_FUEL is refused");
@@ -362,7 +598,7 @@ pub fn fuel_budgets_at_the_edges_of_u64_are_exact_or_refused(rt: &Factory<'_>) {
 
 /// Tests that a sandbox's deadline counts from its own call: a call started while another
 /// sandbox of the same runtime is spinning still gets its whole timeout.
-pub fn deadlines_are_per_call_and_per_sandbox(rt: &Factory<'_>) {
+pub fn deadlines_are_per_call_and_per_sandbox(rt: &Target<'_>) {
     let policy = Policy::default().with_timeout(Some(Duration::from_millis(300)));
     let runtime: Arc<dyn DynRuntime> = Arc::from(make(rt, &policy));
     let bytes = wasm(SPIN);
@@ -373,7 +609,7 @@ pub fn deadlines_are_per_call_and_per_sandbox(rt: &Factory<'_>) {
     let barrier = Barrier::new(2);
     std::thread::scope(|s| {
         let first = s.spawn(|| {
-            let mut sb = module.sandbox().unwrap();
+            let mut sb = rt.sandbox(module.as_ref()).unwrap();
             sb.instantiate().unwrap();
             barrier.wait();
             let t = Instant::now();
@@ -382,7 +618,7 @@ pub fn deadlines_are_per_call_and_per_sandbox(rt: &Factory<'_>) {
         });
         barrier.wait();
         std::thread::sleep(Duration::from_millis(150));
-        let mut sb = module.sandbox().unwrap();
+        let mut sb = rt.sandbox(module.as_ref()).unwrap();
         sb.instantiate().unwrap();
         let t = Instant::now();
         let e = sb.call("spin", &[]).unwrap_err();
@@ -409,7 +645,7 @@ pub fn deadlines_are_per_call_and_per_sandbox(rt: &Factory<'_>) {
 }
 
 /// Tests that fuel stops an endless loop having consumed exactly the budget.
-pub fn fuel_stops_a_loop_with_the_exact_budget(rt: &Factory<'_>) {
+pub fn fuel_stops_a_loop_with_the_exact_budget(rt: &Target<'_>) {
     for fuel in [0, 1, 1000, 100_000] {
         let r = run(
             rt,
@@ -428,7 +664,7 @@ pub fn fuel_stops_a_loop_with_the_exact_budget(rt: &Factory<'_>) {
 }
 
 /// Tests that one compiled module makes many sandboxes, each with its own fresh state.
-pub fn compile_once_instantiate_many_with_fresh_state(rt: &Factory<'_>) {
+pub fn compile_once_instantiate_many_with_fresh_state(rt: &Target<'_>) {
     let policy = Policy::default().with_fuel(Some(1_000));
     let runtime = make(rt, &policy);
     let text = r#"(module (global $g (mut i32) (i32.const 0)) (memory (export "memory") 1)
@@ -441,7 +677,7 @@ pub fn compile_once_instantiate_many_with_fresh_state(rt: &Factory<'_>) {
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
     for _ in 0..50 {
-        let mut sb = module.sandbox().unwrap();
+        let mut sb = rt.sandbox(module.as_ref()).unwrap();
         sb.instantiate().unwrap();
         assert_eq!(sb.call("bump", &[]).unwrap(), [Value::I32(2)]);
         assert_eq!(sb.call("bump", &[]).unwrap(), [Value::I32(4)]);
@@ -451,7 +687,7 @@ pub fn compile_once_instantiate_many_with_fresh_state(rt: &Factory<'_>) {
 }
 
 /// Tests that `max_instances` caps live sandboxes and that dropping one frees its slot.
-pub fn live_sandbox_cap_is_enforced_and_released(rt: &Factory<'_>) {
+pub fn live_sandbox_cap_is_enforced_and_released(rt: &Target<'_>) {
     let mut policy = Policy::default();
     policy.limits.max_instances = 2;
     let runtime = make(rt, &policy);
@@ -459,8 +695,8 @@ pub fn live_sandbox_cap_is_enforced_and_released(rt: &Factory<'_>) {
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
-    let a = module.sandbox().unwrap();
-    let _b = module.sandbox().unwrap();
+    let a = rt.sandbox(module.as_ref()).unwrap();
+    let _b = rt.sandbox(module.as_ref()).unwrap();
     let e = module
         .sandbox()
         .err()
@@ -476,12 +712,12 @@ pub fn live_sandbox_cap_is_enforced_and_released(rt: &Factory<'_>) {
         "{e:?}"
     );
     drop(a);
-    module.sandbox().expect("a slot is free again");
+    rt.sandbox(module.as_ref()).expect("a slot is free again");
 }
 
 /// Tests host closures: state captured by the closure, memory copies both ways, fuel charged
 /// per call and by `consume_fuel`, errors trapping with their message.
-pub fn host_closures_see_memory_state_and_fuel(rt: &Factory<'_>) {
+pub fn host_closures_see_memory_state_and_fuel(rt: &Target<'_>) {
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
     let host = HostFunctions::new()
@@ -545,7 +781,7 @@ pub fn host_closures_see_memory_state_and_fuel(rt: &Factory<'_>) {
 }
 
 /// Tests that a host function returning values of the wrong type traps `host_error`.
-pub fn host_result_of_the_wrong_type_is_a_host_error(rt: &Factory<'_>) {
+pub fn host_result_of_the_wrong_type_is_a_host_error(rt: &Target<'_>) {
     let host = HostFunctions::new().with(HostFunc::new(
         "env",
         "f",
@@ -576,9 +812,9 @@ impl Rng {
 
 /// Tests that random bytes and randomly mutated valid modules are rejected or run, and never
 /// panic, abort or hang the host.
-pub fn hostile_bytes_never_panic(rt: &Factory<'_>) {
+pub fn hostile_bytes_never_panic(rt: &Target<'_>) {
     let policy = Policy::default().with_fuel(Some(100_000));
-    let runtime = make(rt, &policy);
+    let runtime: Arc<dyn DynRuntime> = Arc::from(make(rt, &policy));
     let seed = wasm(
         r#"(module (memory 1) (table 2 funcref) (global (mut i32) (i32.const 0))
         (func $f (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
@@ -605,15 +841,13 @@ pub fn hostile_bytes_never_panic(rt: &Factory<'_>) {
             }
             b
         };
-        let r = cage_core::on_guest_thread(&policy, || {
-            cage_core::run(
-                runtime.as_ref(),
-                &bytes,
-                &HostFunctions::new(),
-                &Invocation::call("run", []),
-            )
-        })
-        .expect("a guest thread");
+        let r = rt.run(
+            &runtime,
+            &policy,
+            &bytes,
+            &HostFunctions::new(),
+            &Invocation::call("run", []),
+        );
         assert_ne!(
             r.trap,
             Some(Trap::Other),
@@ -631,7 +865,7 @@ pub fn hostile_bytes_never_panic(rt: &Factory<'_>) {
 
 /// Tests the Wasmtime 48.0.8 fix (a module with more than ~32 000 data segments panicked the
 /// compiler): Cage's static limit refuses it by default, and when allowed it compiles and runs.
-pub fn data_segment_bomb_is_rejected_or_compiled_without_panic(rt: &Factory<'_>) {
+pub fn data_segment_bomb_is_rejected_or_compiled_without_panic(rt: &Target<'_>) {
     let mut text = String::from("(module (memory 1) (func (export \"run\"))");
     for _ in 0..40_000 {
         text.push_str("(data (i32.const 0) \"a\")");
@@ -664,7 +898,7 @@ pub fn data_segment_bomb_is_rejected_or_compiled_without_panic(rt: &Factory<'_>)
 
 /// Tests that a br_table with more targets than Cage allows (GHSA-mghf-wjfp-p5xm) is refused on
 /// every runtime before compiling.
-pub fn br_table_past_the_cage_limit_is_rejected(rt: &Factory<'_>) {
+pub fn br_table_past_the_cage_limit_is_rejected(rt: &Target<'_>) {
     let targets = "0 ".repeat(cage_core::module::MAX_BR_TABLE_TARGETS + 2);
     let text = format!(
         "(module (func (export \"run\") (param i32) (result i32) (block (br_table {targets} (local.get 0))) (i32.const 7)))"
@@ -685,7 +919,7 @@ pub fn br_table_past_the_cage_limit_is_rejected(rt: &Factory<'_>) {
 }
 
 /// Tests that a guest allowed a large stack overflows it with a trap, not a host crash.
-pub fn deep_guest_stack_traps_instead_of_crashing(rt: &Factory<'_>) {
+pub fn deep_guest_stack_traps_instead_of_crashing(rt: &Target<'_>) {
     let policy = Policy::default().with_max_stack(8 << 20);
     let r = run(
         rt,
@@ -698,7 +932,7 @@ pub fn deep_guest_stack_traps_instead_of_crashing(rt: &Factory<'_>) {
 }
 
 /// Tests the sandbox API's own errors: calling before instantiation, a missing export.
-pub fn calls_on_an_uninstantiated_or_wrong_export_are_rejected(rt: &Factory<'_>) {
+pub fn calls_on_an_uninstantiated_or_wrong_export_are_rejected(rt: &Target<'_>) {
     let policy = Policy::default();
     let runtime = make(rt, &policy);
     let checked = cage_core::check(
@@ -709,7 +943,7 @@ pub fn calls_on_an_uninstantiated_or_wrong_export_are_rejected(rt: &Factory<'_>)
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
-    let mut sb = module.sandbox().unwrap();
+    let mut sb = rt.sandbox(module.as_ref()).unwrap();
     let invalid = |e: Error| {
         matches!(
             e,
@@ -730,7 +964,7 @@ pub fn calls_on_an_uninstantiated_or_wrong_export_are_rejected(rt: &Factory<'_>)
 /// Tests exact `fuel_consumed` values that follow from the cost model (1 per operator except the
 /// free ones, 1 per function entry, 1 per byte of bulk memory operations), so that the runtimes
 /// cannot agree with each other on a wrong number.
-pub fn fuel_matches_the_cost_model_exactly(rt: &Factory<'_>) {
+pub fn fuel_matches_the_cost_model_exactly(rt: &Target<'_>) {
     let policy = Policy::default().with_fuel(Some(1_000_000));
     let host = HostFunctions::new().with(HostFunc::new(
         "env",
@@ -788,7 +1022,7 @@ const EARLY_EXIT: &str = r#"(module (func (export "f") (param i32) (result i32)
 
 /// Tests that a sandbox whose start function ran out of fuel cannot be instantiated again (which
 /// would hand the guest a fresh budget in the same sandbox).
-pub fn a_failed_start_cannot_be_retried_for_fresh_fuel(rt: &Factory<'_>) {
+pub fn a_failed_start_cannot_be_retried_for_fresh_fuel(rt: &Target<'_>) {
     let policy = Policy::default().with_fuel(Some(1_000));
     let runtime = make(rt, &policy);
     let checked =
@@ -796,7 +1030,7 @@ pub fn a_failed_start_cannot_be_retried_for_fresh_fuel(rt: &Factory<'_>) {
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
-    let mut sb = module.sandbox().unwrap();
+    let mut sb = rt.sandbox(module.as_ref()).unwrap();
     let e = sb.instantiate().unwrap_err();
     assert!(
         matches!(
@@ -825,7 +1059,7 @@ pub fn a_failed_start_cannot_be_retried_for_fresh_fuel(rt: &Factory<'_>) {
 
 /// Tests that `exported_state` reports exported globals and memory contents , and nothing for an instance whose start function trapped (a divergence
 /// the differential fuzzer found: Wasmer kept such an instance's exports visible).
-pub fn exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start(rt: &Factory<'_>) {
+pub fn exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start(rt: &Target<'_>) {
     let policy = Policy::default().with_fuel(Some(10_000));
     let runtime = make(rt, &policy);
     let text = r#"(module
@@ -836,7 +1070,7 @@ pub fn exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start(
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
-    let mut sb = module.sandbox().unwrap();
+    let mut sb = rt.sandbox(module.as_ref()).unwrap();
     assert_eq!(sb.exported_state(), cage_core::ExportedState::default());
     sb.instantiate().unwrap();
     sb.call("bump", &[]).unwrap();
@@ -854,7 +1088,7 @@ pub fn exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start(
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
-    let mut sb = module.sandbox().unwrap();
+    let mut sb = rt.sandbox(module.as_ref()).unwrap();
     assert!(sb.instantiate().is_err());
     assert_eq!(sb.exported_state(), cage_core::ExportedState::default());
 }
@@ -862,7 +1096,7 @@ pub fn exported_state_shows_globals_and_memory_and_nothing_after_a_failed_start(
 /// Tests that a host closure that panics is the host's fault: the guest traps `host_error`
 /// naming the function and the panic message, that sandbox is poisoned, and the process, the
 /// runtime and other sandboxes go on.
-pub fn a_panicking_host_function_is_a_host_error_and_poisons_only_its_sandbox(rt: &Factory<'_>) {
+pub fn a_panicking_host_function_is_a_host_error_and_poisons_only_its_sandbox(rt: &Target<'_>) {
     let policy = Policy::default();
     let runtime = make(rt, &policy);
     let host = HostFunctions::new().with(HostFunc::new(
@@ -880,7 +1114,7 @@ pub fn a_panicking_host_function_is_a_host_error_and_poisons_only_its_sandbox(rt
         (func (export "go") (param i32) (result i32) (call $e (local.get 0))))"#;
     let checked = cage_core::check(&wasm(text), &policy).unwrap();
     let module = runtime.compile_dyn(&checked, &host).unwrap();
-    let mut sb = module.sandbox().unwrap();
+    let mut sb = rt.sandbox(module.as_ref()).unwrap();
     sb.instantiate().unwrap();
     assert_eq!(sb.call("go", &[Value::I32(5)]).unwrap(), [Value::I32(5)]);
     let e = sb.call("go", &[Value::I32(1)]).unwrap_err();
@@ -896,7 +1130,7 @@ pub fn a_panicking_host_function_is_a_host_error_and_poisons_only_its_sandbox(rt
         Some(Rejection::InvalidInvocation),
         "poisoned: {e:?}"
     );
-    let mut other = module.sandbox().unwrap();
+    let mut other = rt.sandbox(module.as_ref()).unwrap();
     other.instantiate().unwrap();
     assert_eq!(other.call("go", &[Value::I32(7)]).unwrap(), [Value::I32(7)]);
 }
@@ -906,7 +1140,7 @@ struct Counter(u32);
 
 /// Tests that host functions reach typed state owned by the sandbox they run in, and that each
 /// sandbox has its own.
-pub fn host_functions_reach_typed_per_sandbox_data(rt: &Factory<'_>) {
+pub fn host_functions_reach_typed_per_sandbox_data(rt: &Target<'_>) {
     let policy = Policy::default();
     let runtime = make(rt, &policy);
     let host = HostFunctions::new().with(HostFunc::new(
@@ -925,17 +1159,20 @@ pub fn host_functions_reach_typed_per_sandbox_data(rt: &Factory<'_>) {
         (func (export "go") (result i32) (drop (call $t)) (call $t)))"#;
     let checked = cage_core::check(&wasm(text), &policy).unwrap();
     let module = runtime.compile_dyn(&checked, &host).unwrap();
-    let mut a = module.sandbox().unwrap();
-    let mut b = module.sandbox().unwrap();
-    a.extensions().insert(Counter(0));
-    b.extensions().insert(Counter(100));
+    let mut a = rt.sandbox(module.as_ref()).unwrap();
+    let mut b = rt.sandbox(module.as_ref()).unwrap();
+    a.with_extensions(|x| x.insert(Counter(0)));
+    b.with_extensions(|x| x.insert(Counter(100)));
     a.instantiate().unwrap();
     b.instantiate().unwrap();
     assert_eq!(a.call("go", &[]).unwrap(), [Value::I32(2)]);
     assert_eq!(a.call("go", &[]).unwrap(), [Value::I32(4)]);
     assert_eq!(b.call("go", &[]).unwrap(), [Value::I32(102)]);
-    assert_eq!(a.extensions().get::<Counter>().map(|c| c.0), Some(4));
-    let mut c = module.sandbox().unwrap();
+    assert_eq!(
+        a.with_extensions(|x| x.get::<Counter>().map(|c| c.0)),
+        Some(4)
+    );
+    let mut c = rt.sandbox(module.as_ref()).unwrap();
     c.instantiate().unwrap();
     let e = c.call("go", &[]).unwrap_err();
     assert_eq!(e.as_trap(), Some(Trap::HostError), "{e:?}");
@@ -943,7 +1180,7 @@ pub fn host_functions_reach_typed_per_sandbox_data(rt: &Factory<'_>) {
 
 /// Tests that a failed instantiation (a data segment out of bounds) is final on every runtime:
 /// the sandbox refuses a second attempt, a new sandbox fails the same way.
-pub fn a_failed_instantiation_cannot_be_retried(rt: &Factory<'_>) {
+pub fn a_failed_instantiation_cannot_be_retried(rt: &Target<'_>) {
     let policy = Policy::default().with_fuel(Some(1_000));
     let runtime = make(rt, &policy);
     let text = r#"(module (memory 1) (data (i32.const 65535) "ab") (func (export "f")))"#;
@@ -951,7 +1188,7 @@ pub fn a_failed_instantiation_cannot_be_retried(rt: &Factory<'_>) {
     let module = runtime
         .compile_dyn(&checked, &HostFunctions::new())
         .unwrap();
-    let mut sb = module.sandbox().unwrap();
+    let mut sb = rt.sandbox(module.as_ref()).unwrap();
     let e = sb.instantiate().unwrap_err();
     assert_eq!(e.as_trap(), Some(Trap::MemoryOutOfBounds), "{e:?}");
     let e = sb.instantiate().unwrap_err();
@@ -966,7 +1203,7 @@ pub fn a_failed_instantiation_cannot_be_retried(rt: &Factory<'_>) {
         Some(Rejection::InvalidInvocation),
         "{e:?}"
     );
-    let mut fresh = module.sandbox().unwrap();
+    let mut fresh = rt.sandbox(module.as_ref()).unwrap();
     assert_eq!(
         fresh.instantiate().unwrap_err().as_trap(),
         Some(Trap::MemoryOutOfBounds)
@@ -977,7 +1214,7 @@ pub fn a_failed_instantiation_cannot_be_retried(rt: &Factory<'_>) {
 /// bounds checks instead of a 4 GiB reservation) grow to the cap and no further, and every
 /// access past the current size traps `memory_out_of_bounds`, also with large static offsets
 /// and near 4 GiB, exactly as with full reservations.
-pub fn memories_reserved_at_max_memory_behave_the_same(rt: &Factory<'_>) {
+pub fn memories_reserved_at_max_memory_behave_the_same(rt: &Target<'_>) {
     let text = r#"(module (memory 1)
         (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
         (func (export "load") (param i32) (result i32) (i32.load8_u (local.get 0)))
@@ -997,7 +1234,7 @@ pub fn memories_reserved_at_max_memory_behave_the_same(rt: &Factory<'_>) {
             .unwrap_or_else(|e| panic!("{reservation:?}: {e}"));
         let m = r.compile_dyn(&checked, &host).unwrap();
         cage_core::on_guest_thread(&policy, || {
-            let mut sb = m.sandbox().unwrap();
+            let mut sb = rt.sandbox(m.as_ref()).unwrap();
             sb.instantiate().unwrap();
             let mut call = |f: &str, a: i32| sb.call(f, &[Value::I32(a)]);
             let oob = |r: Result<Vec<Value>, cage_core::Error>| {
@@ -1033,7 +1270,7 @@ pub fn memories_reserved_at_max_memory_behave_the_same(rt: &Factory<'_>) {
 
 /// Tests `peak_table_elements`: the largest size one table reached (declared, then grown),
 /// the same on every runtime.
-pub fn peak_table_size_is_reported(rt: &Factory<'_>) {
+pub fn peak_table_size_is_reported(rt: &Target<'_>) {
     let text = r#"(module (table $a 3 funcref) (table $b 10 funcref)
         (func (export "grow") (param i32) (result i32)
           (table.grow $a (ref.null func) (local.get 0))))"#;
@@ -1051,7 +1288,7 @@ pub fn peak_table_size_is_reported(rt: &Factory<'_>) {
 
 /// Tests memory caps (the limiter or tunables): growth past `max_memory` returns -1, with
 /// `trap_on_grow_failure` it traps `resource_limit`, and the peak is reported.
-pub fn memory_caps_hold_and_grow_failures_can_trap(rt: &Factory<'_>) {
+pub fn memory_caps_hold_and_grow_failures_can_trap(rt: &Target<'_>) {
     let text = r#"(module (memory 1)
         (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))"#;
     let policy = Policy::default().with_max_memory(4 * 65_536);
@@ -1071,7 +1308,7 @@ pub fn memory_caps_hold_and_grow_failures_can_trap(rt: &Factory<'_>) {
 
 /// Tests WASI through the backend: the preopen is descriptor 3, writes in a read-only directory
 /// are refused with `EPERM`, in a read-write one they land on the host, stdout is captured.
-pub fn wasi_preopens_output_and_read_only_directories(rt: &Factory<'_>) {
+pub fn wasi_preopens_output_and_read_only_directories(rt: &Target<'_>) {
     let dir = std::env::temp_dir().join(format!(
         "cage-behaviour-wasi-{}-{:?}",
         std::process::id(),
@@ -1117,7 +1354,7 @@ pub fn wasi_preopens_output_and_read_only_directories(rt: &Factory<'_>) {
 /// Tests the documented fuel rule for WASI calls (100 per call plus 1 per byte copied between
 /// guest memory and the host), exactly, so that no runtime can agree with another on a wrong
 /// number.
-pub fn wasi_calls_cost_the_documented_fuel(rt: &Factory<'_>) {
+pub fn wasi_calls_cost_the_documented_fuel(rt: &Target<'_>) {
     let policy = Policy::default().with_fuel(Some(1_000_000));
     let costs = cage_core::cost::WasiCosts::default();
     // entry 1; args_sizes_get: two i32.const and the call, 3; its two 4-byte results, 8 bytes.

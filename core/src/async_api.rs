@@ -338,8 +338,12 @@ pub struct AsyncSandbox {
 
 /// Where an [`AsyncSandbox`]'s guest runs.
 enum Guest {
-    /// On a guest thread of its own, which runs these jobs.
-    Thread(std_mpsc::Sender<Job>),
+    /// On a guest thread of its own, which runs these jobs; the receiver's sender is
+    /// dropped once the thread has dropped the sandbox (its slot and memory are free).
+    Thread(
+        std_mpsc::Sender<Job>,
+        std::sync::Mutex<std_mpsc::Receiver<()>>,
+    ),
     /// On the executor, in the guest's fiber. (The mutex is never contended: it makes the
     /// sandbox `Sync` as the thread path's is; it is reached through `get_mut`.)
     Native(std::sync::Mutex<Box<dyn DynAsyncSandbox>>),
@@ -348,7 +352,7 @@ enum Guest {
 impl std::fmt::Debug for Guest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Guest::Thread(_) => "Thread",
+            Guest::Thread(..) => "Thread",
             Guest::Native(_) => "Native",
         })
     }
@@ -410,7 +414,9 @@ impl AsyncSandbox {
         let policy = module.policy().clone();
         let (jobs, queue) = std_mpsc::channel::<Job>();
         let (tx, made) = oneshot::channel();
+        let (released, gone) = std_mpsc::channel::<()>();
         spawn_guest(&policy, move || {
+            let _released = released;
             let mut sandbox = match module.sandbox() {
                 Ok(s) => {
                     let _ = tx.send(Ok(()));
@@ -425,10 +431,12 @@ impl AsyncSandbox {
             while let Ok(job) = queue.recv() {
                 job(sandbox.as_mut());
             }
+            // Dropped before `_released`: the sandbox's slot is free when the owner hears.
+            drop(sandbox);
         })?;
         made.await.map_err(|_| guest_thread_gone())??;
         Ok(AsyncSandbox {
-            guest: Guest::Thread(jobs),
+            guest: Guest::Thread(jobs, std::sync::Mutex::new(gone)),
             poisoned: Arc::new(AtomicBool::new(false)),
             runtime,
             info,
@@ -449,14 +457,14 @@ impl AsyncSandbox {
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .as_mut(),
             ),
-            Guest::Thread(_) => None,
+            Guest::Thread(..) => None,
         }
     }
 
     /// The guest thread's queue.
     fn jobs(&self) -> Result<&std_mpsc::Sender<Job>, Error> {
         match &self.guest {
-            Guest::Thread(jobs) => Ok(jobs),
+            Guest::Thread(jobs, _) => Ok(jobs),
             Guest::Native(_) => Err(Error::host(
                 HostFailure::Runtime,
                 "a native async sandbox has no guest thread (a bug to report)",
@@ -610,6 +618,33 @@ impl AsyncSandbox {
         self.on_guest(move |s| s.add_fuel(fuel)).await?
     }
 
+    /// See [`crate::Sandbox::exported_state`].
+    ///
+    /// # Errors
+    /// As [`AsyncSandbox::stats`].
+    pub async fn exported_state(&mut self) -> Result<crate::records::ExportedState, Error> {
+        if let Some(s) = self.native() {
+            return Ok(s.exported_state());
+        }
+        self.on_guest_always(|s| s.exported_state()).await
+    }
+
+    /// Runs `f` with the sandbox's per-sandbox application data (see
+    /// [`crate::Sandbox::extensions`]): what its host functions reach through
+    /// [`HostContext::data`]. Insert it before the calls that need it, read it after.
+    ///
+    /// # Errors
+    /// As [`AsyncSandbox::stats`].
+    pub async fn with_extensions<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut crate::state::Extensions) -> T + Send + 'static,
+    ) -> Result<T, Error> {
+        if let Some(s) = self.native() {
+            return Ok(f(s.extensions()));
+        }
+        self.on_guest_always(move |s| f(s.extensions())).await
+    }
+
     /// Whether a call's future was dropped before the call ended (the sandbox refuses calls).
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::SeqCst)
@@ -626,5 +661,30 @@ impl AsyncSandbox {
         });
         self.jobs()?.send(job).map_err(|_| guest_thread_gone())?;
         done.await.map_err(|_| guest_thread_gone())
+    }
+}
+
+/// How long dropping an idle thread-path sandbox waits for its guest thread to free it.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Drop for AsyncSandbox {
+    /// On the thread path, an idle sandbox (no call in progress: not poisoned) is freed before
+    /// the drop returns, as a sync sandbox is, so its `max_instances` slot and memory can be
+    /// taken again at once: the guest thread, idle in its queue, drops it within
+    /// microseconds (waited for at most [`RELEASE_WAIT`]). A sandbox whose call's future was
+    /// dropped is freed when that call stops, without waiting for it.
+    fn drop(&mut self) {
+        let Guest::Thread(jobs, gone) = &mut self.guest else {
+            return;
+        };
+        // Closing the queue ends the guest thread's loop.
+        let (closed, _) = std_mpsc::channel();
+        drop(std::mem::replace(jobs, closed));
+        if !self.poisoned.load(Ordering::SeqCst) {
+            let gone = gone
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = gone.recv_timeout(RELEASE_WAIT);
+        }
     }
 }
