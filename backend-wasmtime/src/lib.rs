@@ -43,7 +43,7 @@ pub use pool::{ADDRESS_SPACE_BUDGET, Allocator};
 pub use unsafe_api::WasmtimeFunc;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cage_core::backend::{Backend, Pacer, Store as CageStore, TypedStore};
 use cage_core::cache::VerifiedCode;
@@ -472,17 +472,7 @@ impl Backend for Wasmtime {
                 host,
             },
         );
-        store.limiter(|d| &mut d.limiter);
-        if l.fuel.is_some() {
-            // Instantiation (segments, initialisers) is not guest code and is not metered: the
-            // budget is set once it is done (see `instantiate`).
-            store
-                .set_fuel(u64::MAX)
-                .map_err(|e| Error::host_from(HostFailure::Runtime, "cannot set fuel", e))?;
-        }
-        if self.pacer.is_some() {
-            store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().deadline.tick()));
-        }
+        configure(&mut store, l.fuel.is_some(), self.pacer.is_some())?;
         Ok(WasmtimeStore {
             _slot: slot,
             store,
@@ -498,6 +488,23 @@ impl Backend for Wasmtime {
             raw: Vec::new(),
         })
     }
+}
+
+/// Sets a new store up: Cage's limiter, fuel (when metered), the deadline callback (when
+/// paced).
+fn configure(store: &mut Store<StoreData>, metered: bool, paced: bool) -> Result<(), Error> {
+    store.limiter(|d| &mut d.limiter);
+    if metered {
+        // Instantiation (segments, initialisers) is not guest code and is not metered: the
+        // budget is set once it is done (see `instantiate`).
+        store
+            .set_fuel(u64::MAX)
+            .map_err(|e| Error::host_from(HostFailure::Runtime, "cannot set fuel", e))?;
+    }
+    if paced {
+        store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().deadline.tick()));
+    }
+    Ok(())
 }
 
 /// One Wasmtime store with (at most) one instance.
@@ -597,11 +604,13 @@ impl cage_core::backend::AsyncStore for WasmtimeStore {
             if self.instance.is_some() {
                 return Err(already_instantiated());
             }
-            let instance = self
-                .pre_async
-                .instantiate_async(&mut self.store)
-                .await
-                .map_err(|e| classify(&e))?;
+            let mut pool_full = PoolFull::new();
+            let instance = loop {
+                match self.pre_async.instantiate_async(&mut self.store).await {
+                    Err(e) if pool_full.retry(&e) => self.renew()?,
+                    r => break r.map_err(|e| classify(&e))?,
+                }
+            };
             self.instantiated(instance)
         })
     }
@@ -642,6 +651,62 @@ impl cage_core::backend::AsyncStore for WasmtimeStore {
     }
 }
 
+/// How long an instantiation refused by a full pool is tried again: see [`PoolFull`].
+const POOL_FULL_RETRY: Duration = Duration::from_millis(5);
+
+/// Retries of an instantiation that Wasmtime's pool refused although core's live-sandbox cap
+/// (which sizes the pool) admitted it. The pool resets freed slots in batches, and a thread
+/// that finds the pool full flushes the batch and tries again; but a flush takes the batch out
+/// of its lock before it resets it, so a second thread finding the pool full meanwhile sees an
+/// empty batch and fails, although the slots come back microseconds later (seen with 1 000
+/// guests made at once on two executor threads: 1–2 refused `limit_exceeded`). So a refusal is
+/// tried again, in a new store (the refused attempt counted an instance against the store's
+/// limit of one: [`WasmtimeStore::renew`]), yielding the thread in between, for at most
+/// [`POOL_FULL_RETRY`]; past that the pool is really full and the refusal stands.
+struct PoolFull {
+    since: Option<Instant>,
+}
+
+impl PoolFull {
+    fn new() -> Self {
+        PoolFull { since: None }
+    }
+
+    /// Whether to try again after `e`.
+    fn retry(&mut self, e: &wasmtime::Error) -> bool {
+        if !e.is::<wasmtime::PoolConcurrencyLimitError>() {
+            return false;
+        }
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= POOL_FULL_RETRY {
+            return false;
+        }
+        std::thread::yield_now();
+        true
+    }
+}
+
+impl WasmtimeStore {
+    /// Replaces the store, before any instance is complete in it, by a new one with the same
+    /// host state (WASI, the application's data) and settings: after an instantiation that the
+    /// pool refused, whose attempt still counted an instance against the store's limit.
+    fn renew(&mut self) -> Result<(), Error> {
+        let engine = self.store.engine().clone();
+        let empty = StoreData {
+            limiter: Limiter::new(&Policy::default().limits),
+            memory: None,
+            deadline: ticker::Deadline::default(),
+            host: HostState::default(),
+        };
+        let old = std::mem::replace(&mut self.store, Store::new(&engine, empty));
+        let mut data = old.into_data();
+        data.limiter.reset();
+        data.memory = None;
+        self.store = Store::new(&engine, data);
+        configure(&mut self.store, self.fuel.is_some(), self.pacer.is_some())
+    }
+}
+
 impl CageStore for WasmtimeStore {
     type Func = WasmtimeFunc;
 
@@ -650,10 +715,13 @@ impl CageStore for WasmtimeStore {
         if self.instance.is_some() {
             return Err(already_instantiated());
         }
-        let instance = self
-            .pre
-            .instantiate(&mut self.store)
-            .map_err(|e| classify(&e))?;
+        let mut pool_full = PoolFull::new();
+        let instance = loop {
+            match self.pre.instantiate(&mut self.store) {
+                Err(e) if pool_full.retry(&e) => self.renew()?,
+                r => break r.map_err(|e| classify(&e))?,
+            }
+        };
         self.instantiated(instance)
     }
 

@@ -36,6 +36,14 @@ impl Limiter {
         }
     }
 
+    /// Forgets what an instantiation that failed before it was complete recorded (see
+    /// `WasmtimeStore::renew`).
+    pub(crate) fn reset(&mut self) {
+        self.memory_bytes = 0;
+        self.peak_memory_bytes = 0;
+        self.peak_table_elements = 0;
+    }
+
     fn refuse(&self, what: String) -> wasmtime::Result<bool> {
         if self.trap_on_grow_failure {
             Err(wasmtime::Error::new(GrowFailure(what)))

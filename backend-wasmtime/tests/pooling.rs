@@ -219,3 +219,42 @@ fn policies_the_pool_cannot_hold_use_the_on_demand_allocator() {
     }
     assert_eq!(Wasmtime::pooling_refused(&Policy::default()), None);
 }
+
+/// A full pool under churn from two threads admits every sandbox core's cap admits. The pool
+/// resets freed slots in batches, and a thread that found it full while another thread was
+/// resetting a batch used to be refused `limit_exceeded` (1–2 of 1 000 guests made at once):
+/// the backend tries such an instantiation again in a new store.
+#[test]
+fn a_full_pool_under_churn_admits_what_the_cap_admits() {
+    let rt = runtime_of(8, MemoryReservation::Full);
+    let m = rt
+        .compile(&wat::parse_str(WRITER).unwrap(), &HostFunctions::new())
+        .unwrap();
+    let refused = std::sync::atomic::AtomicU32::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                // Four live sandboxes per thread (the pool's eight), one replaced at a time.
+                let mut live = std::collections::VecDeque::new();
+                for _ in 0..3_000 {
+                    if live.len() == 4 {
+                        live.pop_front();
+                    }
+                    // Core's cap admits it: at most seven others are alive.
+                    let mut sb = m.sandbox().expect("core's cap admits it");
+                    match sb.instantiate() {
+                        Ok(()) => {
+                            sb.call("write_secrets", &[]).unwrap();
+                            live.push_back(sb);
+                        }
+                        Err(e) => {
+                            assert_eq!(e.as_rejection(), Some(Rejection::LimitExceeded), "{e:?}");
+                            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(refused.into_inner(), 0, "instantiations the pool refused");
+}

@@ -49,7 +49,12 @@ fn plain_filter() -> Option<String> {
 
 fn main() {
     let filter = plain_filter();
-    let cases: Vec<_> = plan(&Selection::default())
+    // Batches of 1 000 concurrent guests for `async/many-guests`.
+    let quick = Selection {
+        quick: true,
+        ..Selection::default()
+    };
+    let cases: Vec<_> = plan(&quick)
         .into_iter()
         .filter(|c| {
             let id = format!("{}/{}", c.id(), c.target.name());
@@ -66,8 +71,8 @@ fn main() {
             .configure_from_args();
         for case in &cases {
             let mut group = c.benchmark_group(case.id());
-            if case.workload.group == Group::Compile {
-                // A large module takes about a second per compile.
+            if matches!(case.workload.group, Group::Compile | Group::Async) {
+                // A large module takes about a second per compile, a batch of guests as long.
                 group.sample_size(10);
             }
             let prepared = case.prepare(&mut |iter| {

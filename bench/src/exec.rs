@@ -123,6 +123,10 @@ where
 
 pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(), String> {
     let w = &case.workload;
+    if w.group == Group::Async {
+        // Its own set-up: two modules (calibration, the batch) and an executor.
+        return many_guests(case, name, run);
+    }
     if w.path != CallPath::Name {
         let policy = case.limits.policy();
         return match name {
@@ -194,6 +198,7 @@ pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(
             iter()?;
             run(&mut iter);
         }
+        Group::Async => return many_guests(case, name, run),
         Group::Call | Group::HostCall | Group::Kernel => {
             let module = rt.compile_dyn(&checked, &host).map_err(text)?;
             let mut sandbox = module.sandbox().map_err(text)?;
@@ -205,5 +210,23 @@ pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(
             run(&mut iter);
         }
     }
+    Ok(())
+}
+
+/// `async/many-guests`: one batch of `arg` guests per iteration, every guest completing.
+fn many_guests(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(), String> {
+    use crate::many_guests::{Api, Batch, policy};
+    let w = &case.workload;
+    let guests = usize::try_from(w.arg).unwrap_or(0);
+    let api = if w.name.ends_with("spawn-blocking") {
+        Api::Blocking
+    } else {
+        Api::Async
+    };
+    let name: cage::RuntimeName = name.parse().map_err(|e| format!("{e}"))?;
+    let batch = Batch::new(name, api, &policy(case.limits.policy(), guests))?;
+    let mut iter = || batch.iteration(guests);
+    iter()?;
+    run(&mut iter);
     Ok(())
 }

@@ -17,6 +17,7 @@
 
 pub mod calibrate;
 mod exec;
+pub mod many_guests;
 mod measure;
 pub mod programs;
 mod raw;
@@ -54,6 +55,9 @@ pub enum Group {
     HostCall,
     /// A compute kernel, one call on a live instance.
     Kernel,
+    /// Many concurrent guests on a 2-thread executor: one iteration is a whole batch
+    /// ([`many_guests`]); `arg` is the number of guests.
+    Async,
 }
 
 impl Group {
@@ -65,6 +69,7 @@ impl Group {
             Group::Call => "call",
             Group::HostCall => "hostcall",
             Group::Kernel => "kernel",
+            Group::Async => "async",
         }
     }
 }
@@ -346,6 +351,32 @@ pub fn workloads() -> Vec<Workload> {
             INDIRECT_N,
             indirect,
         ),
+        Workload {
+            name: "many-guests",
+            group: Group::Async,
+            about: "10 000 guests at once on 2 tokio threads (1 000 with --quick): ~1 ms compute, await a host fn sleeping 10 ms (AsyncSandbox, HostFunc::new_async), ~1 ms; one batch per iteration, ideal 10.01 s (1.01 s)",
+            source: Source::Wat(many_guests::GUEST_WAT),
+            arg: many_guests::GUESTS as i32,
+            expect: 0,
+            native: None,
+            path: CallPath::Name,
+            typed_host: false,
+            cache: CacheUse::Cold,
+            threads: many_guests::THREADS,
+        },
+        Workload {
+            name: "many-guests/spawn-blocking",
+            group: Group::Async,
+            about: "async/many-guests through the sync API on spawn_blocking (the host fn sleeps its thread)",
+            source: Source::Wat(many_guests::GUEST_WAT),
+            arg: many_guests::GUESTS as i32,
+            expect: 0,
+            native: None,
+            path: CallPath::Name,
+            typed_host: false,
+            cache: CacheUse::Cold,
+            threads: many_guests::THREADS,
+        },
     ]
 }
 
@@ -515,6 +546,10 @@ pub struct Selection {
     pub runtimes: Vec<String>,
     /// Only cases whose id contains this.
     pub filter: Option<String>,
+    /// Smaller batches for the heavy workloads: `async/many-guests` runs
+    /// [`many_guests::GUESTS_QUICK`] guests instead of [`many_guests::GUESTS`] (`--quick`,
+    /// criterion).
+    pub quick: bool,
 }
 
 /// The Wasm targets compiled into this build, Cage first then raw, plus `native`.
@@ -543,7 +578,13 @@ pub fn plan(selection: &Selection) -> Vec<Case> {
     let targets: Vec<Target> = all_targets().into_iter().filter(|t| wanted(*t)).collect();
     let mut cases = Vec::new();
     for w in workloads() {
-        let limits: &[Limits] = if w.group == Group::Compile {
+        let mut w = w;
+        if w.group == Group::Async && selection.quick {
+            w.arg = many_guests::GUESTS_QUICK as i32;
+        }
+        // A batch of guests is measured without limits: the deadline and fuel cases of every
+        // other group say what those cost.
+        let limits: &[Limits] = if matches!(w.group, Group::Compile | Group::Async) {
             &[Limits::PLAIN]
         } else {
             &Limits::ALL
@@ -555,7 +596,8 @@ pub fn plan(selection: &Selection) -> Vec<Case> {
                     // The runtimes' own caches (`Module::deserialize`) are `unsafe` to feed
                     // from disk: no raw twin for cached compiles.
                     Target::Raw(n) => {
-                        l == Limits::PLAIN
+                        w.group != Group::Async
+                            && l == Limits::PLAIN
                             && w.threads == 1
                             && w.cache == CacheUse::Cold
                             && (n != RAW_WASMTIME_POOLING || w.group == Group::Instantiate)

@@ -35,10 +35,11 @@ fn expected_results_are_the_known_answers() {
 
 #[test]
 fn every_execution_workload_returns_its_answer_on_every_target() {
-    // Every case but compiling the large module (covered below without the slow compiles).
+    // Every case but compiling the large module (covered below without the slow compiles) and
+    // the batches of guests (their own test below).
     let cases: Vec<Case> = plan(&Selection::default())
         .into_iter()
-        .filter(|c| c.workload.source != Source::Large)
+        .filter(|c| c.workload.source != Source::Large && c.workload.group != Group::Async)
         .collect();
     let targets: Vec<String> = cage_bench::all_targets().iter().map(|t| t.name()).collect();
     for t in &targets {
@@ -73,6 +74,7 @@ fn plan_filters_and_selects_runtimes() {
     let fib = plan(&Selection {
         runtimes: vec!["wasmtime".into()],
         filter: Some("kernel/fib/".into()),
+        ..Selection::default()
     });
     let names: Vec<(String, String)> = fib.iter().map(|c| (c.id(), c.target.name())).collect();
     assert_eq!(
@@ -89,6 +91,7 @@ fn plan_filters_and_selects_runtimes() {
     let compile = plan(&Selection {
         runtimes: vec!["native".into()],
         filter: Some("compile".into()),
+        ..Selection::default()
     });
     assert!(compile.is_empty(), "native compiles nothing");
     assert!(
@@ -98,11 +101,46 @@ fn plan_filters_and_selects_runtimes() {
     );
 }
 
+/// `async/many-guests` on every runtime, both APIs: a batch of guests all complete on two
+/// executor threads, and a batch takes at least its ideal (everyone sleeps 10 ms and computes).
+#[test]
+fn many_guests_batches_complete_on_every_runtime() {
+    let cases = plan(&Selection {
+        filter: Some("async/many-guests".into()),
+        quick: true,
+        ..Selection::default()
+    });
+    let targets: Vec<String> = cases.iter().map(|c| c.target.name()).collect();
+    for rt in cage::available_runtimes() {
+        assert!(targets.contains(&rt.to_string()), "{rt}: {targets:?}");
+    }
+    assert!(
+        cases
+            .iter()
+            .all(|c| c.target.kind() == "cage" && c.workload.arg == 1_000)
+    );
+    for mut case in cases {
+        case.workload.arg = 40;
+        let ideal = cage_bench::many_guests::ideal(40);
+        let summary = case
+            .prepare(&mut |iter| cage_bench::measure(iter, &Budget::smoke()))
+            .unwrap_or_else(|e| panic!("{} {}: {e}", case.id(), case.target.name()))
+            .unwrap_or_else(|e| panic!("{} {}: {e}", case.id(), case.target.name()));
+        assert!(
+            summary.min_ns >= ideal.as_nanos() as f64 * 0.5,
+            "{} {}: {summary:?}",
+            case.id(),
+            case.target.name()
+        );
+    }
+}
+
 #[test]
 fn reports_render_json_and_svg() {
     let cases = plan(&Selection {
         runtimes: vec!["wasmtime".into(), "native".into()],
         filter: Some("kernel/sieve/plain".into()),
+        ..Selection::default()
     });
     let rows = cases
         .into_iter()
