@@ -697,8 +697,8 @@ pub fn live_sandbox_cap_is_enforced_and_released(rt: &Target<'_>) {
         .unwrap();
     let a = rt.sandbox(module.as_ref()).unwrap();
     let _b = rt.sandbox(module.as_ref()).unwrap();
-    let e = module
-        .sandbox()
+    let e = rt
+        .sandbox(module.as_ref())
         .err()
         .expect("a third live sandbox must be refused");
     assert!(

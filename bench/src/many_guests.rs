@@ -40,7 +40,8 @@ pub enum Api {
 }
 
 /// The ideal time of a batch of `guests` on [`THREADS`] threads: their compute shared by the
-/// threads, plus one sleep.
+/// threads, plus one sleep. (Paths that compute on threads of their own, Wasmer's guest threads
+/// and `spawn_blocking`, can beat it on a machine with more than [`THREADS`] cores.)
 pub fn ideal(guests: usize) -> Duration {
     COMPUTE * 2 * u32::try_from(guests).unwrap_or(u32::MAX) / THREADS as u32 + SLEEP
 }

@@ -259,7 +259,14 @@ const GUEST_THREAD_EXTRA: u64 = 512 << 10;
 /// guests are refused `limit_exceeded` before the OS refuses a thread or a mapping: one
 /// thread, [`GUEST_THREAD_MAPPINGS`] mappings, and its stack plus [`GUEST_THREAD_EXTRA`] of
 /// address space.
-fn spawn_guest(policy: &Policy, f: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+///
+/// `done`, if given, is dropped once `f` has returned and the thread's budget is released: what
+/// a waiter on its receiver hears.
+fn spawn_guest(
+    policy: &Policy,
+    done: Option<std_mpsc::Sender<()>>,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<(), Error> {
     let size = usize::try_from(policy.limits.max_stack.bytes())
         .unwrap_or(usize::MAX / 2)
         .saturating_add(HOST_STACK_MARGIN);
@@ -273,6 +280,8 @@ fn spawn_guest(policy: &Policy, f: impl FnOnce() + Send + 'static) -> Result<(),
         .name("cage-guest-async".into())
         .stack_size(size)
         .spawn(move || {
+            // Dropped in reverse order: the reservation, then `done`.
+            let _done = done;
             let _reservation = reservation;
             f();
         })
@@ -305,7 +314,7 @@ pub async fn run_async(
     let policy = runtime.policy().clone();
     let (link, awaits) = mpsc::unbounded();
     let (tx, done) = oneshot::channel();
-    let spawned = spawn_guest(&policy, move || {
+    let spawned = spawn_guest(&policy, None, move || {
         let report = with_link(link, || {
             crate::run::run(runtime.as_ref(), &bytes, &host, &invocation)
         });
@@ -339,10 +348,12 @@ pub struct AsyncSandbox {
 /// Where an [`AsyncSandbox`]'s guest runs.
 enum Guest {
     /// On a guest thread of its own, which runs these jobs; the receiver's sender is
-    /// dropped once the thread has dropped the sandbox (its slot and memory are free).
+    /// dropped once the thread has dropped the sandbox (its slot and memory are free) and
+    /// released its budget; the flag is set while a job runs.
     Thread(
         std_mpsc::Sender<Job>,
         std::sync::Mutex<std_mpsc::Receiver<()>>,
+        Arc<AtomicBool>,
     ),
     /// On the executor, in the guest's fiber. (The mutex is never contended: it makes the
     /// sandbox `Sync` as the thread path's is; it is reached through `get_mut`.)
@@ -415,8 +426,9 @@ impl AsyncSandbox {
         let (jobs, queue) = std_mpsc::channel::<Job>();
         let (tx, made) = oneshot::channel();
         let (released, gone) = std_mpsc::channel::<()>();
-        spawn_guest(&policy, move || {
-            let _released = released;
+        let busy = Arc::new(AtomicBool::new(false));
+        let running = busy.clone();
+        spawn_guest(&policy, Some(released), move || {
             let mut sandbox = match module.sandbox() {
                 Ok(s) => {
                     let _ = tx.send(Ok(()));
@@ -429,14 +441,17 @@ impl AsyncSandbox {
             };
             drop(module);
             while let Ok(job) = queue.recv() {
+                running.store(true, Ordering::SeqCst);
                 job(sandbox.as_mut());
+                running.store(false, Ordering::SeqCst);
             }
-            // Dropped before `_released`: the sandbox's slot is free when the owner hears.
+            // Dropped before the thread's budget and `released`: the sandbox's slot is free
+            // when the owner hears.
             drop(sandbox);
         })?;
         made.await.map_err(|_| guest_thread_gone())??;
         Ok(AsyncSandbox {
-            guest: Guest::Thread(jobs, std::sync::Mutex::new(gone)),
+            guest: Guest::Thread(jobs, std::sync::Mutex::new(gone), busy),
             poisoned: Arc::new(AtomicBool::new(false)),
             runtime,
             info,
@@ -464,7 +479,7 @@ impl AsyncSandbox {
     /// The guest thread's queue.
     fn jobs(&self) -> Result<&std_mpsc::Sender<Job>, Error> {
         match &self.guest {
-            Guest::Thread(jobs, _) => Ok(jobs),
+            Guest::Thread(jobs, ..) => Ok(jobs),
             Guest::Native(_) => Err(Error::host(
                 HostFailure::Runtime,
                 "a native async sandbox has no guest thread (a bug to report)",
@@ -642,7 +657,13 @@ impl AsyncSandbox {
         if let Some(s) = self.native() {
             return Ok(f(s.extensions()));
         }
-        self.on_guest_always(move |s| f(s.extensions())).await
+        // A panic in `f` reaches the caller, as on the native path, and the guest thread lives.
+        let r = self
+            .on_guest_always(move |s| {
+                std::panic::catch_unwind(AssertUnwindSafe(|| f(s.extensions())))
+            })
+            .await?;
+        Ok(r.unwrap_or_else(|payload| std::panic::resume_unwind(payload)))
     }
 
     /// Whether a call's future was dropped before the call ended (the sandbox refuses calls).
@@ -668,19 +689,21 @@ impl AsyncSandbox {
 const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Drop for AsyncSandbox {
-    /// On the thread path, an idle sandbox (no call in progress: not poisoned) is freed before
-    /// the drop returns, as a sync sandbox is, so its `max_instances` slot and memory can be
-    /// taken again at once: the guest thread, idle in its queue, drops it within
-    /// microseconds (waited for at most [`RELEASE_WAIT`]). A sandbox whose call's future was
-    /// dropped is freed when that call stops, without waiting for it.
+    /// On the thread path, an idle sandbox (its guest thread running no job) is freed before
+    /// the drop returns, as a sync sandbox is, so its `max_instances` slot, memory and thread
+    /// budget can be taken again at once: the guest thread, idle in its queue (or skipping
+    /// the job of a call whose future was dropped before it started), drops it within
+    /// microseconds, waited for at most [`RELEASE_WAIT`] on the dropping thread. A sandbox
+    /// whose guest is still running a call (its future was dropped) is freed when that call
+    /// stops, without waiting for it.
     fn drop(&mut self) {
-        let Guest::Thread(jobs, gone) = &mut self.guest else {
+        let Guest::Thread(jobs, gone, busy) = &mut self.guest else {
             return;
         };
         // Closing the queue ends the guest thread's loop.
         let (closed, _) = std_mpsc::channel();
         drop(std::mem::replace(jobs, closed));
-        if !self.poisoned.load(Ordering::SeqCst) {
+        if !busy.load(Ordering::SeqCst) {
             let gone = gone
                 .get_mut()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
