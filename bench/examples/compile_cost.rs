@@ -69,6 +69,31 @@ fn main() {
             })
         }
     };
+    // Wasmer only: the raw runtime with its stock `Metering` middleware (a fresh engine per
+    // compile, as a middleware serves one module, made inside the timing as Cage makes its
+    // own): what any middleware costs Wasmer's compile, for comparison with Cage's.
+    let metered: Option<Box<dyn Fn()>> = (name != RuntimeName::Wasmtime).then(|| {
+        let b = bytes.clone();
+        let f: Box<dyn Fn()> = Box::new(move || {
+            let meter = std::sync::Arc::new(wasmer_middlewares::Metering::new(
+                u64::MAX,
+                |_: &wasmer::wasmparser::Operator<'_>| 1u64,
+            ));
+            let engine: wasmer::Engine = if name == RuntimeName::WasmerCranelift {
+                let mut c = wasmer::sys::Cranelift::new();
+                c.opt_level(wasmer::sys::CraneliftOptLevel::Speed);
+                wasmer::sys::CompilerConfig::push_middleware(&mut c, meter);
+                wasmer::sys::EngineBuilder::new(c).engine().into()
+            } else {
+                let mut c = wasmer::sys::Singlepass::new();
+                wasmer::sys::CompilerConfig::push_middleware(&mut c, meter);
+                wasmer::sys::EngineBuilder::new(c).engine().into()
+            };
+            std::hint::black_box(wasmer::Module::from_binary(&engine, &b).expect("compiles"));
+        });
+        f
+    });
+    let mut t_metered = Vec::new();
     let (mut t_raw, mut t_check, mut t_cage) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..=n {
         let t = Instant::now();
@@ -82,6 +107,13 @@ fn main() {
             cage::prepare(rt.as_ref(), &bytes, &host, &Invocation::Command).expect("prepares");
         std::hint::black_box(rt.compile_dyn(&checked, &host).expect("compiles"));
         let c = t.elapsed().as_secs_f64() * 1e3;
+        if let Some(m) = &metered {
+            let t = Instant::now();
+            m();
+            if round > 0 {
+                t_metered.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
         if round > 0 {
             t_raw.push(a);
             t_check.push(b);
@@ -107,4 +139,15 @@ fn main() {
         k.0 / r.0,
         c.0 / r.0
     );
+    if !t_metered.is_empty() {
+        let m = median(&mut t_metered);
+        println!(
+            "raw with Wasmer's Metering middleware (a fresh engine each) {:.2} ms ({:.2}–{:.2}); ÷ raw {:.3}; cage ÷ it {:.3}",
+            m.0,
+            m.1,
+            m.2,
+            m.0 / r.0,
+            k.0 / m.0
+        );
+    }
 }
