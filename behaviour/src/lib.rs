@@ -171,6 +171,24 @@ impl<'a> Target<'a> {
             .clone()
     }
 
+    /// `run_async` spawned on the executor, so that it runs on an executor thread as a
+    /// server's would.
+    #[cfg(feature = "async")]
+    fn spawn_run(
+        &self,
+        runtime: &Arc<dyn DynRuntime>,
+        bytes: &[u8],
+        host: &HostFunctions,
+        inv: &Invocation,
+    ) -> tokio::task::JoinHandle<Report> {
+        self.handle().spawn(cage_core::async_api::run_async(
+            runtime.clone(),
+            bytes.to_vec(),
+            host.clone(),
+            inv.clone(),
+        ))
+    }
+
     /// A sandbox of `module` in this target's mode.
     fn sandbox(&self, module: &dyn cage_core::DynModule) -> Result<Sb, Error> {
         match self.mode {
@@ -201,15 +219,10 @@ impl<'a> Target<'a> {
             .expect("a guest thread"),
             #[cfg(feature = "async")]
             Mode::Async => {
-                let run = cage_core::async_api::run_async(
-                    runtime.clone(),
-                    bytes.to_vec(),
-                    host.clone(),
-                    inv.clone(),
-                );
-                // Spawned, so that it runs on an executor thread as a server's would.
                 let handle = self.handle();
-                handle.block_on(handle.spawn(run)).expect("no panic")
+                handle
+                    .block_on(self.spawn_run(runtime, bytes, host, inv))
+                    .expect("no panic")
             }
         }
     }
@@ -239,14 +252,7 @@ impl<'a> Target<'a> {
             Mode::Async => {
                 let handle = self.handle();
                 let tasks: Vec<_> = (0..n)
-                    .map(|_| {
-                        handle.spawn(cage_core::async_api::run_async(
-                            runtime.clone(),
-                            bytes.to_vec(),
-                            host.clone(),
-                            inv.clone(),
-                        ))
-                    })
+                    .map(|_| self.spawn_run(runtime, bytes, host, inv))
                     .collect();
                 tasks
                     .into_iter()

@@ -89,6 +89,22 @@ fn module(name: RuntimeName, policy: &Policy, host: &HostFunctions) -> Arc<dyn D
     Arc::from(rt.compile(&wasm, host).expect("compile"))
 }
 
+/// [`GUEST`] on `name` under `policy`, its `host.fetch` taking 1 ms (nobody watches it drop).
+fn fetching_module(name: RuntimeName, policy: &Policy) -> Arc<dyn DynModule> {
+    let host = HostFunctions::new().with(fetch(
+        Duration::from_millis(1),
+        Arc::new(AtomicBool::new(false)),
+    ));
+    module(name, policy, &host)
+}
+
+/// A new async sandbox of `module`, instantiated.
+async fn instantiated(module: &dyn DynModule) -> AsyncSandbox {
+    let mut sb = AsyncSandbox::new(module).await.unwrap();
+    sb.instantiate().await.unwrap();
+    sb
+}
+
 fn assert_send<T: Send>(_: &T) {}
 
 #[test]
@@ -152,8 +168,7 @@ fn a_guest_awaiting_past_its_deadline_times_out_and_the_host_future_is_dropped()
         let host = HostFunctions::new().with(fetch(Duration::from_secs(5), dropped.clone()));
         let module = module(name, &policy, &host);
         let (result, took) = exec.block_on(async {
-            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
-            sb.instantiate().await.unwrap();
+            let mut sb = instantiated(module.as_ref()).await;
             let start = Instant::now();
             let r = sb.call("handle", &[Value::I32(1)]).await;
             (r, start.elapsed())
@@ -178,8 +193,7 @@ fn dropping_a_call_future_poisons_the_sandbox() {
         let host = HostFunctions::new().with(fetch(Duration::from_secs(30), dropped.clone()));
         let module = module(name, &policy, &host);
         exec.block_on(async {
-            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
-            sb.instantiate().await.unwrap();
+            let mut sb = instantiated(module.as_ref()).await;
             // Give up on the call after 50 ms: its future is dropped mid-await.
             let r = tokio::time::timeout(
                 Duration::from_millis(50),
@@ -209,14 +223,9 @@ fn typed_calls_and_sync_calls_of_async_host_functions() {
     let policy = Policy::default().with_fuel(Some(1_000_000));
     let exec = executor(1);
     for name in cage::available_runtimes() {
-        let host = HostFunctions::new().with(fetch(
-            Duration::from_millis(1),
-            Arc::new(AtomicBool::new(false)),
-        ));
-        let module = module(name, &policy, &host);
+        let module = fetching_module(name, &policy);
         exec.block_on(async {
-            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
-            sb.instantiate().await.unwrap();
+            let mut sb = instantiated(module.as_ref()).await;
             let r: i32 = sb
                 .call_typed::<(i32, i32), i32>("add", (2, 3))
                 .await
@@ -249,18 +258,13 @@ fn spinning_guests_do_not_starve_the_executor() {
         .with_timeout(Some(Duration::from_millis(400)));
     let exec = executor(2);
     for name in cage::available_runtimes() {
-        let host = HostFunctions::new().with(fetch(
-            Duration::from_millis(1),
-            Arc::new(AtomicBool::new(false)),
-        ));
-        let module = module(name, &policy, &host);
+        let module = fetching_module(name, &policy);
         let late = exec.block_on(async {
             let mut spinners = Vec::new();
             for _ in 0..4 {
                 let module = module.clone();
                 spinners.push(tokio::spawn(async move {
-                    let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
-                    sb.instantiate().await.unwrap();
+                    let mut sb = instantiated(module.as_ref()).await;
                     sb.call("spin", &[]).await.unwrap_err().as_trap()
                 }));
             }
@@ -331,8 +335,7 @@ fn a_timed_out_host_future_is_dropped_at_once_and_a_panicking_one_poisons() {
         let module: Arc<dyn DynModule> =
             Arc::from(rt.compile(&wat::parse_str(WAITER).unwrap(), &host).unwrap());
         exec.block_on(async {
-            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
-            sb.instantiate().await.unwrap();
+            let mut sb = instantiated(module.as_ref()).await;
             let e = sb.call("wait", &[Value::I32(5000)]).await.unwrap_err();
             assert_eq!(e.as_trap(), Some(Trap::Timeout), "{name}");
             // Dropped as the guest stopped waiting, not 5 s later.
@@ -450,18 +453,13 @@ fn a_spinning_guest_yields_to_another_guest_on_one_executor_thread() {
         .with_timeout(Some(Duration::from_secs(1)));
     let exec = executor(1);
     for name in native_runtimes(&policy) {
-        let host = HostFunctions::new().with(fetch(
-            Duration::from_millis(1),
-            Arc::new(AtomicBool::new(false)),
-        ));
-        let module = module(name, &policy, &host);
+        let module = fetching_module(name, &policy);
         let spinning = Arc::new(AtomicBool::new(false));
         let ended = Arc::new(AtomicBool::new(false));
         exec.block_on(async {
             let (m, s, e) = (module.clone(), spinning.clone(), ended.clone());
             let spinner = tokio::spawn(async move {
-                let mut sb = AsyncSandbox::new(m.as_ref()).await.unwrap();
-                sb.instantiate().await.unwrap();
+                let mut sb = instantiated(m.as_ref()).await;
                 s.store(true, Ordering::SeqCst);
                 let r = sb.call("spin", &[]).await.unwrap_err().as_trap();
                 e.store(true, Ordering::SeqCst);
@@ -473,8 +471,7 @@ fn a_spinning_guest_yields_to_another_guest_on_one_executor_thread() {
             // The spinner holds the only executor thread unless it yields.
             let m = module.clone();
             let other = tokio::spawn(async move {
-                let mut sb = AsyncSandbox::new(m.as_ref()).await.unwrap();
-                sb.instantiate().await.unwrap();
+                let mut sb = instantiated(m.as_ref()).await;
                 sb.call("handle", &[Value::I32(3)]).await.unwrap()
             });
             assert_eq!(other.await.unwrap(), [Value::I32(13)], "{name}");
@@ -501,17 +498,9 @@ fn a_deadline_ends_a_spinner_that_is_never_resumed() {
         .with_fuel(Some(u64::MAX >> 2))
         .with_timeout(Some(Duration::from_millis(100)));
     for name in native_runtimes(&policy) {
-        let host = HostFunctions::new().with(fetch(
-            Duration::from_millis(1),
-            Arc::new(AtomicBool::new(false)),
-        ));
-        let module = module(name, &policy, &host);
+        let module = fetching_module(name, &policy);
         let exec = executor(1);
-        let mut sb = exec.block_on(async {
-            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
-            sb.instantiate().await.unwrap();
-            sb
-        });
+        let mut sb = exec.block_on(instantiated(module.as_ref()));
         let flag = Arc::new(Flag(AtomicBool::new(false)));
         let waker = std::task::Waker::from(flag.clone());
         let mut cx = std::task::Context::from_waker(&waker);
@@ -545,15 +534,10 @@ fn dropping_a_yielded_spinners_future_poisons_and_unwinds_it() {
         .with_fuel(Some(u64::MAX >> 2))
         .with_timeout(Some(Duration::from_secs(10)));
     for name in native_runtimes(&policy) {
-        let host = HostFunctions::new().with(fetch(
-            Duration::from_millis(1),
-            Arc::new(AtomicBool::new(false)),
-        ));
-        let module = module(name, &policy, &host);
+        let module = fetching_module(name, &policy);
         let exec = executor(1);
         exec.block_on(async {
-            let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
-            sb.instantiate().await.unwrap();
+            let mut sb = instantiated(module.as_ref()).await;
             let r = tokio::time::timeout(Duration::from_millis(30), sb.call("spin", &[])).await;
             assert!(r.is_err(), "{name}: still spinning");
             assert!(sb.is_poisoned(), "{name}");
@@ -595,8 +579,7 @@ fn fuel_and_outcomes_of_yielding_guests_are_the_sync_paths() {
             sync.instantiate().unwrap();
             let s = sync.call("burn", &[Value::I32(n)]);
             let (a, fuel) = exec.block_on(async {
-                let mut sb = AsyncSandbox::new(module.as_ref()).await.unwrap();
-                sb.instantiate().await.unwrap();
+                let mut sb = instantiated(module.as_ref()).await;
                 let r = sb.call("burn", &[Value::I32(n)]).await;
                 (r, sb.stats().await.unwrap().fuel_consumed)
             });
