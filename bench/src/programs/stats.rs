@@ -126,16 +126,23 @@ pub fn t975(df: f64) -> f64 {
     a + (b - a) * (df - lo as f64)
 }
 
-/// `b` against `a`: how many times `b`'s mean is `a`'s, with a 95 % confidence interval from
-/// the Welch interval of the difference of the means (Sightglass's effect size).
+/// `b` against `a`: how many times `b`'s mean is `a`'s, with a 95 % confidence interval.
+///
+/// Significance is Sightglass's: Welch's test of the difference of the means (`b` differs
+/// from `a` when the difference's 95 % interval excludes 0). The interval of the ratio is
+/// Fieller's, at the same Welch degrees of freedom: the `ρ` with `(mean(b) − ρ·mean(a))² ≤
+/// t²·(var_b + ρ²·var_a)` (variances of the means). Unlike dividing the difference's interval by
+/// `mean(a)` (Sightglass's effect size), it counts the denominator's noise, never goes below 0,
+/// inverts exactly for "× faster", and, when bounded, excludes 1 exactly when the difference is
+/// significant. When `a`'s mean is itself indistinguishable from 0 the interval is unbounded
+/// (`[0, ∞)`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Comparison {
     /// `mean(b) / mean(a)`: above 1, `b` is slower.
     pub ratio: f64,
-    /// Lower end of the ratio's 95 % interval: `(mean(b) - h) / mean(a)`, `h` the half-width
-    /// of the difference's interval.
+    /// Lower end of the ratio's 95 % interval (Fieller's, at least 0).
     pub lo: f64,
-    /// Upper end.
+    /// Upper end (infinite when `a`'s mean is indistinguishable from 0).
     pub hi: f64,
     /// Whether the interval excludes 1 (the difference excludes 0).
     pub significant: bool,
@@ -149,7 +156,16 @@ impl Comparison {
         }
         let (va, vb) = (a.variance() / a.n as f64, b.variance() / b.n as f64);
         let se2 = va + vb;
-        let half = if se2 > 0.0 {
+        // With one sample on each side nothing is known about the spread.
+        if a.n < 2 && b.n < 2 {
+            return Some(Comparison {
+                ratio: b.mean_ns / a.mean_ns,
+                lo: f64::NEG_INFINITY,
+                hi: f64::INFINITY,
+                significant: false,
+            });
+        }
+        let t = if se2 > 0.0 {
             // Welch–Satterthwaite degrees of freedom; a sample of one contributes none.
             let mut den = 0.0;
             if a.n > 1 {
@@ -159,22 +175,17 @@ impl Comparison {
                 den += vb * vb / (b.n - 1) as f64;
             }
             let df = if den > 0.0 { se2 * se2 / den } else { 1.0 };
-            t975(df) * se2.sqrt()
+            t975(df)
         } else {
             0.0
         };
-        // With one sample on each side nothing is known about the spread.
-        let half = if a.n < 2 && b.n < 2 {
-            f64::INFINITY
-        } else {
-            half
-        };
         let diff = b.mean_ns - a.mean_ns;
+        let (lo, hi) = fieller(a.mean_ns, va, b.mean_ns, vb, t);
         Some(Comparison {
             ratio: b.mean_ns / a.mean_ns,
-            lo: (b.mean_ns - half) / a.mean_ns,
-            hi: (b.mean_ns + half) / a.mean_ns,
-            significant: diff.abs() > half,
+            lo,
+            hi,
+            significant: diff.abs() > t * se2.sqrt(),
         })
     }
 
@@ -216,6 +227,20 @@ impl Comparison {
             )
         }
     }
+}
+
+/// Fieller's interval of `mb / ma` (variances of the means `vb`, `va`; quantile `t`): the roots
+/// of `(ma² − t²va)·ρ² − 2·ma·mb·ρ + (mb² − t²vb) = 0`, the lower one at least 0; unbounded
+/// when `ma` is within `t` standard errors of 0.
+fn fieller(ma: f64, va: f64, mb: f64, vb: f64, t: f64) -> (f64, f64) {
+    let t2 = t * t;
+    let qa = ma * ma - t2 * va;
+    if qa <= 0.0 {
+        return (0.0, f64::INFINITY);
+    }
+    let disc = (ma * mb).powi(2) - qa * (mb * mb - t2 * vb);
+    let root = disc.max(0.0).sqrt();
+    (((ma * mb - root) / qa).max(0.0), (ma * mb + root) / qa)
 }
 
 fn fmt_bound(x: f64) -> String {
@@ -267,6 +292,8 @@ mod tests {
         );
         let f = Comparison::of(&b, &a).unwrap();
         assert!(f.sentence("x", "y").starts_with("x is 1.31× faster than y"));
+        // The interval inverts exactly: b against a is 1 ÷ (a against b).
+        assert!((f.lo - 1.0 / c.hi).abs() < 1e-9 && (f.hi - 1.0 / c.lo).abs() < 1e-9);
         let same = Phase::of(vec![100.0, 102.0, 98.0, 101.0, 99.0, 100.0]);
         let c = Comparison::of(&a, &same).unwrap();
         assert!(!c.significant);
@@ -274,5 +301,27 @@ mod tests {
             c.sentence("b", "a")
                 .starts_with("no significant difference")
         );
+        assert!(c.lo < 1.0 && c.hi > 1.0, "{c:?}");
+    }
+
+    /// Noisy samples: the interval of the ratio never goes below 0 (dividing the difference's
+    /// interval by the mean did: "[-0.31–2.32]"), contains the ratio, and excludes 1 exactly
+    /// when the difference is significant.
+    #[test]
+    fn ratio_intervals_are_positive_and_agree_with_significance() {
+        let noisy = Phase::of(vec![1.0, 30.0, 2.0, 25.0, 3.0]);
+        let quiet = Phase::of(vec![10.0, 10.5, 9.5, 10.2]);
+        for (a, b) in [(&quiet, &noisy), (&noisy, &quiet), (&quiet, &quiet)] {
+            let c = Comparison::of(a, b).unwrap();
+            assert!(c.lo >= 0.0 && c.lo <= c.ratio && c.ratio <= c.hi, "{c:?}");
+            assert_eq!(c.significant, c.lo > 1.0 || c.hi < 1.0, "{c:?}");
+        }
+        // A denominator indistinguishable from 0: unbounded above.
+        let zeroish = Phase::of(vec![0.1, 50.0, 0.2]);
+        let c = Comparison::of(&zeroish, &quiet).unwrap();
+        assert!(c.hi.is_infinite() && c.lo >= 0.0, "{c:?}");
+        let slow = Phase::of(vec![20.0, 21.0, 19.0, 20.5]);
+        let c = Comparison::of(&quiet, &slow).unwrap();
+        assert!(c.significant && c.lo > 1.8 && c.hi < 2.3, "{c:?}");
     }
 }
