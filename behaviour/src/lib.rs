@@ -51,9 +51,17 @@ pub struct Behaviour {
 
 macro_rules! behaviours {
     ($($f:ident),* $(,)?) => {
-        /// Every behaviour of the suite.
+        /// Every behaviour of the suite (with the `async` feature, also those of async host
+        /// functions, which run in both modes too).
         pub fn all() -> Vec<Behaviour> {
-            vec![$(Behaviour { name: stringify!($f), run: $f },)*]
+            #[allow(unused_mut)]
+            let mut v = vec![$(Behaviour { name: stringify!($f), run: $f },)*];
+            #[cfg(feature = "async")]
+            v.push(Behaviour {
+                name: "async_host_functions_resume_the_guest_or_are_refused_by_sync_calls",
+                run: async_host_functions_resume_the_guest_or_are_refused_by_sync_calls,
+            });
+            v
         }
     };
 }
@@ -1404,6 +1412,96 @@ pub fn wasi_calls_cost_the_documented_fuel(rt: &Target<'_>) {
         r.fuel_consumed,
         Some(1 + 6 + 5 + costs.call + (8 + 5 + 4) * costs.per_byte)
     );
+}
+
+/// A future that is pending once (waking its task at once), then ready: the guest really
+/// suspends in an async host function.
+#[cfg(feature = "async")]
+struct YieldOnce(bool);
+
+#[cfg(feature = "async")]
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+/// Tests async host functions (`HostFunc::new_async`) in both modes. Async: `prepare` reads the
+/// guest's memory, the future suspends the guest once, the finish writes into its memory and
+/// returns a value; the guest sees both, and the fuel is exactly that of the same function
+/// written as a sync host function with the same cost. Sync: the call traps `host_error`
+/// saying it needs an async call (a sync call has no executor to run the future on).
+#[cfg(feature = "async")]
+pub fn async_host_functions_resume_the_guest_or_are_refused_by_sync_calls(rt: &Target<'_>) {
+    let ty = FuncType::new([ValType::I32], [ValType::I32]);
+    // later(p): reads the byte at p, and after an await writes it + 1 back and returns it + 2.
+    let later = HostFunc::new_async("env", "later", ty.clone(), |cx, args| {
+        let [Value::I32(p)] = args else {
+            return Err(HostError::new("later takes one i32"));
+        };
+        let p = *p as u64;
+        let byte = cx.read_vec(p, 1)?[0];
+        Ok(Box::pin(async move {
+            YieldOnce(false).await;
+            let finish: cage_core::async_api::Finish = Box::new(move |cx| {
+                cx.write(p, &[byte + 1])?;
+                Ok(vec![Value::I32(i32::from(byte) + 2)])
+            });
+            Ok(finish)
+        }))
+    })
+    .with_fuel_cost(50);
+    let now = HostFunc::new("env", "later", ty, |cx, args| {
+        let [Value::I32(p)] = args else {
+            return Err(HostError::new("later takes one i32"));
+        };
+        let p = *p as u64;
+        let byte = cx.read_vec(p, 1)?[0];
+        cx.write(p, &[byte + 1])?;
+        Ok(vec![Value::I32(i32::from(byte) + 2)])
+    })
+    .with_fuel_cost(50);
+    let text = r#"(module (import "env" "later" (func $l (param i32) (result i32)))
+        (memory (export "memory") 1) (data (i32.const 8) "\07")
+        (func (export "go") (result i32 i32)
+          (call $l (i32.const 8)) (i32.load8_u (i32.const 8))))"#;
+    let policy = Policy::default().with_fuel(Some(10_000));
+    let go = || Invocation::call("go", []);
+    let with = |f: &HostFunc| HostFunctions::new().with(f.clone());
+    // The reference: the sync host function on the sync path.
+    let sync_target = Target::new(rt.make, Mode::Sync);
+    let reference = run_with(&sync_target, &policy, &wasm(text), &with(&now), go());
+    assert_eq!(
+        reference.outcome(),
+        Outcome::Returned(vec![Value::I32(9), Value::I32(8)]),
+        "{reference:?}"
+    );
+    let r = run_with(rt, &policy, &wasm(text), &with(&later), go());
+    match rt.mode() {
+        Mode::Sync => {
+            assert_eq!(r.outcome(), Outcome::Trapped(Trap::HostError), "{r:?}");
+            assert!(
+                r.message
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("needs an async call"),
+                "{r:?}"
+            );
+        }
+        Mode::Async => {
+            assert_eq!(r.outcome(), reference.outcome(), "{r:?}");
+            assert_eq!(r.fuel_consumed, reference.fuel_consumed, "{r:?}");
+        }
+    }
 }
 
 /// Tests typed calls on a concrete backend: the same results, fuel and trap classification as
