@@ -607,7 +607,10 @@ impl cage_core::backend::AsyncStore for WasmtimeStore {
             let mut pool_full = PoolFull::new();
             let instance = loop {
                 match self.pre_async.instantiate_async(&mut self.store).await {
-                    Err(e) if pool_full.retry(&e) => self.renew()?,
+                    Err(e) if pool_full.retry(&e) => {
+                        YieldOnce(false).await;
+                        self.renew()?;
+                    }
                     r => break r.map_err(|e| classify(&e))?,
                 }
             };
@@ -661,8 +664,9 @@ const POOL_FULL_RETRY: Duration = Duration::from_millis(5);
 /// empty batch and fails, although the slots come back microseconds later (seen with 1 000
 /// guests made at once on two executor threads: 1–2 refused `limit_exceeded`). So a refusal is
 /// tried again, in a new store (the refused attempt counted an instance against the store's
-/// limit of one: [`WasmtimeStore::renew`]), yielding the thread in between, for at most
-/// [`POOL_FULL_RETRY`]; past that the pool is really full and the refusal stands.
+/// limit of one: [`WasmtimeStore::renew`]), yielding the thread (or, awaited, the executor) in
+/// between, for at most [`POOL_FULL_RETRY`]; past that the pool is really full and the refusal
+/// stands.
 struct PoolFull {
     since: Option<Instant>,
 }
@@ -672,17 +676,35 @@ impl PoolFull {
         PoolFull { since: None }
     }
 
-    /// Whether to try again after `e`.
+    /// Whether to try again after `e` (the caller yields first: the thread, or on the async
+    /// path the executor, see [`YieldOnce`]).
     fn retry(&mut self, e: &wasmtime::Error) -> bool {
         if !e.is::<wasmtime::PoolConcurrencyLimitError>() {
             return false;
         }
         let since = *self.since.get_or_insert_with(Instant::now);
-        if since.elapsed() >= POOL_FULL_RETRY {
-            return false;
+        since.elapsed() < POOL_FULL_RETRY
+    }
+}
+
+/// Pending once (waking its task at once), then ready: lets the executor run other tasks
+/// between two tries of an async instantiation the pool refused.
+#[cfg(feature = "async")]
+struct YieldOnce(bool);
+
+#[cfg(feature = "async")]
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
         }
-        std::thread::yield_now();
-        true
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }
 
@@ -718,7 +740,10 @@ impl CageStore for WasmtimeStore {
         let mut pool_full = PoolFull::new();
         let instance = loop {
             match self.pre.instantiate(&mut self.store) {
-                Err(e) if pool_full.retry(&e) => self.renew()?,
+                Err(e) if pool_full.retry(&e) => {
+                    std::thread::yield_now();
+                    self.renew()?;
+                }
                 r => break r.map_err(|e| classify(&e))?,
             }
         };

@@ -644,13 +644,25 @@ const PREAD_MAX: u64 = 64 << 10;
 /// will move (`want`, or less when less is left of the file) is affordable before any byte is
 /// read, and charged as it moves.
 fn read_file(g: &mut Guest<'_>, fd: u32, ptr: u32, want: u64, at: Option<u64>) -> Res<u64> {
-    let small = want <= CHUNK as u64 && g.can_afford(g.byte_cost(want));
+    // `fd_read` only: `fd_pread` checks only the bytes it reads against guest memory (as
+    // `wasmtime-wasi` does), so it must learn first how many there are.
+    let small = at.is_none() && want <= CHUNK as u64 && g.can_afford(g.byte_cost(want));
     let f = g.wasi()?.fds.file(fd)?;
+    // Decided before either way below, so that both give the same answer: a file not open for
+    // reading is `EBADF`, and a position the OS cannot take (past `i64::MAX`, reachable with
+    // `fd_seek` or `fd_pread`'s offset) `EINVAL`, as the OS's `pread` says to `wasmtime-wasi`.
+    if !f.read {
+        return Err(Errno::Badf.into());
+    }
     let pos = at.unwrap_or(f.position);
+    if i64::try_from(pos).is_err() {
+        return Err(Errno::Inval.into());
+    }
     // A read of one chunk that the guest can pay for in full goes straight to the file (one
-    // `pread`, as `wasmtime-wasi` does; it moves and charges only what the file has). A larger
-    // one, or one the guest cannot pay for in full, first learns what is left of the file, so
-    // that only what can move must be affordable up front (the outcome is the same either way).
+    // `pread`, as `wasmtime-wasi` does; it moves and charges only what the file has; the
+    // whole buffer was checked by `fd_read`). A larger one, or one the guest cannot pay for in
+    // full, or a `pread`, first learns what is left of the file, so that only what can move
+    // must be affordable up front and in bounds (the outcome is the same either way).
     let n = if small {
         want
     } else {
