@@ -297,6 +297,13 @@ impl Wasmtime {
 /// A module compiled by Wasmtime with its imports bound.
 #[derive(Clone)]
 pub struct WasmtimeModule {
+    pres: Arc<Pres>,
+}
+
+/// What a module's stores instantiate, shared by them: each store holds one reference to it
+/// (one atomic count per sandbox, where cloning both `InstancePre`s cost six, on reference
+/// counts every thread making sandboxes of the module touches).
+struct Pres {
     pre: InstancePre<StoreData>,
     /// For async instances (feature `async`): async host functions linked as Wasmtime async
     /// functions (the same as `pre` when the module imports none).
@@ -381,9 +388,11 @@ impl Backend for Wasmtime {
             pre.clone()
         };
         Ok(WasmtimeModule {
-            pre,
-            #[cfg(feature = "async")]
-            pre_async,
+            pres: Arc::new(Pres {
+                pre,
+                #[cfg(feature = "async")]
+                pre_async,
+            }),
         })
     }
 
@@ -476,9 +485,7 @@ impl Backend for Wasmtime {
         Ok(WasmtimeStore {
             _slot: slot,
             store,
-            pre: module.pre.clone(),
-            #[cfg(feature = "async")]
-            pre_async: module.pre_async.clone(),
+            pres: module.pres.clone(),
             instance: None,
             fuel: l.fuel,
             timeout: l.timeout,
@@ -510,10 +517,8 @@ fn configure(store: &mut Store<StoreData>, metered: bool, paced: bool) -> Result
 /// One Wasmtime store with (at most) one instance.
 pub struct WasmtimeStore {
     store: Store<StoreData>,
-    pre: InstancePre<StoreData>,
-    /// What async instantiation instantiates (see [`WasmtimeModule`]).
-    #[cfg(feature = "async")]
-    pre_async: InstancePre<StoreData>,
+    /// What it instantiates, sync or async (see [`WasmtimeModule`]).
+    pres: Arc<Pres>,
     instance: Option<wasmtime::Instance>,
     fuel: Option<u64>,
     timeout: Option<Duration>,
@@ -606,7 +611,7 @@ impl cage_core::backend::AsyncStore for WasmtimeStore {
             }
             let mut pool_full = PoolFull::new();
             let instance = loop {
-                match self.pre_async.instantiate_async(&mut self.store).await {
+                match self.pres.pre_async.instantiate_async(&mut self.store).await {
                     Err(e) if pool_full.retry(&e) => {
                         YieldOnce(false).await;
                         self.renew()?;
@@ -739,7 +744,7 @@ impl CageStore for WasmtimeStore {
         }
         let mut pool_full = PoolFull::new();
         let instance = loop {
-            match self.pre.instantiate(&mut self.store) {
+            match self.pres.pre.instantiate(&mut self.store) {
                 Err(e) if pool_full.retry(&e) => {
                     std::thread::yield_now();
                     self.renew()?;
