@@ -25,9 +25,13 @@
 //! function, run that function's future on the application's executor, then hand its result
 //! back to the guest thread. A spinning guest never holds an executor thread (the OS preempts
 //! its thread), so `limits.yield_interval` does not apply. Wasmer 7.3 has no counterpart to
-//! Wasmtime's fibers that Cage can use: its trap handling keeps the active call's context per
-//! OS thread (two suspended calls cannot interleave on one thread, nor one move to another),
-//! and its `experimental-async` gives `!Send` futures with no fuel or epoch yields. The cost is
+//! Wasmtime's fibers that Cage can use soundly: its `experimental-async` runs each call in a
+//! coroutine that can suspend in an async host function and interleave with others on one
+//! thread, but the signal handler's context (`wasmer-vm`'s `TRAP_HANDLER`) is set when a call
+//! starts and put back only when it ends, not at each resume, so a call resumed after another
+//! started would take a signal trap (Cage's stop checks, out-of-bounds accesses) with the
+//! other's context; its futures are `!Send`; and it has no fuel or epoch yields (docs/rust.md,
+//! "Why two mechanisms"). The cost is
 //! one OS thread per sandbox for its life: thousands of concurrent guests hold thousands of
 //! (mostly idle) threads, each charged to the process budget.
 //!
