@@ -145,8 +145,8 @@ impl<B: Backend> Sandbox<B> {
     pub(super) fn enter(&self) -> Result<(), Error> {
         match self.state {
             Lifecycle::Poisoned => Err(invalid(
-                "this sandbox was poisoned by a panic (of the runtime or a host function); \
-                 make a new one",
+                "this sandbox was poisoned (the runtime or a host function panicked, or an \
+                 async call's future was dropped while it waited on the host); make a new one",
             )),
             Lifecycle::Failed => Err(invalid(
                 "instantiation failed in this sandbox; make a new one",
