@@ -1,7 +1,7 @@
 //! Instance-per-request throughput on 1 thread and on one thread per core: a 1-page memory with
 //! a data segment, a new sandbox, instantiation, a typed call and drop per request; on one
-//! thread per core both with one shared runtime and with a runtime per thread (its own engine,
-//! pool and caches). Rounds alternate the three, so each round's ratios share its machine
+//! thread per core both with one shared runtime and with `cage::runtime_sharded` (a runtime per
+//! thread behind the same API: its own engine, pool and caches). Rounds alternate the three, so each round's ratios share its machine
 //! conditions; prints every round and the medians with their range.
 //!
 //! `PER_THREAD=N cargo run --release -p cage-bench --example scaling -- [RUNTIME|all]
@@ -60,7 +60,14 @@ fn main() {
         .filter(|n| only.as_deref().is_none_or(|o| o == n.as_str()))
     {
         let shared = compile(name);
-        let shards: Vec<_> = (0..cores).map(|_| compile(name)).collect();
+        // `cage::runtime_sharded`: a runtime per thread behind the same API.
+        let sharded_rt = cage::runtime_sharded(name, &policy, cores).unwrap();
+        let sharded_module = {
+            let checked =
+                cage::prepare(sharded_rt.as_ref(), &bytes, &host, &Invocation::Instantiate)
+                    .unwrap();
+            sharded_rt.compile_dyn(&checked, &host).unwrap()
+        };
         let rate = |modules: &[&dyn DynModule]| {
             let start = Instant::now();
             std::thread::scope(|s| {
@@ -74,10 +81,9 @@ fn main() {
         for round in 0..rounds {
             let one = rate(&[shared.as_ref()]);
             let many = rate(&vec![shared.as_ref(); cores]);
-            let per: Vec<&dyn DynModule> = shards.iter().map(AsRef::as_ref).collect();
-            let sharded = rate(&per);
+            let sharded = rate(&vec![sharded_module.as_ref(); cores]);
             println!(
-                "{name} round {round}: 1 thread {one:.0}/s; {cores} threads, one runtime {many:.0}/s ({:.2}×), a runtime per thread {sharded:.0}/s ({:.2}×)",
+                "{name} round {round}: 1 thread {one:.0}/s; {cores} threads, one runtime {many:.0}/s ({:.2}×), sharded {sharded:.0}/s ({:.2}×)",
                 many / one,
                 sharded / one
             );
@@ -85,7 +91,7 @@ fn main() {
             sharded_x.push(sharded / one);
         }
         println!(
-            "{name}: {cores} threads ÷ 1, one runtime {}, a runtime per thread {}",
+            "{name}: {cores} threads ÷ 1, one runtime {}, sharded (a runtime per thread) {}",
             median_range(shared_x),
             median_range(sharded_x)
         );

@@ -61,6 +61,7 @@ pub use cage_core::{Observed, run_observed};
 pub use cage_core::{
     ProcessBudget, ProcessUsage, process_budget, process_usage, set_process_budget,
 };
+pub use cage_core::{ShardedRuntime, shard_policies};
 pub use cage_core::{budget, cache, cost, module, policy, provider, telemetry};
 pub use cage_core::{enable_metrics, metrics_enabled};
 /// WASI preview 1 (the `cage-wasi` crate): every runtime this crate makes provides it.
@@ -273,6 +274,26 @@ fn is_compiled_in(name: RuntimeName) -> bool {
 /// refuses the policy or cannot start.
 pub fn runtime(name: &str, policy: &Policy) -> Result<Box<dyn DynRuntime>, RuntimeError> {
     runtime_named(name.parse()?, policy)
+}
+
+/// [`runtime_named`] sharded by thread: `shards` runtimes of `policy` (each with its share of
+/// `max_instances`) behind one [`DynRuntime`], each thread making its sandboxes on its own
+/// shard (a thread whose shard is full uses another). For instance-per-request servers on
+/// several threads: one runtime's shared state is what their instantiations contend on. Every
+/// module is compiled once per shard. See [`ShardedRuntime`] and docs/many-tenants.md.
+///
+/// # Errors
+/// As [`runtime`].
+pub fn runtime_sharded(
+    name: RuntimeName,
+    policy: &Policy,
+    shards: usize,
+) -> Result<Box<dyn DynRuntime>, RuntimeError> {
+    let runtimes = shard_policies(policy, shards)
+        .iter()
+        .map(|p| runtime_named(name, p))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Box::new(ShardedRuntime::new(runtimes, policy.clone())?))
 }
 
 /// [`runtime`] for a parsed name.

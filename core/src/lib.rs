@@ -88,7 +88,10 @@ pub use report::{CacheResult, Report};
 pub use run::{Invocation, Observed, on_guest_thread, prepare, run, run_observed};
 #[cfg(feature = "async")]
 pub use runtime::DynAsyncSandbox;
-pub use runtime::{DynModule, DynRuntime, DynSandbox, Func, Module, Runtime, Sandbox, TypedFunc};
+pub use runtime::{
+    DynModule, DynRuntime, DynSandbox, Func, Module, Runtime, Sandbox, ShardedRuntime, TypedFunc,
+    shard_policies,
+};
 pub use state::{Extensions, HostState};
 pub use telemetry::{enable_metrics, metrics_enabled};
 pub use typed::{WasmParams, WasmResults, WasmTy};

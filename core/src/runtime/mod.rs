@@ -15,12 +15,14 @@
 mod asynchronous;
 mod dynamic;
 mod sandbox;
+mod sharded;
 
 #[cfg(feature = "async")]
 pub use dynamic::DynAsyncSandbox;
 pub use dynamic::{DynModule, DynRuntime, DynSandbox};
 use sandbox::{FuelBook, Lifecycle};
 pub use sandbox::{Func, Sandbox, TypedFunc};
+pub use sharded::{ShardedRuntime, shard_policies};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU32, Ordering};
