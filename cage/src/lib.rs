@@ -280,7 +280,11 @@ pub fn runtime(name: &str, policy: &Policy) -> Result<Box<dyn DynRuntime>, Runti
 /// `max_instances`) behind one [`DynRuntime`], each thread making its sandboxes on its own
 /// shard (a thread whose shard is full uses another). For instance-per-request servers on
 /// several threads: one runtime's shared state is what their instantiations contend on. Every
-/// module is compiled once per shard. See [`ShardedRuntime`] and docs/many-tenants.md.
+/// module is compiled once per shard, and each shard has its own caches (the memory cache's
+/// capacity is per shard), pool, deadline thread and WASI provider. `shards` is capped at
+/// `max_instances`. Threads are numbered as they first make a sandbox and take the shards in
+/// turn, so a thread per request spreads its requests round-robin. See [`ShardedRuntime`] and
+/// docs/many-tenants.md.
 ///
 /// # Errors
 /// As [`runtime`].

@@ -46,7 +46,7 @@ fn the_cap_holds_for_the_whole_and_full_shards_lend_to_others() {
             sb.stats().fuel_consumed
         };
         cage::on_guest_thread(&policy, || {
-            // One thread takes all five slots: its shard's three, then the other's two.
+            // One thread takes all five slots: its own shard's, then the other's.
             let mut live: Vec<_> = (0..5)
                 .map(|i| {
                     let mut sb = module
@@ -78,5 +78,70 @@ fn the_cap_holds_for_the_whole_and_full_shards_lend_to_others() {
         .unwrap();
         // Both shards compiled the module: two cache misses.
         assert_eq!(rt.cache_stats().misses, 2, "{name}");
+    }
+}
+
+/// Both shards (max_instances 2: one slot each, so one thread's two sandboxes are on both)
+/// make, instantiate and call a sandbox.
+fn on_both_shards(module: &dyn cage::DynModule, what: &str) {
+    let mut a = module.sandbox().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut b = module.sandbox().unwrap_or_else(|e| panic!("{what}: {e}"));
+    for sb in [&mut a, &mut b] {
+        sb.instantiate().unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            sb.call("run", &[Value::I32(1)]).unwrap(),
+            [Value::I32(43)],
+            "{what}"
+        );
+    }
+}
+
+/// A module compiled again (each shard's memory cache answers), or found in a warm disk cache,
+/// is used by each shard with its own code: a shard never takes another's (on Wasmtime that
+/// failed as a cross-engine instantiation; on Wasmer every shard ran on the first one's engine).
+#[test]
+fn every_shard_uses_its_own_code_from_memory_and_disk_caches() {
+    let bytes = wat::parse_str(GUEST).unwrap();
+    let host = HostFunctions::new();
+    for name in cage::available_runtimes() {
+        let mut policy = Policy::default();
+        policy.limits.max_instances = 2;
+        let dir = tempfile::tempdir().unwrap();
+        let key = [7u8; 32];
+        let make = || {
+            let rt = cage::runtime_sharded(name, &policy, 2).unwrap();
+            rt.set_disk_cache(Some(
+                cage::DiskCache::open(dir.path().join("cache"), cage::HmacKey::from_bytes(key))
+                    .unwrap(),
+            ));
+            rt
+        };
+        cage::on_guest_thread(&policy, || {
+            let rt = make();
+            on_both_shards(rt.compile(&bytes, &host).unwrap().as_ref(), "first compile");
+            on_both_shards(rt.compile(&bytes, &host).unwrap().as_ref(), "memory cache");
+            for _ in 0..2 {
+                let r = cage::run(
+                    rt.as_ref(),
+                    &bytes,
+                    &host,
+                    &cage::Invocation::call("run", [Value::I32(1)]),
+                );
+                assert_eq!(
+                    r.outcome(),
+                    cage::Outcome::Returned(vec![Value::I32(43)]),
+                    "{r:?}"
+                );
+            }
+            // A new sharded runtime over the warm disk cache.
+            let warm = make();
+            on_both_shards(warm.compile(&bytes, &host).unwrap().as_ref(), "disk cache");
+            assert!(
+                warm.cache_stats().disk_hits >= 1,
+                "{name}: {:?}",
+                warm.cache_stats()
+            );
+        })
+        .unwrap();
     }
 }

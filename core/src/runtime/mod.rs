@@ -56,13 +56,20 @@ impl LiveSandboxes {
                 (n < max).then_some(n + 1)
             })
             .map_err(|n| {
-                Error::reject(
-                    Rejection::LimitExceeded,
-                    format!("{n} sandboxes are alive, limits.max_instances = {max}"),
-                )
+                Error::reject(Rejection::LimitExceeded, format!("{n} {LIVE_CAP} = {max}"))
             })?;
         Ok(LiveSlot(self.0.clone()))
     }
+}
+
+/// The words of the live-sandbox cap's refusal ([`LiveSandboxes::acquire`]).
+const LIVE_CAP: &str = "sandboxes are alive, limits.max_instances";
+
+/// Whether `e` is the live-sandbox cap's refusal (not the process budget's, nor a pool's):
+/// the one a `ShardedRuntime` answers by trying another shard.
+pub(crate) fn is_live_cap(e: &Error) -> bool {
+    e.as_rejection() == Some(Rejection::LimitExceeded)
+        && e.message().is_some_and(|m| m.contains(LIVE_CAP))
 }
 
 impl Drop for LiveSlot {
@@ -77,13 +84,22 @@ impl Drop for LiveSlot {
 struct Preloaded<C> {
     key: CacheKey,
     code: Option<Charged<C>>,
+    /// The runtime whose caches answered ([`Inner::id`]): code is only ever used by the
+    /// runtime (engine) that made it, even when another runtime's cache key is the same (the
+    /// shards of a `ShardedRuntime`, two runtimes of one policy).
+    runtime: u64,
 }
 
 /// Compiled code with its share of the process budget ([`Backend::code_cost`]): the share is
 /// given back when the last module, sandbox or cache entry holding the code is dropped.
 type Charged<C> = (C, Arc<crate::budget::Reservation>);
 
+/// Numbers runtimes for [`Preloaded::runtime`].
+static NEXT_RUNTIME: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 struct Inner<B: Backend> {
+    /// Unique in the process.
+    id: u64,
     backend: B,
     live: LiveSandboxes,
     /// Compiled code and the checked module it came from, by cache key.
@@ -127,6 +143,7 @@ impl<B: Backend> Runtime<B> {
     pub(crate) fn from_backend(backend: B) -> Self {
         Runtime {
             inner: Arc::new(Inner {
+                id: NEXT_RUNTIME.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 backend,
                 live: LiveSandboxes::default(),
                 memory_cache: MemoryCache::new(crate::cache::DEFAULT_MEMORY_ENTRIES),
@@ -190,7 +207,14 @@ impl<B: Backend> Runtime<B> {
         if let Some((code, checked)) = self.inner.memory_cache.get(&key) {
             count(Event::MemoryHit);
             let code = Some(code);
-            return Ok(checked.with_preloaded(Arc::new(Preloaded { key, code }), true));
+            return Ok(checked.with_preloaded(
+                Arc::new(Preloaded {
+                    key,
+                    code,
+                    runtime: self.inner.id,
+                }),
+                true,
+            ));
         }
         if let Some(code) = self.load(&key) {
             let checked = check_scan(&binary, policy, Some(sha256), Bodies::Proven)?;
@@ -203,14 +227,35 @@ impl<B: Backend> Runtime<B> {
                     .memory_cache
                     .insert(key, (code.clone(), checked.clone()));
                 let code = Some(code);
-                return Ok(checked.with_preloaded(Arc::new(Preloaded { key, code }), true));
+                return Ok(checked.with_preloaded(
+                    Arc::new(Preloaded {
+                        key,
+                        code,
+                        runtime: self.inner.id,
+                    }),
+                    true,
+                ));
             }
             let code: Option<Charged<B::Code>> = None;
-            return Ok(checked.with_preloaded(Arc::new(Preloaded { key, code }), false));
+            return Ok(checked.with_preloaded(
+                Arc::new(Preloaded {
+                    key,
+                    code,
+                    runtime: self.inner.id,
+                }),
+                false,
+            ));
         }
         let checked = check_scan(&binary, policy, Some(sha256), Bodies::Validate)?;
         let code: Option<Charged<B::Code>> = None;
-        Ok(checked.with_preloaded(Arc::new(Preloaded { key, code }), false))
+        Ok(checked.with_preloaded(
+            Arc::new(Preloaded {
+                key,
+                code,
+                runtime: self.inner.id,
+            }),
+            false,
+        ))
     }
 
     /// Compiles a module core has already checked (under this runtime's policy).
@@ -227,7 +272,7 @@ impl<B: Backend> Runtime<B> {
         let preloaded = checked
             .preloaded()
             .and_then(|p| p.downcast_ref::<Preloaded<B::Code>>())
-            .filter(|p| p.key == key);
+            .filter(|p| p.key == key && p.runtime == self.inner.id);
         let code = match preloaded {
             // Found by `check` (and counted there): this runtime compiled it before, so it is
             // supported.

@@ -176,19 +176,25 @@ struct ShardedModule {
 
 impl ShardedModule {
     /// `make` on this thread's shard, else (its share of `max_instances` taken) on the next
-    /// shards in turn: the last refusal when all are full.
+    /// shards in turn, twice round (a slot freed meanwhile on a shard already tried is found);
+    /// refused `limit_exceeded` for the whole cap when all are full. Any other failure (the
+    /// process budget's refusal included) is the answer at once.
     fn on_a_shard<T>(&self, make: impl Fn(&dyn DynModule) -> Result<T, Error>) -> Result<T, Error> {
         let k = self.modules.len();
         let first = thread_number() % k;
-        let mut refused = None;
-        for i in 0..k {
+        for i in 0..2 * k {
             match make(self.modules[(first + i) % k].as_ref()) {
-                Err(e) if e.as_rejection() == Some(Rejection::LimitExceeded) => refused = Some(e),
+                Err(e) if super::is_live_cap(&e) => {}
                 other => return other,
             }
         }
-        Err(refused
-            .unwrap_or_else(|| Error::reject(Rejection::LimitExceeded, "every shard is full")))
+        Err(Error::reject(
+            Rejection::LimitExceeded,
+            format!(
+                "every shard is full: limits.max_instances = {} sandboxes are alive",
+                self.policy.limits.max_instances
+            ),
+        ))
     }
 }
 
