@@ -613,7 +613,7 @@ impl cage_core::backend::AsyncStore for WasmtimeStore {
             let instance = loop {
                 match self.pres.pre_async.instantiate_async(&mut self.store).await {
                     Err(e) if pool_full.retry(&e) => {
-                        YieldOnce(false).await;
+                        cage_core::async_api::yield_now().await;
                         self.renew()?;
                     }
                     r => break r.map_err(|e| classify(&e))?,
@@ -682,34 +682,13 @@ impl PoolFull {
     }
 
     /// Whether to try again after `e` (the caller yields first: the thread, or on the async
-    /// path the executor, see [`YieldOnce`]).
+    /// path the executor, `cage_core::async_api::yield_now`).
     fn retry(&mut self, e: &wasmtime::Error) -> bool {
         if !e.is::<wasmtime::PoolConcurrencyLimitError>() {
             return false;
         }
         let since = *self.since.get_or_insert_with(Instant::now);
         since.elapsed() < POOL_FULL_RETRY
-    }
-}
-
-/// Pending once (waking its task at once), then ready: lets the executor run other tasks
-/// between two tries of an async instantiation the pool refused.
-#[cfg(feature = "async")]
-struct YieldOnce(bool);
-
-#[cfg(feature = "async")]
-impl std::future::Future for YieldOnce {
-    type Output = ();
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if self.0 {
-            return std::task::Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
     }
 }
 

@@ -1414,27 +1414,6 @@ pub fn wasi_calls_cost_the_documented_fuel(rt: &Target<'_>) {
     );
 }
 
-/// A future that is pending once (waking its task at once), then ready: the guest really
-/// suspends in an async host function.
-#[cfg(feature = "async")]
-struct YieldOnce(bool);
-
-#[cfg(feature = "async")]
-impl std::future::Future for YieldOnce {
-    type Output = ();
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<()> {
-        if self.0 {
-            return std::task::Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    }
-}
-
 /// Tests async host functions (`HostFunc::new_async`) in both modes. Async: `prepare` reads the
 /// guest's memory, the future suspends the guest once, the finish writes into its memory and
 /// returns a value; the guest sees both, and the fuel is exactly that of the same function
@@ -1451,7 +1430,8 @@ pub fn async_host_functions_resume_the_guest_or_are_refused_by_sync_calls(rt: &T
         let p = *p as u64;
         let byte = cx.read_vec(p, 1)?[0];
         Ok(Box::pin(async move {
-            YieldOnce(false).await;
+            // The guest really suspends in the async host function.
+            cage_core::async_api::yield_now().await;
             let finish: cage_core::async_api::Finish = Box::new(move |cx| {
                 cx.write(p, &[byte + 1])?;
                 Ok(vec![Value::I32(i32::from(byte) + 2)])

@@ -121,6 +121,27 @@ impl HostFunc {
     }
 }
 
+/// A future that is pending once, waking its task at once, then ready: lets the executor run
+/// its other tasks before the awaiting one goes on (tokio's `yield_now`, without tokio).
+pub fn yield_now() -> impl Future<Output = ()> + Send {
+    struct YieldNow(bool);
+    impl Future for YieldNow {
+        type Output = ();
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            if self.0 {
+                return std::task::Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+    YieldNow(false)
+}
+
 /// A host future, where its result goes (the guest thread waits on the other end), and a token
 /// that resolves (cancelled) as soon as the guest stops waiting (its deadline passed).
 type Pending = (

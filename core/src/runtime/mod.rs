@@ -206,15 +206,7 @@ impl<B: Backend> Runtime<B> {
         let count = |e| self.inner.cache_counters.count(e);
         if let Some((code, checked)) = self.inner.memory_cache.get(&key) {
             count(Event::MemoryHit);
-            let code = Some(code);
-            return Ok(checked.with_preloaded(
-                Arc::new(Preloaded {
-                    key,
-                    code,
-                    runtime: self.inner.id,
-                }),
-                true,
-            ));
+            return Ok(self.preloaded(checked, key, Some(code), true));
         }
         if let Some(code) = self.load(&key) {
             let checked = check_scan(&binary, policy, Some(sha256), Bodies::Proven)?;
@@ -226,36 +218,28 @@ impl<B: Backend> Runtime<B> {
                 self.inner
                     .memory_cache
                     .insert(key, (code.clone(), checked.clone()));
-                let code = Some(code);
-                return Ok(checked.with_preloaded(
-                    Arc::new(Preloaded {
-                        key,
-                        code,
-                        runtime: self.inner.id,
-                    }),
-                    true,
-                ));
+                return Ok(self.preloaded(checked, key, Some(code), true));
             }
-            let code: Option<Charged<B::Code>> = None;
-            return Ok(checked.with_preloaded(
-                Arc::new(Preloaded {
-                    key,
-                    code,
-                    runtime: self.inner.id,
-                }),
-                false,
-            ));
+            return Ok(self.preloaded(checked, key, None, false));
         }
         let checked = check_scan(&binary, policy, Some(sha256), Bodies::Validate)?;
-        let code: Option<Charged<B::Code>> = None;
-        Ok(checked.with_preloaded(
-            Arc::new(Preloaded {
-                key,
-                code,
-                runtime: self.inner.id,
-            }),
-            false,
-        ))
+        Ok(self.preloaded(checked, key, None, false))
+    }
+
+    /// `checked` carrying what this runtime's caches had for it (`hit`: code was found).
+    fn preloaded(
+        &self,
+        checked: CheckedModule,
+        key: CacheKey,
+        code: Option<Charged<B::Code>>,
+        hit: bool,
+    ) -> CheckedModule {
+        let p = Preloaded {
+            key,
+            code,
+            runtime: self.inner.id,
+        };
+        checked.with_preloaded(Arc::new(p), hit)
     }
 
     /// Compiles a module core has already checked (under this runtime's policy).
