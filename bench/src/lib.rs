@@ -153,6 +153,20 @@ pub fn workloads() -> Vec<Workload> {
         cache: CacheUse::Cold,
         threads: 1,
     };
+    // `async/many-guests`: one batch of guests per iteration (`arg` guests).
+    let batch = |name, about| Workload {
+        name,
+        group: Group::Async,
+        about,
+        source: Source::Wat(many_guests::GUEST_WAT),
+        arg: many_guests::GUESTS as i32,
+        expect: 0,
+        native: None,
+        path: CallPath::Name,
+        typed_host: false,
+        cache: CacheUse::Cold,
+        threads: many_guests::THREADS,
+    };
     vec![
         Workload {
             name: "small",
@@ -351,32 +365,14 @@ pub fn workloads() -> Vec<Workload> {
             INDIRECT_N,
             indirect,
         ),
-        Workload {
-            name: "many-guests",
-            group: Group::Async,
-            about: "10 000 guests at once on 2 tokio threads (1 000 with --quick): ~1 ms compute, await a host fn sleeping 10 ms (AsyncSandbox, HostFunc::new_async), ~1 ms; one batch per iteration, ideal 10.01 s (1.01 s)",
-            source: Source::Wat(many_guests::GUEST_WAT),
-            arg: many_guests::GUESTS as i32,
-            expect: 0,
-            native: None,
-            path: CallPath::Name,
-            typed_host: false,
-            cache: CacheUse::Cold,
-            threads: many_guests::THREADS,
-        },
-        Workload {
-            name: "many-guests/spawn-blocking",
-            group: Group::Async,
-            about: "async/many-guests through the sync API on spawn_blocking (the host fn sleeps its thread)",
-            source: Source::Wat(many_guests::GUEST_WAT),
-            arg: many_guests::GUESTS as i32,
-            expect: 0,
-            native: None,
-            path: CallPath::Name,
-            typed_host: false,
-            cache: CacheUse::Cold,
-            threads: many_guests::THREADS,
-        },
+        batch(
+            "many-guests",
+            "10 000 guests at once on 2 tokio threads (1 000 with --quick): ~1 ms compute, await a host fn sleeping 10 ms (AsyncSandbox, HostFunc::new_async), ~1 ms; one batch per iteration, ideal 10.01 s (1.01 s)",
+        ),
+        batch(
+            "many-guests/spawn-blocking",
+            "async/many-guests through the sync API on spawn_blocking (the host fn sleeps its thread)",
+        ),
     ]
 }
 
