@@ -60,6 +60,9 @@ pub struct Finding {
     pub fix: String,
 }
 
+/// The most descriptors one sandbox may hold before the audit says so.
+const MANY_OPEN_FILES: u32 = 1_024;
+
 /// The host's physical memory, if known.
 fn host_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -202,7 +205,9 @@ pub fn audit_with_memory(policy: &Policy, memory: Option<u64>) -> Vec<Finding> {
         );
     }
     let w = &policy.wasi;
-    if l.max_open_files > 4_096 {
+    // Above a thousand: the `permissive` preset's 4 096 is flagged, `default` (256) and `strict`
+    // (64) are not; a few such sandboxes hold a typical `RLIMIT_NOFILE` (1 024 soft on Linux).
+    if l.max_open_files > MANY_OPEN_FILES {
         add(
             Severity::Low,
             "limits.max_open_files",
@@ -317,6 +322,48 @@ mod tests {
         assert!(
             strict.iter().all(|x| x.severity <= Severity::Low),
             "{strict:?}"
+        );
+    }
+
+    /// The four keys that bound the host resources a WASI guest uses: each is named by a finding
+    /// under `permissive` with a read-write directory, and none under `default` or `strict`.
+    #[test]
+    fn wasi_resource_limits_are_audited() {
+        const KEYS: [&str; 4] = [
+            "limits.max_open_files",
+            "limits.max_disk_write",
+            "limits.max_files_created",
+            "limits.max_io_per_call",
+        ];
+        let rw = crate::policy::Dir {
+            host: "/tmp/scratch".into(),
+            guest: "/scratch".into(),
+            mode: DirMode::Rw,
+        };
+        let with_rw = |preset: Preset| {
+            let mut p = preset.policy();
+            p.wasi.dirs.push(rw.clone());
+            audit_with_memory(&p, Some(8 << 30))
+        };
+        let permissive = with_rw(Preset::Permissive);
+        for key in KEYS {
+            let f = permissive.iter().find(|f| f.key == key);
+            let f = f.unwrap_or_else(|| panic!("no finding names {key}: {permissive:?}"));
+            assert!(f.severity >= Severity::Low && !f.fix.is_empty(), "{f:?}");
+        }
+        for preset in [Preset::Default, Preset::Strict] {
+            let f = with_rw(preset);
+            assert!(
+                f.iter().all(|f| !KEYS.contains(&f.key.as_str())),
+                "{preset:?}: {f:?}"
+            );
+        }
+        // Without a read-write directory nothing can be written or created: those two are quiet.
+        let ro = audit_with_memory(&Preset::Permissive.policy(), Some(8 << 30));
+        assert!(ro.iter().any(|f| f.key == KEYS[0]) && ro.iter().any(|f| f.key == KEYS[3]));
+        assert!(
+            ro.iter().all(|f| f.key != KEYS[1] && f.key != KEYS[2]),
+            "{ro:?}"
         );
     }
 }
