@@ -6,7 +6,7 @@
 //! under a read-only preopen. Where Cage decides differently it says so: directory entries are
 //! listed in name order and inode numbers are small per-sandbox numbers (both so that a guest
 //! observes exactly the same thing on every runtime, whatever the host's directory order and
-//! inode numbers), and CPU-time clocks are `EINVAL`.
+//! inode numbers). CPU-time clocks are `EBADF`, as in the reference.
 //!
 //! Why one file over 800 lines: it is one concern, the body of each WASI preview-1 function
 //! (about 45 short functions in the witx order, each reading its arguments, paying, acting,
