@@ -111,8 +111,23 @@ fn one_tenant_exhausting_its_files_leaves_the_others_working() {
             b.instantiate().unwrap();
             let held = cage::process_usage().descriptors;
 
-            // Tenant A takes everything it may: descriptors, disk, creations.
+            // Tenant A takes everything it may: disk, creations, then descriptors.
             assert_eq!(call(&mut a, "touch"), (0, 2), "{name}");
+            assert_eq!(
+                call(&mut a, "write_loop"),
+                (ENOSPC, 64 - 1),
+                "{name}: after the 3 bytes of file.txt, 15 writes of 4 KiB fit the 64 KiB quota, \
+                 the 16th is cut short to the 4 093 bytes left (3 KiB in whole KiB), the 17th \
+                 fails with ENOSPC"
+            );
+            assert_eq!(
+                std::fs::metadata(a_dir.path().join("out")).unwrap().len(),
+                64 * 1024 - 3,
+                "{name}: the quota counts bytes, not writes"
+            );
+            // file.txt and out were created: 8 more of its 10 creations.
+            assert_eq!(call(&mut a, "create_loop"), (EDQUOT, 8), "{name}");
+            assert!(std::fs::metadata(a_dir.path().join("d0008")).is_err());
             // stdio (3) and the preopen (1) are held: 12 opens, then EMFILE.
             assert_eq!(call(&mut a, "open_loop"), (EMFILE, 12), "{name}");
             assert_eq!(
@@ -123,28 +138,26 @@ fn one_tenant_exhausting_its_files_leaves_the_others_working() {
             // Its descriptors are all taken: even a write needs one.
             assert_eq!(call(&mut a, "write_loop"), (EMFILE, 0), "{name}");
 
-            // Tenant B, meanwhile, opens, creates and writes, up to its own limits.
+            // Tenant B, with A exhausted and still holding its files, opens, creates and
+            // writes, up to its own limits: the whole of its quota, its creations and its
+            // descriptors.
             assert_eq!(call(&mut b, "touch"), (0, 2), "{name}");
-            let (errno, kib) = call(&mut b, "write_loop");
-            assert_eq!(
-                (errno, kib),
-                (ENOSPC, 64 - 1),
-                "{name}: after the 3 bytes of file.txt, 15 writes of 4 KiB fit the 64 KiB quota, \
-                 the 16th is cut short to the 4 093 bytes left (3 KiB in whole KiB), the 17th \
-                 fails with ENOSPC"
-            );
-            assert_eq!(call(&mut b, "create_loop"), (EDQUOT, 8), "{name}");
+            assert_eq!(call(&mut b, "write_loop"), (ENOSPC, 64 - 1), "{name}");
             assert_eq!(
                 std::fs::metadata(b_dir.path().join("out")).unwrap().len(),
                 64 * 1024 - 3,
-                "{name}: the quota counts bytes, not writes"
+                "{name}"
             );
-            assert!(std::fs::metadata(b_dir.path().join("d0008")).is_err());
+            assert_eq!(call(&mut b, "create_loop"), (EDQUOT, 8), "{name}");
+            assert_eq!(call(&mut b, "open_loop"), (EMFILE, 12), "{name}");
+            assert_eq!(cage::process_usage().descriptors, held + 24, "{name}");
 
-            // Dropping A closes its files and gives their descriptors back to the process.
+            // Dropping a sandbox closes its files and gives their descriptors (its preopen's
+            // too) back to the process.
             drop(a);
-            assert_eq!(cage::process_usage().descriptors, held - 1, "{name}");
+            assert_eq!(cage::process_usage().descriptors, held + 12 - 1, "{name}");
             drop(b);
+            assert_eq!(cage::process_usage().descriptors, held - 2, "{name}");
         })
         .unwrap();
     }
