@@ -672,6 +672,67 @@ fn static_limits_are_listed_at_once_and_raised_from_the_command_line() {
         .collect();
     assert_eq!(keys, ["max_module_size", "max_data_segments"], "{v}");
     assert_eq!(v["limits_exceeded"][1]["module"], 30_001);
+    assert_eq!(v["verdict"]["accepted"], false, "{v}");
+    assert_eq!(v["verdict"]["error"], "limit_exceeded", "{v}");
+    let inspect_with = |limits: &[&str]| {
+        let mut args = vec!["inspect", "--json"];
+        for l in limits {
+            args.extend(["--limit", l]);
+        }
+        args.push(big);
+        let out = cage(&args);
+        let status = out.status.code();
+        (status, json(&out))
+    };
+    // inspect takes --limit as run does: with both raised the module passes, on every runtime.
+    let (status, v) = inspect_with(&["max_module_size=64MiB", "max_data_segments=40000"]);
+    assert_eq!(status, Some(0), "{v}");
+    assert_eq!(v["limits_exceeded"], serde_json::json!([]), "{v}");
+    assert_eq!(v["verdict"]["accepted"], true, "{v}");
+    for rt in cage::available_runtimes() {
+        assert_eq!(v["runtimes"][rt.as_str()]["accepted"], true, "{rt}: {v}");
+    }
+    // Each --limit raises its own key only: the other is still listed, and named in the verdict.
+    for (raised, left, flag) in [
+        (
+            "max_module_size=64MiB",
+            "max_data_segments",
+            "--limit max_data_segments=30001",
+        ),
+        (
+            "max_data_segments=40000",
+            "max_module_size",
+            "--limit max_module_size=34MiB",
+        ),
+    ] {
+        let (status, v) = inspect_with(&[raised]);
+        assert_eq!(status, Some(65), "{raised}: {v}");
+        let keys: Vec<&str> = v["limits_exceeded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, [left], "{raised}: {v}");
+        let m = v["verdict"]["message"].as_str().unwrap();
+        assert!(m.contains(flag), "{raised}: {m}");
+        assert!(!m.contains(raised.split('=').next().unwrap()), "{m}");
+    }
+    // The text form of inspect agrees: accepted with the limits raised.
+    let out = cage(&[
+        "inspect",
+        "--limit",
+        "max_module_size=64MiB",
+        "--limit",
+        "max_data_segments=40000",
+        big,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("verdict   accepted"),
+        "{}",
+        stdout(&out)
+    );
     // Raised from the command line, it runs.
     let out = cage(&[
         "run",

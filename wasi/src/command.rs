@@ -2,7 +2,7 @@
 //! captured output.
 
 use cage_core::backend::Backend;
-use cage_core::{DynModule, Error, Module, Output, Stats};
+use cage_core::{DynModule, Error, Module, ModuleInfo, Output, Rejection, Stats};
 
 /// What a WASI command did: its exit status, what it wrote, and the sandbox's counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +53,7 @@ impl<B: Backend> WasiCommand for Module<B> {
 
 impl WasiCommand for dyn DynModule + '_ {
     fn run_command(&self) -> Result<CommandOutput, Error> {
+        check_start(self.info())?;
         let mut sandbox = self.sandbox()?;
         let result = sandbox
             .instantiate()
@@ -67,5 +68,33 @@ impl WasiCommand for dyn DynModule + '_ {
             output: sandbox.take_output(),
             stats: sandbox.stats(),
         })
+    }
+}
+
+/// Refuses a module that is not a WASI command before any of its code runs: `_start` must be an
+/// exported function that takes no arguments. `cage::run` checks the same for
+/// `Invocation::Command`, in the same words; checked only by calling `_start`, a module without
+/// one would first be instantiated, running its start function, whose exit was taken for the
+/// command's exit status.
+fn check_start(info: &ModuleInfo) -> Result<(), Error> {
+    let refuse = |m: String| Err(Error::reject(Rejection::InvalidInvocation, m));
+    match info.export_func("_start") {
+        None => {
+            let funcs: Vec<&str> = info
+                .exports
+                .iter()
+                .filter(|e| e.ty.kind() == "func")
+                .map(|e| e.name.as_str())
+                .collect();
+            refuse(format!(
+                "no exported function `_start` (exported functions: {})",
+                funcs.join(", ")
+            ))
+        }
+        Some(ty) if !ty.params.is_empty() => {
+            let params: Vec<String> = ty.params.iter().map(ToString::to_string).collect();
+            refuse(format!("`_start` takes ({}), got ()", params.join(", ")))
+        }
+        Some(_) => Ok(()),
     }
 }
