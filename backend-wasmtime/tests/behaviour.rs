@@ -1,5 +1,6 @@
-//! The Wasmtime backend proves itself: core's behaviour suite and the conformance corpus on
-//! `wasmtime` alone (`cargo test -p cage-wasmtime`), without the `cage` facade.
+//! The Wasmtime backend proves itself: the behaviour suite (`cage-behaviour`) and the
+//! conformance corpus on `wasmtime` alone (`cargo test -p cage-wasmtime`), without the `cage`
+//! facade.
 
 use cage_behaviour::{self as behaviour, Mode, Target};
 use cage_core::{DynRuntime, Error, Policy, RuntimeName};
@@ -46,26 +47,10 @@ fn main() {
             }
         },
     ));
-    trials.extend(corpus_trials());
+    // Every corpus case on `wasmtime` (cases whose proposals the backend's capabilities exclude
+    // are skipped by those capabilities).
+    for (test, run) in cage_conformance::backend_tests::corpus_checks(RuntimeName::Wasmtime, make) {
+        trials.push(Trial::test(test, move || run().map_err(Failed::from)));
+    }
     libtest_mimic::run(&args, trials).exit();
-}
-
-/// Every corpus case on `wasmtime`: its expected outcome (cases whose proposals the backend's
-/// capabilities exclude are skipped by those capabilities).
-fn corpus_trials() -> Vec<Trial> {
-    let factory = |_: RuntimeName, p: &Policy| make(p).map_err(|e| e.to_string());
-    let cases = cage_conformance::load_cases(&cage_conformance::corpus_dir())
-        .unwrap_or_else(|e| panic!("cannot load the corpus: {e}"));
-    cases
-        .into_iter()
-        .map(|case| {
-            Trial::test(format!("corpus::{}::wasmtime", case.name), move || {
-                let r = cage_conformance::run_case(&case, &[RuntimeName::Wasmtime], &factory);
-                match &r.verdicts[0].1 {
-                    cage_conformance::Verdict::Fail(why) => Err(Failed::from(why.as_str())),
-                    _ => Ok(()),
-                }
-            })
-        })
-        .collect()
 }

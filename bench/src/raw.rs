@@ -13,7 +13,9 @@ pub(super) fn prepare(case: &Case, name: &str, run: &mut Runner<'_>) -> Result<(
     match name {
         "wasmtime" => wasmtime_raw::prepare(case, run, false),
         super::RAW_WASMTIME_POOLING => wasmtime_raw::prepare(case, run, true),
-        "wasmer-cranelift" | "wasmer-singlepass" => wasmer_raw::prepare(case, name, run),
+        "wasmer-cranelift" => wasmer_raw::prepare(case, name, run),
+        #[cfg(feature = "wasmer-singlepass")]
+        "wasmer-singlepass" => wasmer_raw::prepare(case, name, run),
         _ => {
             let _ = (case, run);
             Err(format!("raw-{name}: runtime not compiled in"))
@@ -88,7 +90,7 @@ mod wasmtime_raw {
 }
 
 mod wasmer_raw {
-    use wasmer::sys::{Cranelift, CraneliftOptLevel, EngineBuilder, Singlepass};
+    use wasmer::sys::{Cranelift, CraneliftOptLevel, EngineBuilder};
     use wasmer::{Engine, Function, Imports, Instance, Module, Store, TypedFunction, imports};
 
     use super::{Case, Group, Runner, black_box, check};
@@ -98,12 +100,16 @@ mod wasmer_raw {
     }
 
     fn engine(name: &str) -> Engine {
-        if name == "wasmer-singlepass" {
-            EngineBuilder::new(Singlepass::new()).engine().into()
-        } else {
-            let mut c = Cranelift::new();
-            c.opt_level(CraneliftOptLevel::Speed);
-            EngineBuilder::new(c).engine().into()
+        match name {
+            #[cfg(feature = "wasmer-singlepass")]
+            "wasmer-singlepass" => EngineBuilder::new(wasmer::sys::Singlepass::new())
+                .engine()
+                .into(),
+            _ => {
+                let mut c = Cranelift::new();
+                c.opt_level(CraneliftOptLevel::Speed);
+                EngineBuilder::new(c).engine().into()
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 //! corpus is in `conformance/cases/`; `conformance/README.md` says how to run, filter and add
 //! cases.
 
+pub mod backend_tests;
 mod case;
 pub mod fuzz;
 mod host;

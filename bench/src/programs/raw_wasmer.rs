@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use cage::policy::DirMode;
 use cage::{Proposal, RuntimeName};
-use wasmer::sys::{CompilerConfig as _, Cranelift, CraneliftOptLevel, EngineBuilder, Singlepass};
+use wasmer::sys::{CompilerConfig as _, Cranelift, CraneliftOptLevel, EngineBuilder};
 use wasmer::wasmparser::Operator;
 use wasmer::{Engine, Function, FunctionEnv, FunctionEnvMut, Instance, Memory, Module, Store};
 use wasmer_middlewares::Metering;
@@ -52,19 +52,23 @@ fn e(err: impl std::fmt::Display) -> String {
 
 fn engine(name: RuntimeName, fuel: bool) -> Engine {
     let metering = || Arc::new(Metering::new(FUEL_BUDGET, |_: &Operator<'_>| 1u64));
-    if name == RuntimeName::WasmerSinglepass {
-        let mut c = Singlepass::new();
-        if fuel {
-            c.push_middleware(metering());
+    match name {
+        #[cfg(feature = "wasmer-singlepass")]
+        RuntimeName::WasmerSinglepass => {
+            let mut c = wasmer::sys::Singlepass::new();
+            if fuel {
+                c.push_middleware(metering());
+            }
+            EngineBuilder::new(c).engine().into()
         }
-        EngineBuilder::new(c).engine().into()
-    } else {
-        let mut c = Cranelift::new();
-        c.opt_level(CraneliftOptLevel::Speed);
-        if fuel {
-            c.push_middleware(metering());
+        _ => {
+            let mut c = Cranelift::new();
+            c.opt_level(CraneliftOptLevel::Speed);
+            if fuel {
+                c.push_middleware(metering());
+            }
+            EngineBuilder::new(c).engine().into()
         }
-        EngineBuilder::new(c).engine().into()
     }
 }
 
@@ -76,6 +80,12 @@ pub(super) fn set_up(
     if program.uses(Proposal::Gc) || program.uses(Proposal::FunctionReferences) {
         return Err(SetupError::Unsupported(
             "Wasmer 7.3 does not support the gc and function_references proposals".into(),
+        ));
+    }
+    if name == RuntimeName::WasmerSinglepass && !cfg!(feature = "wasmer-singlepass") {
+        return Err(SetupError::Failed(
+            "raw-wasmer-singlepass is not compiled in: enable the `wasmer-singlepass` feature"
+                .into(),
         ));
     }
     if name == RuntimeName::WasmerSinglepass && program.uses(Proposal::Simd) {
