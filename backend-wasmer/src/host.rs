@@ -97,7 +97,7 @@ pub(crate) fn function(
     env: &FunctionEnv<Env>,
     f: &HostFunc,
 ) -> Result<wasmer::Function, cage_core::Error> {
-    if let Some(fast) = f.fast_path::<WasmerHostFn>() {
+    if let Some(fast) = cage_core::backend::fast_path::<WasmerHostFn>(f) {
         return Ok((fast.0)(&mut store.as_store_mut(), env, f.fuel_cost));
     }
     let params =
@@ -152,6 +152,7 @@ impl std::fmt::Debug for WasmerHostFn {
     }
 }
 
+// Shaped like Wasmtime's `HostParams` but not foldable: the bounds and the body are Wasmer's API.
 /// Parameter tuples Wasmer can take in a typed host function.
 pub trait HostParams: WasmParams + Sized {
     /// Wasmer's typed version of the host function `module.name` calling `f` (its fuel cost is

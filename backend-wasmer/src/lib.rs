@@ -16,9 +16,10 @@
 //!
 //! The start function is detached by core and called right after instantiation, so that fuel
 //! exhaustion in it is classified like anywhere else and host functions see the guest's memory.
-//! The sandbox lifecycle, import resolution and WASI are core's ([`cage_core::Runtime`]); this
-//! crate supplies the runtime primitives of [`cage_core::backend::Backend`]. `tests/behaviour.rs`
-//! runs core's behaviour suite and a corpus smoke set on both compilers of this backend alone.
+//! The sandbox lifecycle and import resolution are core's ([`cage_core::Runtime`]), WASI is an
+//! import provider of its own (`cage-wasi`); this crate supplies the runtime primitives of
+//! [`cage_core::backend::Backend`]. `tests/behaviour.rs` runs the behaviour suite (the
+//! `cage-behaviour` package) and the corpus on both compilers of this backend alone.
 //!
 //! Why one file over 800 lines: the backend's primitives (compile, load, store, instantiate,
 //! call) and the typed-call glue they share one store type with; the middleware, the host
@@ -449,7 +450,7 @@ impl Backend for Wasmer {
     }
 
     fn store(&self, module: &WasmerModule, mut host: HostState) -> Result<WasmerStore, Error> {
-        host.set_clock(self.watchdog.as_ref().map(|w| w.clock().clone()));
+        cage_core::backend::set_clock(&mut host, self.watchdog.as_ref().map(|w| w.clock().clone()));
         let mut store = Store::new(module.engine.clone());
         let env = FunctionEnv::new(
             &mut store,
@@ -892,7 +893,7 @@ cage_core::for_each_arity!(typed_calls);
 
 #[cfg(test)]
 mod tests {
-    /// Without the `singlepass` feature (`cargo test -p cage-wasmer --no-default-features`), the
+    /// Without the `singlepass` feature (`cargo test -p cage-wasmer`, off by default), the
     /// BUSL-licensed compiler is absent and asking for it is a typed error, never a silent
     /// Cranelift.
     #[test]

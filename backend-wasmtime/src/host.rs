@@ -81,7 +81,7 @@ pub(crate) fn define(
     f: &HostFunc,
     metered: bool,
 ) -> wasmtime::Result<()> {
-    if let Some(fast) = f.fast_path::<WasmtimeHostFn>() {
+    if let Some(fast) = cage_core::backend::fast_path::<WasmtimeHostFn>(f) {
         return (fast.0)(linker, metered, f.fuel_cost);
     }
     let ty = func_type(linker, f)?;
@@ -182,6 +182,7 @@ impl std::fmt::Debug for WasmtimeHostFn {
 pub trait HostResults: WasmResults + wasmtime::WasmRet {}
 impl<T: WasmResults + wasmtime::WasmRet> HostResults for T {}
 
+// Shaped like Wasmer's `HostParams` but not foldable: the bounds and the body are Wasmtime's API.
 /// Parameter tuples Wasmtime can take in a typed host function.
 pub trait HostParams: WasmParams + Sized {
     /// Wasmtime's typed version of the host function `module.name` calling `f` (its fuel cost

@@ -13,10 +13,16 @@
 //! | instantiation | the pooling allocator sized from `max_instances`, `max_memories`, `max_tables`, `max_table_elements` when it fits (see [`Allocator`]), else on demand |
 //! | `[features]` | `Config::wasm_features`; `threads` also gates `Config::shared_memory` |
 //!
-//! Every `wasmtime::Trap` maps onto Cage's taxonomy (see `convert.rs`). The sandbox lifecycle,
-//! import resolution and WASI are core's ([`cage_core::Runtime`]); this crate supplies the
-//! runtime primitives of [`cage_core::backend::Backend`]. `tests/behaviour.rs` runs core's
-//! behaviour suite and a corpus smoke set on this backend alone.
+//! Every `wasmtime::Trap` maps onto Cage's taxonomy (see `convert.rs`). The sandbox lifecycle
+//! and import resolution are core's ([`cage_core::Runtime`]), WASI is an import provider of its
+//! own (`cage-wasi`); this crate supplies the runtime primitives of
+//! [`cage_core::backend::Backend`]. `tests/behaviour.rs` runs the behaviour suite (the
+//! `cage-behaviour` package) and the corpus on this backend alone.
+//!
+//! Why one file over 800 lines: the engine's configuration from the policy and the backend's
+//! primitives (compile, load, store, instantiate, call, and their async twins) share one store
+//! type and its data; the host functions, the limiter, the pool, the deadline ticker,
+//! conversions and the `unsafe` calls are their own modules.
 //!
 //! ```
 //! let policy = cage_core::Policy::default().with_fuel(Some(1_000));
@@ -465,7 +471,7 @@ impl Backend for Wasmtime {
 
     fn store(&self, module: &WasmtimeModule, mut host: HostState) -> Result<WasmtimeStore, Error> {
         let l = &self.policy.limits;
-        host.set_clock(self.pacer.as_ref().map(|p| p.clock().clone()));
+        cage_core::backend::set_clock(&mut host, self.pacer.as_ref().map(|p| p.clock().clone()));
         let slot = self.slots.as_ref().map(pool::Slots::enter).transpose()?;
         let mut store = Store::new(
             &self.engine,

@@ -5,9 +5,10 @@
 //! make a store for it, instantiate it (segments and initialisers; never the start function),
 //! look up and call exported functions under the policy's fuel and deadline, and report counters
 //! and exported state. Everything else is written once in core ([`crate::Runtime`],
-//! [`crate::Sandbox`]): validation, import resolution, WASI set-up, the sandbox lifecycle
-//! (fresh → instantiated | failed | poisoned), argument checks, panic containment, the
-//! live-sandbox cap. So two backends cannot disagree on any of it.
+//! [`crate::Sandbox`]): validation, import resolution, the import providers' per-sandbox set-up
+//! (WASI's among them, from the `cage-wasi` crate), the sandbox lifecycle (fresh → instantiated
+//! | failed | poisoned), argument checks, panic containment, the live-sandbox cap. So two
+//! backends cannot disagree on any of it.
 //!
 //! Applications do not use this module; backend authors do. The `cage-behaviour` test-support
 //! package is the suite a backend's own tests run to prove itself.
@@ -39,9 +40,16 @@ pub fn runtime<B: Backend>(
     Ok(crate::Runtime::from_backend(make(policy)?))
 }
 
+/// Gives `state` its runtime's deadline clock (backends, in [`Backend::store`], before the
+/// store is used; `None` when the policy has no `timeout`), on which [`set_deadline`]'s
+/// deadlines are counted.
+pub fn set_clock(state: &mut HostState, clock: Option<Clock>) {
+    state.set_clock(clock);
+}
+
 /// Sets the deadline of the call starting now on `state` (backends, before each call), on the
-/// clock given to [`HostState::set_clock`] ([`crate::deadline::Pacer::arm`]'s answer), so
-/// that host functions see it ([`HostState::deadline_passed`]).
+/// clock given to [`set_clock`] ([`crate::deadline::Pacer::arm`]'s answer), so that host
+/// functions see it ([`HostState::deadline_passed`]).
 #[inline]
 pub fn set_deadline(state: &mut HostState, deadline: Option<u64>) {
     state.set_deadline(deadline);
@@ -49,10 +57,17 @@ pub fn set_deadline(state: &mut HostState, deadline: Option<u64>) {
 
 /// Attaches a backend's typed version of `func`, which that backend links instead of the
 /// dynamic closure. It must behave exactly as [`invoke_typed`] does (the `cage` crate's
-/// `host_fn` attaches one per backend); backends find theirs with [`HostFunc::fast_path`].
+/// `host_fn` attaches one per backend); backends find theirs with [`fast_path`].
 #[must_use]
 pub fn with_fast_path<T: std::any::Any + Send + Sync>(func: HostFunc, fast: T) -> HostFunc {
     func.with_fast_path(fast)
+}
+
+/// The fast path of type `T` attached to `func` by [`with_fast_path`], if any: a backend links
+/// it instead of the dynamic closure.
+#[inline]
+pub fn fast_path<T: std::any::Any + Send + Sync>(func: &HostFunc) -> Option<&T> {
+    func.fast_path()
 }
 
 /// What a typed fast path does around the closure, exactly as [`HostFunc::invoke`] does:

@@ -92,8 +92,8 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// Fresh state with these extensions.
-    pub fn new(extensions: Extensions) -> Self {
+    /// Fresh state with these extensions (core, when it makes a sandbox).
+    pub(crate) fn new(extensions: Extensions) -> Self {
         HostState {
             clock: None,
             deadline: None,
@@ -119,12 +119,14 @@ impl HostState {
     }
 
     /// Gives the state its runtime's deadline clock (backends, when they make the store).
-    pub fn set_clock(&mut self, clock: Option<crate::deadline::Clock>) {
+    /// Reached through [`crate::backend::set_clock`].
+    pub(crate) fn set_clock(&mut self, clock: Option<crate::deadline::Clock>) {
         self.clock = clock;
     }
 
     /// Sets the deadline of the call starting now (backends, before each call), on the clock
-    /// given to [`HostState::set_clock`] ([`crate::deadline::Pacer::arm`]'s answer).
+    /// given to [`HostState::set_clock`] ([`crate::deadline::Pacer::arm`]'s answer). Reached
+    /// through [`crate::backend::set_deadline`].
     #[inline]
     pub(crate) fn set_deadline(&mut self, deadline: Option<u64>) {
         self.deadline = deadline;

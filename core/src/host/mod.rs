@@ -399,7 +399,7 @@ impl HostFunc {
 
     /// Attaches a backend's typed version of this function, which that backend links instead
     /// of the dynamic closure (it must behave identically: charge `fuel_cost`, contain panics,
-    /// poison the sandbox on one). Backends look theirs up with [`HostFunc::fast_path`].
+    /// poison the sandbox on one). Backends look theirs up with [`crate::backend::fast_path`].
     /// Reached through [`crate::backend::with_fast_path`].
     #[must_use]
     pub(crate) fn with_fast_path<T: std::any::Any + Send + Sync>(mut self, fast: T) -> Self {
@@ -407,8 +407,9 @@ impl HostFunc {
         self
     }
 
-    /// The attached fast path of type `T`, if any (for backends).
-    pub fn fast_path<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
+    /// The attached fast path of type `T`, if any (for backends). Reached through
+    /// [`crate::backend::fast_path`].
+    pub(crate) fn fast_path<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
         self.fast.iter().find_map(|f| f.downcast_ref::<T>())
     }
 

@@ -176,7 +176,8 @@ impl<B: Backend> Runtime<B> {
     }
 
     /// Checks `bytes` (a binary module, or WebAssembly text with the `wat` feature) under the
-    /// policy and compiles it with its imports bound to `host` (and WASI).
+    /// policy and compiles it with its imports bound to `host` and to the runtime's import
+    /// providers (WASI, when `cage-wasi`'s provider was added).
     ///
     /// # Errors
     /// Rejections (`invalid_module`, `feature_disabled`, `limit_exceeded`,
