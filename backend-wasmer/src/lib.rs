@@ -288,6 +288,13 @@ impl Backend for Wasmer {
     type Module = WasmerModule;
     type Store = WasmerStore;
 
+    /// Installs the thread's signal stack before Wasmer's trap handler would (see
+    /// `unsafe_api::signal_stack`), so that a thread that once could not get one is not
+    /// refused by Wasmer for the rest of its life.
+    fn prepare_thread() -> Result<(), Error> {
+        unsafe_api::signal_stack::ensure()
+    }
+
     fn name(&self) -> RuntimeName {
         self.compiler.runtime_name()
     }

@@ -556,3 +556,147 @@ impl DeadlineCell {
         }
     }
 }
+
+/// Each guest thread's signal stack, installed by Cage before Wasmer sees the thread.
+///
+/// Wasmer's trap handler runs on an alternate signal stack. `wasmer_vm::lazy_per_thread_init`
+/// maps one (64 KiB and a guard page) the first time a thread enters guest code, unless the
+/// thread already has one at least that large, and remembers the outcome in a thread-local for
+/// the life of the thread: if that `mmap` fails once (the process out of memory or mappings),
+/// every later call on the thread traps "VM out of memory", even after memory is back. Cage
+/// therefore installs the stack itself ([`ensure`], from `Backend::prepare_thread` before every
+/// entry): Wasmer then finds it big enough and allocates nothing, and when Cage's own `mmap`
+/// fails the call is refused `host_failure: resources` with nothing of Wasmer's touched, so the
+/// same thread tries again on its next call. The stack is 256 KiB, what Wasmtime asks for too,
+/// so a thread that runs both runtimes' guests holds one stack.
+pub(crate) mod signal_stack {
+    use std::cell::Cell;
+
+    use cage_core::{Error, HostFailure};
+
+    /// Usable size of the stack (Wasmtime's minimum; Wasmer asks for 64 KiB).
+    const SIZE: usize = 256 * 1024;
+
+    /// The stack Cage mapped for this thread: unmapped when the thread exits.
+    struct Installed {
+        base: Cell<Option<(usize, usize)>>,
+    }
+
+    impl Drop for Installed {
+        fn drop(&mut self) {
+            if let Some((base, len)) = self.base.take() {
+                let disable = libc::stack_t {
+                    ss_sp: std::ptr::null_mut(),
+                    ss_flags: libc::SS_DISABLE,
+                    ss_size: 0,
+                };
+                let mut current: libc::stack_t = stack_t_zeroed();
+                // SAFETY: `sigaltstack` with valid pointers to a local `stack_t` only reads or
+                // writes them; asking for the current stack has no other effect.
+                let got = unsafe { libc::sigaltstack(std::ptr::null(), &raw mut current) };
+                // Disable it only if it is still ours (the thread's code may have installed
+                // another since); then no signal can run on it once it is unmapped.
+                if got == 0 && current.ss_sp as usize == base + page_size() {
+                    // SAFETY: as above; disabling the alternate stack of the exiting thread.
+                    unsafe { libc::sigaltstack(&raw const disable, std::ptr::null_mut()) };
+                }
+                // SAFETY: `base..base+len` is the mapping this thread made in `ensure` and
+                // nothing else refers to it: it is no longer (or never was) the thread's
+                // signal stack.
+                unsafe { libc::munmap(base as *mut libc::c_void, len) };
+            }
+        }
+    }
+
+    thread_local! {
+        static INSTALLED: Installed = const { Installed { base: Cell::new(None) } };
+    }
+
+    fn stack_t_zeroed() -> libc::stack_t {
+        libc::stack_t {
+            ss_sp: std::ptr::null_mut(),
+            ss_flags: 0,
+            ss_size: 0,
+        }
+    }
+
+    fn page_size() -> usize {
+        // SAFETY: `sysconf` reads a system constant.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size).unwrap_or(4096)
+    }
+
+    /// Makes sure the calling thread has a signal stack of at least [`SIZE`] bytes, mapping
+    /// one (with a guard page below it) if it has none or a smaller one.
+    ///
+    /// # Errors
+    /// `host_failure: resources` when the mapping cannot be made; nothing is installed then.
+    pub(crate) fn ensure() -> Result<(), Error> {
+        INSTALLED.with(|installed| {
+            if installed.base.get().is_some() {
+                return Ok(());
+            }
+            let mut current = stack_t_zeroed();
+            // SAFETY: `sigaltstack` with a null new stack only writes the current one into the
+            // local `current`.
+            if unsafe { libc::sigaltstack(std::ptr::null(), &raw mut current) } != 0 {
+                return Err(failed("cannot read the thread's signal stack"));
+            }
+            if current.ss_flags & libc::SS_DISABLE == 0 && current.ss_size >= SIZE {
+                // Big enough already (the application's, or a runtime's).
+                return Ok(());
+            }
+            let guard = page_size();
+            let len = guard + SIZE;
+            // SAFETY: an anonymous private mapping at an address of the kernel's choosing
+            // affects no existing memory.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if base == libc::MAP_FAILED {
+                return Err(failed(
+                    "out of memory or memory mappings: cannot map this thread's signal stack",
+                ));
+            }
+            let stack = base as usize + guard;
+            // SAFETY: `stack..stack+SIZE` lies inside the mapping just made, which nothing
+            // else refers to.
+            let writable = unsafe {
+                libc::mprotect(
+                    stack as *mut libc::c_void,
+                    SIZE,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                )
+            };
+            let new = libc::stack_t {
+                ss_sp: stack as *mut libc::c_void,
+                ss_flags: 0,
+                ss_size: SIZE,
+            };
+            // SAFETY: the new stack is readable, writable memory of `SIZE` bytes that stays
+            // mapped until this thread's `Installed` drops (which disables it first).
+            let registered = writable == 0
+                && unsafe { libc::sigaltstack(&raw const new, std::ptr::null_mut()) } == 0;
+            if !registered {
+                // SAFETY: the mapping just made, not installed anywhere.
+                unsafe { libc::munmap(base, len) };
+                return Err(failed(
+                    "out of memory or memory mappings: cannot install this thread's signal stack",
+                ));
+            }
+            installed.base.set(Some((base as usize, len)));
+            Ok(())
+        })
+    }
+
+    fn failed(message: &str) -> Error {
+        Error::host(HostFailure::Resources, message)
+    }
+}

@@ -175,9 +175,10 @@ fn config(policy: &Policy) -> Config {
     if l.fuel.is_some() && !policy.costs.is_default() {
         c.operator_cost(operator_cost(&policy.costs));
     }
-    // With the `async` feature, async calls yield at epoch ticks (`limits.yield_interval`),
-    // also without a timeout.
-    c.epoch_interruption(l.timeout.is_some() || cfg!(feature = "async"));
+    // Deadline checks are compiled in only with a timeout; async calls yield at the same
+    // checks (`limits.yield_interval`). A runtime without a timeout compiles exactly what
+    // Wasmtime would, whatever Cage's features: its async guests run to the end once polled.
+    c.epoch_interruption(l.timeout.is_some());
     let stack = usize::try_from(l.max_stack.bytes()).unwrap_or(usize::MAX);
     c.max_wasm_stack(stack);
     // The stack of an async call's fiber (feature `async`): the guest's `max_stack` plus the

@@ -18,14 +18,14 @@ use std::time::Duration;
 use wasmtime::Engine;
 
 /// The pacer's period for `policy`: [`deadline_period`] of its `timeout`; with the `async`
-/// feature, at most its `yield_interval` (so that async calls yield on time, also without a
-/// timeout). `None`: no pacer.
+/// feature, at most its `yield_interval` (so that async calls yield on time). `None`: no
+/// timeout, no pacer (and no deadline checks compiled in: nothing to yield at).
 pub(crate) fn period(policy: &cage_core::Policy) -> Option<Duration> {
     let deadlines = policy.limits.timeout.map(deadline_period);
     #[cfg(feature = "async")]
     {
         let yields = policy.limits.yield_interval.max(Duration::from_micros(500));
-        Some(deadlines.map_or(yields, |d| d.min(yields)))
+        deadlines.map(|d| d.min(yields))
     }
     #[cfg(not(feature = "async"))]
     deadlines

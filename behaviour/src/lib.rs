@@ -70,6 +70,7 @@ behaviours!(
     deadline_stops_a_loop_near_the_deadline,
     deadlines_are_per_call_and_per_sandbox,
     deadlines_stop_guests_that_mostly_run_host_code,
+    a_host_call_that_returns_past_the_deadline_ends_the_call_timeout,
     deadlines_hold_with_many_guests_at_once,
     fuel_stops_a_loop_with_the_exact_budget,
     refuelling_and_per_call_budgets_count_every_unit,
@@ -608,6 +609,54 @@ pub fn fuel_budgets_at_the_edges_of_u64_are_exact_or_refused(rt: &Target<'_>) {
             .expect("a runtime with a budget above MAX_FUEL is refused");
         assert!(e.to_string().contains("limits.fuel"), "{e}");
     }
+}
+
+/// Tests that a host function which returns after the call's deadline ends the call
+/// `trapped: timeout` when it returns, even when the guest would return at once afterwards
+/// (no loop, no function entry left to check the deadline): the deadline covers host calls.
+/// The same host function returning in time lets the guest return its value.
+pub fn a_host_call_that_returns_past_the_deadline_ends_the_call_timeout(rt: &Target<'_>) {
+    let policy = Policy::default().with_timeout(Some(Duration::from_millis(50)));
+    let host = HostFunctions::new().with(HostFunc::new(
+        "env",
+        "wait",
+        FuncType::new([ValType::I32], []),
+        |_, args| {
+            if let [Value::I32(ms)] = args {
+                std::thread::sleep(Duration::from_millis(u64::from(ms.unsigned_abs())));
+            }
+            Ok(vec![])
+        },
+    ));
+    let bytes = wasm(
+        r#"(module (import "env" "wait" (func $w (param i32)))
+            (func (export "run") (param i32) (result i32)
+              (call $w (local.get 0)) (i32.const 42)))"#,
+    );
+    let runtime: Arc<dyn DynRuntime> = Arc::from(make(rt, &policy));
+    let started = Instant::now();
+    let late = rt.run(
+        &runtime,
+        &policy,
+        &bytes,
+        &host,
+        &Invocation::call("run", [Value::I32(150)]),
+    );
+    let took = started.elapsed();
+    assert_eq!(late.outcome(), Outcome::Trapped(Trap::Timeout), "{late:?}");
+    assert!(took >= Duration::from_millis(150), "{took:?}");
+    let in_time = rt.run(
+        &runtime,
+        &policy,
+        &bytes,
+        &host,
+        &Invocation::call("run", [Value::I32(1)]),
+    );
+    assert_eq!(
+        in_time.outcome(),
+        Outcome::Returned(vec![Value::I32(42)]),
+        "{in_time:?}"
+    );
 }
 
 /// Tests that a sandbox's deadline counts from its own call: a call started while another

@@ -14,7 +14,9 @@
 //!   that every held sandbox answers, drops everything, and fills a second runtime: it must
 //!   reach the same count (within 2 %).
 //! - `module-per-tenant`: compiles a distinct module per tenant and instantiates it, until
-//!   refused.
+//!   refused; `module-per-tenant-full` the same with memories reserved whole (Wasmtime then
+//!   keeps a memfd per module), and `module-per-tenant-nofile` that under `RLIMIT_NOFILE`
+//!   3 000.
 //! - `app-mappings`: the application first holds 20 000 memory mappings of its own, then fills
 //!   a runtime: the budget must count them (refusal, not the kernel's `ENOMEM`).
 //! - `descriptors`: one tenant opens files until refused (`ENFILE` from the process budget), under
@@ -29,9 +31,11 @@ use std::time::{Duration, Instant};
 use cage::{DynRuntime, DynSandbox, HostFunc, HostFunctions, Invocation, Policy, Value};
 use cage::{FuncType, ValType};
 
-const SCENARIOS: [&str; 5] = [
+const SCENARIOS: [&str; 7] = [
     "fill-twice",
     "module-per-tenant",
+    "module-per-tenant-full",
+    "module-per-tenant-nofile",
     "app-mappings",
     "descriptors",
     "deadlines",
@@ -44,7 +48,13 @@ fn main() {
         let name: cage::RuntimeName = runtime.parse().expect("a runtime name");
         let verdict = match scenario.as_str() {
             "fill-twice" => fill_twice(name),
-            "module-per-tenant" => module_per_tenant(name),
+            "module-per-tenant" => module_per_tenant(name, small_policy()),
+            // Memories reserved whole: Wasmtime makes a copy-on-write image (a memfd) per
+            // module with data; `-nofile` runs it under RLIMIT_NOFILE 3 000, where those
+            // descriptors run out before the mappings do.
+            "module-per-tenant-full" | "module-per-tenant-nofile" => {
+                module_per_tenant(name, full_policy())
+            }
             "app-mappings" => app_mappings(name),
             "descriptors" => descriptors(name),
             "deadlines" => deadlines(name),
@@ -75,12 +85,13 @@ fn main() {
     for scenario in &scenarios {
         for runtime in &runtimes {
             let started = Instant::now();
-            // The descriptor scenario runs under RLIMIT_NOFILE 3 000, as the stress trial did.
-            let mut cmd = if *scenario == "descriptors" {
+            // The descriptor scenarios run under RLIMIT_NOFILE 3 000, as the stress trial did.
+            let mut cmd = if matches!(*scenario, "descriptors" | "module-per-tenant-nofile") {
                 let mut c = Command::new("sh");
                 c.arg("-c")
-                    .arg("ulimit -n 3000 && exec \"$0\" --child descriptors \"$1\"")
+                    .arg("ulimit -n 3000 && exec \"$0\" --child \"$1\" \"$2\"")
                     .arg(&me)
+                    .arg(scenario)
                     .arg(runtime);
                 c
             } else {
@@ -190,8 +201,15 @@ fn fill_twice(name: cage::RuntimeName) -> Result<String, String> {
     ))
 }
 
-fn module_per_tenant(name: cage::RuntimeName) -> Result<String, String> {
-    let policy = small_policy();
+fn full_policy() -> Policy {
+    Policy::from_toml(
+        "[limits]\nmemory_reservation = \"full\"\nmax_memory = \"1 MiB\"\n\
+         max_instances = 1_000_000",
+    )
+    .expect("a valid policy")
+}
+
+fn module_per_tenant(name: cage::RuntimeName, policy: Policy) -> Result<String, String> {
     let rt = cage::runtime_named(name, &policy).map_err(|e| e.to_string())?;
     rt.set_memory_cache_capacity(0);
     let mut tenants = Vec::new();
@@ -253,6 +271,14 @@ fn app_mappings(name: cage::RuntimeName) -> Result<String, String> {
     let (mut held, why) = fill(m.as_ref())?;
     all_answer(&mut held)?;
     let count = held.len();
+    // The budget, not the kernel, refused: it counted the application's mappings as taken.
+    let others = cage::process_usage().others.mappings;
+    if !why.contains("limit_exceeded") || others < taken as u64 {
+        return Err(format!(
+            "refused by {why} with {others} mappings counted as others' (the application took \
+             {taken}): the budget did not see them"
+        ));
+    }
     drop(mine);
     cage::budget::remeasure();
     // Room again once the application lets go: new sandboxes (and new threads) work.

@@ -124,6 +124,22 @@ pub trait Backend: Send + Sync + 'static {
     /// Which runtime this is.
     fn name(&self) -> RuntimeName;
 
+    /// Makes the calling thread ready to run guest code, before core lets a sandbox of this
+    /// runtime enter it on that thread (every instantiation and call, sync and async): for
+    /// example, a signal stack the runtime's trap handler needs. Called on every entry, so it
+    /// must be cheap once the thread is ready.
+    ///
+    /// # Errors
+    /// `host_failure: resources` when the host cannot provide what the thread needs; nothing
+    /// of the runtime's may have been touched then, so that the thread can try again once the
+    /// resource is back.
+    fn prepare_thread() -> Result<(), Error>
+    where
+        Self: Sized,
+    {
+        Ok(())
+    }
+
     /// What this runtime can do.
     fn capabilities(&self) -> &Capabilities;
 

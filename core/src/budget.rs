@@ -20,7 +20,8 @@
 //!
 //! **What others hold counts too.** Cage's charges are not the whole process: the application
 //! and its other libraries map, open and start their own. At start-up, whenever Cage's charges
-//! for a quantity pass another eighth of its budget, and on every refusal, the budget reads
+//! for a quantity pass another eighth of its budget, and on a refusal (at most once every
+//! 100 ms, so that a storm of refusals does not read `/proc` in a loop), the budget reads
 //! what the process really holds (`/proc/self/maps`, `/proc/self/fd`, `/proc/self/status` on
 //! Linux) and counts what is not Cage's (the measurement less Cage's charges) as taken:
 //! Cage's headroom shrinks by what others hold, and a refusal is re-judged on fresh numbers

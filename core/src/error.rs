@@ -272,28 +272,33 @@ pub fn exhausted(err: &(dyn std::error::Error + 'static)) -> Option<&'static str
                 _ => {}
             }
         }
-        let text = e.to_string();
-        for (needle, what) in [
-            ("Cannot allocate memory", "out of memory or memory mappings"),
-            ("out of memory", "out of memory or memory mappings"),
-            ("ENOMEM", "out of memory or memory mappings"),
-            ("Too many open files", "out of file descriptors"),
-            (
-                "Resource temporarily unavailable",
-                "out of threads or processes",
-            ),
-            (
-                "failed to build rayon thread pool",
-                "out of threads or processes",
-            ),
-        ] {
-            if text.contains(needle) {
-                return Some(what);
-            }
+        if let Some(what) = exhausted_text(&e.to_string()) {
+            return Some(what);
         }
         next = e.source();
     }
     None
+}
+
+/// [`exhausted`] for a message alone: a runtime's error text, or the message of a panic in a
+/// runtime that failed to get a host resource (Wasmer's Cranelift builds a thread pool per
+/// compile and unwraps the result; Wasmtime expects the `mmap` of a thread's signal stack to
+/// succeed).
+pub(crate) fn exhausted_text(text: &str) -> Option<&'static str> {
+    const MEMORY: &str = "out of memory or memory mappings";
+    const THREADS: &str = "out of threads or processes";
+    [
+        ("Cannot allocate memory", MEMORY),
+        ("out of memory", MEMORY),
+        ("ENOMEM", MEMORY),
+        ("failed to allocate memory for sigaltstack", MEMORY),
+        ("Too many open files", "out of file descriptors"),
+        ("Resource temporarily unavailable", THREADS),
+        ("failed to build rayon thread pool", THREADS),
+        ("ThreadPoolBuildError", THREADS),
+    ]
+    .into_iter()
+    .find_map(|(needle, what)| text.contains(needle).then_some(what))
 }
 
 #[cfg(test)]
@@ -326,5 +331,46 @@ mod exhausted_tests {
         assert!(exhausted(&e).unwrap().contains("descriptors"));
         let e = std::io::Error::other("invalid opcode");
         assert_eq!(exhausted(&e), None);
+    }
+
+    /// The panics the pinned runtimes raise when the host runs out (their messages as written
+    /// in wasmtime 48.0.8's `signals.rs` and wasmer-compiler-cranelift 7.3's unwrap of the
+    /// rayon pool build) are resources; a panic of another kind is not.
+    #[test]
+    fn runtime_panics_for_lack_of_resources_are_recognised() {
+        use crate::outcome::{HostFailure, OutcomeClass};
+        use crate::runtime::runtime_panicked;
+        let name = crate::names::RuntimeName::Wasmtime;
+        for (panic, resource) in [
+            (
+                "failed to allocate memory for sigaltstack: Cannot allocate memory (os error 12)",
+                "memory",
+            ),
+            (
+                "called `Result::unwrap()` on an `Err` value: ThreadPoolBuildError { kind: \
+                 IOError(Os { code: 11, kind: WouldBlock, message: \"Resource temporarily \
+                 unavailable\" }) }",
+                "threads",
+            ),
+        ] {
+            let e = runtime_panicked(name, "compiling", &panic.to_owned());
+            assert_eq!(e.outcome().class(), OutcomeClass::HostFailure, "{e}");
+            assert!(
+                matches!(
+                    e.outcome(),
+                    crate::Outcome::HostFailure(HostFailure::Resources)
+                ),
+                "{e}"
+            );
+            assert!(e.to_string().contains(resource), "{e}");
+        }
+        let e = runtime_panicked(name, "calling", &"index out of bounds");
+        assert!(
+            matches!(
+                e.outcome(),
+                crate::Outcome::HostFailure(HostFailure::Runtime)
+            ),
+            "{e}"
+        );
     }
 }

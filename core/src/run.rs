@@ -340,13 +340,18 @@ fn ms(since: Instant) -> f64 {
 /// [`HOST_STACK_MARGIN`], and returns its result. Runtimes such as Wasmtime run guest code on the
 /// calling thread's stack; this keeps a deep guest from reaching the end of a small host stack.
 ///
+/// The thread is charged to the process budget's threads while it lives, as every thread Cage
+/// starts for guests is.
+///
 /// # Errors
+/// `rejected: limit_exceeded` when the process budget has no thread left;
 /// `host_failure: thread` when the OS refuses to create the thread.
 ///
 /// # Panics
 /// Re-raises a panic of `f`.
 pub fn on_guest_thread<T: Send>(policy: &Policy, f: impl FnOnce() -> T + Send) -> Result<T, Error> {
     let size = usize::try_from(policy.limits.max_stack.bytes()).unwrap_or(usize::MAX / 2);
+    let _thread = crate::budget::reserve(crate::budget::Cost::threads(1))?;
     std::thread::scope(|s| {
         let handle = std::thread::Builder::new()
             .name("cage-guest".into())

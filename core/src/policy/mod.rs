@@ -90,10 +90,11 @@ pub struct Limits {
     /// back-edges and function entries) after a tick of the runtime's deadline clock, so it
     /// yields within about one tick (0.5 ms at the shortest) after the interval. Yielding
     /// changes no outcome and no fuel: a yielded guest is the same guest, and its deadline
-    /// keeps counting while it waits to be resumed. What it costs: with the `async` feature,
-    /// Wasmtime compiles the deadline checks in even without a `timeout` (a few percent of
-    /// guest speed) and keeps the deadline clock's thread ticking at least this often while
-    /// guests run; each yield is a fiber switch and a reschedule (about a microsecond). Sync
+    /// keeps counting while it waits to be resumed. Guests yield at the deadline checks a
+    /// `timeout` compiles in: on a runtime without a `timeout` (the `permissive` preset) an
+    /// async guest runs to its end once polled, and Wasmtime compiles exactly what it would
+    /// without Cage. What it costs: the deadline clock's thread ticks at least this often
+    /// while guests run; each yield is a fiber switch and a reschedule (about a microsecond). Sync
     /// calls and runtimes without native async (Wasmer, whose async guests run on their own
     /// threads and are preempted by the OS) ignore it. Range: 0.5 ms to 1 s. Default: 1 ms
     /// in every preset: what a server's executor tolerates between awaits, and what lets a

@@ -615,17 +615,24 @@ pub(crate) fn invalid(m: impl Into<String>) -> Error {
     Error::reject(Rejection::InvalidInvocation, m)
 }
 
-/// The error for a runtime that panicked: the host's failure (a bug to report).
+/// The error for a runtime that panicked: the host's failure. A panic that says the host ran
+/// out of a resource (a runtime that unwraps a failed `mmap` or thread-pool build) is
+/// `host_failure: resources`, like the same failure returned as an error; any other is a bug
+/// to report (`host_failure: runtime`).
 pub(crate) fn runtime_panicked(
     runtime: RuntimeName,
     what: &str,
     payload: &(dyn std::any::Any + Send),
 ) -> Error {
-    Error::host(
-        HostFailure::Runtime,
-        format!(
-            "{runtime} panicked while {what} ({}); this is a bug to report",
-            panic_message(payload)
+    let message = panic_message(payload);
+    match crate::error::exhausted_text(&message) {
+        Some(resource) => Error::host(
+            HostFailure::Resources,
+            format!("{resource}: {runtime} failed while {what} ({message})"),
         ),
-    )
+        None => Error::host(
+            HostFailure::Runtime,
+            format!("{runtime} panicked while {what} ({message}); this is a bug to report"),
+        ),
+    }
 }

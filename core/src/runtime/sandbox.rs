@@ -141,7 +141,8 @@ impl<B: Backend> Sandbox<B> {
     }
 
     /// Whether the sandbox may run `f` in [`Sandbox::guarded`] (and its async twin): refused
-    /// once failed or poisoned.
+    /// once failed or poisoned, or while the runtime cannot make this thread ready
+    /// ([`Backend::prepare_thread`]).
     pub(super) fn enter(&self) -> Result<(), Error> {
         match self.state {
             Lifecycle::Poisoned => Err(invalid(
@@ -151,7 +152,7 @@ impl<B: Backend> Sandbox<B> {
             Lifecycle::Failed => Err(invalid(
                 "instantiation failed in this sandbox; make a new one",
             )),
-            Lifecycle::Fresh | Lifecycle::Instantiated => Ok(()),
+            Lifecycle::Fresh | Lifecycle::Instantiated => B::prepare_thread(),
         }
     }
 
