@@ -703,9 +703,28 @@ impl CageStore for WasmerStore {
         args: &[Value],
         results: &mut [Value],
     ) -> Result<(), Error> {
+        // The contract (`cage_core::backend::Store::call`): arguments of exactly the
+        // function's parameter types and one result slot per result, else
+        // `invalid_invocation` before anything runs (Wasmer would trap, or drop results).
+        let mismatch = |what: &str| {
+            Error::reject(
+                Rejection::InvalidInvocation,
+                format!("{what} do not match the function's signature"),
+            )
+        };
+        let ty = func.ty(&self.store);
+        if args.len() != ty.params().len() {
+            return Err(mismatch("the arguments"));
+        }
+        if results.len() != ty.results().len() {
+            return Err(mismatch("the result slots"));
+        }
         self.params.clear();
-        for a in args {
+        for (a, want) in args.iter().zip(ty.params()) {
             let v = to_val(&mut self.store, a)?;
+            if v.ty() != *want {
+                return Err(mismatch("the arguments"));
+            }
             self.params.push(v);
         }
         let params = std::mem::take(&mut self.params);

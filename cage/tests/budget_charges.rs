@@ -2,7 +2,8 @@
 //! given back when it goes: a runtime's deadline thread, a guest thread of
 //! `on_guest_thread`, and Wasmtime's copy-on-write memory image (a memfd per module with data,
 //! under `memory_reservation = "full"`); a budget with no thread left refuses a guest thread
-//! with a typed rejection. (Its own test binary: the budget is process-wide.)
+//! with a typed rejection; descriptors the application opens count as others' once measured.
+//! (Its own test binary: the budget is process-wide.)
 
 use std::time::Duration;
 
@@ -66,6 +67,20 @@ fn threads_and_descriptors_spent_for_guests_are_charged_and_given_back() {
             "{name}: memory image given back"
         );
     }
+
+    // Descriptors the application holds shrink Cage's headroom once measured.
+    cage::budget::remeasure();
+    let before = process_usage().others.descriptors;
+    let held: Vec<std::fs::File> = (0..200)
+        .map(|_| std::fs::File::open("/dev/null").unwrap())
+        .collect();
+    cage::budget::remeasure();
+    let after = process_usage().others.descriptors;
+    assert!(
+        after >= before + 200,
+        "the application's 200 descriptors: others {before} -> {after}"
+    );
+    drop(held);
 
     // No thread left: a guest thread is refused, typed, and nothing runs.
     let default = cage::process_budget();

@@ -23,7 +23,7 @@ pub struct Capabilities {
     /// is `rejected: unsupported`.
     pub other_table_elements: bool,
     /// Whether async calls run natively on the application's executor (the `async` feature,
-    /// [`crate::async_api`]): the guest runs on a small stack of its own (a fiber) that the
+    /// `cage_core::async_api`): the guest runs on a small stack of its own (a fiber) that the
     /// executor's threads poll, yields every `limits.yield_interval`, and thousands of guests
     /// share a few threads. When `false`, each async sandbox runs its guest on an OS thread of
     /// its own, which the futures await (Wasmer 7.3: see docs/rust.md, "Async"). Outcomes,

@@ -60,8 +60,9 @@ pub fn shard_policies(policy: &Policy, shards: usize) -> Vec<Policy> {
         .collect()
 }
 
-/// Several runtimes of one policy, a thread's sandboxes made on its own shard (see the
-/// [module](self)).
+/// Several runtimes of one policy, a thread's sandboxes made on its own shard: which thread
+/// takes which shard, how `max_instances` is split and when a full shard lends a slot are in
+/// `cage::runtime_sharded`'s documentation.
 pub struct ShardedRuntime {
     shards: Vec<Box<dyn DynRuntime>>,
     policy: Policy,
