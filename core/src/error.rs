@@ -332,45 +332,4 @@ mod exhausted_tests {
         let e = std::io::Error::other("invalid opcode");
         assert_eq!(exhausted(&e), None);
     }
-
-    /// The panics the pinned runtimes raise when the host runs out (their messages as written
-    /// in wasmtime 48.0.8's `signals.rs` and wasmer-compiler-cranelift 7.3's unwrap of the
-    /// rayon pool build) are resources; a panic of another kind is not.
-    #[test]
-    fn runtime_panics_for_lack_of_resources_are_recognised() {
-        use crate::outcome::{HostFailure, OutcomeClass};
-        use crate::runtime::runtime_panicked;
-        let name = crate::names::RuntimeName::Wasmtime;
-        for (panic, resource) in [
-            (
-                "failed to allocate memory for sigaltstack: Cannot allocate memory (os error 12)",
-                "memory",
-            ),
-            (
-                "called `Result::unwrap()` on an `Err` value: ThreadPoolBuildError { kind: \
-                 IOError(Os { code: 11, kind: WouldBlock, message: \"Resource temporarily \
-                 unavailable\" }) }",
-                "threads",
-            ),
-        ] {
-            let e = runtime_panicked(name, "compiling", &panic.to_owned());
-            assert_eq!(e.outcome().class(), OutcomeClass::HostFailure, "{e}");
-            assert!(
-                matches!(
-                    e.outcome(),
-                    crate::Outcome::HostFailure(HostFailure::Resources)
-                ),
-                "{e}"
-            );
-            assert!(e.to_string().contains(resource), "{e}");
-        }
-        let e = runtime_panicked(name, "calling", &"index out of bounds");
-        assert!(
-            matches!(
-                e.outcome(),
-                crate::Outcome::HostFailure(HostFailure::Runtime)
-            ),
-            "{e}"
-        );
-    }
 }
