@@ -1085,7 +1085,12 @@ pub(crate) fn path_filestat_get(g: &mut Guest<'_>, a: &Args<'_>) -> Res<()> {
     let path = g.string(a.u32(2), a.u32(3))?;
     let w = g.wasi()?;
     let d = dir_of(w, fd)?;
-    let meta = if lookup & LOOKUP_FOLLOW != 0 {
+    // A trailing slash asks for a directory, so the last component is resolved as POSIX says
+    // (a symbolic link followed, a non-directory `ENOTDIR`) whatever the lookup flags: cap-std
+    // (and wasmtime-wasi's copy of it) stats a one-component path without following by its
+    // name alone, and so answers `file/` with the file's metadata (docs/wasi.md, "Cage's WASI
+    // and wasmtime-wasi").
+    let meta = if lookup & LOOKUP_FOLLOW != 0 || path.ends_with('/') {
         d.dir.metadata(&path)?
     } else {
         d.dir.symlink_metadata(&path)?
