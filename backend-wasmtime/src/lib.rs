@@ -666,8 +666,12 @@ impl cage_core::backend::AsyncStore for WasmtimeStore {
     }
 }
 
-/// How long an instantiation refused by a full pool is tried again: see [`PoolFull`].
-const POOL_FULL_RETRY: Duration = Duration::from_millis(5);
+/// How long an instantiation refused by a full pool is tried again: see [`PoolFull`]. The
+/// slots come back microseconds after a flush starts, unless the flushing thread loses its core
+/// meanwhile: on a loaded 2-core machine (CI), 5 ms was seen to be too short (one refusal in
+/// 6 000). Core's cap sizes the pool, so a pool that stays full this long does not happen
+/// unless Wasmtime leaks slots; the wait costs only such a refusal.
+const POOL_FULL_RETRY: Duration = Duration::from_millis(100);
 
 /// Retries of an instantiation that Wasmtime's pool refused although core's live-sandbox cap
 /// (which sizes the pool) admitted it. The pool resets freed slots in batches, and a thread
