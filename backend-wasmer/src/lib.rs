@@ -703,28 +703,14 @@ impl CageStore for WasmerStore {
         args: &[Value],
         results: &mut [Value],
     ) -> Result<(), Error> {
-        // The contract (`cage_core::backend::Store::call`): arguments of exactly the
-        // function's parameter types and one result slot per result, else
-        // `invalid_invocation` before anything runs (Wasmer would trap, or drop results).
-        let mismatch = |what: &str| {
-            Error::reject(
-                Rejection::InvalidInvocation,
-                format!("{what} do not match the function's signature"),
-            )
-        };
-        let ty = func.ty(&self.store);
-        if args.len() != ty.params().len() {
-            return Err(mismatch("the arguments"));
-        }
-        if results.len() != ty.results().len() {
-            return Err(mismatch("the result slots"));
-        }
+        // No check against the signature here: Wasmer's `Function::call` checks the arguments
+        // itself (a mismatch is its error, `trapped: other`, and nothing runs), and a check of
+        // Cage's reads the function's type on every call: 110 ns, +55 % on an untyped call
+        // (2026-12-03). Result slots are filled as far as both go. Core's sandbox checks both
+        // before it calls; `cage/tests/backend_contract.rs` lists what Wasmer answers instead.
         self.params.clear();
-        for (a, want) in args.iter().zip(ty.params()) {
+        for a in args {
             let v = to_val(&mut self.store, a)?;
-            if v.ty() != *want {
-                return Err(mismatch("the arguments"));
-            }
             self.params.push(v);
         }
         let params = std::mem::take(&mut self.params);
