@@ -266,7 +266,10 @@ pub trait Store {
     ///
     /// # Errors
     /// Traps classified into the taxonomy, WASI exits, host failures; `invalid_invocation` for
-    /// arguments or result slots that do not match the function.
+    /// arguments or result slots that do not match the function, where the backend checks
+    /// them (Wasmer's backend leaves the arguments to Wasmer's own check, whose refusal is
+    /// `trapped: other` with nothing run, and fills result slots as far as both go:
+    /// `cage/tests/backend_contract.rs`).
     fn call(
         &mut self,
         func: &Self::Func,
