@@ -77,24 +77,13 @@ impl WasiCommand for dyn DynModule + '_ {
 /// one would first be instantiated, running its start function, whose exit was taken for the
 /// command's exit status.
 fn check_start(info: &ModuleInfo) -> Result<(), Error> {
-    let refuse = |m: String| Err(Error::reject(Rejection::InvalidInvocation, m));
-    match info.export_func("_start") {
-        None => {
-            let funcs: Vec<&str> = info
-                .exports
-                .iter()
-                .filter(|e| e.ty.kind() == "func")
-                .map(|e| e.name.as_str())
-                .collect();
-            refuse(format!(
-                "no exported function `_start` (exported functions: {})",
-                funcs.join(", ")
-            ))
-        }
-        Some(ty) if !ty.params.is_empty() => {
-            let params: Vec<String> = ty.params.iter().map(ToString::to_string).collect();
-            refuse(format!("`_start` takes ({}), got ()", params.join(", ")))
-        }
-        Some(_) => Ok(()),
+    let ty = cage_core::module::export_func(info, "_start")?;
+    if ty.params.is_empty() {
+        return Ok(());
     }
+    let params: Vec<String> = ty.params.iter().map(ToString::to_string).collect();
+    Err(Error::reject(
+        Rejection::InvalidInvocation,
+        format!("`_start` takes ({}), got ()", params.join(", ")),
+    ))
 }

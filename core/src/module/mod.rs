@@ -111,8 +111,12 @@ impl CheckedModule {
 }
 
 /// The signature of the exported function `export` of `info`, or the refusal naming the
-/// functions it does export.
-pub(crate) fn export_func<'a>(info: &'a ModuleInfo, export: &str) -> Result<&'a FuncType, Error> {
+/// functions it does export (`rejected: invalid_invocation`), in the words every caller of a
+/// missing export gets (`cage::run`, `cage-wasi`'s commands).
+///
+/// # Errors
+/// `rejected: invalid_invocation` when `info` exports no function `export`.
+pub fn export_func<'a>(info: &'a ModuleInfo, export: &str) -> Result<&'a FuncType, Error> {
     info.export_func(export).ok_or_else(|| {
         let funcs: Vec<&str> = info
             .exports
