@@ -580,6 +580,9 @@ pub(crate) mod signal_stack {
     /// The stack Cage mapped for this thread: unmapped when the thread exits.
     struct Installed {
         base: Cell<Option<(usize, usize)>>,
+        /// The thread had a big enough stack of someone else's (the application's, Wasmtime's):
+        /// not asked again on every call.
+        foreign: Cell<bool>,
     }
 
     impl Drop for Installed {
@@ -609,7 +612,12 @@ pub(crate) mod signal_stack {
     }
 
     thread_local! {
-        static INSTALLED: Installed = const { Installed { base: Cell::new(None) } };
+        static INSTALLED: Installed = const {
+            Installed {
+                base: Cell::new(None),
+                foreign: Cell::new(false),
+            }
+        };
     }
 
     fn stack_t_zeroed() -> libc::stack_t {
@@ -633,7 +641,7 @@ pub(crate) mod signal_stack {
     /// `host_failure: resources` when the mapping cannot be made; nothing is installed then.
     pub(crate) fn ensure() -> Result<(), Error> {
         INSTALLED.with(|installed| {
-            if installed.base.get().is_some() {
+            if installed.base.get().is_some() || installed.foreign.get() {
                 return Ok(());
             }
             let mut current = stack_t_zeroed();
@@ -644,6 +652,7 @@ pub(crate) mod signal_stack {
             }
             if current.ss_flags & libc::SS_DISABLE == 0 && current.ss_size >= SIZE {
                 // Big enough already (the application's, or a runtime's).
+                installed.foreign.set(true);
                 return Ok(());
             }
             let guard = page_size();
